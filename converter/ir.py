@@ -1,0 +1,393 @@
+"""The one intermediate representation: values, nodes (ops) and the graph.
+
+Every frontend produces a ``Graph``; every pass maps a ``Graph`` to a ``Graph``; every target reads
+one. Activations are laid out NHWC (channels innermost, as in TFLite and CMSIS-NN), and every
+activation value carries a leading batch dimension, which is 1 in the IR. Reference implementations
+(``Node.ref``) accept any batch size in that dimension, so calibration and accuracy runs are
+vectorised over samples.
+
+Dtype words are shared with the C core: ``f32 s32 s16 s8 s4 b1 u1``. ``s4`` holds int4 weights
+(two per byte when stored), ``b1`` binary +-1 values (bit set = +1), ``u1`` spikes/bits (0/1).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+import numpy as np
+
+
+class IRError(ValueError):
+    """A graph that breaks an IR invariant (shape, dtype, wiring)."""
+
+
+class DType(enum.Enum):
+    """Element type of a value; the word is the one used in C kernel names."""
+
+    f32 = "f32"
+    s32 = "s32"
+    s16 = "s16"
+    s8 = "s8"
+    s4 = "s4"
+    b1 = "b1"
+    u1 = "u1"
+
+    @property
+    def bits(self) -> int:
+        return _BITS[self]
+
+    @property
+    def is_float(self) -> bool:
+        return self is DType.f32
+
+    @property
+    def qmin(self) -> int:
+        """Smallest representable integer (b1 holds -1/+1, u1 holds 0/1)."""
+        if self is DType.f32:
+            raise IRError("f32 has no integer range")
+        if self is DType.b1:
+            return -1
+        if self is DType.u1:
+            return 0
+        return -(1 << (self.bits - 1))
+
+    @property
+    def qmax(self) -> int:
+        if self is DType.f32:
+            raise IRError("f32 has no integer range")
+        if self in (DType.b1, DType.u1):
+            return 1
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def np(self) -> np.dtype:
+        """numpy dtype used to hold unpacked elements of this type in the reference."""
+        return np.dtype(_NP[self])
+
+    @property
+    def ctype(self) -> str:
+        """C element type of an unpacked buffer (packed s4/b1/u1 are stored as bytes)."""
+        return _CTYPE[self]
+
+    @classmethod
+    def of_numpy(cls, dtype: np.dtype) -> DType:
+        for d, name in _NP.items():
+            if d not in (DType.s4, DType.b1, DType.u1) and np.dtype(name) == dtype:
+                return d
+        raise IRError(f"no firmforge dtype for numpy {dtype}")
+
+
+_BITS = {DType.f32: 32, DType.s32: 32, DType.s16: 16, DType.s8: 8, DType.s4: 4, DType.b1: 1,
+         DType.u1: 1}
+_NP = {DType.f32: "float32", DType.s32: "int32", DType.s16: "int16", DType.s8: "int8",
+       DType.s4: "int8", DType.b1: "int8", DType.u1: "uint8"}
+_CTYPE = {DType.f32: "float", DType.s32: "int32_t", DType.s16: "int16_t", DType.s8: "int8_t",
+          DType.s4: "int8_t", DType.b1: "uint8_t", DType.u1: "uint8_t"}
+
+
+@dataclass(frozen=True, eq=False)
+class QuantParams:
+    """Affine quantization ``real = scale * (q - zero_point)``.
+
+    ``scale`` is float32 exactly as stored by the producer (a TFLite file, or firmforge's PTQ), since
+    TFLM derives its multipliers from the float32 values. Per-tensor parameters have shape ``(1,)``
+    and ``axis=None``; per-channel ones have one entry per index of ``axis``.
+    """
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int | None = None
+
+    def __post_init__(self) -> None:
+        s = np.atleast_1d(np.asarray(self.scale, dtype=np.float32))
+        z = np.atleast_1d(np.asarray(self.zero_point, dtype=np.int64))
+        if s.ndim != 1 or s.shape != z.shape:
+            raise IRError(f"scale {s.shape} and zero_point {z.shape} must be matching 1-D arrays")
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise IRError(f"quantization scales must be finite and positive, got {s[:4]}")
+        if self.axis is None and s.size != 1:
+            raise IRError("per-channel quantization needs an axis")
+        object.__setattr__(self, "scale", s)
+        object.__setattr__(self, "zero_point", z)
+
+    @classmethod
+    def per_tensor(cls, scale: float, zero_point: int = 0) -> QuantParams:
+        return cls(np.array([scale], np.float32), np.array([zero_point]), None)
+
+    @property
+    def per_channel(self) -> bool:
+        return self.axis is not None
+
+    @property
+    def s(self) -> float:
+        """The single scale of per-tensor parameters, as the float32 value widened to float."""
+        if self.per_channel:
+            raise IRError("per-channel parameters have no single scale")
+        return float(self.scale[0])
+
+    @property
+    def zp(self) -> int:
+        if self.per_channel and np.any(self.zero_point != self.zero_point[0]):
+            raise IRError("per-channel zero points differ")
+        return int(self.zero_point[0])
+
+    def same_as(self, other: QuantParams | None) -> bool:
+        return (other is not None and self.axis == other.axis
+                and np.array_equal(self.scale, other.scale)
+                and np.array_equal(self.zero_point, other.zero_point))
+
+    def _bcast(self, ndim: int, arr: np.ndarray) -> np.ndarray:
+        if self.axis is None:
+            return arr.reshape(())
+        shape = [1] * ndim
+        shape[self.axis] = arr.size
+        return arr.reshape(shape)
+
+    def quantize(self, x: np.ndarray, dtype: DType) -> np.ndarray:
+        """float -> integer with TFLite's rounding (half away from zero) and saturation."""
+        x = np.asarray(x, np.float32)
+        s = self._bcast(x.ndim, self.scale)
+        z = self._bcast(x.ndim, self.zero_point)
+        q = round_away(x / s).astype(np.int64) + z
+        return np.clip(q, dtype.qmin, dtype.qmax).astype(dtype.np)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        q = np.asarray(q)
+        s = self._bcast(q.ndim, self.scale)
+        z = self._bcast(q.ndim, self.zero_point)
+        return ((q.astype(np.int64) - z) * s.astype(np.float64)).astype(np.float32)
+
+
+def round_away(x: np.ndarray) -> np.ndarray:
+    """Round half away from zero (C's ``round``), not numpy's half-to-even.
+
+    ``x - trunc(x)`` is exact in floating point, so ties are detected without the
+    ``floor(x + 0.5)`` error at 0.49999997.
+    """
+    x = np.asarray(x)
+    t = np.trunc(x)
+    return t + np.where(np.abs(x - t) >= 0.5, np.sign(x), 0).astype(x.dtype)
+
+
+@dataclass(eq=False)
+class Value:
+    """A tensor: activation (``data is None``) or constant (weights, bias, tables)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: DType
+    quant: QuantParams | None = None
+    data: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.shape = tuple(int(d) for d in self.shape)
+        if any(d <= 0 for d in self.shape):
+            raise IRError(f"value {self.name!r} has a non-positive dimension {self.shape}")
+        if self.data is not None:
+            self.data = np.asarray(self.data)
+            if tuple(self.data.shape) != self.shape:
+                raise IRError(f"constant {self.name!r}: data {self.data.shape} != shape {self.shape}")
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this value occupies in memory (sub-byte types packed)."""
+        return (self.size * self.dtype.bits + 7) // 8
+
+    def __repr__(self) -> str:
+        kind = "const " if self.is_const else ""
+        return f"<{kind}{self.name}: {self.dtype.value}{list(self.shape)}>"
+
+
+class Act(enum.Enum):
+    """Activation fused into an op's output clamp (TFLite's fused activation functions)."""
+
+    NONE = "none"
+    RELU = "relu"
+    RELU6 = "relu6"
+    RELU_N1_TO_1 = "relu_n1_to_1"
+
+    def apply_float(self, y: np.ndarray) -> np.ndarray:
+        lo, hi = {Act.NONE: (None, None), Act.RELU: (0.0, None), Act.RELU6: (0.0, 6.0),
+                  Act.RELU_N1_TO_1: (-1.0, 1.0)}[self]
+        return y if lo is None else np.clip(y, lo, hi).astype(y.dtype)
+
+
+@dataclass(eq=False, kw_only=True)
+class Node:
+    """One operation. Subclasses add attributes as dataclass fields and implement:
+
+    - ``infer()``: output shapes and dtypes from the inputs and attributes (raises IRError);
+    - ``ref(xs)``: the numpy reference, bit-exact for integer dtypes; ``xs`` holds one array per
+      input (constants included) with any batch size in dimension 0;
+    - ``macs()``: multiply-accumulates per inference, for reports.
+
+    Stateful ops (spiking neurons) list their state in ``state`` and implement ``ref_step``.
+    Defining a subclass registers it in ``Node.kinds``; nothing else is needed.
+    """
+
+    name: str
+    inputs: list[Value]
+    outputs: list[Value]
+    state: list[Value] = field(default_factory=list)
+
+    kinds: ClassVar[list[type[Node]]] = []
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):  # shared private bases are not ops
+            Node.kinds.append(cls)
+
+    @property
+    def kind(self) -> str:
+        """Lower-case op name (``conv2d``) for reports and messages; never used for dispatch."""
+        return type(self).__name__.lower()
+
+    @property
+    def attrs(self) -> dict[str, object]:
+        base = {f.name for f in fields(Node)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in base}
+
+    def infer(self) -> list[tuple[tuple[int, ...], DType]]:
+        raise NotImplementedError(type(self).__name__)
+
+    def ref(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError(type(self).__name__)
+
+    def macs(self) -> int:
+        return 0
+
+    # -- helpers shared by op implementations ---------------------------------------------------
+    @property
+    def x(self) -> Value:
+        return self.inputs[0]
+
+    @property
+    def y(self) -> Value:
+        return self.outputs[0]
+
+    @property
+    def quantized(self) -> bool:
+        """True when the op runs on integers (its first input is not float)."""
+        return not self.inputs[0].dtype.is_float
+
+    def check(self) -> None:
+        """Raise IRError unless the outputs agree with ``infer()``."""
+        want = self.infer()
+        if len(want) != len(self.outputs):
+            raise IRError(f"{self.name}: {len(self.outputs)} outputs, op makes {len(want)}")
+        for v, (shape, dtype) in zip(self.outputs, want, strict=True):
+            if tuple(v.shape) != tuple(shape) or v.dtype is not dtype:
+                raise IRError(f"{self.name} ({self.kind}): output {v.name} is "
+                              f"{v.dtype.value}{list(v.shape)}, op makes {dtype.value}{list(shape)}")
+
+    def __repr__(self) -> str:
+        ins = ", ".join(v.name for v in self.inputs)
+        outs = ", ".join(v.name for v in self.outputs)
+        return f"{outs} = {self.kind}({ins}) [{self.name}]"
+
+
+@dataclass(eq=False)
+class Graph:
+    """Nodes in execution (topological) order, with the graph's input and output values."""
+
+    name: str
+    nodes: list[Node] = field(default_factory=list)
+    inputs: list[Value] = field(default_factory=list)
+    outputs: list[Value] = field(default_factory=list)
+
+    def values(self) -> Iterator[Value]:
+        """Every value once: graph inputs, then node inputs/outputs in order."""
+        seen: set[int] = set()
+        for v in self.inputs:
+            seen.add(id(v))
+            yield v
+        for n in self.nodes:
+            for v in [*n.inputs, *n.state, *n.outputs]:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    yield v
+
+    def producer(self, v: Value) -> Node | None:
+        for n in self.nodes:
+            if any(o is v for o in n.outputs):
+                return n
+        return None
+
+    def consumers(self, v: Value) -> list[Node]:
+        return [n for n in self.nodes if any(i is v for i in n.inputs)]
+
+    def replace_uses(self, old: Value, new: Value) -> None:
+        """Make every reader of ``old`` (nodes and graph outputs) read ``new`` instead."""
+        for n in self.nodes:
+            n.inputs = [new if i is old else i for i in n.inputs]
+        self.outputs = [new if o is old else o for o in self.outputs]
+
+    def copy(self) -> Graph:
+        """Deep copy that shares constant arrays (they are never mutated in place)."""
+        memo: dict[int, object] = {}
+        for v in self.values():
+            if v.data is not None:
+                memo[id(v.data)] = v.data
+        return copy.deepcopy(self, memo)
+
+    def validate(self) -> None:
+        """Check wiring, topological order, unique names and every node's shapes."""
+        ready = {id(v) for v in self.inputs}
+        names: set[str] = set()
+        for v in self.values():
+            if v.name in names:
+                raise IRError(f"graph {self.name!r}: two values are named {v.name!r}")
+            names.add(v.name)
+        for n in self.nodes:
+            for v in [*n.inputs, *n.state]:
+                if not v.is_const and id(v) not in ready:
+                    raise IRError(f"{n.name}: input {v.name} is used before it is produced")
+            n.check()
+            ready.update(id(o) for o in n.outputs)
+        for v in self.outputs:
+            if id(v) not in ready and not v.is_const:
+                raise IRError(f"graph output {v.name} is never produced")
+
+    def unique_name(self, base: str) -> str:
+        taken = {v.name for v in self.values()} | {n.name for n in self.nodes}
+        if base not in taken:
+            return base
+        i = 1
+        while f"{base}_{i}" in taken:
+            i += 1
+        return f"{base}_{i}"
+
+    def __repr__(self) -> str:
+        lines = [f"graph {self.name}({', '.join(map(repr, self.inputs))}):"]
+        lines += [f"  {n!r}" for n in self.nodes]
+        lines.append(f"  return {', '.join(v.name for v in self.outputs)}")
+        return "\n".join(lines)
+
+
+def const(name: str, data: np.ndarray, dtype: DType | None = None,
+          quant: QuantParams | None = None) -> Value:
+    """A constant value holding ``data`` (dtype inferred from numpy unless given)."""
+    data = np.asarray(data)
+    return Value(name, data.shape, dtype or DType.of_numpy(data.dtype), quant, data)
+
+
+def make_node(cls: type[Node], name: str, inputs: Sequence[Value], out_names: Sequence[str],
+              **attrs: object) -> Node:
+    """Build a node whose output values are created from its own ``infer()``."""
+    node = cls(name=name, inputs=list(inputs), outputs=[], **attrs)
+    node.outputs = [Value(n, shape, dtype) for n, (shape, dtype) in
+                    zip(out_names, node.infer(), strict=True)]
+    return node

@@ -1,0 +1,189 @@
+"""Convolutions (NHWC): Conv2d (dense and grouped; Conv1d is Conv2d with height 1) and
+DepthwiseConv2d.
+
+Float:  y[n,oy,ox,o] = b[o] + sum_{ky,kx,i} x[n, oy*sh + ky*dh - pt, ox*sw + kx*dw - pl, g*I + i]
+                                            * w[o, ky, kx, i]              (g = o // (O / groups))
+int8 (TFLM's per-channel scheme, weights symmetric so their zero point is 0):
+        acc[o]  = b[o] + sum (x_q + in_offset) * w_q          with in_offset = -x_zp, padding
+                                                                 contributing nothing
+        y_q[o]  = clamp(mbqm(acc[o], M[o], S[o]) + y_zp, act_min, act_max)
+        M[o], S[o] = quantize_multiplier(double(s_x) * double(s_w[o]) / double(s_y))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fixed import activation_range, quantize_multipliers
+from ..ir import Act, DType, IRError, Node, QuantParams
+from .common import Padding, pad_nhwc, requantize_acc, window_out, windows
+
+_INT_DTYPES = (DType.s8,)
+
+
+def conv_multipliers(x_q: QuantParams, w_q: QuantParams, y_q: QuantParams
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel requantization (multiplier, shift), TFLM's double-precision formula."""
+    real = float(x_q.s) * w_q.scale.astype(np.float64) / float(y_q.s)
+    return quantize_multipliers(real)
+
+
+def _check_int_io(node: Node) -> None:
+    x, w, b = node.inputs
+    y = node.outputs[0] if node.outputs else None
+    if x.quant is None or w.quant is None or (y is not None and y.quant is None):
+        raise IRError(f"{node.name}: integer {node.kind} needs quantization parameters")
+    if w.dtype is not DType.s8 or b.dtype is not DType.s32:
+        raise IRError(f"{node.name}: int8 {node.kind} needs s8 weights and s32 bias, "
+                      f"got {w.dtype.value}/{b.dtype.value}")
+
+
+@dataclass(eq=False, kw_only=True)
+class Conv2d(Node):
+    """2-D convolution; inputs ``[x (N,H,W,C), w (O,KH,KW,C/groups), b (O,)]``."""
+
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    padding: Padding = field(default_factory=Padding)
+    groups: int = 1
+    act: Act = Act.NONE
+
+    def _geometry(self) -> tuple[int, int, int, int]:
+        x, w, b = self.inputs
+        if len(x.shape) != 4 or len(w.shape) != 4:
+            raise IRError(f"{self.name}: conv2d needs 4-D NHWC input and OHWI weights, "
+                          f"got {x.shape} and {w.shape}")
+        o, kh, kw, ci = w.shape
+        c = x.shape[3]
+        if self.groups < 1 or c != ci * self.groups or o % self.groups:
+            raise IRError(f"{self.name}: {c} input channels do not match weights {w.shape} "
+                          f"with {self.groups} groups")
+        if b.shape != (o,):
+            raise IRError(f"{self.name}: bias shape {b.shape} != ({o},)")
+        p = self.padding
+        oh = window_out(x.shape[1], kh, self.stride[0], self.dilation[0], p.top, p.bottom)
+        ow = window_out(x.shape[2], kw, self.stride[1], self.dilation[1], p.left, p.right)
+        return oh, ow, o, kh * kw * ci
+
+    def infer(self):
+        oh, ow, o, _ = self._geometry()
+        x = self.inputs[0]
+        if x.dtype is DType.f32:
+            return [((x.shape[0], oh, ow, o), DType.f32)]
+        if x.dtype in _INT_DTYPES:
+            _check_int_io(self)
+            return [((x.shape[0], oh, ow, o), x.dtype)]
+        raise IRError(f"{self.name}: conv2d has no {x.dtype.value} implementation")
+
+    def macs(self) -> int:
+        oh, ow, o, k = self._geometry()
+        return oh * ow * o * k
+
+    def requant(self) -> tuple[np.ndarray, np.ndarray]:
+        x, w, _ = self.inputs
+        return conv_multipliers(x.quant, w.quant, self.y.quant)
+
+    def act_range(self) -> tuple[int, int]:
+        return activation_range(self.act, self.y.quant, self.y.dtype)
+
+    def _patches(self, x: np.ndarray, pad_value: float | int) -> np.ndarray:
+        oh, ow, _, _ = self._geometry()
+        _, kh, kw, _ = self.inputs[1].shape
+        xp = pad_nhwc(x, self.padding, pad_value)
+        return windows(xp, (kh, kw), self.stride, self.dilation, (oh, ow))
+
+    def _grouped_dot(self, patches: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """sum over (ky, kx, i) of patches[..., g*I + i] * w[o, ky, kx, i] for each group."""
+        o, _, _, ci = w.shape
+        og = o // self.groups
+        outs = []
+        for g in range(self.groups):
+            pg = patches[..., g * ci:(g + 1) * ci]
+            wg = w[g * og:(g + 1) * og]
+            outs.append(np.tensordot(pg, wg, axes=([3, 4, 5], [1, 2, 3])))
+        return outs[0] if self.groups == 1 else np.concatenate(outs, axis=-1)
+
+    def ref(self, xs):
+        x, w, b = xs
+        if x.dtype == np.float32:
+            y = self._grouped_dot(self._patches(x, 0.0), w.astype(np.float32)) + b
+            return [self.act.apply_float(y.astype(np.float32))]
+        xq = self.inputs[0].quant
+        # Padding with the input zero point makes (x + in_offset) zero there, as TFLM skips it.
+        patches = self._patches(x, xq.zp).astype(np.int64) - xq.zp
+        acc = self._grouped_dot(patches, w.astype(np.int64)) + b.astype(np.int64)
+        mult, shift = self.requant()
+        lo, hi = self.act_range()
+        return [requantize_acc(acc, mult, shift, self.y.quant.zp, lo, hi).astype(self.y.dtype.np)]
+
+
+@dataclass(eq=False, kw_only=True)
+class DepthwiseConv2d(Node):
+    """Depthwise convolution; inputs ``[x (N,H,W,C), w (1,KH,KW,C*M), b (C*M,)]``.
+
+    Output channel ``c*M + m`` filters input channel ``c`` (TFLite's layout and depth multiplier).
+    """
+
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    padding: Padding = field(default_factory=Padding)
+    depth_multiplier: int = 1
+    act: Act = Act.NONE
+
+    def _geometry(self) -> tuple[int, int, int, int, int]:
+        x, w, b = self.inputs
+        if len(x.shape) != 4 or len(w.shape) != 4 or w.shape[0] != 1:
+            raise IRError(f"{self.name}: depthwise conv needs NHWC input and 1HWC weights, "
+                          f"got {x.shape} and {w.shape}")
+        _, kh, kw, oc = w.shape
+        if oc != x.shape[3] * self.depth_multiplier:
+            raise IRError(f"{self.name}: weights have {oc} channels, input {x.shape[3]} x "
+                          f"multiplier {self.depth_multiplier}")
+        if b.shape != (oc,):
+            raise IRError(f"{self.name}: bias shape {b.shape} != ({oc},)")
+        p = self.padding
+        oh = window_out(x.shape[1], kh, self.stride[0], self.dilation[0], p.top, p.bottom)
+        ow = window_out(x.shape[2], kw, self.stride[1], self.dilation[1], p.left, p.right)
+        return oh, ow, oc, kh, kw
+
+    def infer(self):
+        oh, ow, oc, _, _ = self._geometry()
+        x = self.inputs[0]
+        if x.dtype is DType.f32:
+            return [((x.shape[0], oh, ow, oc), DType.f32)]
+        if x.dtype in _INT_DTYPES:
+            _check_int_io(self)
+            return [((x.shape[0], oh, ow, oc), x.dtype)]
+        raise IRError(f"{self.name}: depthwise conv has no {x.dtype.value} implementation")
+
+    def macs(self) -> int:
+        oh, ow, oc, kh, kw = self._geometry()
+        return oh * ow * oc * kh * kw
+
+    def requant(self) -> tuple[np.ndarray, np.ndarray]:
+        x, w, _ = self.inputs
+        return conv_multipliers(x.quant, w.quant, self.y.quant)
+
+    def act_range(self) -> tuple[int, int]:
+        return activation_range(self.act, self.y.quant, self.y.dtype)
+
+    def _dot(self, x: np.ndarray, w: np.ndarray, pad_value: float | int) -> np.ndarray:
+        oh, ow, _, kh, kw = self._geometry()
+        xp = pad_nhwc(x, self.padding, pad_value)
+        if self.depth_multiplier > 1:
+            xp = np.repeat(xp, self.depth_multiplier, axis=3)  # channel c*M + m reads c
+        pt = windows(xp, (kh, kw), self.stride, self.dilation, (oh, ow))
+        return np.einsum("nhwyxc,yxc->nhwc", pt, w[0])
+
+    def ref(self, xs):
+        x, w, b = xs
+        if x.dtype == np.float32:
+            y = self._dot(x, w.astype(np.float32), 0.0) + b
+            return [self.act.apply_float(y.astype(np.float32))]
+        zp = self.inputs[0].quant.zp
+        acc = self._dot(x.astype(np.int64) - zp, w.astype(np.int64), 0) + b.astype(np.int64)
+        mult, shift = self.requant()
+        lo, hi = self.act_range()
+        return [requantize_acc(acc, mult, shift, self.y.quant.zp, lo, hi).astype(self.y.dtype.np)]

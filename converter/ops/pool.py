@@ -1,0 +1,131 @@
+"""Pooling (NHWC): AvgPool2d, MaxPool2d over windows, Mean over axes (global average pool).
+
+Windows never read padding: TFLite's pools count and compare only the input elements a window
+covers (so an average near the border divides by fewer elements).
+
+AvgPool int8 (TFLM): s = sum of covered x_q; n = their count;
+                     y_q = clamp(s > 0 ? (s + n/2) / n : (s - n/2) / n, act_min, act_max)
+                     with C's truncating division; input and output share quantization.
+MaxPool int8:        y_q = clamp(max of covered x_q, act_min, act_max).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fixed import activation_range
+from ..ir import Act, DType, IRError, Node
+from .common import Padding, window_out
+
+
+@dataclass(eq=False, kw_only=True)
+class _Pool2d(Node):
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: Padding = field(default_factory=Padding)
+    act: Act = Act.NONE
+
+    def _out_hw(self) -> tuple[int, int]:
+        x = self.x
+        if len(x.shape) != 4:
+            raise IRError(f"{self.name}: {self.kind} needs a 4-D NHWC input, got {x.shape}")
+        p = self.padding
+        if max(p.top, p.bottom) >= self.kernel[0] or max(p.left, p.right) >= self.kernel[1]:
+            raise IRError(f"{self.name}: padding {p} must be smaller than the window {self.kernel}")
+        oh = window_out(x.shape[1], self.kernel[0], self.stride[0], 1, p.top, p.bottom)
+        ow = window_out(x.shape[2], self.kernel[1], self.stride[1], 1, p.left, p.right)
+        return oh, ow
+
+    def infer(self):
+        oh, ow = self._out_hw()
+        x = self.x
+        if x.dtype not in (DType.f32, DType.s8, DType.s16):
+            raise IRError(f"{self.name}: {self.kind} has no {x.dtype.value} implementation")
+        if x.dtype is not DType.f32 and x.quant is None:
+            raise IRError(f"{self.name}: integer {self.kind} needs quantization parameters")
+        return [((x.shape[0], oh, ow, x.shape[3]), x.dtype)]
+
+    def act_range(self) -> tuple[int, int]:
+        return activation_range(self.act, self.y.quant, self.y.dtype)
+
+    def _reduce_windows(self, x: np.ndarray, reduce):
+        """Apply ``reduce(window [N, k, C]) -> [N, C]`` to the covered part of every window."""
+        oh, ow = self._out_hw()
+        n, h, w, c = x.shape
+        out = []
+        for oy in range(oh):
+            y0 = oy * self.stride[0] - self.padding.top
+            ys = slice(max(y0, 0), min(y0 + self.kernel[0], h))
+            row = []
+            for ox in range(ow):
+                x0 = ox * self.stride[1] - self.padding.left
+                xs = slice(max(x0, 0), min(x0 + self.kernel[1], w))
+                win = x[:, ys, xs, :].reshape(n, -1, c)
+                row.append(reduce(win))
+            out.append(np.stack(row, axis=1))
+        return np.stack(out, axis=1)
+
+
+@dataclass(eq=False, kw_only=True)
+class AvgPool2d(_Pool2d):
+    """Average over each window's covered elements."""
+
+    def ref(self, xs):
+        x = xs[0]
+        if x.dtype == np.float32:
+            return [self.act.apply_float(self._reduce_windows(x, lambda v: v.mean(axis=1))
+                                         .astype(np.float32))]
+        def avg(v):
+            s = v.astype(np.int64).sum(axis=1)
+            n = v.shape[1]
+            num = np.where(s > 0, s + n // 2, s - n // 2)
+            return np.sign(num) * (np.abs(num) // n)  # C division truncates toward zero
+        lo, hi = self.act_range()
+        return [np.clip(self._reduce_windows(x, avg), lo, hi).astype(x.dtype)]
+
+
+@dataclass(eq=False, kw_only=True)
+class MaxPool2d(_Pool2d):
+    """Maximum over each window's covered elements."""
+
+    def ref(self, xs):
+        x = xs[0]
+        y = self._reduce_windows(x, lambda v: v.max(axis=1))
+        if x.dtype == np.float32:
+            return [self.act.apply_float(y)]
+        lo, hi = self.act_range()
+        return [np.clip(y, lo, hi).astype(x.dtype)]
+
+
+@dataclass(eq=False, kw_only=True)
+class Mean(Node):
+    """Mean over ``axes`` (TFLite MEAN); ``axes=(1, 2)`` is a global average pool."""
+
+    axes: tuple[int, ...] = (1, 2)
+    keepdims: bool = True
+
+    def _axes(self) -> tuple[int, ...]:
+        nd = len(self.x.shape)
+        axes = tuple(sorted(a % nd for a in self.axes))
+        if 0 in axes or len(set(axes)) != len(axes):
+            raise IRError(f"{self.name}: mean axes {self.axes} must be distinct and exclude batch")
+        return axes
+
+    def infer(self):
+        axes = self._axes()
+        x = self.x
+        if self.keepdims:
+            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        else:
+            shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        if x.dtype is not DType.f32 and x.quant is None:
+            raise IRError(f"{self.name}: integer mean needs quantization parameters")
+        return [(shape, x.dtype)]
+
+    def ref(self, xs):
+        x = xs[0]
+        if x.dtype == np.float32:
+            return [x.mean(axis=self._axes(), keepdims=self.keepdims).astype(np.float32)]
+        raise NotImplementedError(f"{self.name}: integer mean")

@@ -1,0 +1,105 @@
+"""Data movement: Reshape, Transpose, Concat, Pad. No arithmetic except Concat's requantization.
+
+Reshape reinterprets the bytes (NHWC order), so in C it costs nothing: the planner gives its
+output the input's buffer. Concat requires equal quantization of inputs and output (TFLM copies
+bytes); firmforge's quantizer arranges that. Pad fills with the real value 0, i.e. the zero point.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..ir import DType, IRError, Node
+
+
+@dataclass(eq=False, kw_only=True)
+class Reshape(Node):
+    """Same elements, new shape (batch dimension included, and kept by the reference)."""
+
+    shape: tuple[int, ...] = ()
+    aliases_input: ClassVar[bool] = True
+
+    def infer(self):
+        x = self.x
+        shape = tuple(self.shape)
+        if math.prod(shape) != x.size or not shape or shape[0] != x.shape[0]:
+            raise IRError(f"{self.name}: cannot reshape {x.shape} to {shape}")
+        return [(shape, x.dtype)]
+
+    def ref(self, xs):
+        x = xs[0]
+        return [x.reshape((x.shape[0], *self.shape[1:]))]
+
+
+@dataclass(eq=False, kw_only=True)
+class Transpose(Node):
+    """Permute dimensions; the batch dimension stays first."""
+
+    perm: tuple[int, ...] = ()
+
+    def infer(self):
+        x = self.x
+        if sorted(self.perm) != list(range(len(x.shape))) or self.perm[0] != 0:
+            raise IRError(f"{self.name}: bad permutation {self.perm} for shape {x.shape}")
+        return [(tuple(x.shape[p] for p in self.perm), x.dtype)]
+
+    def ref(self, xs):
+        return [np.ascontiguousarray(xs[0].transpose(self.perm))]
+
+
+@dataclass(eq=False, kw_only=True)
+class Concat(Node):
+    """Join inputs along ``axis`` (not the batch axis)."""
+
+    axis: int = -1
+
+    def _axis(self) -> int:
+        nd = len(self.x.shape)
+        a = self.axis % nd
+        if a == 0:
+            raise IRError(f"{self.name}: concatenation along the batch axis")
+        return a
+
+    def infer(self):
+        a = self._axis()
+        first = self.x
+        for v in self.inputs:
+            if v.dtype is not first.dtype or len(v.shape) != len(first.shape) or any(
+                    d != e for i, (d, e) in enumerate(zip(v.shape, first.shape)) if i != a):
+                raise IRError(f"{self.name}: cannot concatenate {[u.shape for u in self.inputs]}")
+        if first.dtype is not DType.f32:
+            if any(v.quant is None or not v.quant.same_as(first.quant) for v in self.inputs):
+                raise IRError(f"{self.name}: integer concat needs identical input quantization")
+        shape = list(first.shape)
+        shape[a] = sum(v.shape[a] for v in self.inputs)
+        return [(tuple(shape), first.dtype)]
+
+    def ref(self, xs):
+        return [np.concatenate(xs, axis=self._axis())]
+
+
+@dataclass(eq=False, kw_only=True)
+class Pad(Node):
+    """Constant padding: ``pads[d] = (before, after)`` for each dimension (batch: (0, 0))."""
+
+    pads: tuple[tuple[int, int], ...] = ()
+
+    def infer(self):
+        x = self.x
+        if len(self.pads) != len(x.shape) or any(min(p) < 0 for p in self.pads) or \
+                tuple(self.pads[0]) != (0, 0):
+            raise IRError(f"{self.name}: bad pads {self.pads} for shape {x.shape}")
+        if x.dtype is not DType.f32 and x.quant is None:
+            raise IRError(f"{self.name}: integer pad needs quantization parameters")
+        return [(tuple(d + a + b for d, (a, b) in zip(x.shape, self.pads, strict=True)),
+                 x.dtype)]
+
+    def fill(self) -> int | float:
+        return 0.0 if self.x.dtype is DType.f32 else self.y.quant.zp
+
+    def ref(self, xs):
+        return [np.pad(xs[0], self.pads, constant_values=self.fill())]

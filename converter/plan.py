@@ -1,0 +1,152 @@
+"""Memory planning: tensor lifetimes -> offsets in one static arena.
+
+Each activation value gets a buffer. A buffer lives from the step that writes it to the last step
+that reads it. Views (Reshape) share their input's buffer; ops that declare ``inplace`` write over
+an input that dies at that step. Graph inputs and outputs live in the caller's buffers (the
+``in``/``out`` arguments of ``<name>_run``), so the arena holds only intermediates and scratch.
+
+Placement is TFLM's greedy scheme (largest buffer first, at the lowest offset that does not
+collide with a placed buffer whose lifetime overlaps). The report compares the arena with the
+lower bound: the largest total size of buffers live at one step.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .ir import Graph, IRError, Node, Value
+
+ALIGN = 4
+
+
+class Storage(enum.Enum):
+    ARENA = "arena"
+    INPUT = "input"
+    OUTPUT = "output"
+
+
+@dataclass(eq=False)
+class Buffer:
+    values: list[Value]
+    size: int
+    start: int
+    end: int
+    storage: Storage = Storage.ARENA
+    io_index: int = 0
+    offset: int = 0
+
+    def overlaps_in_time(self, other: Buffer) -> bool:
+        return self.start <= other.end and other.start <= self.end
+
+
+@dataclass
+class MemoryPlan:
+    buffers: list[Buffer]
+    arena_size: int
+    lower_bound: int
+    scratch: dict[int, Buffer] = field(default_factory=dict)  # node index -> scratch buffer
+    copies: set[int] = field(default_factory=set)  # view nodes that must copy their bytes
+    _of: dict[int, Buffer] = field(default_factory=dict, repr=False)
+
+    def buffer(self, v: Value) -> Buffer:
+        try:
+            return self._of[id(v)]
+        except KeyError:
+            raise IRError(f"value {v.name} has no buffer (constant or unused?)") from None
+
+    def live_bytes(self, step: int) -> int:
+        return sum(b.size for b in self.buffers if b.storage is Storage.ARENA
+                   and b.start <= step <= b.end)
+
+
+def _aligned(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def plan_memory(graph: Graph) -> MemoryPlan:
+    """Assign every non-constant value of ``graph`` a buffer and place the arena buffers."""
+    last = len(graph.nodes)
+    last_use: dict[int, int] = {}
+    for t, node in enumerate(graph.nodes):
+        for v in node.inputs:
+            last_use[id(v)] = t
+    for v in graph.outputs:
+        last_use[id(v)] = last
+    of: dict[int, Buffer] = {}
+    buffers: list[Buffer] = []
+    copies: set[int] = set()
+
+    def add(b: Buffer, v: Value) -> None:
+        b.values.append(v)
+        b.size = max(b.size, v.nbytes)
+        b.end = max(b.end, last_use.get(id(v), b.start))
+        of[id(v)] = b
+
+    for i, v in enumerate(graph.inputs):
+        b = Buffer([], 0, 0, 0, Storage.INPUT, i)
+        buffers.append(b)
+        add(b, v)
+    out_index = {id(v): i for i, v in enumerate(graph.outputs)}
+    for t, node in enumerate(graph.nodes):
+        for v in node.outputs:
+            b = _shared(node, t, v, of, out_index)
+            if b is None:
+                if getattr(node, "aliases_input", False):
+                    copies.add(t)
+                b = Buffer([], 0, t, t)
+                buffers.append(b)
+            add(b, v)
+            if id(v) in out_index:
+                b.storage, b.io_index = Storage.OUTPUT, out_index[id(v)]
+    scratch = {}
+    for t, node in enumerate(graph.nodes):
+        n = scratch_bytes(node)
+        if n:
+            scratch[t] = Buffer([], n, t, t)
+    arena = [b for b in buffers if b.storage is Storage.ARENA] + list(scratch.values())
+    size = _place(arena)
+    steps = range(max(last, 1))
+    bound = max((sum(b.size for b in arena if b.start <= t <= b.end) for t in steps), default=0)
+    return MemoryPlan(buffers, size, bound, scratch, copies, of)
+
+
+def scratch_bytes(node: Node) -> int:
+    """Scratch memory an op's kernel needs (ops may define ``scratch_bytes()``; most need none)."""
+    fn = getattr(node, "scratch_bytes", None)
+    return int(fn()) if fn else 0
+
+
+def _shared(node: Node, t: int, v: Value, of: dict[int, Buffer],
+            out_index: dict[int, int]) -> Buffer | None:
+    """The input buffer that output ``v`` may share, or None for a fresh buffer.
+
+    A view (Reshape) shares its input's bytes; an ``inplace`` op overwrites its first input when
+    nothing reads that input later. Neither may make a caller-owned buffer serve two roles, so
+    those cases get a fresh buffer (and the view becomes a copy).
+    """
+    src = node.inputs[0] if node.inputs else None
+    if src is None or src.is_const:
+        return None
+    b = of[id(src)]
+    is_out = id(v) in out_index
+    if getattr(node, "aliases_input", False):
+        return None if is_out and b.storage is not Storage.ARENA else b
+    if getattr(node, "inplace", False) and b.storage is Storage.ARENA and b.end == t \
+            and v.nbytes == b.size and not is_out:
+        return b
+    return None
+
+
+def _place(buffers: list[Buffer]) -> int:
+    """Greedy placement, largest first; returns the arena size."""
+    placed: list[Buffer] = []
+    for b in sorted(buffers, key=lambda b: (-b.size, b.start)):
+        offset = 0
+        for other in sorted((p for p in placed if p.overlaps_in_time(b)), key=lambda p: p.offset):
+            if offset + b.size <= other.offset:
+                break
+            offset = max(offset, _aligned(other.offset + other.size))
+        b.offset = offset
+        placed.append(b)
+    return max((_aligned(b.offset + b.size) for b in placed), default=0)

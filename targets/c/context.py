@@ -1,0 +1,149 @@
+"""What an emitter function writes into: constant arrays, parameter structs and kernel calls.
+
+An emitter (one per op, registered with ``@emit.register`` in ``targets/c/emit_*.py``) receives a
+node and an ``EmitContext`` and calls ``ctx.call(...)``; everything it needs from Python (shapes,
+multipliers, clamp bounds) is computed there, so the C kernel only does arithmetic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...converter.ir import Graph, IRError, Node, Value
+from ...converter.plan import MemoryPlan, Storage
+
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if "
+    "inline int long register restrict return short signed sizeof static struct switch typedef "
+    "union unsigned void volatile while main".split())
+
+
+def c_identifier(name: str) -> str:
+    """A model or layer name made safe for C: [A-Za-z_][A-Za-z0-9_]*, never a keyword."""
+    s = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "x"
+    s = re.sub(r"_+", "_", s)
+    if s[0].isdigit() or s in _C_KEYWORDS:
+        s = "n" + s if s[0].isdigit() else s + "_"
+    return s
+
+
+def c_literal(v: object) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, np.integer)):
+        iv = int(v)
+        if iv == -(1 << 31):
+            return "(-2147483647L - 1)"
+        return f"{iv}L" if abs(iv) > 32767 else str(iv)
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (tuple, list)):
+        return "{" + ", ".join(c_literal(x) for x in v) + "}"
+    raise TypeError(f"no C literal for {type(v).__name__}")
+
+
+@dataclass
+class ConstArray:
+    symbol: str
+    ctype: str
+    data: np.ndarray
+    comment: str = ""
+
+
+@dataclass
+class EmitContext:
+    graph: Graph
+    plan: MemoryPlan
+    prefix: str
+    arrays: list[ConstArray] = field(default_factory=list)
+    structs: list[str] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+    headers: set[str] = field(default_factory=set)
+    step: int = 0
+    _layer: str = ""
+    _layer_names: set[str] = field(default_factory=set)
+    _const_symbols: dict[int, str] = field(default_factory=dict)
+    _symbols: set[str] = field(default_factory=set)
+
+    # -- used by the writer ---------------------------------------------------------------------
+    def begin(self, node: Node, step: int) -> None:
+        self.step = step
+        base = c_identifier(node.name)
+        name, i = base, 1
+        while name in self._layer_names:
+            name, i = f"{base}_{i}", i + 1
+        self._layer_names.add(name)
+        self._layer = name
+        shapes = " ".join("x".join(map(str, v.shape[1:])) for v in node.inputs if not v.is_const)
+        out = "x".join(map(str, node.y.shape[1:]))
+        self.body.append(f"    /* {_comment_safe(node.name)}: {node.kind} {shapes} -> {out} */")
+
+    def symbol(self, tag: str) -> str:
+        base = f"{self.prefix}_{self._layer}_{tag}"
+        s, i = base, 1
+        while s in self._symbols:
+            s, i = f"{base}{i}", i + 1
+        self._symbols.add(s)
+        return s
+
+    # -- used by emitters -----------------------------------------------------------------------
+    def ptr(self, v: Value) -> str:
+        """C expression for the data of ``v``: arena offset, caller buffer or constant array."""
+        if v.is_const:
+            return self.const(v)
+        b = self.plan.buffer(v)
+        ctype = v.dtype.ctype
+        if b.storage is Storage.INPUT:
+            return _io_name("in", b.io_index, len(self.graph.inputs))
+        if b.storage is Storage.OUTPUT:
+            return _io_name("out", b.io_index, len(self.graph.outputs))
+        cast = "" if ctype == "int8_t" else f"({ctype} *)"
+        return f"{cast}(arena + {b.offset})"
+
+    def scratch(self) -> str:
+        """Pointer to the current node's scratch buffer (sized by its ``scratch_bytes()``)."""
+        return f"(arena + {self.plan.scratch[self.step].offset})"
+
+    def const(self, v: Value, ctype: str | None = None) -> str:
+        """The symbol of a constant value's array (emitted once however often it is used)."""
+        if not v.is_const:
+            raise IRError(f"{v.name} is not a constant")
+        if id(v) not in self._const_symbols:
+            data = np.ascontiguousarray(v.data)
+            self._const_symbols[id(v)] = self.array(_tag(v.name), data,
+                                                    ctype or v.dtype.ctype, v.name)
+        return self._const_symbols[id(v)]
+
+    def array(self, tag: str, data: np.ndarray, ctype: str, comment: str = "") -> str:
+        """A constant array in ``<prefix>_weights.c``; returns its symbol."""
+        sym = self.symbol(tag)
+        self.arrays.append(ConstArray(sym, ctype, np.asarray(data).ravel(), comment))
+        return sym
+
+    def params(self, ctype: str, **fields: object) -> str:
+        """A ``static FF_CONST`` parameter struct; returns ``&symbol`` to pass to the kernel."""
+        sym = self.symbol("p")
+        inits = ",\n".join(f"    .{k} = {c_literal(v)}" for k, v in fields.items())
+        self.structs.append(f"static FF_CONST {ctype} {sym} = {{\n{inits}\n}};")
+        return f"&{sym}"
+
+    def call(self, header: str, fn: str, *args: object) -> None:
+        self.headers.add(header)
+        self.body.append(f"    {fn}({', '.join(c_literal(a) for a in args)});")
+
+
+def _io_name(kind: str, index: int, count: int) -> str:
+    return kind if count == 1 else f"{kind}{index}"
+
+
+def _tag(name: str) -> str:
+    tail = c_identifier(name.rsplit(".", 1)[-1].rsplit("/", 1)[-1])
+    return tail[:24] or "c"
+
+
+def _comment_safe(s: str) -> str:
+    return s.replace("*/", "* /").replace("\n", " ")
+
