@@ -69,7 +69,7 @@ class Concat(Node):
         first = self.x
         for v in self.inputs:
             if v.dtype is not first.dtype or len(v.shape) != len(first.shape) or any(
-                    d != e for i, (d, e) in enumerate(zip(v.shape, first.shape)) if i != a):
+                    d != e for i, (d, e) in enumerate(zip(v.shape, first.shape, strict=True)) if i != a):
                 raise IRError(f"{self.name}: cannot concatenate {[u.shape for u in self.inputs]}")
         if first.dtype is not DType.f32:
             if any(v.quant is None or not v.quant.same_as(first.quant) for v in self.inputs):

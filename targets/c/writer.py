@@ -125,7 +125,7 @@ def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, prot
             f"static union {{ int32_t align; int8_t bytes[{max(plan.arena_size, 1)}]; }}"
             f" {prefix}_arena;", "",
             f"{proto} {{"]
-    if f"(arena + " in "\n".join(ctx.body) or ctx.plan.scratch:
+    if "(arena + " in "\n".join(ctx.body) or ctx.plan.scratch:
         out.append(f"    int8_t *const arena = {prefix}_arena.bytes;")
     else:
         out.append(f"    (void){prefix}_arena.bytes;")

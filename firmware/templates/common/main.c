@@ -1,0 +1,54 @@
+/* Runs the model on the test vectors embedded by firmforge and prints, for each vector:
+ *   ff:out <index> <v0> <v1> ...
+ * then "ff:done" and exits with status 0. The host reads these lines back and compares them with
+ * the reference byte for byte. ff_vectors.h (generated) names the model and the vector arrays. */
+#include <stdint.h>
+
+#include "ff_platform.h"
+#include "ff_vectors.h"
+
+static void put_str(const char *s) {
+    while (*s) {
+        ff_platform_putc(*s++);
+    }
+}
+
+static void put_int(int32_t v) {
+    char buf[12];
+    int n = 0;
+    uint32_t u = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
+    if (v < 0) {
+        ff_platform_putc('-');
+    }
+    do {
+        buf[n++] = (char)('0' + (int)(u % 10u));
+        u /= 10u;
+    } while (u != 0u);
+    while (n > 0) {
+        ff_platform_putc(buf[--n]);
+    }
+}
+
+int main(void) {
+    FF_IN_TYPE in[FF_IN_SIZE];
+    FF_OUT_TYPE out[FF_OUT_SIZE];
+    ff_platform_init();
+    for (int32_t n = 0; n < FF_VECTOR_COUNT; n++) {
+        for (int32_t i = 0; i < FF_IN_SIZE; i++) {
+            in[i] = ff_vectors_in[n * (int32_t)FF_IN_SIZE + i];
+        }
+        ff_platform_mark_start();
+        FF_RUN(in, out);
+        ff_platform_mark_stop();
+        put_str("ff:out ");
+        put_int(n);
+        for (int32_t i = 0; i < FF_OUT_SIZE; i++) {
+            ff_platform_putc(' ');
+            put_int(out[i]);
+        }
+        ff_platform_putc('\n');
+    }
+    put_str("ff:done\n");
+    ff_platform_exit(0);
+    return 0;
+}

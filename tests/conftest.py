@@ -1,0 +1,24 @@
+"""Shared fixtures: where ../shared lives, and the repository root on sys.path for examples/."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("FIRMFORGE_SHARED", ROOT.parent / "shared"))
+
+
+@pytest.fixture
+def shared() -> Path:
+    d = shared_dir()
+    if not d.is_dir():
+        pytest.skip(f"real data lives in {d}, which is absent on this machine")
+    return d
