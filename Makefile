@@ -7,7 +7,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.firmforge-deps
 JOBS   ?= 2
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv toolchains clean
+
+# Debian packages of the cross compilers and emulators (see ../shared/docs/TOOLCHAINS.md).
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
+                gcc-riscv64-unknown-elf qemu-system-misc \
+                gcc-avr avr-libc binutils-avr simavr libsimavr-dev
+TOOLS := arm-none-eabi-gcc riscv64-unknown-elf-gcc avr-gcc qemu-system-arm qemu-system-riscv32 simavr
 
 venv: $(STAMP)
 
@@ -17,10 +23,19 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+toolchains:
+	@missing=0; for t in $(TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	test -f /usr/include/simavr/sim_avr.h || missing=1; \
+	if [ $$missing = 1 ]; then \
+	  echo "installing cross toolchains and emulators (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
 demo: $(STAMP)
 	$(PY) examples/mnist_demo.py
 
-test: $(STAMP)
+test: $(STAMP) toolchains
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n $(JOBS) tests
 

@@ -40,3 +40,13 @@ class Layout(enum.Enum):
             n, c, length = shape
             return (n, 1, length, c)
         return tuple(shape)
+
+    def framework_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Framework shape of an IR shape (the inverse of ``ir_shape``)."""
+        if self is Layout.NCHW:
+            n, h, w, c = shape
+            return (n, c, h, w)
+        if self is Layout.NCL:
+            n, _, length, c = shape
+            return (n, c, length)
+        return tuple(shape)

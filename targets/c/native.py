@@ -6,6 +6,9 @@ module inside Python cannot host the sanitizer runtimes.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -14,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...converter.ir import Graph
-from .host import STRICT_FLAGS, HostBuildError, compiler, core_dir, core_sources
+from .host import STRICT_FLAGS, HostBuildError, cache_root, compiler, core_dir, core_sources
 from .vectors import parse_outputs, vector_files
 from .writer import CSources
 
@@ -25,23 +28,48 @@ def templates_dir() -> Path:
     return core_dir().parent / "templates"
 
 
+def core_objects(flags: Sequence[str]) -> list[Path]:
+    """The C core compiled once per flag set (cached like host builds)."""
+    h = hashlib.sha256(repr([sorted((p.name, p.read_text()) for p in core_dir().glob("*.[ch]")),
+                              list(flags)]).encode()).hexdigest()[:20]
+    final = cache_root() / "native" / h
+    if not final.is_dir():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=final.parent))
+        try:
+            for c in core_sources():
+                _cc([*flags, "-I", str(core_dir()), "-c", str(c), "-o", str(work / f"{c.stem}.o")])
+            try:
+                os.replace(work, final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return sorted(final.glob("*.o"))
+
+
+def _cc(args: Sequence[str]) -> None:
+    r = subprocess.run([compiler(), *STRICT_FLAGS, *args], capture_output=True, text=True)
+    if r.returncode:
+        raise HostBuildError(f"native build failed:\n{r.stdout}{r.stderr}")
+
+
 def run_native(src: CSources, graph: Graph, inputs: np.ndarray, *,
                flags: Sequence[str] = ("-O1", *SANITIZE), timeout: float = 120) -> np.ndarray:
     """Compile model + core + runner for the host, run it on ``inputs``, return its outputs."""
+    objects = core_objects(flags)
     with tempfile.TemporaryDirectory(prefix="ff-native-") as d:
         work = Path(d)
         files = {**src.files, **vector_files(src, graph, inputs)}
         for name, text in files.items():
             (work / name).write_text(text)
         tdir = templates_dir()
-        c_files = [*core_sources(), *sorted(work.glob("*.c")), tdir / "common" / "main.c",
+        c_files = [*sorted(work.glob("*.c")), tdir / "common" / "main.c",
                    tdir / "host" / "platform.c"]
         exe = work / "model"
-        cmd = [compiler(), *STRICT_FLAGS, *flags, "-I", str(core_dir()), "-I", str(work),
-               "-I", str(tdir / "common"), *map(str, c_files), "-o", str(exe)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode:
-            raise HostBuildError(f"native build failed:\n{r.stdout}{r.stderr}")
+        _cc([*flags, "-I", str(core_dir()), "-I", str(work), "-I", str(tdir / "common"),
+             *map(str, c_files), *map(str, objects), "-o", str(exe)])
         r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=timeout)
         if r.returncode:
             raise RuntimeError(f"native run exited with {r.returncode}:\n{r.stderr[-4000:]}")

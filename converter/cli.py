@@ -1,0 +1,163 @@
+"""The ``firmforge`` command line.
+
+    firmforge convert MODEL -o OUT --calib calib.npy     write C sources for MODEL
+    firmforge analyze MODEL [--calib calib.npy]          per-layer table, nothing written
+
+MODEL is ``package.module:name`` (an ``nn.Module``, a class or function returning one) or a
+``.pt`` file saved with ``torch.save(model)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+
+class CLIError(click.ClickException):
+    exit_code = 2
+
+
+def _load_model(spec: str) -> object:
+    path = Path(spec)
+    if path.suffix.lower() in (".pt", ".pth", ".tflite") or path.exists():
+        return path
+    if ":" not in spec:
+        raise CLIError(f"MODEL {spec!r} is neither a file nor 'package.module:name'")
+    mod_name, attr = spec.split(":", 1)
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise CLIError(f"cannot import {mod_name!r}: {e}") from e
+    finally:
+        sys.path.pop(0)
+    try:
+        obj = getattr(mod, attr)
+    except AttributeError:
+        raise CLIError(f"module {mod_name!r} has no attribute {attr!r}") from None
+    import torch
+
+    if not isinstance(obj, torch.nn.Module) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, torch.nn.Module):
+        raise CLIError(f"{spec} is a {type(obj).__name__}, not an nn.Module")
+    return obj
+
+
+def _parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
+    except ValueError:
+        raise CLIError(f"--example-shape {text!r}: expected integers like 1,1,28,28") from None
+    if not shape or min(shape) <= 0:
+        raise CLIError(f"--example-shape {text!r}: dimensions must be positive")
+    return shape
+
+
+def _load_calib(path: str | None) -> np.ndarray | None:
+    if path is None:
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise CLIError(f"cannot read calibration file {path}: {e}") from e
+
+
+OBSERVERS = ("minmax", "percentile", "mse")
+
+
+def _observer(name: str):
+    from .quantize import MinMaxObserver, MSEObserver, PercentileObserver
+
+    return {"minmax": MinMaxObserver, "percentile": PercentileObserver, "mse": MSEObserver}[name]
+
+
+def _convert(model_spec, calib_path, example_shape, name, observer, need_calib, progress):
+    from .convert import convert
+
+    model = _load_model(model_spec)
+    calib = _load_calib(calib_path)
+    shape = _parse_shape(example_shape)
+    note = None
+    if calib is None and not need_calib:
+        if shape is None:
+            raise CLIError("give --calib FILE.npy or --example-shape to analyze a float model")
+        calib = np.random.default_rng(0).standard_normal((64, *shape[1:])).astype(np.float32)
+        note = "no --calib given: activation ranges come from random data (sizes do not depend on them)"
+    example = None
+    if shape is not None:
+        example = np.zeros(shape, np.float32)
+    try:
+        proj = convert(model, example_input=example, calibration=calib, name=name,
+                       observer=_observer(observer), progress=progress)
+    except (ValueError, OSError, NotImplementedError) as e:
+        raise CLIError(str(e)) from e
+    return proj, note
+
+
+_common = [
+    click.argument("model"),
+    click.option("--calib", "calib_path", type=click.Path(dir_okay=False),
+                 help="float calibration samples (.npy, [N, ...] in the model's input layout)"),
+    click.option("--example-shape", help="input shape with batch, e.g. 1,1,28,28"),
+    click.option("--name", help="symbol prefix of the generated C (default: the model's class)"),
+    click.option("--observer", type=click.Choice(OBSERVERS), default="minmax", show_default=True,
+                 help="how calibration chooses activation ranges"),
+    click.option("--progress/--no-progress", default=True, help="progress bar on calibration"),
+]
+
+
+def _with_common(fn):
+    for deco in reversed(_common):
+        fn = deco(fn)
+    return fn
+
+
+@click.group()
+@click.version_option(package_name="firmforge")
+def main() -> None:
+    """firmforge: trained networks to bit-exact microcontroller C."""
+
+
+@main.command("convert")
+@_with_common
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="output directory for the C sources")
+def convert_cmd(model, calib_path, example_shape, name, observer, progress, out_dir):
+    """Convert MODEL to int8 C sources in OUT."""
+    proj, _ = _convert(model, calib_path, example_shape, name, observer, True, progress)
+    try:
+        files = proj.write(out_dir)
+    except OSError as e:
+        raise CLIError(str(e)) from e
+    rep = proj.report()
+    click.echo(f"wrote {len(files)} files to {out_dir}: weights {rep['weight_bytes']:,} B, "
+               f"arena {rep['arena_bytes']:,} B, {rep['macs']:,} MACs")
+
+
+@main.command("analyze")
+@_with_common
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def analyze_cmd(model, calib_path, example_shape, name, observer, progress, as_json):
+    """Print MODEL's per-layer table (op, shapes, MACs, weight bytes, arena) without writing code."""
+    from .report import format_table
+
+    proj, note = _convert(model, calib_path, example_shape, name, observer, False, progress)
+    rep = proj.report()
+    if as_json:
+        click.echo(json.dumps(rep, indent=2))
+        return
+    click.echo(format_table(rep))
+    if note:
+        click.echo(f"note: {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""``convert()``: a trained model in, a verified quantized Project out.
+
+PyTorch modules (or ``.pt`` files saved with ``torch.save(model)``) are traced, simplified by the
+float pass pipeline, calibrated and quantized to the TFLite int8 scheme. Every check that can fail
+(unsupported layers, shapes, NaN weights or data, ops the C target lacks) runs before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .ir import IRError
+from .project import Project
+
+
+class ConversionError(ValueError):
+    """The model or its options cannot be converted; the message says why."""
+
+
+def convert(model: object, example_input: object = None, calibration: object = None, *,
+            name: str | None = None, observer: Callable[[], object] | None = None,
+            progress: bool = True) -> Project:
+    """Convert ``model`` (an ``nn.Module`` or a path to a saved one) into a Project.
+
+    ``example_input`` is one batch in the framework's layout (default: the first calibration
+    sample); ``calibration`` the float samples ([N, ...], framework layout) whose ranges set the
+    activation parameters; ``observer`` an observer class or factory (default min/max).
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model = _load_path(Path(model))
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise ConversionError(f"cannot convert a {type(model).__name__}: expected a torch.nn.Module "
+                              "or the path of a saved model")
+    return _convert_torch(model, example_input, calibration, name, observer, progress)
+
+
+def _load_path(path: Path) -> object:
+    if not path.exists():
+        raise ConversionError(f"model file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth"):
+        import torch
+
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # any unpickling failure means a bad file
+            raise ConversionError(f"{path} is not a model saved with torch.save(model): {e}") from e
+    raise ConversionError(f"{path}: unsupported model file type {suffix!r} (expected .pt)")
+
+
+def _default_name(model: object) -> str:
+    return type(model).__name__.lower()
+
+
+def _calibration_array(calibration: object) -> np.ndarray:
+    if calibration is None:
+        raise ConversionError("a float model needs calibration data (a few hundred "
+                              "representative inputs) to choose its int8 ranges")
+    arr = calibration
+    if hasattr(arr, "detach"):
+        arr = arr.detach().cpu().numpy()
+    arr = np.asarray(arr)
+    if arr.size == 0 or arr.ndim == 0 or arr.shape[0] == 0:
+        raise ConversionError("the calibration set is empty")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ConversionError(f"calibration data must be float, got {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)).any(axis=1))[0, 0])
+        raise ConversionError(f"calibration sample {bad} contains NaN or Inf")
+    return arr.astype(np.float32)
+
+
+def _convert_torch(model, example_input, calibration, name, observer, progress) -> Project:
+    import torch
+
+    from .frontends.torch_fx import import_torch
+    from .passes import FLOAT_PIPELINE, run_passes
+    from .quantize import MinMaxObserver, calibrate, quantize
+
+    calib = _calibration_array(calibration)
+    if example_input is None:
+        example_input = torch.from_numpy(calib[:1])
+    imp = import_torch(model, example_input, name=name or _default_name(model))
+    fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
+    if len(fgraph.inputs) != 1:
+        raise ConversionError("models with several inputs are not supported yet")
+    layout = imp.input_layouts[0]
+    want = tuple(fgraph.inputs[0].shape[1:])
+    calib_ir = layout.to_ir(calib) if calib.ndim == len(want) + 1 else None
+    if calib_ir is None or tuple(calib_ir.shape[1:]) != want:
+        raise ConversionError(f"calibration data has shape {list(calib.shape)}, the model's input "
+                              f"is {list(layout.framework_shape((1, *want))[1:])} per sample")
+    ranges = calibrate(fgraph, calib_ir, observer=observer or MinMaxObserver, progress=progress)
+    qgraph = quantize(fgraph, ranges)
+    proj = Project(fgraph.name, qgraph, fgraph, imp.input_layouts, imp.output_layouts)
+    try:
+        proj.sources()  # every op must have a C kernel before the user gets a project
+    except (NotImplementedError, IRError) as e:
+        raise ConversionError(f"cannot generate C for this model: {e}") from e
+    return proj

@@ -1,0 +1,1 @@
+"""Worked examples (the MNIST demo); importable by tests and benchmarks from the repo root."""
