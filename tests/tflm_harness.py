@@ -1,0 +1,197 @@
+"""Single-operator .tflite models built in memory and run in TensorFlow Lite Micro.
+
+TFLM (the ``tflite-micro`` package) is the golden reference for imported int8 models, so the op
+comparison tests build each op twice: as a firmforge graph and as a one-operator .tflite model
+with the same parameters, and compare the bytes. The model is written with the flatbuffer object
+API of the schema module that ships inside the installed tflite-micro package (never a copy).
+
+API (everything else here is private):
+
+    TensorSpec(shape, dtype, scale=None, zero_point=None, quantized_dimension=0, data=None,
+               name="")                                  one tensor of the model
+    TensorSpec.of(value)                                 the spec of a firmforge ``Value``
+    build_model(op, options, inputs, outputs) -> bytes   a one-operator model
+    run_model(model, inputs) -> list[np.ndarray]         run a batch in TFLM
+    run_op(op, options, inputs, outputs, xs)             build_model + run_model
+    schema                                               the installed schema module
+    BuiltinOperator, ActivationFunctionType, Padding     its enums, re-exported
+
+``op`` is a ``BuiltinOperator`` code; ``options`` is the op's options object from the schema
+(``schema.AddOptionsT()``, ...) or None; its union tag is derived from the class name. Inputs
+with ``data`` become constant tensors (weights, bias, axes, paddings); the others, in order, are
+the model's inputs. An input spec of None is an omitted optional input (index -1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import flatbuffers
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+BuiltinOperator = schema.BuiltinOperator
+ActivationFunctionType = schema.ActivationFunctionType
+Padding = schema.Padding
+
+_TENSOR_TYPE = {
+    np.dtype(np.float32): schema.TensorType.FLOAT32,
+    np.dtype(np.int32): schema.TensorType.INT32,
+    np.dtype(np.int16): schema.TensorType.INT16,
+    np.dtype(np.int8): schema.TensorType.INT8,
+    np.dtype(np.uint8): schema.TensorType.UINT8,
+    np.dtype(np.int64): schema.TensorType.INT64,
+    np.dtype(np.bool_): schema.TensorType.BOOL,
+}
+
+
+@dataclass
+class TensorSpec:
+    """One tensor of a model.
+
+    ``scale``/``zero_point``: None for an unquantized tensor, a number for per-tensor, or equal
+    length sequences for per-channel parameters along ``quantized_dimension``. ``data`` makes the
+    tensor a constant (its shape and dtype must match).
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype | type
+    scale: float | Sequence[float] | np.ndarray | None = None
+    zero_point: int | Sequence[int] | np.ndarray | None = None
+    quantized_dimension: int = 0
+    data: np.ndarray | None = None
+    name: str = ""
+
+    @classmethod
+    def of(cls, value) -> TensorSpec:
+        """Spec of a firmforge ``Value`` (its shape, dtype, quantization and constant data)."""
+        q = value.quant
+        scale = zp = None
+        axis = 0
+        if q is not None:
+            scale = np.asarray(q.scale, np.float32)
+            zp = np.asarray(q.zero_point, np.int64)
+            axis = q.axis or 0
+        return cls(tuple(value.shape), value.dtype.np, scale, zp, axis, value.data, value.name)
+
+    def _quantization(self) -> schema.QuantizationParametersT | None:
+        if self.scale is None:
+            return None
+        q = schema.QuantizationParametersT()
+        # float32 values exactly as firmforge holds them; the flatbuffer stores float32.
+        q.scale = [float(s) for s in np.atleast_1d(np.asarray(self.scale, np.float32))]
+        zp = 0 if self.zero_point is None else self.zero_point
+        q.zeroPoint = [int(z) for z in np.atleast_1d(np.asarray(zp, np.int64))]
+        if len(q.zeroPoint) == 1 and len(q.scale) > 1:
+            q.zeroPoint = q.zeroPoint * len(q.scale)
+        q.quantizedDimension = int(self.quantized_dimension)
+        return q
+
+
+def _options_type(options: object) -> int:
+    name = type(options).__name__
+    if not name.endswith("T") or not hasattr(schema.BuiltinOptions, name[:-1]):
+        raise TypeError(f"{name} is not a builtin options class of the schema")
+    return getattr(schema.BuiltinOptions, name[:-1])
+
+
+def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | None],
+                outputs: Sequence[TensorSpec], *, version: int = 1) -> bytes:
+    """A .tflite flatbuffer holding one subgraph with one operator ``op``."""
+    buffers = [schema.BufferT()]  # buffer 0 is the empty buffer by convention
+    tensors: list[schema.TensorT] = []
+
+    def add(spec: TensorSpec) -> int:
+        dtype = np.dtype(spec.dtype)
+        t = schema.TensorT()
+        t.shape = [int(d) for d in spec.shape]
+        t.type = _TENSOR_TYPE[dtype]
+        t.name = spec.name or f"t{len(tensors)}"
+        t.quantization = spec._quantization()
+        t.buffer = 0
+        if spec.data is not None:
+            data = np.ascontiguousarray(np.asarray(spec.data, dtype))
+            if tuple(data.shape) != tuple(spec.shape):
+                raise ValueError(f"{t.name}: data {data.shape} != shape {spec.shape}")
+            b = schema.BufferT()
+            b.data = data.reshape(-1).view(np.uint8)
+            t.buffer = len(buffers)
+            buffers.append(b)
+        tensors.append(t)
+        return len(tensors) - 1
+
+    in_idx = [-1 if s is None else add(s) for s in inputs]
+    out_idx = [add(s) for s in outputs]
+    graph_inputs = [i for i, s in zip(in_idx, inputs, strict=True)
+                    if s is not None and s.data is None]
+
+    code = schema.OperatorCodeT()
+    code.builtinCode = int(op)
+    code.deprecatedBuiltinCode = min(int(op), 127)  # old readers see 127 = "use builtinCode"
+    code.version = version
+    oper = schema.OperatorT()
+    oper.opcodeIndex = 0
+    oper.inputs = in_idx
+    oper.outputs = out_idx
+    if options is not None:
+        oper.builtinOptionsType = _options_type(options)
+        oper.builtinOptions = options
+
+    sub = schema.SubGraphT()
+    sub.tensors = tensors
+    sub.inputs = graph_inputs
+    sub.outputs = out_idx
+    sub.operators = [oper]
+    sub.name = "main"
+    model = schema.ModelT()
+    model.version = 3
+    model.operatorCodes = [code]
+    model.subgraphs = [sub]
+    model.buffers = buffers
+    model.description = "firmforge single-op test model"
+    b = flatbuffers.Builder(1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def run_model(model: bytes, inputs: Sequence[np.ndarray], *, arena_size: int | None = None
+              ) -> list[np.ndarray]:
+    """Run ``model`` in TFLM on a batch: one array per model input, samples along dimension 0.
+
+    When the model's batch is smaller than the arrays' (the usual batch 1), the samples are run
+    one model-batch at a time and the outputs are concatenated. Raises RuntimeError when TFLM
+    rejects the model (Prepare fails) or the invocation.
+    """
+    arena = arena_size or max(64 * 1024, 16 * len(model))
+    interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
+    xs = [np.asarray(x) for x in inputs]
+    n_out = _count_outputs(model)
+    if not xs:
+        interp.invoke()
+        return [np.array(interp.get_output(i), copy=True) for i in range(n_out)]
+    mb = int(interp.get_input_details(0)["shape"][0]) if len(
+        interp.get_input_details(0)["shape"]) else 1
+    total = xs[0].shape[0] if xs[0].ndim else 1
+    if total % max(mb, 1):
+        raise ValueError(f"batch {total} is not a multiple of the model's batch {mb}")
+    outs: list[list[np.ndarray]] = [[] for _ in range(n_out)]
+    for start in range(0, total, max(mb, 1)):
+        for i, x in enumerate(xs):
+            interp.set_input(np.ascontiguousarray(x[start:start + mb]) if x.ndim else x, i)
+        interp.invoke()
+        for i in range(n_out):
+            outs[i].append(np.array(interp.get_output(i), copy=True))
+    return [np.concatenate(o, axis=0) if o[0].ndim else o[0] for o in outs]
+
+
+def run_op(op: int, options: object | None, inputs: Sequence[TensorSpec | None],
+           outputs: Sequence[TensorSpec], xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Build the one-operator model and run it on ``xs`` (see ``run_model``)."""
+    return run_model(build_model(op, options, inputs, outputs), xs)
+
+
+def _count_outputs(model: bytes) -> int:
+    m = schema.Model.GetRootAs(model, 0)
+    return m.Subgraphs(0).OutputsLength()
