@@ -137,3 +137,179 @@ def activation_range(act: Act, q: QuantParams, dtype: DType) -> tuple[int, int]:
         lo = max(lo, quantize_scalar(s, z, -1.0))
         hi = min(hi, quantize_scalar(s, z, 1.0))
     return lo, hi
+
+
+# -- gemmlowp fixed-point math for the integer Softmax, Logistic and Tanh ------------------------
+#
+# A raw int32 ``v`` in format Qm (m integer bits, 31 - m fractional bits) stands for v / 2**(31-m).
+# The functions below are gemmlowp's scalar int32 definitions as TFLM evaluates them: additions
+# wrap (two's complement, as they do on every TFLM target), multiplications are ``srdhm`` and
+# rescales are saturating (left) or rounding (right) shifts.
+
+def add32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b`` with int32 wrap-around."""
+    return wrap32(np.asarray(a, np.int64) + b)
+
+
+def sub32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a - b`` with int32 wrap-around."""
+    return wrap32(np.asarray(a, np.int64) - b)
+
+
+def neg32(a: np.ndarray) -> np.ndarray:
+    """``-a`` with int32 wrap-around (``-INT32_MIN == INT32_MIN``)."""
+    return wrap32(-np.asarray(a, np.int64))
+
+
+def srmbpot(x: np.ndarray, exponent: int) -> np.ndarray:
+    """Saturating rounding multiply by ``2**exponent`` (gemmlowp's SaturatingRoundingMultiplyByPOT).
+
+    exponent > 0: ``x * 2**exponent``, saturated to int32 beyond ``+-(2**(31-exponent) - 1)``;
+    exponent < 0: ``rdbpot(x, -exponent)``; exponent == 0: ``x``.
+    """
+    x = np.asarray(x, np.int64)
+    if exponent > 0:
+        threshold = (1 << (31 - exponent)) - 1
+        shifted = wrap32(x << exponent)
+        return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, shifted))
+    if exponent < 0:
+        return rdbpot(x, -exponent)
+    return x
+
+
+def rounding_half_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a + b) / 2`` rounded half away from zero, computed without overflow."""
+    total = np.asarray(a, np.int64) + b
+    sign = np.where(total >= 0, 1, -1)
+    return _trunc_div_pow2(total + sign, 1)
+
+
+def mbqm_greater_than_one(x: np.ndarray, multiplier: int, left_shift: int) -> np.ndarray:
+    """TFLM's MultiplyByQuantizedMultiplierGreaterThanOne (double rounding, ``left_shift >= 0``):
+    ``srdhm(x * 2**left_shift, multiplier)`` with the int32 product wrapping."""
+    return srdhm(wrap32(np.asarray(x, np.int64) << left_shift), multiplier)
+
+
+def exp_on_interval_between_negative_one_quarter_and_0_excl(a: np.ndarray) -> np.ndarray:
+    """exp(a) for a Q0 ``a`` in [-1/4, 0), Q0 result: 4th-order Taylor expansion around -1/8.
+
+    With x = a + 1/8:  exp(a) = e^(-1/8) * (1 + x + x^2/2 + x^3/6 + x^4/24), the bracketed tail
+    evaluated as ((x^4/4 + x^3) / 3 + x^2) / 2. Constants are round(c * 2**31).
+    """
+    x = add32(a, 1 << 28)
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = srmbpot(x4, -2)
+    tail = srmbpot(add32(srdhm(add32(x4_over_4, x3), 715827883), x2), -1)
+    return add32(1895147668, srdhm(1895147668, add32(x, tail)))
+
+
+def exp_barrel_step(result: np.ndarray, remainder: np.ndarray, integer_bits: int, exponent: int,
+                    multiplier: int) -> np.ndarray:
+    """One stage of exp_on_negative_values' barrel shifter: ``result * exp(-2**exponent)``
+    (``multiplier`` in Q0) where bit ``exponent`` of the Q``integer_bits`` ``remainder`` is set."""
+    if integer_bits <= exponent:
+        return result
+    bit = 1 << (31 - integer_bits + exponent)
+    return np.where((remainder & bit) != 0, srdhm(result, multiplier), result)
+
+
+def exp_on_negative_values(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """exp(a) for a Q``integer_bits`` ``a <= 0``; Q0 result (exp(0) is INT32_MAX).
+
+    a = r + n with r in [-1/4, 0) and n = a - r a non-positive multiple of 1/4; exp(r) from the
+    polynomial, then one multiply by exp(-2**k) for each bit k set in -n. Inputs below -32 give 0
+    (only reachable with more than 5 integer bits).
+    """
+    a = np.asarray(a, np.int64)
+    fractional_bits = 31 - integer_bits
+    one_quarter = 1 << (fractional_bits - 2)
+    a_mod_quarter_minus_one_quarter = sub32(a & (one_quarter - 1), one_quarter)
+    result = exp_on_interval_between_negative_one_quarter_and_0_excl(
+        srmbpot(a_mod_quarter_minus_one_quarter, integer_bits))
+    remainder = sub32(a_mod_quarter_minus_one_quarter, a)
+    result = exp_barrel_step(result, remainder, integer_bits, -2, 1672461947)
+    result = exp_barrel_step(result, remainder, integer_bits, -1, 1302514674)
+    result = exp_barrel_step(result, remainder, integer_bits, 0, 790015084)
+    result = exp_barrel_step(result, remainder, integer_bits, 1, 290630308)
+    result = exp_barrel_step(result, remainder, integer_bits, 2, 39332535)
+    result = exp_barrel_step(result, remainder, integer_bits, 3, 720401)
+    result = exp_barrel_step(result, remainder, integer_bits, 4, 242)
+    if integer_bits > 5:
+        result = np.where(a < -(1 << (36 - integer_bits)), 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def newton_reciprocal_q2(half_denominator: np.ndarray) -> np.ndarray:
+    """1 / d in Q2 for a Q0 ``d`` in [1/2, 1): start at 48/17 - 32/17 * d, three Newton steps
+    x <- x + x * (1 - d * x)."""
+    x = add32(1515870810, srdhm(half_denominator, -1010580540))
+    for _ in range(3):
+        half_denominator_times_x = srdhm(half_denominator, x)
+        one_minus_half_denominator_times_x = sub32(1 << 29, half_denominator_times_x)
+        x = add32(x, srmbpot(srdhm(x, one_minus_half_denominator_times_x), 2))
+    return x
+
+
+def one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """1 / (1 + a) for a Q0 ``a`` in [0, 1); Q0 result."""
+    x = newton_reciprocal_q2(rounding_half_sum(a, INT32_MAX))
+    return srmbpot(x, 1)
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """(1 - a) / (1 + a) for a Q0 ``a`` in [0, 1); Q0 result."""
+    x = newton_reciprocal_q2(rounding_half_sum(a, INT32_MAX))
+    return srmbpot(sub32(x, 1 << 29), 2)
+
+
+def logistic_q31(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """1 / (1 + exp(-a)) for a Q``integer_bits`` ``a``; Q0 result (0.5 is 2**30).
+
+    Computed for |a| as 1 / (1 + exp(-|a|)); negative inputs take 1 - that.
+    """
+    a = np.asarray(a, np.int64)
+    positive = a > 0
+    abs_a = np.where(positive, a, neg32(a))
+    result_if_positive = one_over_one_plus_x_for_x_in_0_1(
+        exp_on_negative_values(neg32(abs_a), integer_bits))
+    result_if_negative = sub32(INT32_MAX, result_if_positive)
+    return np.where(a == 0, 1 << 30, np.where(positive, result_if_positive, result_if_negative))
+
+
+def tanh_q31(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """tanh(a) for a Q``integer_bits`` ``a``; Q0 result.
+
+    With n = -|a|: tanh(|a|) = (1 - exp(2n)) / (1 + exp(2n)), 2n read as Q``integer_bits + 1``
+    (the same raw value); the sign of ``a`` is restored at the end.
+    """
+    a = np.asarray(a, np.int64)
+    negative = a < 0
+    n = np.where(negative, a, neg32(a))
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
+    return np.where(a == 0, 0, np.where(negative, neg32(t), t))
+
+
+def clz32(x: np.ndarray) -> np.ndarray:
+    """Leading zero bits of ``x`` read as uint32 (32 for 0), by binary search."""
+    u = np.asarray(x, np.int64) & 0xFFFFFFFF
+    n = np.zeros_like(u)
+    for bits in (16, 8, 4, 2, 1):
+        small = u < (1 << (32 - bits))
+        n = np.where(small, n + bits, n)
+        u = np.where(small, u << bits, u)
+    return np.where(u == 0, 32, n)
+
+
+def get_reciprocal(x: np.ndarray, integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """TFLM's GetReciprocal: for a positive Q``integer_digits`` ``x``, ``(scale, bits_over_unit)``
+    with ``1 / x = scale * 2**-bits_over_unit``, ``scale`` in Q0.
+
+    x is normalised to 1 + f (f in [0, 1)) by its leading zeros, then scale = 1 / (1 + f).
+    """
+    headroom_plus_one = clz32(x)
+    shifted = wrap32((np.asarray(x, np.int64) & 0xFFFFFFFF) << headroom_plus_one)
+    shifted_sum_minus_one = sub32(shifted, INT32_MIN)
+    num_bits_over_unit = integer_digits - headroom_plus_one
+    return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit

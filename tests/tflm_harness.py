@@ -164,7 +164,7 @@ def run_model(model: bytes, inputs: Sequence[np.ndarray], *, arena_size: int | N
     one model-batch at a time and the outputs are concatenated. Raises RuntimeError when TFLM
     rejects the model (Prepare fails) or the invocation.
     """
-    arena = arena_size or max(64 * 1024, 16 * len(model))
+    arena = arena_size or 64 * 1024 + 4 * _tensor_bytes(model)
     interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
     xs = [np.asarray(x) for x in inputs]
     n_out = _count_outputs(model)
@@ -190,6 +190,19 @@ def run_op(op: int, options: object | None, inputs: Sequence[TensorSpec | None],
            outputs: Sequence[TensorSpec], xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Build the one-operator model and run it on ``xs`` (see ``run_model``)."""
     return run_model(build_model(op, options, inputs, outputs), xs)
+
+
+_ITEMSIZE = {t: np.dtype(d).itemsize for d, t in _TENSOR_TYPE.items()}
+
+
+def _tensor_bytes(model: bytes) -> int:
+    """Bytes of every tensor of the first subgraph (to size TFLM's arena generously)."""
+    sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
+    total = 0
+    for i in range(sub.TensorsLength()):
+        t = sub.Tensors(i)
+        total += int(np.prod(t.ShapeAsNumpy())) * _ITEMSIZE.get(t.Type(), 8)
+    return total
 
 
 def _count_outputs(model: bytes) -> int:

@@ -40,6 +40,14 @@ def _check_int_io(node: Node) -> None:
                       f"got {w.dtype.value}/{b.dtype.value}")
 
 
+def _check_steps(node: Node) -> None:
+    """Strides and dilations are positive pairs (a zero stride would divide by zero later)."""
+    for attr in ("stride", "dilation"):
+        v = tuple(getattr(node, attr))
+        if len(v) != 2 or min(v) < 1:
+            raise IRError(f"{node.name}: {attr} must be two positive integers, got {v}")
+
+
 @dataclass(eq=False, kw_only=True)
 class Conv2d(Node):
     """2-D convolution; inputs ``[x (N,H,W,C), w (O,KH,KW,C/groups), b (O,)]``."""
@@ -62,6 +70,7 @@ class Conv2d(Node):
                           f"with {self.groups} groups")
         if b.shape != (o,):
             raise IRError(f"{self.name}: bias shape {b.shape} != ({o},)")
+        _check_steps(self)
         p = self.padding
         oh = window_out(x.shape[1], kh, self.stride[0], self.dilation[0], p.top, p.bottom)
         ow = window_out(x.shape[2], kw, self.stride[1], self.dilation[1], p.left, p.right)
@@ -143,6 +152,7 @@ class DepthwiseConv2d(Node):
                           f"multiplier {self.depth_multiplier}")
         if b.shape != (oc,):
             raise IRError(f"{self.name}: bias shape {b.shape} != ({oc},)")
+        _check_steps(self)
         p = self.padding
         oh = window_out(x.shape[1], kh, self.stride[0], self.dilation[0], p.top, p.bottom)
         ow = window_out(x.shape[2], kw, self.stride[1], self.dilation[1], p.left, p.right)

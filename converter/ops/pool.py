@@ -31,6 +31,9 @@ class _Pool2d(Node):
         x = self.x
         if len(x.shape) != 4:
             raise IRError(f"{self.name}: {self.kind} needs a 4-D NHWC input, got {x.shape}")
+        if len(self.kernel) != 2 or len(self.stride) != 2 or min(*self.kernel, *self.stride) < 1:
+            raise IRError(f"{self.name}: kernel {self.kernel} and stride {self.stride} must be "
+                          "pairs of positive integers")
         p = self.padding
         if max(p.top, p.bottom) >= self.kernel[0] or max(p.left, p.right) >= self.kernel[1]:
             raise IRError(f"{self.name}: padding {p} must be smaller than the window {self.kernel}")

@@ -1,0 +1,12 @@
+"""Post-training quantization to the TFLite int8 spec.
+
+    ranges = calibrate(graph, batches, observer=MinMaxObserver)   # value name -> (lo, hi)
+    qgraph = quantize(graph, ranges)                              # a new int8 Graph
+"""
+
+from .calibrate import CalibrationError, MinMaxObserver, MSEObserver, Observer, PercentileObserver, calibrate
+from .params import QuantizationError
+from .ptq import quantize
+
+__all__ = ["CalibrationError", "MSEObserver", "MinMaxObserver", "Observer", "PercentileObserver",
+           "QuantizationError", "calibrate", "quantize"]

@@ -90,4 +90,164 @@ static inline int32_t ff_mbqm64(int64_t x, int32_t multiplier, int32_t shift) {
     return (int32_t)(uint32_t)(uint64_t)r;
 }
 
+/* -- gemmlowp fixed-point math for the integer Softmax, Logistic and Tanh -----------------------
+ *
+ * A raw int32 v in format Qm (m integer bits, 31 - m fractional bits) stands for v / 2^(31-m).
+ * These are gemmlowp's scalar int32 definitions as TFLM evaluates them: additions wrap (through
+ * uint32_t, so without signed overflow), multiplications are ff_srdhm, rescales are saturating
+ * (left) or rounding (right) shifts. Twins of the functions of the same name in converter/fixed.py.
+ */
+
+/* a + b, a - b, -a with int32 wrap-around. */
+static inline int32_t ff_add32(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static inline int32_t ff_sub32(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+static inline int32_t ff_neg32(int32_t a) {
+    return (int32_t)((uint32_t)0 - (uint32_t)a);
+}
+
+/* x * 2^exponent: saturating for exponent > 0, ff_rdbpot for exponent < 0. */
+static inline int32_t ff_srmbpot(int32_t x, int exponent) {
+    if (exponent > 0) {
+        const int32_t threshold = ((int32_t)1 << (31 - exponent)) - 1;
+        const int32_t shifted = ff_shl32_wrap(x, exponent);
+        return x > threshold ? (int32_t)FF_INT32_MAX
+                             : (x < -threshold ? (int32_t)FF_INT32_MIN : shifted);
+    }
+    if (exponent < 0) {
+        return ff_rdbpot(x, -exponent);
+    }
+    return x;
+}
+
+/* (a + b) / 2 rounded half away from zero. */
+static inline int32_t ff_rounding_half_sum(int32_t a, int32_t b) {
+    const int64_t total = (int64_t)a + (int64_t)b;
+    const int64_t sign = total >= 0 ? 1 : -1;
+    return (int32_t)ff_trunc_div_pow2(total + sign, 1);
+}
+
+/* TFLM's MultiplyByQuantizedMultiplierGreaterThanOne (double rounding, left_shift >= 0). */
+static inline int32_t ff_mbqm_greater_than_one(int32_t x, int32_t multiplier, int32_t left_shift) {
+    return ff_srdhm(ff_shl32_wrap(x, (int)left_shift), multiplier);
+}
+
+/* exp(a) for a Q0 a in [-1/4, 0): Taylor expansion around -1/8 (x = a + 1/8),
+ * e^(-1/8) * (1 + x + ((x^4/4 + x^3) / 3 + x^2) / 2). */
+static inline int32_t ff_exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a) {
+    const int32_t x = ff_add32(a, (int32_t)1 << 28);
+    const int32_t x2 = ff_srdhm(x, x);
+    const int32_t x3 = ff_srdhm(x2, x);
+    const int32_t x4 = ff_srdhm(x2, x2);
+    const int32_t x4_over_4 = ff_srmbpot(x4, -2);
+    const int32_t tail = ff_srmbpot(ff_add32(ff_srdhm(ff_add32(x4_over_4, x3), 715827883L), x2), -1);
+    return ff_add32(1895147668L, ff_srdhm(1895147668L, ff_add32(x, tail)));
+}
+
+/* One stage of the barrel shifter below: result * exp(-2^exponent) (multiplier in Q0) where bit
+ * exponent of the Q(integer_bits) remainder is set. */
+static inline int32_t ff_exp_barrel_step(int32_t result, int32_t remainder, int integer_bits,
+                                         int exponent, int32_t multiplier) {
+    if (integer_bits <= exponent) {
+        return result;
+    }
+    const int32_t bit = (int32_t)1 << (31 - integer_bits + exponent);
+    return (remainder & bit) != 0 ? ff_srdhm(result, multiplier) : result;
+}
+
+/* exp(a) for a Q(integer_bits) a <= 0, Q0 result (exp(0) = INT32_MAX): a = r + n with r in
+ * [-1/4, 0), then one multiply by exp(-2^k) per bit k of -n (k = -2 .. 4), constants in Q0. */
+static inline int32_t ff_exp_on_negative_values(int32_t a, int integer_bits) {
+    const int fractional_bits = 31 - integer_bits;
+    const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
+    const int32_t a_mod_quarter_minus_one_quarter = ff_sub32(a & (one_quarter - 1), one_quarter);
+    int32_t result = ff_exp_on_interval_between_negative_one_quarter_and_0_excl(
+        ff_srmbpot(a_mod_quarter_minus_one_quarter, integer_bits));
+    const int32_t remainder = ff_sub32(a_mod_quarter_minus_one_quarter, a);
+    result = ff_exp_barrel_step(result, remainder, integer_bits, -2, 1672461947L);
+    result = ff_exp_barrel_step(result, remainder, integer_bits, -1, 1302514674L);
+    result = ff_exp_barrel_step(result, remainder, integer_bits, 0, 790015084L);
+    result = ff_exp_barrel_step(result, remainder, integer_bits, 1, 290630308L);
+    result = ff_exp_barrel_step(result, remainder, integer_bits, 2, 39332535L);
+    result = ff_exp_barrel_step(result, remainder, integer_bits, 3, 720401L);
+    result = ff_exp_barrel_step(result, remainder, integer_bits, 4, 242);
+    if (integer_bits > 5 && a < -((int32_t)1 << (36 - integer_bits))) {
+        result = 0;
+    }
+    return a == 0 ? (int32_t)FF_INT32_MAX : result;
+}
+
+/* 1 / d in Q2 for a Q0 d in [1/2, 1): 48/17 - 32/17 * d, then three Newton steps. */
+static inline int32_t ff_newton_reciprocal_q2(int32_t half_denominator) {
+    int32_t x = ff_add32(1515870810L, ff_srdhm(half_denominator, -1010580540L));
+    int i;
+    for (i = 0; i < 3; i++) {
+        const int32_t half_denominator_times_x = ff_srdhm(half_denominator, x);
+        const int32_t one_minus_half_denominator_times_x =
+            ff_sub32((int32_t)1 << 29, half_denominator_times_x);
+        x = ff_add32(x, ff_srmbpot(ff_srdhm(x, one_minus_half_denominator_times_x), 2));
+    }
+    return x;
+}
+
+/* 1 / (1 + a) for a Q0 a in [0, 1); Q0 result. */
+static inline int32_t ff_one_over_one_plus_x_for_x_in_0_1(int32_t a) {
+    const int32_t x = ff_newton_reciprocal_q2(ff_rounding_half_sum(a, (int32_t)FF_INT32_MAX));
+    return ff_srmbpot(x, 1);
+}
+
+/* (1 - a) / (1 + a) for a Q0 a in [0, 1); Q0 result. */
+static inline int32_t ff_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a) {
+    const int32_t x = ff_newton_reciprocal_q2(ff_rounding_half_sum(a, (int32_t)FF_INT32_MAX));
+    return ff_srmbpot(ff_sub32(x, (int32_t)1 << 29), 2);
+}
+
+/* 1 / (1 + exp(-a)) for a Q(integer_bits) a; Q0 result (0.5 = 2^30). */
+static inline int32_t ff_logistic_q31(int32_t a, int integer_bits) {
+    const int positive = a > 0;
+    const int32_t abs_a = positive ? a : ff_neg32(a);
+    const int32_t result_if_positive = ff_one_over_one_plus_x_for_x_in_0_1(
+        ff_exp_on_negative_values(ff_neg32(abs_a), integer_bits));
+    const int32_t result_if_negative = ff_sub32((int32_t)FF_INT32_MAX, result_if_positive);
+    return a == 0 ? ((int32_t)1 << 30) : (positive ? result_if_positive : result_if_negative);
+}
+
+/* tanh(a) for a Q(integer_bits) a; Q0 result. With n = -|a|, tanh(|a|) = (1 - e^2n) / (1 + e^2n),
+ * 2n being the same raw value read with one more integer bit. */
+static inline int32_t ff_tanh_q31(int32_t a, int integer_bits) {
+    const int negative = a < 0;
+    const int32_t n = negative ? a : ff_neg32(a);
+    const int32_t t = ff_one_minus_x_over_one_plus_x_for_x_in_0_1(
+        ff_exp_on_negative_values(n, integer_bits + 1));
+    return a == 0 ? 0 : (negative ? ff_neg32(t) : t);
+}
+
+/* Leading zero bits of x (32 for 0), by binary search. */
+static inline int ff_clz32(uint32_t x) {
+    int n = 0;
+    int bits;
+    for (bits = 16; bits > 0; bits >>= 1) {
+        if (x < ((uint32_t)1 << (32 - bits))) {
+            n += bits;
+            x <<= bits;
+        }
+    }
+    return x == 0 ? 32 : n;
+}
+
+/* TFLM's GetReciprocal: for a positive Q(integer_digits) x, returns scale (Q0) and sets
+ * *num_bits_over_unit so that 1 / x = scale * 2^-num_bits_over_unit. */
+static inline int32_t ff_get_reciprocal(int32_t x, int integer_digits, int *num_bits_over_unit) {
+    const int headroom_plus_one = ff_clz32((uint32_t)x);
+    const uint32_t shifted = (uint32_t)((uint64_t)(uint32_t)x << headroom_plus_one);
+    const int32_t shifted_sum_minus_one = ff_sub32((int32_t)shifted, (int32_t)FF_INT32_MIN);
+    *num_bits_over_unit = integer_digits - headroom_plus_one;
+    return ff_one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
+}
+
 #endif /* FF_FIXED_H */

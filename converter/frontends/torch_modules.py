@@ -1,0 +1,124 @@
+"""Handlers for torch.nn leaf modules, each named exactly after the class it converts.
+
+The importer calls ``<ClassName>(cx, module, *args, **kwargs)`` for a module whose type is
+``torch.nn.<ClassName>``; defining a function here is all it takes to support a module. Names
+starting with an underscore are helpers.
+"""
+
+from __future__ import annotations
+
+from ..ops.act import Relu, Relu6
+from ..ops.nonlinear import Sigmoid as _Sigmoid
+from ..ops.nonlinear import Tanh as _Tanh
+from . import torch_lower as low
+from .torch_context import Ctx, T, Unsupported
+
+
+def Conv2d(cx: Ctx, mod, x: T) -> T:
+    if mod.padding_mode != "zeros":
+        raise Unsupported(f"padding_mode={mod.padding_mode!r} (only 'zeros')")
+    return low.conv(cx, x, mod.weight, mod.bias, mod.stride, mod.padding, mod.dilation,
+                    mod.groups)
+
+
+Conv1d = Conv2d
+
+
+def Linear(cx: Ctx, mod, x: T) -> T:
+    return low.linear(cx, x, mod.weight, mod.bias)
+
+
+def BatchNorm2d(cx: Ctx, mod, x: T) -> T:
+    return low.batchnorm(cx, x, mod.running_mean, mod.running_var, mod.weight, mod.bias,
+                         mod.eps)
+
+
+BatchNorm1d = BatchNorm2d
+
+
+def ReLU(cx: Ctx, mod, x: T) -> T:
+    return T(cx.emit(Relu, [x.value]), x.shape)
+
+
+def ReLU6(cx: Ctx, mod, x: T) -> T:
+    return T(cx.emit(Relu6, [x.value]), x.shape)
+
+
+def Hardtanh(cx: Ctx, mod, x: T) -> T:
+    return low.clamp(cx, x, mod.min_val, mod.max_val, "Hardtanh")
+
+
+def LeakyReLU(cx: Ctx, mod, x: T) -> T:
+    return low.leaky_relu(cx, x, mod.negative_slope)
+
+
+def Sigmoid(cx: Ctx, mod, x: T) -> T:
+    return T(cx.emit(_Sigmoid, [x.value]), x.shape)
+
+
+def Tanh(cx: Ctx, mod, x: T) -> T:
+    return T(cx.emit(_Tanh, [x.value]), x.shape)
+
+
+def Softmax(cx: Ctx, mod, x: T) -> T:
+    return low.softmax(cx, x, mod.dim)
+
+
+def AvgPool2d(cx: Ctx, mod, x: T) -> T:
+    return low.pool(cx, low.tensor_in(x, 4, "AvgPool2d"), "avg", mod.kernel_size, mod.stride,
+                    mod.padding, mod.ceil_mode, mod.count_include_pad, mod.divisor_override)
+
+
+def AvgPool1d(cx: Ctx, mod, x: T) -> T:
+    return low.pool(cx, low.tensor_in(x, 3, "AvgPool1d"), "avg", mod.kernel_size, mod.stride,
+                    mod.padding, mod.ceil_mode, mod.count_include_pad)
+
+
+def MaxPool2d(cx: Ctx, mod, x: T) -> T:
+    if mod.return_indices:
+        raise Unsupported("max pool with return_indices=True")
+    return low.pool(cx, low.tensor_in(x, 4, "MaxPool2d"), "max", mod.kernel_size, mod.stride,
+                    mod.padding, mod.ceil_mode, dilation=mod.dilation)
+
+
+def MaxPool1d(cx: Ctx, mod, x: T) -> T:
+    if mod.return_indices:
+        raise Unsupported("max pool with return_indices=True")
+    return low.pool(cx, low.tensor_in(x, 3, "MaxPool1d"), "max", mod.kernel_size, mod.stride,
+                    mod.padding, mod.ceil_mode, dilation=mod.dilation)
+
+
+def AdaptiveAvgPool2d(cx: Ctx, mod, x: T) -> T:
+    return low.adaptive_pool(cx, low.tensor_in(x, 4, "AdaptiveAvgPool2d"), "avg", mod.output_size)
+
+
+def AdaptiveAvgPool1d(cx: Ctx, mod, x: T) -> T:
+    return low.adaptive_pool(cx, low.tensor_in(x, 3, "AdaptiveAvgPool1d"), "avg", mod.output_size)
+
+
+def AdaptiveMaxPool2d(cx: Ctx, mod, x: T) -> T:
+    if mod.return_indices:
+        raise Unsupported("max pool with return_indices=True")
+    return low.adaptive_pool(cx, low.tensor_in(x, 4, "AdaptiveMaxPool2d"), "max", mod.output_size)
+
+
+def Flatten(cx: Ctx, mod, x: T) -> T:
+    return cx.reshape(x, cx.out_shape)
+
+
+Unflatten = Flatten
+
+
+def Identity(cx: Ctx, mod, x: T, *args: object, **kwargs: object) -> T:
+    """Identity, and dropout in eval mode (where it is the identity)."""
+    return x
+
+
+Dropout = Dropout1d = Dropout2d = Dropout3d = AlphaDropout = FeatureAlphaDropout = Identity
+
+
+def ConstantPad2d(cx: Ctx, mod, x: T) -> T:
+    return low.pad(cx, x, mod.padding, "constant", mod.value)
+
+
+ConstantPad1d = ZeroPad1d = ZeroPad2d = ConstantPad2d

@@ -1,0 +1,44 @@
+/* Conversions between float32 and int8 and between two int8 quantizations (TFLM's QUANTIZE
+ * and DEQUANTIZE), over n elements.
+ *
+ * ff_quantize_f32_s8:   q = x / scale (float32 division; |q| beyond 2^17 is first clamped to
+ *                       +-2^17, NaN to -2^17, which changes no result and keeps the conversion
+ *                       to int32 defined); y = clamp(round_half_away(q) + zero_point, -128, 127)
+ * ff_quantize_s8_s8:    y = clamp(ff_mbqm(x - x_off, mult, shift) + y_off, -128, 127)
+ * ff_dequantize_s8_f32: y = scale * (float)(x - zero_point), one float32 multiply: TFLM's
+ *                       double product of a float32 scale and a 9-bit integer is exact, so
+ *                       rounding it to float32 gives the same bits.
+ *
+ * The float kernels assume IEEE-754 single precision with round-to-nearest (as TFLM does).
+ * ff_quantize_s8_s8 may run in place (y == x).
+ */
+#ifndef FF_QUANT_H
+#define FF_QUANT_H
+
+#include <stdint.h>
+
+#include "ff_fixed.h"
+
+typedef struct {
+    int32_t n;
+    float scale;
+    int32_t zero_point;
+} ff_quantize_f32_s8_params;
+
+typedef struct {
+    int32_t n;
+    int32_t x_off, y_off;
+    int32_t mult, shift;
+} ff_quantize_s8_s8_params;
+
+typedef struct {
+    int32_t n;
+    float scale;
+    int32_t zero_point;
+} ff_dequantize_s8_f32_params;
+
+void ff_quantize_f32_s8(FF_CONST ff_quantize_f32_s8_params *p, const float *x, int8_t *y);
+void ff_quantize_s8_s8(FF_CONST ff_quantize_s8_s8_params *p, const int8_t *x, int8_t *y);
+void ff_dequantize_s8_f32(FF_CONST ff_dequantize_s8_f32_params *p, const int8_t *x, float *y);
+
+#endif /* FF_QUANT_H */

@@ -1,0 +1,162 @@
+/* Data-movement kernels; the layouts are in ff_shape.h.
+ *
+ * <string.h> is not used: the RISC-V toolchain is freestanding (no C library headers), so the
+ * byte moves are plain loops, which compilers turn into their own block moves where they can.
+ */
+#include "ff_shape.h"
+
+static void move_bytes(unsigned char *dst, const unsigned char *src, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
+static void fill_s8(int8_t *dst, int8_t v, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        dst[i] = v;
+    }
+}
+
+void ff_copy(int32_t nbytes, const void *x, void *y) {
+    move_bytes((unsigned char *)y, (const unsigned char *)x, nbytes);
+}
+
+/* The three transposes differ only in the element type; each walks y contiguously and gathers
+ * from x through the per-dimension strides, adding rather than multiplying in the inner loop. */
+void ff_transpose_s8(FF_CONST ff_transpose_params *p, const int8_t *x, int8_t *y) {
+    const int32_t d0 = p->out_dims[0], d1 = p->out_dims[1], d2 = p->out_dims[2];
+    const int32_t d3 = p->out_dims[3];
+    const int32_t s0 = p->in_stride[0], s1 = p->in_stride[1], s2 = p->in_stride[2];
+    const int32_t s3 = p->in_stride[3];
+    int32_t yo = 0;
+    for (int32_t i0 = 0; i0 < d0; i0++) {
+        for (int32_t i1 = 0; i1 < d1; i1++) {
+            for (int32_t i2 = 0; i2 < d2; i2++) {
+                int32_t xo = i0 * s0 + i1 * s1 + i2 * s2;
+                for (int32_t i3 = 0; i3 < d3; i3++, xo += s3) {
+                    y[yo++] = x[xo];
+                }
+            }
+        }
+    }
+}
+
+void ff_transpose_s16(FF_CONST ff_transpose_params *p, const int16_t *x, int16_t *y) {
+    const int32_t d0 = p->out_dims[0], d1 = p->out_dims[1], d2 = p->out_dims[2];
+    const int32_t d3 = p->out_dims[3];
+    const int32_t s0 = p->in_stride[0], s1 = p->in_stride[1], s2 = p->in_stride[2];
+    const int32_t s3 = p->in_stride[3];
+    int32_t yo = 0;
+    for (int32_t i0 = 0; i0 < d0; i0++) {
+        for (int32_t i1 = 0; i1 < d1; i1++) {
+            for (int32_t i2 = 0; i2 < d2; i2++) {
+                int32_t xo = i0 * s0 + i1 * s1 + i2 * s2;
+                for (int32_t i3 = 0; i3 < d3; i3++, xo += s3) {
+                    y[yo++] = x[xo];
+                }
+            }
+        }
+    }
+}
+
+void ff_transpose_s32(FF_CONST ff_transpose_params *p, const int32_t *x, int32_t *y) {
+    const int32_t d0 = p->out_dims[0], d1 = p->out_dims[1], d2 = p->out_dims[2];
+    const int32_t d3 = p->out_dims[3];
+    const int32_t s0 = p->in_stride[0], s1 = p->in_stride[1], s2 = p->in_stride[2];
+    const int32_t s3 = p->in_stride[3];
+    int32_t yo = 0;
+    for (int32_t i0 = 0; i0 < d0; i0++) {
+        for (int32_t i1 = 0; i1 < d1; i1++) {
+            for (int32_t i2 = 0; i2 < d2; i2++) {
+                int32_t xo = i0 * s0 + i1 * s1 + i2 * s2;
+                for (int32_t i3 = 0; i3 < d3; i3++, xo += s3) {
+                    y[yo++] = x[xo];
+                }
+            }
+        }
+    }
+}
+
+void ff_concat(FF_CONST ff_concat_params *p, const void *x, void *y) {
+    const unsigned char *src = (const unsigned char *)x;
+    unsigned char *dst = (unsigned char *)y;
+    const int32_t in_block = p->in_block, out_block = p->out_block, offset = p->offset;
+    for (int32_t o = 0; o < p->outer; o++) {
+        move_bytes(dst + o * out_block + offset, src + o * in_block, in_block);
+    }
+}
+
+/* Padding: the outer three dimensions select an output row of out_dims[3] elements; a row outside
+ * the input in any of them is all fill, any other row is fill, one input row, fill. */
+typedef struct {
+    int32_t in[FF_SHAPE_MAX_DIMS], out[FF_SHAPE_MAX_DIMS], before[FF_SHAPE_MAX_DIMS];
+} pad_geometry;
+
+static pad_geometry pad_load(FF_CONST ff_pad_params *p) {
+    pad_geometry g;
+    for (int d = 0; d < FF_SHAPE_MAX_DIMS; d++) {
+        g.in[d] = p->in_dims[d];
+        g.out[d] = p->out_dims[d];
+        g.before[d] = p->before[d];
+    }
+    return g;
+}
+
+/* Offset in x of input row (j0, j1, j2), or -1 when that row lies in the padding. */
+static int32_t pad_row(const pad_geometry *g, int32_t i0, int32_t i1, int32_t i2) {
+    const int32_t j0 = i0 - g->before[0], j1 = i1 - g->before[1], j2 = i2 - g->before[2];
+    if (j0 < 0 || j0 >= g->in[0] || j1 < 0 || j1 >= g->in[1] || j2 < 0 || j2 >= g->in[2]) {
+        return -1;
+    }
+    return ((j0 * g->in[1] + j1) * g->in[2] + j2) * g->in[3];
+}
+
+void ff_pad_s8(FF_CONST ff_pad_params *p, const int8_t *x, int8_t *y) {
+    const pad_geometry g = pad_load(p);
+    const int8_t fill = (int8_t)p->fill;
+    const int32_t row = g.out[3], lead = g.before[3], n = g.in[3];
+    const int32_t tail = row - lead - n;
+    int32_t yo = 0;
+    for (int32_t i0 = 0; i0 < g.out[0]; i0++) {
+        for (int32_t i1 = 0; i1 < g.out[1]; i1++) {
+            for (int32_t i2 = 0; i2 < g.out[2]; i2++, yo += row) {
+                const int32_t xo = pad_row(&g, i0, i1, i2);
+                if (xo < 0) {
+                    fill_s8(y + yo, fill, row);
+                } else {
+                    fill_s8(y + yo, fill, lead);
+                    for (int32_t i = 0; i < n; i++) {
+                        y[yo + lead + i] = x[xo + i];
+                    }
+                    fill_s8(y + yo + lead + n, fill, tail);
+                }
+            }
+        }
+    }
+}
+
+void ff_pad_s16(FF_CONST ff_pad_params *p, const int16_t *x, int16_t *y) {
+    const pad_geometry g = pad_load(p);
+    const int16_t fill = (int16_t)p->fill;
+    const int32_t row = g.out[3], lead = g.before[3], n = g.in[3];
+    int32_t yo = 0;
+    for (int32_t i0 = 0; i0 < g.out[0]; i0++) {
+        for (int32_t i1 = 0; i1 < g.out[1]; i1++) {
+            for (int32_t i2 = 0; i2 < g.out[2]; i2++, yo += row) {
+                const int32_t xo = pad_row(&g, i0, i1, i2);
+                int32_t k = 0;
+                if (xo >= 0) {
+                    for (; k < lead; k++) {
+                        y[yo + k] = fill;
+                    }
+                    for (int32_t i = 0; i < n; i++, k++) {
+                        y[yo + k] = x[xo + i];
+                    }
+                }
+                for (; k < row; k++) {
+                    y[yo + k] = fill;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+"""Emitters for Conv2d (general and 1x1) and DepthwiseConv2d (int8 only).
+
+All geometry and requantization constants are computed here; the kernels in ``ff_conv.c`` only
+loop. A 1x1 convolution with stride 1, no padding and one group is a matrix product over pixels
+and goes to ``ff_conv2d_s8_1x1``, which gives the same bytes faster.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...converter.ir import DType, Node
+from ...converter.ops.common import Padding
+from ...converter.ops.conv import Conv2d, DepthwiseConv2d
+from .context import EmitContext
+from .emit import emit, unsupported
+
+
+def _check_s8(node: Node) -> None:
+    x, w, b = node.inputs
+    if (x.dtype, w.dtype, b.dtype, node.y.dtype) != (DType.s8, DType.s8, DType.s32, DType.s8):
+        raise unsupported(node, f"{x.dtype.value} inputs with {w.dtype.value} weights and "
+                                f"{b.dtype.value} bias")
+    if x.is_const:
+        raise unsupported(node, "a constant input (fold it first)")
+
+
+def _requant_fields(node: Conv2d | DepthwiseConv2d, ctx: EmitContext, channels: int
+                    ) -> dict[str, object]:
+    mult, shift = node.requant()
+    lo, hi = node.act_range()
+    return dict(
+        in_offset=-node.x.quant.zp, out_offset=node.y.quant.zp, act_min=lo, act_max=hi,
+        mult=ctx.array("mult", np.broadcast_to(mult, (channels,)), "int32_t"),
+        shift=ctx.array("shift", np.broadcast_to(shift, (channels,)), "int32_t"))
+
+
+def is_pointwise(node: Conv2d) -> bool:
+    """True when ``node`` is a plain matrix product over pixels (the 1x1 kernel applies)."""
+    _, kh, kw, _ = node.inputs[1].shape
+    return (kh, kw) == (1, 1) and tuple(node.stride) == (1, 1) and node.groups == 1 \
+        and node.padding == Padding()
+
+
+@emit.register
+def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
+    _check_s8(node)
+    x, w, b = node.inputs
+    y = node.y
+    o, kh, kw, ci = w.shape
+    n, ih, iw, c = x.shape
+    if is_pointwise(node):
+        p = ctx.params("ff_conv2d_s8_1x1_params", pixels=n * ih * iw, in_c=c, out_c=o,
+                       **_requant_fields(node, ctx, o))
+        ctx.call("ff_conv.h", "ff_conv2d_s8_1x1", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b),
+                 ctx.ptr(y))
+        return
+    _, oh, ow, _ = y.shape
+    p = ctx.params(
+        "ff_conv2d_s8_params", batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,
+        k_h=kh, k_w=kw, filter_c=ci, group_out=o // node.groups,
+        stride_h=node.stride[0], stride_w=node.stride[1],
+        dil_h=node.dilation[0], dil_w=node.dilation[1],
+        pad_top=node.padding.top, pad_left=node.padding.left, **_requant_fields(node, ctx, o))
+    ctx.call("ff_conv.h", "ff_conv2d_s8", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
+
+
+@emit.register
+def _dwconv2d(node: DepthwiseConv2d, ctx: EmitContext) -> None:
+    _check_s8(node)
+    x, w, b = node.inputs
+    y = node.y
+    _, kh, kw, oc = w.shape
+    n, ih, iw, c = x.shape
+    _, oh, ow, _ = y.shape
+    p = ctx.params(
+        "ff_dwconv2d_s8_params", batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow,
+        out_c=oc, depth_mult=node.depth_multiplier, k_h=kh, k_w=kw,
+        stride_h=node.stride[0], stride_w=node.stride[1],
+        dil_h=node.dilation[0], dil_w=node.dilation[1],
+        pad_top=node.padding.top, pad_left=node.padding.left, **_requant_fields(node, ctx, oc))
+    ctx.call("ff_conv.h", "ff_dwconv2d_s8", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))

@@ -1,0 +1,74 @@
+"""Emitters for Add, Sub and Mul (int8, kernels in ``ff_eltwise.c``).
+
+Broadcasting is resolved here: both operands and the output are padded to 4-D with leading 1s,
+and each operand gets an element stride per output dimension (0 where it broadcasts), so the
+kernel walks the output once. One constant operand is read in place from constant memory
+(the ``_c`` kernels); two constant operands should have been folded.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...converter.ir import DType
+from ...converter.ops.eltwise import Add, Mul, Sub, _Binary
+from .context import EmitContext
+from .emit import emit, unsupported
+
+RANK = 4
+
+
+def broadcast_strides(shape: tuple[int, ...]) -> list[int]:
+    """Element strides of a C-contiguous operand of ``shape``, padded to 4-D with leading 1s;
+    0 along its size-1 dimensions (where it broadcasts, or where the stride is never used)."""
+    padded = (1,) * (RANK - len(shape)) + tuple(shape)
+    strides = [math.prod(padded[k + 1:]) for k in range(RANK)]
+    return [0 if d == 1 else s for d, s in zip(padded, strides, strict=True)]
+
+
+def _layout(node: _Binary) -> dict[str, object]:
+    a, b = node.inputs
+    out = (1,) * (RANK - len(node.y.shape)) + tuple(node.y.shape)
+    return {"shape": list(out), "a_stride": broadcast_strides(a.shape),
+            "b_stride": broadcast_strides(b.shape)}
+
+
+def _call(node: _Binary, ctx: EmitContext, op: str, ptype: str, fields: dict[str, object]
+          ) -> None:
+    a, b = node.inputs
+    if a.dtype is not DType.s8 or node.y.dtype is not DType.s8:
+        raise unsupported(node, f"{a.dtype.value} data")
+    if a.is_const and b.is_const:
+        raise unsupported(node, "two constant operands (fold them first)")
+    lo, hi = node.act_range()
+    p = ctx.params(ptype, **_layout(node), const_first=int(a.is_const), a_offset=-a.quant.zp,
+                   b_offset=-b.quant.zp, out_offset=node.y.quant.zp, **fields, act_min=lo,
+                   act_max=hi)
+    if a.is_const or b.is_const:
+        x, c = (b, a) if a.is_const else (a, b)
+        ctx.call("ff_eltwise.h", f"ff_{op}_s8_c", p, ctx.ptr(x), ctx.ptr(c), ctx.ptr(node.y))
+    else:
+        ctx.call("ff_eltwise.h", f"ff_{op}_s8", p, ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.y))
+
+
+def _add_fields(node: Add | Sub) -> dict[str, object]:
+    r = node.requant()
+    return {"left_shift": r.left_shift, "a_mult": r.mult_a, "a_shift": r.shift_a,
+            "b_mult": r.mult_b, "b_shift": r.shift_b, "out_mult": r.mult_out,
+            "out_shift": r.shift_out}
+
+
+@emit.register
+def _add(node: Add, ctx: EmitContext) -> None:
+    _call(node, ctx, "add", "ff_add_s8_params", _add_fields(node))
+
+
+@emit.register
+def _sub(node: Sub, ctx: EmitContext) -> None:
+    _call(node, ctx, "sub", "ff_add_s8_params", _add_fields(node))
+
+
+@emit.register
+def _mul(node: Mul, ctx: EmitContext) -> None:
+    m, s = node.requant()
+    _call(node, ctx, "mul", "ff_mul_s8_params", {"mult": m, "shift": s})

@@ -1,0 +1,142 @@
+"""Emitters for Reshape, Transpose, Concat and Pad (the kernels are in ``ff_shape.c``).
+
+Shapes are simplified before they reach C: size-1 dimensions are dropped and dimensions that
+move together are merged, so the kernels' fixed 4-D loops cover every permutation and padding
+that reduces to at most four dimensions (among them every one of up to five dimensions with the
+IR's batch of 1), and a transpose or pad that moves nothing but whole blocks becomes a copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+from ...converter.ir import DType, Node, Value
+from ...converter.ops.shape import Concat, Pad, Reshape, Transpose
+from .context import EmitContext
+from .emit import emit, unsupported
+
+MAX_DIMS = 4  # FF_SHAPE_MAX_DIMS in ff_shape.h
+
+_TRANSPOSE_DTYPES = (DType.s8, DType.s16, DType.s32)
+_PAD_DTYPES = (DType.s8, DType.s16)
+
+
+def _data_input(node: Node, v: Value) -> None:
+    if v.is_const:
+        raise unsupported(node, "a constant input (fold it first)")
+
+
+def _copy(ctx: EmitContext, x: Value, y: Value) -> None:
+    ctx.call("ff_shape.h", "ff_copy", y.nbytes, ctx.ptr(x), ctx.ptr(y))
+
+
+def simplify_transpose(shape: Sequence[int], perm: Sequence[int]
+                       ) -> tuple[list[int], list[int]]:
+    """The smallest equivalent transpose: (output dims, input stride of each output dim).
+
+    ``y[i_0..i_k] = x[sum_j i_j * stride_j]`` with ``y`` contiguous. Size-1 input dimensions are
+    dropped; consecutive output dimensions that read consecutive (kept) input dimensions in order
+    are merged, the merged dimension taking the stride of the innermost input dimension.
+    """
+    strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+    kept = [d for d in range(len(shape)) if shape[d] != 1]
+    after = dict(itertools.pairwise(kept))  # next kept input dimension
+    merged: list[list[int]] = []
+    for d in perm:
+        if shape[d] == 1:
+            continue
+        if merged and after.get(merged[-1][-1]) == d:
+            merged[-1].append(d)
+        else:
+            merged.append([d])
+    dims = [math.prod(shape[d] for d in r) for r in merged]
+    return dims, [strides[r[-1]] for r in merged]
+
+
+def simplify_pad(shape: Sequence[int], pads: Sequence[tuple[int, int]]
+                 ) -> tuple[list[int], list[tuple[int, int]]]:
+    """The smallest equivalent padding: (input dims, (before, after) per dim).
+
+    Unpadded size-1 dimensions are dropped, and a dimension is merged into the one inside it
+    when that inner one is unpadded (index ``i*n + j`` with pads scaled by ``n``).
+    """
+    dims = [(int(d), (int(a), int(b))) for d, (a, b) in zip(shape, pads, strict=True)
+            if d != 1 or (a, b) != (0, 0)]
+    out: list[tuple[int, tuple[int, int]]] = []
+    for d, (a, b) in reversed(dims):
+        if out and out[-1][1] == (0, 0):
+            n = out[-1][0]
+            out[-1] = (d * n, (a * n, b * n))
+        else:
+            out.append((d, (a, b)))
+    out.reverse()
+    return [d for d, _ in out], [p for _, p in out]
+
+
+def _left_fill(values: list[int], fill: int) -> list[int]:
+    return [fill] * (MAX_DIMS - len(values)) + values
+
+
+@emit.register
+def _reshape(node: Reshape, ctx: EmitContext) -> None:
+    if ctx.step not in ctx.plan.copies:
+        return  # the planner gave the output the input's buffer: nothing to move
+    _data_input(node, node.x)
+    _copy(ctx, node.x, node.y)
+
+
+@emit.register
+def _transpose(node: Transpose, ctx: EmitContext) -> None:
+    x, y = node.x, node.y
+    if x.dtype not in _TRANSPOSE_DTYPES:
+        raise unsupported(node, f"{x.dtype.value} data")
+    _data_input(node, x)
+    dims, strides = simplify_transpose(x.shape, node.perm)
+    if len(dims) <= 1:
+        _copy(ctx, x, y)
+        return
+    if len(dims) > MAX_DIMS:
+        raise unsupported(node, f"a permutation of {len(dims)} irreducible dimensions")
+    p = ctx.params("ff_transpose_params", out_dims=_left_fill(dims, 1),
+                   in_stride=_left_fill(strides, 0))
+    ctx.call("ff_shape.h", f"ff_transpose_{x.dtype.value}", p, ctx.ptr(x), ctx.ptr(y))
+
+
+@emit.register
+def _concat(node: Concat, ctx: EmitContext) -> None:
+    y = node.y
+    if y.dtype.bits % 8:
+        raise unsupported(node, f"packed {y.dtype.value} data")
+    a = node._axis()
+    size = y.dtype.bits // 8
+    outer = math.prod(y.shape[:a])
+    inner = math.prod(y.shape[a + 1:]) * size
+    offset = 0
+    for x in node.inputs:
+        _data_input(node, x)
+        block = x.shape[a] * inner
+        p = ctx.params("ff_concat_params", outer=outer, in_block=block,
+                       out_block=y.shape[a] * inner, offset=offset)
+        ctx.call("ff_shape.h", "ff_concat", p, ctx.ptr(x), ctx.ptr(y))
+        offset += block
+
+
+@emit.register
+def _pad(node: Pad, ctx: EmitContext) -> None:
+    x, y = node.x, node.y
+    if x.dtype not in _PAD_DTYPES:
+        raise unsupported(node, f"{x.dtype.value} data")
+    _data_input(node, x)
+    dims, pads = simplify_pad(x.shape, node.pads)
+    if all(p == (0, 0) for p in pads):
+        _copy(ctx, x, y)
+        return
+    if len(dims) > MAX_DIMS:
+        raise unsupported(node, f"padding of {len(dims)} irreducible dimensions")
+    before = [a for a, _ in pads]
+    out = [d + a + b for d, (a, b) in zip(dims, pads, strict=True)]
+    p = ctx.params("ff_pad_params", in_dims=_left_fill(dims, 1), out_dims=_left_fill(out, 1),
+                   before=_left_fill(before, 0), fill=node.fill())
+    ctx.call("ff_shape.h", f"ff_pad_{x.dtype.value}", p, ctx.ptr(x), ctx.ptr(y))

@@ -1,0 +1,87 @@
+"""Pooling kernels == reference on random windows (int8 and int16 rows).
+
+Windows of 1..5 per side, strides 1..3 (so windows overlap, tile or skip input), padding on each
+side up to kernel - 1 (the IR's limit, where border windows cover a single row or column), images
+from barely one window to several, channel counts across the kernels' 16-channel blocks, and
+every fused activation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from firmforge.converter import reference
+from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value
+from firmforge.converter.ops.common import Padding
+from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d, _Pool2d
+from firmforge.targets.c.emit import UnsupportedOpError
+from firmforge.targets.c.native import run_native
+from firmforge.targets.c.writer import generate
+
+from cases import Row, act_quant, single
+from kernel_harness import check_row
+
+ACTS = [Act.NONE, Act.NONE, Act.RELU, Act.RELU6, Act.RELU_N1_TO_1]
+
+
+def _pool_graph(rng: np.random.Generator, cls: type[_Pool2d], dtype: DType) -> Graph:
+    k = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    p = Padding(*(int(rng.integers(0, kk)) for kk in (k[0], k[0], k[1], k[1])))
+    h = int(rng.integers(max(1, k[0] - p.top - p.bottom), k[0] + 9))
+    w = int(rng.integers(max(1, k[1] - p.left - p.right), k[1] + 9))
+    c = int([1, 2, 3, 8, 16, 17, 40][rng.integers(7)])
+    q = act_quant(rng, dtype)
+    if dtype is DType.s16 and rng.integers(2):
+        # A coarse int16 scale puts RELU6's upper bound inside the range.
+        q = QuantParams.per_tensor(float(rng.uniform(0.005, 0.05)), 0)
+    x = Value("x", (1, h, w, c), dtype, q)
+    act = ACTS[rng.integers(len(ACTS))]
+    return single(cls, cls.__name__.lower(), [x], q, kernel=k, stride=s, padding=p, act=act)
+
+
+ROWS = [
+    Row("avgpool2d_s8", lambda rng: _pool_graph(rng, AvgPool2d, DType.s8)),
+    Row("maxpool2d_s8", lambda rng: _pool_graph(rng, MaxPool2d, DType.s8)),
+    Row("avgpool2d_s16", lambda rng: _pool_graph(rng, AvgPool2d, DType.s16)),
+    Row("maxpool2d_s16", lambda rng: _pool_graph(rng, MaxPool2d, DType.s16)),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=str)
+def test_kernel_matches_reference(row):
+    check_row(row)
+
+
+def test_average_rounds_half_away_from_zero():
+    """A 2x1 window over (1, 2) and (-1, -2) averages to +-1.5: TFLM gives 2 and -2."""
+    q = QuantParams.per_tensor(0.1, 0)
+    x = Value("x", (1, 2, 1, 2), DType.s8, q)
+    g = single(AvgPool2d, "avg", [x], q, kernel=(2, 1), stride=(1, 1))
+    (y,) = g.nodes[0].ref([np.array([[[[1, -1]], [[2, -2]]]], np.int8)])
+    assert y.ravel().tolist() == [2, -2]
+
+
+def test_float_pooling_is_unsupported():
+    x = Value("x", (1, 4, 4, 2), DType.f32)
+    with pytest.raises(UnsupportedOpError, match="maxpool2d"):
+        generate(single(MaxPool2d, "mp", [x], None), "m")
+
+
+def test_pools_are_clean_under_sanitizers():
+    """Average then max pooling with clipped border windows, built with ASan + UBSan."""
+    rng = np.random.default_rng(22)
+    q = act_quant(rng)
+    x = Value("x", (1, 9, 7, 20), DType.s8, q)
+    avg = AvgPool2d(name="avg", inputs=[x], outputs=[], kernel=(3, 2), stride=(2, 1),
+                    padding=Padding(2, 1, 1, 0))
+    avg.outputs = [Value("a", avg.infer()[0][0], DType.s8, q)]
+    mx = MaxPool2d(name="max", inputs=avg.outputs, outputs=[], kernel=(2, 3), stride=(1, 2),
+                   padding=Padding(1, 1, 2, 0), act=Act.RELU)
+    mx.outputs = [Value("y", mx.infer()[0][0], DType.s8, q)]
+    g = Graph("pools", [avg, mx], [x], mx.outputs)
+    g.validate()
+    xs = rng.integers(-128, 128, (3, *x.shape[1:])).astype(np.int8)
+    (want,), _ = reference.run(g, [xs])
+    assert np.array_equal(run_native(generate(g, "pools"), g, xs), want)
