@@ -39,7 +39,9 @@ def mean_s8_global(rng):
                   axes=(1, 2), keepdims=bool(rng.integers(2)))
 
 
-@pytest.mark.parametrize("row", [Row("mean_s8", mean_s8), Row("mean_s8_global", mean_s8_global)],
-                         ids=str)
+ROWS = [Row("mean_s8", mean_s8), Row("mean_s8_global", mean_s8_global)]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=str)
 def test_kernel_matches_reference(row):
     check_row(row)

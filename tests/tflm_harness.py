@@ -171,13 +171,13 @@ def run_model(model: bytes, inputs: Sequence[np.ndarray], *, arena_size: int | N
     if not xs:
         interp.invoke()
         return [np.array(interp.get_output(i), copy=True) for i in range(n_out)]
-    mb = int(interp.get_input_details(0)["shape"][0]) if len(
-        interp.get_input_details(0)["shape"]) else 1
+    shape = interp.get_input_details(0)["shape"]
+    mb = int(shape[0]) if len(shape) and shape[0] > 0 else 1  # the model's own batch
     total = xs[0].shape[0] if xs[0].ndim else 1
-    if total % max(mb, 1):
+    if total % mb:
         raise ValueError(f"batch {total} is not a multiple of the model's batch {mb}")
     outs: list[list[np.ndarray]] = [[] for _ in range(n_out)]
-    for start in range(0, total, max(mb, 1)):
+    for start in range(0, total, mb):
         for i, x in enumerate(xs):
             interp.set_input(np.ascontiguousarray(x[start:start + mb]) if x.ndim else x, i)
         interp.invoke()
@@ -201,7 +201,8 @@ def _tensor_bytes(model: bytes) -> int:
     total = 0
     for i in range(sub.TensorsLength()):
         t = sub.Tensors(i)
-        total += int(np.prod(t.ShapeAsNumpy())) * _ITEMSIZE.get(t.Type(), 8)
+        dims = [t.Shape(k) for k in range(t.ShapeLength())]
+        total += int(np.prod(dims)) * _ITEMSIZE.get(t.Type(), 8)
     return total
 
 
