@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples.mnist import MnistCNN, float_accuracy, load_split, train  # noqa: E402
-from firmforge.converter import convert  # noqa: E402
+from firmforge.converter import convert
+
+from examples.mnist import MnistCNN, float_accuracy, load_split, train
 
 
 def best_of(fn, repeat: int = 5) -> float:

@@ -72,7 +72,7 @@ def _calibration_array(calibration: object) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.floating):
         raise ConversionError(f"calibration data must be float, got {arr.dtype}")
     if not np.all(np.isfinite(arr)):
-        bad = int(np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)).any(axis=1))[0, 0])
+        bad = int(np.argwhere((~np.isfinite(arr.reshape(arr.shape[0], -1))).any(axis=1))[0, 0])
         raise ConversionError(f"calibration sample {bad} contains NaN or Inf")
     return arr.astype(np.float32)
 
@@ -92,11 +92,11 @@ def _convert_torch(model, example_input, calibration, name, observer, progress) 
     if len(fgraph.inputs) != 1:
         raise ConversionError("models with several inputs are not supported yet")
     layout = imp.input_layouts[0]
-    want = tuple(fgraph.inputs[0].shape[1:])
-    calib_ir = layout.to_ir(calib) if calib.ndim == len(want) + 1 else None
-    if calib_ir is None or tuple(calib_ir.shape[1:]) != want:
+    expected = layout.framework_shape(tuple(fgraph.inputs[0].shape))[1:]
+    if tuple(calib.shape[1:]) != tuple(expected):
         raise ConversionError(f"calibration data has shape {list(calib.shape)}, the model's input "
-                              f"is {list(layout.framework_shape((1, *want))[1:])} per sample")
+                              f"is {list(expected)} per sample")
+    calib_ir = layout.to_ir(calib)
     ranges = calibrate(fgraph, calib_ir, observer=observer or MinMaxObserver, progress=progress)
     qgraph = quantize(fgraph, ranges)
     proj = Project(fgraph.name, qgraph, fgraph, imp.input_layouts, imp.output_layouts)

@@ -14,8 +14,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples.mnist import MnistCNN, float_accuracy, load_split, train  # noqa: E402
-from firmforge.converter import convert  # noqa: E402
+from firmforge.converter import convert
+
+from examples.mnist import MnistCNN, float_accuracy, load_split, train
 
 
 class Stages:

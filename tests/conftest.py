@@ -11,6 +11,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per xdist worker: two workers on two cores with two spinning OpenMP
+    # threads each slow training down by an order of magnitude.
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def shared_dir() -> Path:
     return Path(os.environ.get("FIRMFORGE_SHARED", ROOT.parent / "shared"))

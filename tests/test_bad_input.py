@@ -6,8 +6,11 @@ import torch
 from torch import nn
 
 from firmforge.converter import ConversionError, convert
-from firmforge.converter.frontends.torch_fx import (ExampleShapeError, InvalidWeightsError,
-                                                    UnsupportedModelError)
+from firmforge.converter.frontends.torch_fx import (
+    ExampleShapeError,
+    InvalidWeightsError,
+    UnsupportedModelError,
+)
 from firmforge.converter.quantize import CalibrationError
 
 
@@ -116,13 +119,13 @@ def test_write_failure_midway_leaves_no_partial_files(tmp_path, monkeypatch):
 
 
 def test_bad_model_objects_and_files(tmp_path):
-    with pytest.raises(ConversionError, match="nn.Module"):
+    with pytest.raises(ConversionError, match=r"nn\.Module"):
         convert(object(), calibration=CALIB)
     with pytest.raises(ConversionError, match="does not exist"):
         convert(tmp_path / "missing.pt", calibration=CALIB)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00garbage")
-    with pytest.raises(ConversionError, match="torch.save"):
+    with pytest.raises(ConversionError, match=r"torch\.save"):
         convert(junk, calibration=CALIB)
 
 

@@ -45,7 +45,7 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path):
         (["convert", "examples.mnist:Nope", "-o", "o", "--calib", "c.npy"], "no attribute"),
         (["convert", "examples.mnist:MnistCNN", "-o", "o"], "calibration"),
         (["convert", "examples.mnist:MnistCNN", "-o", "o", "--calib", "missing.npy"], "missing.npy"),
-        (["analyze", "examples.mnist:MnistCNN", "--example-shape", "1,x"], "example-shape"),
+        (["analyze", "examples.mnist:MnistCNN", "--example-shape", "1,a"], "example-shape"),
     ]:
         r = _run(args, tmp_path)
         assert r.returncode == 2, (args, r.stdout, r.stderr)

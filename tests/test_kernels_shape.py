@@ -178,4 +178,4 @@ def test_data_movement_is_clean_under_sanitizers():
     g.validate()
     xs = rng.integers(-128, 128, (3, *x.shape[1:])).astype(np.int8)
     (want,), _ = reference.run(g, [xs])
-    assert np.array_equal(run_native(generate(g, "moves"), g, xs), want)
+    assert np.array_equal(run_native(generate(g, "moves"), g, [xs])[0], want)

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+import random_models
 
 from firmforge.converter import convert
-
-import random_models
 
 CASES = [(t, s) for t in random_models.TOPOLOGIES for s in range(3)]
 

@@ -7,6 +7,7 @@ Expected parameters are written out here from the TFLite int8 rules, not taken f
 import numpy as np
 import pytest
 
+from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, Value, const, make_node
 from firmforge.converter.ops.act import LeakyRelu, Relu, Relu6
 from firmforge.converter.ops.common import Padding
@@ -398,9 +399,19 @@ def test_quantized_graphs_and_dynamic_weights_are_rejected():
         quantize(g, {"x": (-1, 1), "w": (-1, 1), "fc": (-1, 1)})
 
 
-def test_fixed_params_cannot_be_shared_with_other_sources():
+def test_fixed_params_joined_with_other_sources_are_requantized():
+    """sigmoid(h) concatenated with h: the sigmoid branch gets an int8 -> int8 Quantize to the
+    Concat's parameters instead of forcing h into the sigmoid's fixed ones."""
     b = _B(np.random.default_rng(17), (1, 6))
     h = b.dense("fc", b.x, 4)
     g = b.graph(b.op(Concat, "cat", [b.op(Sigmoid, "s", [h]), h], axis=1))
-    with pytest.raises(QuantizationError, match="fixed"):
-        quantize(g, {"x": (-1, 1), "fc": (-5, 5), "s": (0, 1), "cat": (-5, 5)})
+    qg = quantize(g, {"x": (-1, 1), "fc": (-5, 5), "s": (0, 1), "cat": (-5, 5)})
+    kinds = [n.kind for n in qg.nodes]
+    assert kinds == ["dense", "sigmoid", "quantize", "concat"], kinds
+    rq, cat = qg.nodes[2], qg.nodes[3]
+    assert rq.x.quant.scale[0] == np.float32(1 / 256) and rq.y.quant.same_as(cat.y.quant)
+    assert cat.inputs[1].quant.same_as(cat.y.quant)
+    x = np.random.default_rng(0).uniform(-1, 1, (64, 6)).astype(np.float32)
+    want = reference.run(g, [x])[0][0]
+    got = qg.outputs[0].quant.dequantize(reference.run(qg, [qg.inputs[0].quant.quantize(x, DType.s8)])[0][0])
+    assert np.abs(got - want).max() < 0.1

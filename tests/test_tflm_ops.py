@@ -425,7 +425,7 @@ def test_concat_with_different_params_is_refused_by_both():
     b = Value("b", (1, 3), DType.s8, QuantParams.per_tensor(0.2, 0))
     node = Concat(name="cat", inputs=[a, b], outputs=[Value("y", (1, 7), DType.s8, a.quant)],
                   axis=1)
-    with pytest.raises(IRError, match="identical input quantization"):
+    with pytest.raises(IRError, match="identical quantization"):
         node.infer()
     g = Graph("cat", [node], [a, b], node.outputs)
     assert tflm_rejects(g, rng)
@@ -457,13 +457,23 @@ def test_configurations_tflm_refuses():
     assert tflm_rejects(g, rng)
     with pytest.raises(IRError, match="per-tensor output"):
         reference.run(g, _inputs(rng, g, 1))
-    # Pools and CONCATENATION need the output's parameters to equal the input's in TFLM.
-    # (firmforge's pool.py and shape.py do not check the output yet: their references return
-    # input-scaled bytes under the output's parameters; the fix is in the report to the lead.)
+    # Pools and CONCATENATION need the output's parameters to equal the input's in TFLM, and
+    # firmforge's IR refuses the same graphs when they are built.
     xq, yq = QuantParams.per_tensor(0.1, 3), QuantParams.per_tensor(0.2, 3)
     for cls in (AvgPool2d, MaxPool2d):
-        g = single(cls, "pool", [Value("x", (1, 4, 4, 2), DType.s8, xq)], yq)
-        assert tflm_rejects(g, rng)
-    g = single(Concat, "cat", [Value("a", (1, 4), DType.s8, xq), Value("b", (1, 3), DType.s8, xq)],
-               yq, axis=1)
-    assert tflm_rejects(g, rng)
+        ins = [Value("x", (1, 4, 4, 2), DType.s8, xq)]
+        with pytest.raises(IRError, match="must equal"):
+            single(cls, "pool", ins, yq)
+        assert tflm_rejects(_unchecked(cls, "pool", ins, yq), rng)
+    ins = [Value("a", (1, 4), DType.s8, xq), Value("b", (1, 3), DType.s8, xq)]
+    with pytest.raises(IRError, match="identical quantization"):
+        single(Concat, "cat", ins, yq, axis=1)
+    assert tflm_rejects(_unchecked(Concat, "cat", ins, yq, axis=1), rng)
+
+
+def _unchecked(cls, name, inputs, out_quant, **attrs):
+    """A one-node graph that skips firmforge's validation (to hand TFLM what the IR refuses)."""
+    node = cls(name=name, inputs=inputs, outputs=[], **attrs)
+    node.outputs = [Value("y", s, d, None) for s, d in node.infer()]
+    node.outputs[0].quant = out_quant
+    return Graph(name, [node], list(inputs), list(node.outputs))

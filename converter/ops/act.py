@@ -18,7 +18,7 @@ from ..fixed import mbqm, quantize_multiplier, quantize_scalar
 from ..ir import DType, IRError, Node
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class _Unary(Node):
     """Shape-preserving op on one tensor."""
 
@@ -43,7 +43,7 @@ class _Unary(Node):
         raise NotImplementedError(f"{self.name}: integer {self.kind}")
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class _IntAct(_Unary):
     """Integer activation with per-tensor input and output parameters; safe to run in place
     (each output element depends only on the same input element)."""
@@ -62,7 +62,7 @@ class _IntAct(_Unary):
         return xq.s, xq.zp, yq.s, yq.zp
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Relu(_IntAct):
     """y = max(x, 0).
 
@@ -89,7 +89,7 @@ class Relu(_IntAct):
         return np.clip(y, lo, hi).astype(self.y.dtype.np)
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Relu6(_IntAct):
     """y = min(max(x, 0), 6).
 
@@ -115,7 +115,7 @@ class Relu6(_IntAct):
         return np.clip(x, lo, hi).astype(self.y.dtype.np)
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class LeakyRelu(_IntAct):
     """y = x if x > 0 else alpha * x.
 

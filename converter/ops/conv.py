@@ -48,7 +48,7 @@ def _check_steps(node: Node) -> None:
             raise IRError(f"{node.name}: {attr} must be two positive integers, got {v}")
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Conv2d(Node):
     """2-D convolution; inputs ``[x (N,H,W,C), w (O,KH,KW,C/groups), b (O,)]``."""
 
@@ -128,7 +128,7 @@ class Conv2d(Node):
         return [requantize_acc(acc, mult, shift, self.y.quant.zp, lo, hi).astype(self.y.dtype.np)]
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class DepthwiseConv2d(Node):
     """Depthwise convolution; inputs ``[x (N,H,W,C), w (1,KH,KW,C*M), b (C*M,)]``.
 

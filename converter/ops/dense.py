@@ -19,7 +19,7 @@ from .common import requantize_acc
 from .conv import _check_int_io, conv_multipliers
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Dense(Node):
     """Inputs ``[x (..., K), w (O, K), b (O,)]``; output ``(..., O)``."""
 

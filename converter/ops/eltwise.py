@@ -67,7 +67,7 @@ def add_requant(a: QuantParams, b: QuantParams, y: QuantParams, where: str) -> A
     return AddRequant(ADD_LEFT_SHIFT, ma, sha, mb, shb, mo, sho)
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class _Binary(Node):
     act: Act = Act.NONE
 
@@ -116,7 +116,7 @@ class _Binary(Node):
         raise NotImplementedError(f"{self.name}: integer {self.kind}")
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class _AddSub(_Binary):
     _sub: ClassVar[bool] = False
 
@@ -137,7 +137,7 @@ class _AddSub(_Binary):
         return np.clip(y, lo, hi).astype(self.y.dtype.np)
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Add(_AddSub):
     """y = a + b."""
 
@@ -145,7 +145,7 @@ class Add(_AddSub):
         return a + b
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Sub(_AddSub):
     """y = a - b."""
 
@@ -155,7 +155,7 @@ class Sub(_AddSub):
         return a - b
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Mul(_Binary):
     """y = a * b."""
 

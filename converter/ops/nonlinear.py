@@ -140,7 +140,7 @@ class _Smooth(_Unary):
         return out
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Sigmoid(_Smooth):
     """y = 1 / (1 + exp(-x)); int8 as TFLM's LOGISTIC (module docstring), output 1/256, -128."""
 
@@ -154,7 +154,7 @@ class Sigmoid(_Smooth):
         return sigmoid_s8(x, self.int_params())
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Tanh(_Smooth):
     """y = tanh(x); int8 as TFLM's TANH (module docstring), output scale 1/128, zero point 0."""
 
@@ -171,7 +171,7 @@ class Tanh(_Smooth):
         return tanh_s8(x, self.int_params())
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Softmax(_Smooth):
     """y = exp(beta * x) / sum exp(beta * x) over the last axis; int8 as TFLM's SOFTMAX (module
     docstring), output scale 1/256, zero point -128."""

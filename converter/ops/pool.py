@@ -20,7 +20,7 @@ from ..ir import Act, DType, IRError, Node
 from .common import Padding, window_out
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class _Pool2d(Node):
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
@@ -46,8 +46,14 @@ class _Pool2d(Node):
         x = self.x
         if x.dtype not in (DType.f32, DType.s8, DType.s16):
             raise IRError(f"{self.name}: {self.kind} has no {x.dtype.value} implementation")
-        if x.dtype is not DType.f32 and x.quant is None:
-            raise IRError(f"{self.name}: integer {self.kind} needs quantization parameters")
+        if x.dtype is not DType.f32:
+            if x.quant is None:
+                raise IRError(f"{self.name}: integer {self.kind} needs quantization parameters")
+            y = self.outputs[0].quant if self.outputs else None
+            # TFLM requires equal parameters (scales within 1e-6): the kernel never requantizes.
+            if y is not None and (abs(y.s - x.quant.s) > 1e-6 or y.zp != x.quant.zp):
+                raise IRError(f"{self.name}: integer {self.kind} output parameters must equal the "
+                              f"input's (scale {x.quant.s}, zero point {x.quant.zp})")
         return [((x.shape[0], oh, ow, x.shape[3]), x.dtype)]
 
     def act_range(self) -> tuple[int, int]:
@@ -71,7 +77,7 @@ class _Pool2d(Node):
         return np.stack(out, axis=1)
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class AvgPool2d(_Pool2d):
     """Average over each window's covered elements."""
 
@@ -89,7 +95,7 @@ class AvgPool2d(_Pool2d):
         return [np.clip(self._reduce_windows(x, avg), lo, hi).astype(x.dtype)]
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class MaxPool2d(_Pool2d):
     """Maximum over each window's covered elements."""
 

@@ -41,7 +41,7 @@ def quantize_f32(x: np.ndarray, scale: float, zero_point: int, dtype: DType) -> 
     return np.clip(y, dtype.qmin, dtype.qmax).astype(dtype.np)
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Quantize(Node):
     """Output dtype and parameters come from the output value itself.
 
@@ -90,7 +90,7 @@ class Quantize(Node):
         return [np.clip(y, self.dtype.qmin, self.dtype.qmax).astype(self.dtype.np)]
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Dequantize(Node):
     def infer(self):
         if self.x.quant is None:

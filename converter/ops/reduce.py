@@ -28,7 +28,7 @@ def mean_requant(real: float, n: int) -> tuple[int, int]:
     return (m << k) // n, s - k
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Mean(Node):
     """Mean over ``axes`` (TFLite MEAN); ``axes=(1, 2)`` is a global average pool."""
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..ir import DType, IRError, Node
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Reshape(Node):
     """Same elements, new shape (batch dimension included, and kept by the reference)."""
 
@@ -35,7 +35,7 @@ class Reshape(Node):
         return [x.reshape((x.shape[0], *self.shape[1:]))]
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Transpose(Node):
     """Permute dimensions; the batch dimension stays first."""
 
@@ -51,7 +51,7 @@ class Transpose(Node):
         return [np.ascontiguousarray(xs[0].transpose(self.perm))]
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Concat(Node):
     """Join inputs along ``axis`` (not the batch axis)."""
 
@@ -72,8 +72,10 @@ class Concat(Node):
                     d != e for i, (d, e) in enumerate(zip(v.shape, first.shape, strict=True)) if i != a):
                 raise IRError(f"{self.name}: cannot concatenate {[u.shape for u in self.inputs]}")
         if first.dtype is not DType.f32:
-            if any(v.quant is None or not v.quant.same_as(first.quant) for v in self.inputs):
-                raise IRError(f"{self.name}: integer concat needs identical input quantization")
+            ys = [self.outputs[0]] if self.outputs and self.outputs[0].quant is not None else []
+            if any(v.quant is None or not v.quant.same_as(first.quant) for v in self.inputs + ys):
+                raise IRError(f"{self.name}: integer concat needs identical quantization of its "
+                              "inputs and output (TFLM copies bytes)")
         shape = list(first.shape)
         shape[a] = sum(v.shape[a] for v in self.inputs)
         return [(tuple(shape), first.dtype)]
@@ -82,7 +84,7 @@ class Concat(Node):
         return [np.concatenate(xs, axis=self._axis())]
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, repr=False)
 class Pad(Node):
     """Constant padding: ``pads[d] = (before, after)`` for each dimension (batch: (0, 0))."""
 

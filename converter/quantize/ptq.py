@@ -16,9 +16,11 @@ Parameters per value (formulas in ``params.py``):
   reference applies it).
 - A float constant read as an activation (``x + c``): asymmetric int8 from its own min/max.
 
-A group that holds a fixed-parameter output together with any other source of values (another
-fixed output with different parameters, a constant, the graph input, a computed output) would need
-a requantization the graph does not have, so it is an error rather than a silent clip.
+A Concat input whose bytes come from a fixed-parameter output (a tanh branch joined with a ReLU
+branch) is not merged into the Concat's group: an int8 -> int8 Quantize (TFLM's requantization)
+is inserted before the Concat instead, as TFLite's converter does. Any other group that holds a
+fixed-parameter output together with another source of values would need a requantization the
+graph does not have, so it is an error rather than a silent clip.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..ops.dense import Dense
 from ..ops.eltwise import Add, Mul, Sub
 from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
+from ..ops.quant import Quantize
 from ..ops.reduce import Mean
 from ..ops.shape import Concat, Pad, Reshape, Transpose
 from .calibrate import CalibrationError
@@ -77,14 +80,28 @@ def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]]) -> Graph:
     groups = _UnionFind()
     for v in operands:
         groups.find(id(v))
+    requant: set[tuple[int, int]] = set()  # (id(concat node), input index) to requantize
     for node in graph.nodes:
         if type(node) in _SHARED:
             groups.union(id(node.x), id(node.y))
         elif type(node) is Concat:
-            for v in node.inputs:
-                groups.union(id(v), id(node.y))
+            fixed = [_fixed_source(graph, v) for v in node.inputs]
+            same = all(f is not None and f == fixed[0] for f in fixed)
+            for i, v in enumerate(node.inputs):
+                if fixed[i] is not None and not same:
+                    requant.add((id(node), i))
+                else:
+                    groups.union(id(v), id(node.y))
     params = _group_params(graph, operands, groups, ranges)
-    return _Rewriter(graph, lambda v: params[groups.find(id(v))]).run()
+    return _Rewriter(graph, lambda v: params[groups.find(id(v))], requant).run()
+
+
+def _fixed_source(graph: Graph, v: Value) -> tuple[float, int] | None:
+    """The (scale, zero point) a Softmax/Sigmoid/Tanh fixes for ``v`` (through shared ops)."""
+    node = graph.producer(v)
+    while node is not None and type(node) in _SHARED:
+        node = graph.producer(node.x)
+    return _FIXED.get(type(node)) if node is not None else None
 
 
 def _check_graph(graph: Graph) -> None:
@@ -183,9 +200,11 @@ def _range_of(v: Value, ranges: Mapping[str, tuple[float, float]],
 class _Rewriter:
     """Builds the int8 copy: new Values (names kept) and shallow copies of the nodes."""
 
-    def __init__(self, graph: Graph, params_of: Callable[[Value], QuantParams]) -> None:
+    def __init__(self, graph: Graph, params_of: Callable[[Value], QuantParams],
+                 requant: set[tuple[int, int]]) -> None:
         self.graph = graph
         self.params_of = params_of
+        self.requant = requant
         self.new: dict[object, Value] = {}
         self.taken: set[str] = {v.name for v in graph.values()}
         self.used: set[str] = set()
@@ -200,6 +219,9 @@ class _Rewriter:
                 ins = [x, w, self.bias(node.inputs[2], x.quant.s, w.quant.scale)]
             else:
                 ins = [self.operand(v) for v in node.inputs]
+            for i in range(len(ins)):
+                if (id(node), i) in self.requant:
+                    ins[i] = self.requantized(ins[i], self.params_of(node.y), node, i, nodes)
             q = copy.copy(node)
             q.inputs, q.outputs, q.state = ins, [self.operand(v) for v in node.outputs], []
             nodes.append(q)
@@ -228,6 +250,14 @@ class _Rewriter:
                 self.used.add(v.name)
                 self.new[key] = Value(v.name, v.shape, DType.s8, p)
         return self.new[key]
+
+    def requantized(self, v: Value, params: QuantParams, node: Node, i: int,
+                    nodes: list[Node]) -> Value:
+        """Append an int8 -> int8 Quantize of ``v`` to ``params`` (for input ``i`` of ``node``)."""
+        out = Value(self._name(f"{v.name}_requant"), v.shape, v.dtype, params)
+        nodes.append(Quantize(name=self._name(f"{node.name}_requant{i}"), inputs=[v],
+                              outputs=[out], dtype=v.dtype))
+        return out
 
     def weights(self, v: Value, axis: int) -> Value:
         key = ("w", id(v), axis)

@@ -78,9 +78,10 @@ class HostModel:
         fn = getattr(self.lib, f"{self.prefix}_run")
         ffi = self.ffi
         for i in range(batch):
-            args = [ffi.from_buffer(f"{v.dtype.ctype}[]", x[i]) for v, x in
+            # slices, not x[i]: a sample of shape () would be a read-only numpy scalar
+            args = [ffi.from_buffer(f"{v.dtype.ctype}[]", x[i:i + 1]) for v, x in
                     zip(g.inputs, xs, strict=True)]
-            args += [ffi.from_buffer(f"{v.dtype.ctype}[]", o[i], require_writable=True)
+            args += [ffi.from_buffer(f"{v.dtype.ctype}[]", o[i:i + 1], require_writable=True)
                      for v, o in zip(g.outputs, outs, strict=True)]
             fn(*args)
         return outs

@@ -55,9 +55,11 @@ def _cc(args: Sequence[str]) -> None:
         raise HostBuildError(f"native build failed:\n{r.stdout}{r.stderr}")
 
 
-def run_native(src: CSources, graph: Graph, inputs: np.ndarray, *,
-               flags: Sequence[str] = ("-O1", *SANITIZE), timeout: float = 120) -> np.ndarray:
-    """Compile model + core + runner for the host, run it on ``inputs``, return its outputs."""
+def run_native(src: CSources, graph: Graph, inputs: list[np.ndarray], *,
+               flags: Sequence[str] = ("-O1", *SANITIZE), timeout: float = 120
+               ) -> list[np.ndarray]:
+    """Compile model + core + runner for the host, run it on ``inputs`` (one array per graph
+    input), return its outputs (one array per graph output)."""
     objects = core_objects(flags)
     with tempfile.TemporaryDirectory(prefix="ff-native-") as d:
         work = Path(d)
@@ -73,4 +75,4 @@ def run_native(src: CSources, graph: Graph, inputs: np.ndarray, *,
         r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=timeout)
         if r.returncode:
             raise RuntimeError(f"native run exited with {r.returncode}:\n{r.stderr[-4000:]}")
-        return parse_outputs(r.stdout, graph, len(inputs))
+        return parse_outputs(r.stdout, graph, len(inputs[0]))

@@ -40,18 +40,22 @@ class CSources:
 
 
 def write_files(files: dict[str, str], out: Path) -> list[Path]:
+    """Stage every file next to its destination, then rename them into place.
+
+    A failure while staging removes what was staged, so ``out`` never holds a partial set.
+    """
     if out.exists() and not out.is_dir():
         raise OSError(f"output path {out} exists and is not a directory")
+    staged: list[tuple[Path, Path]] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
-        staged = []
         for name, text in files.items():
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
+            staged.append((Path(tmp), out / name))
             with os.fdopen(fd, "w") as f:
                 f.write(text)
-            staged.append((Path(tmp), out / name))
     except OSError as e:
-        for tmp, _ in locals().get("staged", []):
+        for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise OSError(f"cannot write to output directory {out}: {e.strerror or e}") from e
     for tmp, final in staged:
