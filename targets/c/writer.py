@@ -103,7 +103,8 @@ def _header(graph: Graph, prefix: str, plan: MemoryPlan, proto: str) -> str:
             tag = kind if len(vals) == 1 else f"{kind}{i}"
             dims = "x".join(map(str, v.shape))
             lines.append(f"/* {tag.lower()}: {v.dtype.ctype} {dims}"
-                         + (f", real = {v.quant.s!r} * (q - {v.quant.zp})" if v.quant else "")
+                         + (f", real = {v.quant.s!r} * (q {'-' if v.quant.zp >= 0 else '+'} "
+                            f"{abs(v.quant.zp)})" if v.quant and not v.quant.per_channel else "")
                          + " */")
             lines.append(f"#define {up}_{tag}_SIZE {v.size}")
             if v.quant is not None and not v.quant.per_channel:
