@@ -6,8 +6,9 @@ Public entry point::
     proj = convert(model, example_input=x0, calibration=calib)
 """
 
+from .compare import Comparison, compare_tflm
 from .convert import ConversionError, convert
 from .project import Project
 
-__all__ = ["ConversionError", "Project", "convert"]
+__all__ = ["Comparison", "ConversionError", "Project", "compare_tflm", "convert"]
 __version__ = "0.1.0"

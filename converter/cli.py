@@ -2,9 +2,10 @@
 
     firmforge convert MODEL -o OUT --calib calib.npy     write C sources for MODEL
     firmforge analyze MODEL [--calib calib.npy]          per-layer table, nothing written
+    firmforge compare MODEL.tflite [--input x.npy]       TFLM vs reference vs C, layer by layer
 
-MODEL is ``package.module:name`` (an ``nn.Module``, a class or function returning one) or a
-``.pt`` file saved with ``torch.save(model)``.
+MODEL is ``package.module:name`` (an ``nn.Module``, a class or function returning one), a
+``.pt`` file saved with ``torch.save(model)``, or a ``.tflite`` file.
 """
 
 from __future__ import annotations
@@ -157,6 +158,27 @@ def analyze_cmd(model, calib_path, example_shape, name, observer, progress, as_j
     click.echo(format_table(rep))
     if note:
         click.echo(f"note: {note}")
+
+
+@main.command("compare")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help="inputs (.npy) of the model's dtype and shape, batch first; default random")
+@click.option("--samples", default=10, show_default=True, help="random inputs when no --input")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--host/--no-host", default=True, help="also run the generated C (trace build)")
+def compare_cmd(model, input_path, samples, seed, host):
+    """Run MODEL.tflite in TFLM, the firmforge reference and the host C; compare every layer."""
+    from .compare import compare_tflm
+
+    x = _load_calib(input_path) if input_path else None
+    try:
+        result = compare_tflm(model, x, samples=samples, seed=seed, host=host)
+    except (ValueError, OSError, RuntimeError, NotImplementedError) as e:
+        raise CLIError(str(e)) from e
+    click.echo(result.format())
+    if not result.ok:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

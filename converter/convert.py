@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .ir import IRError
+from .layout import Layout
 from .project import Project
 
 
@@ -25,14 +26,20 @@ class ConversionError(ValueError):
 def convert(model: object, example_input: object = None, calibration: object = None, *,
             name: str | None = None, observer: Callable[[], object] | None = None,
             progress: bool = True) -> Project:
-    """Convert ``model`` (an ``nn.Module`` or a path to a saved one) into a Project.
+    """Convert ``model`` (an ``nn.Module``, a ``.pt`` path or a ``.tflite`` path) into a Project.
+
+    Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
+    are quantized like PyTorch models.
 
     ``example_input`` is one batch in the framework's layout (default: the first calibration
     sample); ``calibration`` the float samples ([N, ...], framework layout) whose ranges set the
     activation parameters; ``observer`` an observer class or factory (default min/max).
     """
     if isinstance(model, (str, os.PathLike)):
-        model = _load_path(Path(model))
+        path = Path(model)
+        if path.suffix.lower() == ".tflite":
+            return _convert_tflite(path, calibration, name, observer, progress)
+        model = _load_path(path)
     import torch
 
     if not isinstance(model, torch.nn.Module):
@@ -52,7 +59,8 @@ def _load_path(path: Path) -> object:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e:  # any unpickling failure means a bad file
             raise ConversionError(f"{path} is not a model saved with torch.save(model): {e}") from e
-    raise ConversionError(f"{path}: unsupported model file type {suffix!r} (expected .pt)")
+    raise ConversionError(f"{path}: unsupported model file type {suffix!r} "
+                          "(expected .pt or .tflite)")
 
 
 def _default_name(model: object) -> str:
@@ -77,31 +85,55 @@ def _calibration_array(calibration: object) -> np.ndarray:
     return arr.astype(np.float32)
 
 
+def _convert_tflite(path: Path, calibration, name, observer, progress) -> Project:
+    """Quantized files are taken as stored; float files go through firmforge's own PTQ."""
+    from .frontends.tflite import load_tflite
+    from .passes import FLOAT_PIPELINE, run_passes
+
+    if not path.exists():
+        raise ConversionError(f"model file {path} does not exist")
+    imp = load_tflite(path, name=name)
+    if imp.quantized:
+        return _checked(Project(imp.graph.name, imp.graph))
+    fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
+    return _quantize(fgraph, calibration, [Layout.FLAT], [Layout.FLAT] * len(fgraph.outputs),
+                     observer, progress)
+
+
+def _checked(proj: Project) -> Project:
+    try:
+        proj.sources()  # every op must have a C kernel before the user gets a project
+    except (NotImplementedError, IRError) as e:
+        raise ConversionError(f"cannot generate C for this model: {e}") from e
+    return proj
+
+
+def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress) -> Project:
+    from .quantize import MinMaxObserver, calibrate, quantize
+
+    calib = _calibration_array(calibration)
+    if len(fgraph.inputs) != 1:
+        raise ConversionError("models with several inputs are not supported yet")
+    layout = in_layouts[0]
+    expected = layout.framework_shape(tuple(fgraph.inputs[0].shape))[1:]
+    if tuple(calib.shape[1:]) != tuple(expected):
+        raise ConversionError(f"calibration data has shape {list(calib.shape)}, the model's input "
+                              f"is {list(expected)} per sample")
+    ranges = calibrate(fgraph, layout.to_ir(calib), observer=observer or MinMaxObserver,
+                       progress=progress)
+    qgraph = quantize(fgraph, ranges)
+    return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts))
+
+
 def _convert_torch(model, example_input, calibration, name, observer, progress) -> Project:
     import torch
 
     from .frontends.torch_fx import import_torch
     from .passes import FLOAT_PIPELINE, run_passes
-    from .quantize import MinMaxObserver, calibrate, quantize
 
     calib = _calibration_array(calibration)
     if example_input is None:
         example_input = torch.from_numpy(calib[:1])
     imp = import_torch(model, example_input, name=name or _default_name(model))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
-    if len(fgraph.inputs) != 1:
-        raise ConversionError("models with several inputs are not supported yet")
-    layout = imp.input_layouts[0]
-    expected = layout.framework_shape(tuple(fgraph.inputs[0].shape))[1:]
-    if tuple(calib.shape[1:]) != tuple(expected):
-        raise ConversionError(f"calibration data has shape {list(calib.shape)}, the model's input "
-                              f"is {list(expected)} per sample")
-    calib_ir = layout.to_ir(calib)
-    ranges = calibrate(fgraph, calib_ir, observer=observer or MinMaxObserver, progress=progress)
-    qgraph = quantize(fgraph, ranges)
-    proj = Project(fgraph.name, qgraph, fgraph, imp.input_layouts, imp.output_layouts)
-    try:
-        proj.sources()  # every op must have a C kernel before the user gets a project
-    except (NotImplementedError, IRError) as e:
-        raise ConversionError(f"cannot generate C for this model: {e}") from e
-    return proj
+    return _quantize(fgraph, calib, imp.input_layouts, imp.output_layouts, observer, progress)

@@ -6,8 +6,9 @@ activation value carries a leading batch dimension, which is 1 in the IR. Refere
 (``Node.ref``) accept any batch size in that dimension, so calibration and accuracy runs are
 vectorised over samples.
 
-Dtype words are shared with the C core: ``f32 s32 s16 s8 s4 b1 u1``. ``s4`` holds int4 weights
-(two per byte when stored), ``b1`` binary +-1 values (bit set = +1), ``u1`` spikes/bits (0/1).
+Dtype words are shared with the C core: ``f32 s64 s32 s16 s8 s4 b1 u1``. ``s64`` holds the int64
+biases of TFLite's 16x8 scheme, ``s4`` int4 weights (two per byte when stored), ``b1`` binary +-1
+values (bit set = +1), ``u1`` spikes/bits (0/1).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class DType(enum.Enum):
     s4 = "s4"
     b1 = "b1"
     u1 = "u1"
+    s64 = "s64"  # 16x8 convolution / fully connected biases (TFLite stores them as int64)
 
     @property
     def bits(self) -> int:
@@ -82,12 +84,12 @@ class DType(enum.Enum):
         raise IRError(f"no firmforge dtype for numpy {dtype}")
 
 
-_BITS = {DType.f32: 32, DType.s32: 32, DType.s16: 16, DType.s8: 8, DType.s4: 4, DType.b1: 1,
-         DType.u1: 1}
-_NP = {DType.f32: "float32", DType.s32: "int32", DType.s16: "int16", DType.s8: "int8",
-       DType.s4: "int8", DType.b1: "int8", DType.u1: "uint8"}
-_CTYPE = {DType.f32: "float", DType.s32: "int32_t", DType.s16: "int16_t", DType.s8: "int8_t",
-          DType.s4: "int8_t", DType.b1: "uint8_t", DType.u1: "uint8_t"}
+_BITS = {DType.f32: 32, DType.s64: 64, DType.s32: 32, DType.s16: 16, DType.s8: 8, DType.s4: 4,
+         DType.b1: 1, DType.u1: 1}
+_NP = {DType.f32: "float32", DType.s64: "int64", DType.s32: "int32", DType.s16: "int16",
+       DType.s8: "int8", DType.s4: "int8", DType.b1: "int8", DType.u1: "uint8"}
+_CTYPE = {DType.f32: "float", DType.s64: "int64_t", DType.s32: "int32_t", DType.s16: "int16_t",
+          DType.s8: "int8_t", DType.s4: "int8_t", DType.b1: "uint8_t", DType.u1: "uint8_t"}
 
 
 @dataclass(frozen=True, eq=False)

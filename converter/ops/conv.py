@@ -8,6 +8,14 @@ int8 (TFLM's per-channel scheme, weights symmetric so their zero point is 0):
                                                                  contributing nothing
         y_q[o]  = clamp(mbqm(acc[o], M[o], S[o]) + y_zp, act_min, act_max)
         M[o], S[o] = quantize_multiplier(double(s_x) * double(s_w[o]) / double(s_y))
+16x8 (int16 activations, int8 weights; TFLM's int16 ConvPerChannel / DepthwiseConvPerChannel):
+        zero points of x and y must be 0 (TFLM's int16 convolutions ignore them)
+        acc[o]  = b[o] + sum x_q * w_q                             exact, in int64
+        y_q[o]  = clamp(mbqm64(acc[o], M[o], S[o]), act_min, act_max)       int64 bias (s64)
+        y_q[o]  = clamp(mbqm(wrap32(acc[o]), M[o], S[o]), act_min, act_max) int32 bias (s32,
+                  Conv2d only): TFLM then accumulates in int32, which wraps on overflow
+        TFLM's mbqm64 asserts S[o] <= 7 and |acc| < 2**47; firmforge refuses graphs that break
+        either (the accumulator bound from the constant bias and the depth).
 """
 
 from __future__ import annotations
@@ -16,11 +24,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fixed import activation_range, quantize_multipliers
+from ..fixed import activation_range, mbqm, mbqm64, quantize_multipliers, wrap32
 from ..ir import Act, DType, IRError, Node, QuantParams
 from .common import Padding, pad_nhwc, requantize_acc, window_out, windows
 
-_INT_DTYPES = (DType.s8,)
+_INT_DTYPES = (DType.s8, DType.s16)
+
+# The contract of TFLM's MultiplyByQuantizedMultiplier for int64 accumulators (asserted there).
+MBQM64_MAX_SHIFT = 7
+ACC64_LIMIT = 1 << 47
 
 
 def conv_multipliers(x_q: QuantParams, w_q: QuantParams, y_q: QuantParams
@@ -30,14 +42,72 @@ def conv_multipliers(x_q: QuantParams, w_q: QuantParams, y_q: QuantParams
     return quantize_multipliers(real)
 
 
-def _check_int_io(node: Node) -> None:
+def _check_int_io(node: Node, depth: int = 0,
+                  bias16: tuple[DType, ...] = (DType.s64, DType.s32),
+                  offsets16: bool = False) -> None:
+    """Dtypes and parameters of an integer conv/dense. For int16 inputs (16x8): ``bias16`` lists
+    the bias dtypes TFLM reads correctly, ``offsets16`` whether TFLM applies activation zero
+    points, ``depth`` is the number of products per output (for the int64 accumulator bound)."""
     x, w, b = node.inputs
     y = node.outputs[0] if node.outputs else None
     if x.quant is None or w.quant is None or (y is not None and y.quant is None):
         raise IRError(f"{node.name}: integer {node.kind} needs quantization parameters")
+    if x.dtype is DType.s16:
+        _check_16x8(node, depth, bias16, offsets16)
+        return
     if w.dtype is not DType.s8 or b.dtype is not DType.s32:
         raise IRError(f"{node.name}: int8 {node.kind} needs s8 weights and s32 bias, "
                       f"got {w.dtype.value}/{b.dtype.value}")
+
+
+def _check_16x8(node: Node, depth: int, bias16: tuple[DType, ...], offsets16: bool) -> None:
+    x, w, b = node.inputs
+    y = node.outputs[0] if node.outputs else None
+    if w.dtype is not DType.s8 or b.dtype not in bias16:
+        want = " or ".join(d.value for d in bias16)
+        raise IRError(f"{node.name}: 16x8 {node.kind} needs s8 weights and {want} bias, got "
+                      f"{w.dtype.value}/{b.dtype.value}")
+    if np.any(w.quant.zero_point != 0):
+        raise IRError(f"{node.name}: 16x8 {node.kind} needs symmetric weights (zero point 0)")
+    for v in (x, y):
+        if v is not None and v.quant.per_channel:
+            raise IRError(f"{node.name}: 16x8 {node.kind} needs per-tensor activation "
+                          f"parameters ({v.name})")
+        if v is not None and not offsets16 and v.quant.zp != 0:
+            raise IRError(f"{node.name}: 16x8 {node.kind} needs int16 zero points of 0, "
+                          f"{v.name} has {v.quant.zp} (TFLM's int16 kernel ignores it)")
+    if b.dtype is DType.s64 and b.is_const:
+        x_span = 32768 + abs(x.quant.zp)  # largest |x_q - zp|
+        bound = int(np.max(np.abs(b.data.astype(np.int64)), initial=0)) + depth * 128 * x_span
+        if bound >= ACC64_LIMIT:
+            raise IRError(f"{node.name}: the int64 accumulator can reach {bound}, beyond "
+                          f"TFLM's 2**47 limit (bias too large or depth {depth} too long)")
+
+
+def int_requant(node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """(M, S) per output channel of an integer conv/dense; 16x8 with int64 bias keeps S <= 7."""
+    x, w, b = node.inputs
+    mult, shift = conv_multipliers(x.quant, w.quant, node.y.quant)
+    if x.dtype is DType.s16 and b.dtype is DType.s64 and np.any(shift > MBQM64_MAX_SHIFT):
+        raise IRError(f"{node.name}: requantization shift {int(np.max(shift))} exceeds TFLM's "
+                      f"int64 limit {MBQM64_MAX_SHIFT} (output scale too small)")
+    return mult, shift
+
+
+def requantize_out(node: Node, acc: np.ndarray) -> np.ndarray:
+    """Exact int64 accumulators -> output integers, by the node's dtypes (see the module doc)."""
+    mult, shift = node.requant()
+    lo, hi = node.act_range()
+    y = node.y
+    if node.x.dtype is not DType.s16:
+        return requantize_acc(acc, mult, shift, y.quant.zp, lo, hi).astype(y.dtype.np)
+    if node.inputs[2].dtype is DType.s32:
+        scaled = mbqm(wrap32(acc), mult, shift)
+    else:
+        scaled = mbqm64(acc, mult, shift)
+    # TFLM adds the zero point in int32; the scaled value can exceed int32 only for outputs that
+    # saturate anyway, but wrapping keeps even those equal.
+    return np.clip(wrap32(scaled + y.quant.zp), lo, hi).astype(y.dtype.np)
 
 
 def _check_steps(node: Node) -> None:
@@ -77,12 +147,12 @@ class Conv2d(Node):
         return oh, ow, o, kh * kw * ci
 
     def infer(self):
-        oh, ow, o, _ = self._geometry()
+        oh, ow, o, depth = self._geometry()
         x = self.inputs[0]
         if x.dtype is DType.f32:
             return [((x.shape[0], oh, ow, o), DType.f32)]
         if x.dtype in _INT_DTYPES:
-            _check_int_io(self)
+            _check_int_io(self, depth)
             return [((x.shape[0], oh, ow, o), x.dtype)]
         raise IRError(f"{self.name}: conv2d has no {x.dtype.value} implementation")
 
@@ -91,8 +161,7 @@ class Conv2d(Node):
         return oh * ow * o * k
 
     def requant(self) -> tuple[np.ndarray, np.ndarray]:
-        x, w, _ = self.inputs
-        return conv_multipliers(x.quant, w.quant, self.y.quant)
+        return int_requant(self)
 
     def act_range(self) -> tuple[int, int]:
         return activation_range(self.act, self.y.quant, self.y.dtype)
@@ -123,9 +192,7 @@ class Conv2d(Node):
         # Padding with the input zero point makes (x + in_offset) zero there, as TFLM skips it.
         patches = self._patches(x, xq.zp).astype(np.int64) - xq.zp
         acc = self._grouped_dot(patches, w.astype(np.int64)) + b.astype(np.int64)
-        mult, shift = self.requant()
-        lo, hi = self.act_range()
-        return [requantize_acc(acc, mult, shift, self.y.quant.zp, lo, hi).astype(self.y.dtype.np)]
+        return [requantize_out(self, acc)]
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
@@ -159,12 +226,13 @@ class DepthwiseConv2d(Node):
         return oh, ow, oc, kh, kw
 
     def infer(self):
-        oh, ow, oc, _, _ = self._geometry()
+        oh, ow, oc, kh, kw = self._geometry()
         x = self.inputs[0]
         if x.dtype is DType.f32:
             return [((x.shape[0], oh, ow, oc), DType.f32)]
         if x.dtype in _INT_DTYPES:
-            _check_int_io(self)
+            # TFLM reads an int16 depthwise bias as int64 whatever its type: only s64 is right.
+            _check_int_io(self, kh * kw, bias16=(DType.s64,))
             return [((x.shape[0], oh, ow, oc), x.dtype)]
         raise IRError(f"{self.name}: depthwise conv has no {x.dtype.value} implementation")
 
@@ -173,8 +241,7 @@ class DepthwiseConv2d(Node):
         return oh * ow * oc * kh * kw
 
     def requant(self) -> tuple[np.ndarray, np.ndarray]:
-        x, w, _ = self.inputs
-        return conv_multipliers(x.quant, w.quant, self.y.quant)
+        return int_requant(self)
 
     def act_range(self) -> tuple[int, int]:
         return activation_range(self.act, self.y.quant, self.y.dtype)
@@ -194,6 +261,4 @@ class DepthwiseConv2d(Node):
             return [self.act.apply_float(y.astype(np.float32))]
         zp = self.inputs[0].quant.zp
         acc = self._dot(x.astype(np.int64) - zp, w.astype(np.int64), 0) + b.astype(np.int64)
-        mult, shift = self.requant()
-        lo, hi = self.act_range()
-        return [requantize_acc(acc, mult, shift, self.y.quant.zp, lo, hi).astype(self.y.dtype.np)]
+        return [requantize_out(self, acc)]

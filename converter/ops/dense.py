@@ -5,6 +5,12 @@ int8 (TFLM's FULLY_CONNECTED, symmetric weights so their zero point is 0):
         acc[o] = b[o] + sum_k (x_q[k] + in_offset) * w_q[o, k]       in_offset = -x_zp
         y_q[o] = clamp(mbqm(acc[o], M[o], S[o]) + y_zp, act_min, act_max)
         with per-tensor or per-channel weight scales (M, S as for convolutions).
+16x8 (int16 x and y, int8 weights; TFLM's int16 FULLY_CONNECTED, which does apply the int16
+zero points): acc[o] as above, exact in int64, then
+        y_q[o] = clamp(mbqm64(acc[o], M[o], S[o]) + y_zp, act_min, act_max)        s64 bias
+        y_q[o] = clamp(mbqm(wrap32(acc[o]), M[o], S[o]) + y_zp, act_min, act_max)  s32 bias
+        (TFLM accumulates in the bias type, and int32 wraps on overflow; y_zp is added in
+        wrapping int32 as TFLM does, which only matters for outputs that saturate anyway)
 """
 
 from __future__ import annotations
@@ -15,8 +21,7 @@ import numpy as np
 
 from ..fixed import activation_range
 from ..ir import Act, DType, IRError, Node
-from .common import requantize_acc
-from .conv import _check_int_io, conv_multipliers
+from .conv import _check_int_io, int_requant, requantize_out
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
@@ -34,12 +39,12 @@ class Dense(Node):
         return w.shape[0], w.shape[1]
 
     def infer(self):
-        o, _ = self._dims()
+        o, k = self._dims()
         x = self.inputs[0]
         if x.dtype is DType.f32:
             return [((*x.shape[:-1], o), DType.f32)]
-        if x.dtype is DType.s8:
-            _check_int_io(self)
+        if x.dtype in (DType.s8, DType.s16):
+            _check_int_io(self, k, offsets16=True)
             return [((*x.shape[:-1], o), x.dtype)]
         raise IRError(f"{self.name}: dense has no {x.dtype.value} implementation")
 
@@ -48,8 +53,7 @@ class Dense(Node):
         return o * k * (self.x.size // self.x.shape[-1])
 
     def requant(self) -> tuple[np.ndarray, np.ndarray]:
-        x, w, _ = self.inputs
-        return conv_multipliers(x.quant, w.quant, self.y.quant)
+        return int_requant(self)
 
     def act_range(self) -> tuple[int, int]:
         return activation_range(self.act, self.y.quant, self.y.dtype)
@@ -59,6 +63,4 @@ class Dense(Node):
         if x.dtype == np.float32:
             return [self.act.apply_float((x @ w.T.astype(np.float32) + b).astype(np.float32))]
         acc = (x.astype(np.int64) - self.x.quant.zp) @ w.T.astype(np.int64) + b.astype(np.int64)
-        mult, shift = self.requant()
-        lo, hi = self.act_range()
-        return [requantize_acc(acc, mult, shift, self.y.quant.zp, lo, hi).astype(self.y.dtype.np)]
+        return [requantize_out(self, acc)]

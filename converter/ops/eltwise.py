@@ -12,6 +12,11 @@ Add/Sub:  v_i  = (x_i - zp_i) * 2**20                           (left_shift 20 f
 Mul:      y_q  = clamp(mbqm((a - zp_a) * (b - zp_b), M, S) + zp_y, act_min, act_max)
           with M/S from s_a * s_b / s_y.
 
+int16 Add (16x8): the same formula with left_shift 15 (65535 * 2**15 < 2**31). TFLM's
+reference has a second int16 path for power-of-two scales with zero points 0 (a saturating add
+of pre-shifted inputs), but TFLM's ADD kernel always calls the general path, so that is the
+only one here; zero points other than 0 are applied as for int8.
+
 Every real multiplier is computed in double from the float32 scales. (TFLM's source has at times
 computed SUB's in float32; the tflite-micro package used here works in double, which the TFLM
 comparison tests establish on scale sets where the two differ.)
@@ -28,6 +33,7 @@ from ..fixed import activation_range, mbqm, mbqm_smaller_than_one, quantize_mult
 from ..ir import Act, DType, IRError, Node, QuantParams
 
 ADD_LEFT_SHIFT = 20  # TFLM's headroom for int8 inputs: 255 * 2**20 < 2**31
+ADD_LEFT_SHIFT_S16 = 15  # and for int16 inputs: 65535 * 2**15 < 2**31
 
 
 def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...], where: str) -> tuple[int, ...]:
@@ -58,13 +64,14 @@ def _smaller_than_one(real: float, where: str) -> tuple[int, int]:
     return quantize_multiplier(real)
 
 
-def add_requant(a: QuantParams, b: QuantParams, y: QuantParams, where: str) -> AddRequant:
+def add_requant(a: QuantParams, b: QuantParams, y: QuantParams, where: str,
+                left_shift: int = ADD_LEFT_SHIFT) -> AddRequant:
     """ADD/SUB multipliers as TFLM's Prepare derives them, in double from the float32 scales."""
     twice = 2.0 * float(max(np.float32(a.s), np.float32(b.s)))
     ma, sha = _smaller_than_one(float(np.float32(a.s)) / twice, where)
     mb, shb = _smaller_than_one(float(np.float32(b.s)) / twice, where)
-    mo, sho = _smaller_than_one(twice / ((1 << ADD_LEFT_SHIFT) * float(np.float32(y.s))), where)
-    return AddRequant(ADD_LEFT_SHIFT, ma, sha, mb, shb, mo, sho)
+    mo, sho = _smaller_than_one(twice / ((1 << left_shift) * float(np.float32(y.s))), where)
+    return AddRequant(left_shift, ma, sha, mb, shb, mo, sho)
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
@@ -74,12 +81,13 @@ class _Binary(Node):
     # Every output element reads only the same-index element of a full-size first input, so
     # the kernel may write over it (the planner shares only when the sizes match).
     inplace: ClassVar[bool] = True
+    _dtypes: ClassVar[tuple[DType, ...]] = (DType.f32, DType.s8)
 
     def infer(self):
         a, b = self.inputs
         if a.dtype is not b.dtype:
             raise IRError(f"{self.name}: {self.kind} of {a.dtype.value} and {b.dtype.value}")
-        if a.dtype not in (DType.f32, DType.s8):
+        if a.dtype not in self._dtypes:
             raise IRError(f"{self.name}: {self.kind} has no {a.dtype.value} implementation")
         if a.dtype is not DType.f32 and (a.quant is None or b.quant is None):
             raise IRError(f"{self.name}: integer {self.kind} needs quantization parameters")
@@ -122,6 +130,10 @@ class _AddSub(_Binary):
 
     def requant(self) -> AddRequant:
         a, b = self.inputs
+        if a.dtype is DType.s16:
+            return add_requant(a.quant, b.quant, self.y.quant, self.name,
+                               left_shift=ADD_LEFT_SHIFT_S16)
+        # int8 keeps the four-argument call (test_tflm_precision swaps in a four-argument twin).
         return add_requant(a.quant, b.quant, self.y.quant, self.name)
 
     def _int(self, a, b):
@@ -139,7 +151,9 @@ class _AddSub(_Binary):
 
 @dataclass(eq=False, kw_only=True, repr=False)
 class Add(_AddSub):
-    """y = a + b."""
+    """y = a + b (int8, or int16 for 16x8 models)."""
+
+    _dtypes: ClassVar[tuple[DType, ...]] = (DType.f32, DType.s8, DType.s16)
 
     def _float(self, a, b):
         return a + b

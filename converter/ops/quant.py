@@ -45,8 +45,9 @@ def quantize_f32(x: np.ndarray, scale: float, zero_point: int, dtype: DType) -> 
 class Quantize(Node):
     """Output dtype and parameters come from the output value itself.
 
-    An int8 -> int8 quantize reads and writes the same element index only, so it may run in
-    place; a float input is 4 bytes per element, so the planner never shares that one.
+    An integer quantize reads and writes the same element index only, so it may run in place
+    when input and output elements have the same size (s8 -> s8, s16 -> s16); the planner
+    shares a buffer only when the byte sizes match, so it never shares the other pairs.
     """
 
     dtype: DType = DType.s8

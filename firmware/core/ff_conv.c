@@ -1,4 +1,4 @@
-/* Convolution kernels; the math is in ff_conv.h.
+/* Convolution kernels (int8); the math is in ff_conv.h, the 16x8 kernels are in ff_conv_s16.c.
  *
  * Loop structure: per output pixel the range of in-image taps is found once (so no bounds test
  * sits in a channel loop), then output channels, two at a time so that each input value is loaded
@@ -11,22 +11,6 @@
 
 /* Channels accumulated together by the depthwise kernel (int32 accumulators on the stack). */
 #define FF_DW_BLOCK 16
-
-/* Taps k in [*lo, *hi) of a window of `taps` taps, `dil` apart, starting at `origin`, that fall
- * inside [0, n). Both ends are found by stepping, which avoids a division per pixel. An empty
- * range comes back as lo == hi. */
-static void tap_range(int32_t origin, int32_t dil, int32_t taps, int32_t n, int32_t *lo,
-                      int32_t *hi) {
-    int32_t a = 0, b = taps;
-    while (a < b && origin + a * dil < 0) {
-        a++;
-    }
-    while (b > a && origin + (b - 1) * dil >= n) {
-        b--;
-    }
-    *lo = a;
-    *hi = b;
-}
 
 static int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32_t lo,
                       int32_t hi) {
@@ -99,11 +83,11 @@ void ff_conv2d_s8(FF_CONST ff_conv2d_s8_params *p, const int8_t *x, FF_CONST int
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             int32_t ky0, ky1;
-            tap_range(iy0, dil_h, k_h, in_h, &ky0, &ky1);
+            ff_tap_range(iy0, dil_h, k_h, in_h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->out_w; ox++, yo += out_c) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 int32_t kx0, kx1, x_first = xb;
-                tap_range(ix0, dil_w, k_w, in_w, &kx0, &kx1);
+                ff_tap_range(ix0, dil_w, k_w, in_w, &kx0, &kx1);
                 /* An empty column range leaves no taps at all (the window is all padding). */
                 t.rows = kx0 == kx1 ? 0 : ky1 - ky0;
                 t.runs = fused ? 1 : kx1 - kx0;
@@ -183,11 +167,11 @@ void ff_dwconv2d_s8(FF_CONST ff_dwconv2d_s8_params *p, const int8_t *x, FF_CONST
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             int32_t ky0, ky1;
-            tap_range(iy0, dil_h, k_h, in_h, &ky0, &ky1);
+            ff_tap_range(iy0, dil_h, k_h, in_h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->out_w; ox++, yo += out_c) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 int32_t kx0, kx1;
-                tap_range(ix0, dil_w, k_w, in_w, &kx0, &kx1);
+                ff_tap_range(ix0, dil_w, k_w, in_w, &kx0, &kx1);
                 const int32_t ky_end = kx0 == kx1 ? ky0 : ky1;
                 /* Input channel c_base and multiplier index m_base of the block's first output
                  * channel, advanced by counting so that o / depth_mult is never computed. */

@@ -22,6 +22,16 @@
  *
  * Accumulators are int32 as in TFLM: each product is at most 127 * 255 in magnitude, so depths up
  * to 2^16 products cannot overflow.
+ *
+ * 16x8 kernels (int16 activations with zero point 0, int8 weights; TFLM's int16 ConvPerChannel
+ * and DepthwiseConvPerChannel, in ff_conv_s16.c). Same geometry as above, no offsets:
+ *   acc[o] = bias[o] + sum over in-image taps of x * w       (exact: int64)
+ *   ff_conv2d_s16_s8, ff_dwconv2d_s16_s8 (int64 bias):
+ *     y[o] = clamp(ff_mbqm64(acc[o], mult[o], shift[o]), act_min, act_max)
+ *   ff_conv2d_s16_s8_s32 (int32 bias, where TFLM accumulates in int32):
+ *     y[o] = clamp(ff_mbqm(acc[o] mod 2^32, mult[o], shift[o]), act_min, act_max)
+ *   i.e. the accumulator wraps as TFLM's int32 one does. Products are summed in int32 over runs
+ *   short enough not to overflow (each is at most 2^22 in magnitude) and the runs in int64.
  */
 #ifndef FF_CONV_H
 #define FF_CONV_H
@@ -79,5 +89,58 @@ typedef struct {
 
 void ff_dwconv2d_s8(FF_CONST ff_dwconv2d_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                     FF_CONST int32_t *bias, int8_t *y);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t filter_c;         /* input channels per group */
+    int32_t group_out;        /* output channels per group */
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+    FF_CONST int32_t *mult;   /* per output channel */
+    FF_CONST int32_t *shift;  /* per output channel, <= 7 for the int64 bias kernel */
+} ff_conv2d_s16_s8_params;
+
+void ff_conv2d_s16_s8(FF_CONST ff_conv2d_s16_s8_params *p, const int16_t *x, FF_CONST int8_t *w,
+                      FF_CONST int64_t *bias, int16_t *y);
+void ff_conv2d_s16_s8_s32(FF_CONST ff_conv2d_s16_s8_params *p, const int16_t *x,
+                          FF_CONST int8_t *w, FF_CONST int32_t *bias, int16_t *y);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;  /* out_c = in_c * depth_mult */
+    int32_t depth_mult;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+    FF_CONST int32_t *mult;
+    FF_CONST int32_t *shift;
+} ff_dwconv2d_s16_s8_params;
+
+void ff_dwconv2d_s16_s8(FF_CONST ff_dwconv2d_s16_s8_params *p, const int16_t *x,
+                        FF_CONST int8_t *w, FF_CONST int64_t *bias, int16_t *y);
+
+/* Taps k in [*lo, *hi) of a window of `taps` taps, `dil` apart, starting at `origin`, that fall
+ * inside [0, n). Both ends are found by stepping, which avoids a division per pixel. An empty
+ * range comes back as lo == hi. (Shared by ff_conv.c and ff_conv_s16.c.) */
+static inline void ff_tap_range(int32_t origin, int32_t dil, int32_t taps, int32_t n,
+                                int32_t *lo, int32_t *hi) {
+    int32_t a = 0, b = taps;
+    while (a < b && origin + a * dil < 0) {
+        a++;
+    }
+    while (b > a && origin + (b - 1) * dil >= n) {
+        b--;
+    }
+    *lo = a;
+    *hi = b;
+}
 
 #endif /* FF_CONV_H */

@@ -29,13 +29,14 @@ static void bcast_step(FF_CONST int32_t *shape, FF_CONST int32_t *sa, FF_CONST i
     }
 }
 
-static int8_t add_elem(FF_CONST ff_add_s8_params *p, int32_t a, int32_t b, int sub) {
+/* One ADD/SUB output before the cast to the output type (already clamped into its range). */
+static int32_t add_elem(FF_CONST ff_add_s8_params *p, int32_t a, int32_t b, int sub) {
     const int32_t scale = (int32_t)1 << p->left_shift;
     const int32_t wa = ff_mbqm_smaller_than_one((a + p->a_offset) * scale, p->a_mult, p->a_shift);
     const int32_t wb = ff_mbqm_smaller_than_one((b + p->b_offset) * scale, p->b_mult, p->b_shift);
     const int32_t raw = sub ? wa - wb : wa + wb;
     const int32_t out = ff_mbqm_smaller_than_one(raw, p->out_mult, p->out_shift) + p->out_offset;
-    return (int8_t)ff_clamp(out, p->act_min, p->act_max);
+    return ff_clamp(out, p->act_min, p->act_max);
 }
 
 static int8_t mul_elem(FF_CONST ff_mul_s8_params *p, int32_t a, int32_t b) {
@@ -49,7 +50,7 @@ static void add_run(FF_CONST ff_add_s8_params *p, const int8_t *a, const int8_t 
     const int32_t n = element_count(p->shape);
     bcast_pos q = {{0, 0, 0, 0}, 0, 0};
     for (int32_t i = 0; i < n; i++) {
-        y[i] = add_elem(p, a[q.ia], b[q.ib], sub);
+        y[i] = (int8_t)add_elem(p, a[q.ia], b[q.ib], sub);
         bcast_step(p->shape, p->a_stride, p->b_stride, &q);
     }
 }
@@ -62,7 +63,7 @@ static void add_run_c(FF_CONST ff_add_s8_params *p, const int8_t *x, FF_CONST in
     for (int32_t i = 0; i < n; i++) {
         const int32_t a = first ? c[q.ia] : x[q.ia];
         const int32_t b = first ? x[q.ib] : c[q.ib];
-        y[i] = add_elem(p, a, b, sub);
+        y[i] = (int8_t)add_elem(p, a, b, sub);
         bcast_step(p->shape, p->a_stride, p->b_stride, &q);
     }
 }
@@ -100,6 +101,28 @@ void ff_mul_s8_c(FF_CONST ff_mul_s8_params *p, const int8_t *x, FF_CONST int8_t 
         const int32_t a = first ? c[q.ia] : x[q.ia];
         const int32_t b = first ? x[q.ib] : c[q.ib];
         y[i] = mul_elem(p, a, b);
+        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
+    }
+}
+
+void ff_add_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *y) {
+    const int32_t n = element_count(p->shape);
+    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
+    for (int32_t i = 0; i < n; i++) {
+        y[i] = (int16_t)add_elem(p, a[q.ia], b[q.ib], 0);
+        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
+    }
+}
+
+void ff_add_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int16_t *c,
+                  int16_t *y) {
+    const int32_t n = element_count(p->shape);
+    const int first = p->const_first != 0;
+    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t a = first ? c[q.ia] : x[q.ia];
+        const int32_t b = first ? x[q.ib] : c[q.ib];
+        y[i] = (int16_t)add_elem(p, a, b, 0);
         bcast_step(p->shape, p->a_stride, p->b_stride, &q);
     }
 }

@@ -1,7 +1,7 @@
 /* Quantize / dequantize kernels; the math is in ff_quant.h. */
 #include "ff_quant.h"
 
-#define FF_QUOTIENT_LIMIT 131072.0f /* 2^17: beyond it every int8 result saturates */
+#define FF_QUOTIENT_LIMIT 131072.0f /* 2^17: beyond it every int8/int16 result saturates */
 
 /* round(q) half away from zero for |q| <= 2^17, without libm: q - trunc(q) is exact. */
 static int32_t round_half_away(float q) {
@@ -15,30 +15,72 @@ static int32_t round_half_away(float q) {
     return r;
 }
 
+/* round_half_away(x / scale) + zero_point, the quotient clamped to +-2^17 (NaN to -2^17). */
+static int32_t quantize_one(float x, float scale, int32_t zero_point) {
+    float q = x / scale;
+    if (!(q > -FF_QUOTIENT_LIMIT)) { /* also NaN */
+        q = -FF_QUOTIENT_LIMIT;
+    } else if (q > FF_QUOTIENT_LIMIT) {
+        q = FF_QUOTIENT_LIMIT;
+    }
+    return round_half_away(q) + zero_point;
+}
+
+/* ff_mbqm(x - x_off, mult, shift) + y_off before the clamp. */
+static int32_t requantize_one(FF_CONST ff_quantize_s8_s8_params *p, int32_t x) {
+    return ff_mbqm(x - p->x_off, p->mult, p->shift) + p->y_off;
+}
+
 void ff_quantize_f32_s8(FF_CONST ff_quantize_f32_s8_params *p, const float *x, int8_t *y) {
     const int32_t n = p->n, zp = p->zero_point;
     const float scale = p->scale;
     for (int32_t i = 0; i < n; i++) {
-        float q = x[i] / scale;
-        if (!(q > -FF_QUOTIENT_LIMIT)) { /* also NaN */
-            q = -FF_QUOTIENT_LIMIT;
-        } else if (q > FF_QUOTIENT_LIMIT) {
-            q = FF_QUOTIENT_LIMIT;
-        }
-        y[i] = (int8_t)ff_clamp(round_half_away(q) + zp, -128, 127);
+        y[i] = (int8_t)ff_clamp(quantize_one(x[i], scale, zp), -128, 127);
+    }
+}
+
+void ff_quantize_f32_s16(FF_CONST ff_quantize_f32_s16_params *p, const float *x, int16_t *y) {
+    const int32_t n = p->n, zp = p->zero_point;
+    const float scale = p->scale;
+    for (int32_t i = 0; i < n; i++) {
+        y[i] = (int16_t)ff_clamp(quantize_one(x[i], scale, zp), -32768L, 32767);
     }
 }
 
 void ff_quantize_s8_s8(FF_CONST ff_quantize_s8_s8_params *p, const int8_t *x, int8_t *y) {
-    const int32_t n = p->n, x_off = p->x_off, y_off = p->y_off;
-    const int32_t mult = p->mult, shift = p->shift;
-    for (int32_t i = 0; i < n; i++) {
-        const int32_t v = ff_mbqm((int32_t)x[i] - x_off, mult, shift) + y_off;
-        y[i] = (int8_t)ff_clamp(v, -128, 127);
+    for (int32_t i = 0; i < p->n; i++) {
+        y[i] = (int8_t)ff_clamp(requantize_one(p, x[i]), -128, 127);
+    }
+}
+
+void ff_quantize_s8_s16(FF_CONST ff_quantize_s8_s16_params *p, const int8_t *x, int16_t *y) {
+    for (int32_t i = 0; i < p->n; i++) {
+        y[i] = (int16_t)ff_clamp(requantize_one(p, x[i]), -32768L, 32767);
+    }
+}
+
+void ff_quantize_s16_s8(FF_CONST ff_quantize_s16_s8_params *p, const int16_t *x, int8_t *y) {
+    for (int32_t i = 0; i < p->n; i++) {
+        y[i] = (int8_t)ff_clamp(requantize_one(p, x[i]), -128, 127);
+    }
+}
+
+void ff_quantize_s16_s16(FF_CONST ff_quantize_s16_s16_params *p, const int16_t *x, int16_t *y) {
+    for (int32_t i = 0; i < p->n; i++) {
+        y[i] = (int16_t)ff_clamp(requantize_one(p, x[i]), -32768L, 32767);
     }
 }
 
 void ff_dequantize_s8_f32(FF_CONST ff_dequantize_s8_f32_params *p, const int8_t *x, float *y) {
+    const int32_t n = p->n, zp = p->zero_point;
+    const float scale = p->scale;
+    for (int32_t i = 0; i < n; i++) {
+        y[i] = scale * (float)((int32_t)x[i] - zp);
+    }
+}
+
+void ff_dequantize_s16_f32(FF_CONST ff_dequantize_s16_f32_params *p, const int16_t *x,
+                           float *y) {
     const int32_t n = p->n, zp = p->zero_point;
     const float scale = p->scale;
     for (int32_t i = 0; i < n; i++) {

@@ -1,36 +1,50 @@
-"""Emitters for Conv2d (general and 1x1) and DepthwiseConv2d (int8 only).
+"""Emitters for Conv2d (general and 1x1) and DepthwiseConv2d: int8, and 16x8 (int16
+activations, int8 weights, int64 or, for Conv2d, int32 bias).
 
-All geometry and requantization constants are computed here; the kernels in ``ff_conv.c`` only
-loop. A 1x1 convolution with stride 1, no padding and one group is a matrix product over pixels
-and goes to ``ff_conv2d_s8_1x1``, which gives the same bytes faster.
+All geometry and requantization constants are computed here; the kernels in ``ff_conv.c`` and
+``ff_conv_s16.c`` only loop. A 1x1 int8 convolution with stride 1, no padding and one group is a
+matrix product over pixels and goes to ``ff_conv2d_s8_1x1``, which gives the same bytes faster.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...converter.ir import DType, Node
+from ...converter.ir import DType
 from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d
 from .context import EmitContext
 from .emit import emit, unsupported
 
+# (input, weights, bias, output) dtypes -> kernel name suffix after ff_conv2d_ / ff_dwconv2d_
+_CONV_KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): "s8",
+                 (DType.s16, DType.s8, DType.s64, DType.s16): "s16_s8",
+                 (DType.s16, DType.s8, DType.s32, DType.s16): "s16_s8_s32"}
+_DW_KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): "s8",
+               (DType.s16, DType.s8, DType.s64, DType.s16): "s16_s8"}
 
-def _check_s8(node: Node) -> None:
+
+def _kernel(node: Conv2d | DepthwiseConv2d, table: dict[tuple[DType, ...], str]) -> str:
+    """The kernel's dtype words, or UnsupportedOpError."""
     x, w, b = node.inputs
-    if (x.dtype, w.dtype, b.dtype, node.y.dtype) != (DType.s8, DType.s8, DType.s32, DType.s8):
+    words = table.get((x.dtype, w.dtype, b.dtype, node.y.dtype))
+    if words is None:
         raise unsupported(node, f"{x.dtype.value} inputs with {w.dtype.value} weights and "
                                 f"{b.dtype.value} bias")
     if x.is_const:
         raise unsupported(node, "a constant input (fold it first)")
+    return words
 
 
 def _requant_fields(node: Conv2d | DepthwiseConv2d, ctx: EmitContext, channels: int
                     ) -> dict[str, object]:
     mult, shift = node.requant()
     lo, hi = node.act_range()
+    # The 16x8 kernels have no offsets: their zero points are 0 (checked by the op).
+    offsets = {} if node.x.dtype is DType.s16 else dict(in_offset=-node.x.quant.zp,
+                                                         out_offset=node.y.quant.zp)
     return dict(
-        in_offset=-node.x.quant.zp, out_offset=node.y.quant.zp, act_min=lo, act_max=hi,
+        **offsets, act_min=lo, act_max=hi,
         mult=ctx.array("mult", np.broadcast_to(mult, (channels,)), "int32_t"),
         shift=ctx.array("shift", np.broadcast_to(shift, (channels,)), "int32_t"))
 
@@ -44,39 +58,42 @@ def is_pointwise(node: Conv2d) -> bool:
 
 @emit.register
 def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
-    _check_s8(node)
+    words = _kernel(node, _CONV_KERNELS)
     x, w, b = node.inputs
     y = node.y
     o, kh, kw, ci = w.shape
     n, ih, iw, c = x.shape
-    if is_pointwise(node):
+    if words == "s8" and is_pointwise(node):
         p = ctx.params("ff_conv2d_s8_1x1_params", pixels=n * ih * iw, in_c=c, out_c=o,
                        **_requant_fields(node, ctx, o))
         ctx.call("ff_conv.h", "ff_conv2d_s8_1x1", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b),
                  ctx.ptr(y))
         return
     _, oh, ow, _ = y.shape
+    ptype = "ff_conv2d_s8_params" if words == "s8" else "ff_conv2d_s16_s8_params"
     p = ctx.params(
-        "ff_conv2d_s8_params", batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,
+        ptype, batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,
         k_h=kh, k_w=kw, filter_c=ci, group_out=o // node.groups,
         stride_h=node.stride[0], stride_w=node.stride[1],
         dil_h=node.dilation[0], dil_w=node.dilation[1],
         pad_top=node.padding.top, pad_left=node.padding.left, **_requant_fields(node, ctx, o))
-    ctx.call("ff_conv.h", "ff_conv2d_s8", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
+    ctx.call("ff_conv.h", f"ff_conv2d_{words}", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b),
+             ctx.ptr(y))
 
 
 @emit.register
 def _dwconv2d(node: DepthwiseConv2d, ctx: EmitContext) -> None:
-    _check_s8(node)
+    words = _kernel(node, _DW_KERNELS)
     x, w, b = node.inputs
     y = node.y
     _, kh, kw, oc = w.shape
     n, ih, iw, c = x.shape
     _, oh, ow, _ = y.shape
     p = ctx.params(
-        "ff_dwconv2d_s8_params", batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow,
+        f"ff_dwconv2d_{words}_params", batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow,
         out_c=oc, depth_mult=node.depth_multiplier, k_h=kh, k_w=kw,
         stride_h=node.stride[0], stride_w=node.stride[1],
         dil_h=node.dilation[0], dil_w=node.dilation[1],
         pad_top=node.padding.top, pad_left=node.padding.left, **_requant_fields(node, ctx, oc))
-    ctx.call("ff_conv.h", "ff_dwconv2d_s8", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
+    ctx.call("ff_conv.h", f"ff_dwconv2d_{words}", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b),
+             ctx.ptr(y))

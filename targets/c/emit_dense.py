@@ -1,4 +1,4 @@
-"""Emitters for Dense."""
+"""Emitters for Dense: int8, and 16x8 (int16 activations, int8 weights, int64 or int32 bias)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,28 @@ from ...converter.ops.dense import Dense
 from .context import EmitContext
 from .emit import emit, unsupported
 
+# (input, weights, bias, output) dtypes -> (kernel, its parameter struct)
+_KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): ("ff_dense_s8", "ff_dense_s8_params"),
+            (DType.s16, DType.s8, DType.s64, DType.s16): ("ff_dense_s16_s8",
+                                                           "ff_dense_s16_s8_params"),
+            (DType.s16, DType.s8, DType.s32, DType.s16): ("ff_dense_s16_s8_s32",
+                                                           "ff_dense_s16_s8_params")}
+
 
 @emit.register
 def _dense(node: Dense, ctx: EmitContext) -> None:
     x, w, b = node.inputs
-    if x.dtype is not DType.s8 or w.dtype is not DType.s8:
-        raise unsupported(node, f"{x.dtype.value} inputs and {w.dtype.value} weights")
+    kernel = _KERNELS.get((x.dtype, w.dtype, b.dtype, node.y.dtype))
+    if kernel is None:
+        raise unsupported(node, f"{x.dtype.value} inputs, {w.dtype.value} weights and "
+                                f"{b.dtype.value} bias")
+    fn, ptype = kernel
     o, k = w.shape
     mult, shift = node.requant()
     lo, hi = node.act_range()
     p = ctx.params(
-        "ff_dense_s8_params", rows=x.size // k, in_features=k, out_features=o,
+        ptype, rows=x.size // k, in_features=k, out_features=o,
         in_offset=-x.quant.zp, out_offset=node.y.quant.zp, act_min=lo, act_max=hi,
         mult=ctx.array("mult", np.broadcast_to(mult, (o,)), "int32_t"),
         shift=ctx.array("shift", np.broadcast_to(shift, (o,)), "int32_t"))
-    ctx.call("ff_dense.h", "ff_dense_s8", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(node.y))
+    ctx.call("ff_dense.h", fn, p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(node.y))

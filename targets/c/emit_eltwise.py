@@ -1,4 +1,4 @@
-"""Emitters for Add, Sub and Mul (int8, kernels in ``ff_eltwise.c``).
+"""Emitters for Add, Sub and Mul (int8; Add also int16; kernels in ``ff_eltwise.c``).
 
 Broadcasting is resolved here: both operands and the output are padded to 4-D with leading 1s,
 and each operand gets an element stride per output dimension (0 where it broadcasts), so the
@@ -16,6 +16,9 @@ from .context import EmitContext
 from .emit import emit, unsupported
 
 RANK = 4
+
+# The integer dtypes each op has kernels for (int16 ADD serves 16x8 models).
+_DTYPES = {"add": (DType.s8, DType.s16), "sub": (DType.s8,), "mul": (DType.s8,)}
 
 
 def broadcast_strides(shape: tuple[int, ...]) -> list[int]:
@@ -36,8 +39,9 @@ def _layout(node: _Binary) -> dict[str, object]:
 def _call(node: _Binary, ctx: EmitContext, op: str, ptype: str, fields: dict[str, object]
           ) -> None:
     a, b = node.inputs
-    if a.dtype is not DType.s8 or node.y.dtype is not DType.s8:
-        raise unsupported(node, f"{a.dtype.value} data")
+    dtype = a.dtype
+    if node.y.dtype is not dtype or dtype not in _DTYPES[op]:
+        raise unsupported(node, f"{dtype.value} data")
     if a.is_const and b.is_const:
         raise unsupported(node, "two constant operands (fold them first)")
     lo, hi = node.act_range()
@@ -46,9 +50,11 @@ def _call(node: _Binary, ctx: EmitContext, op: str, ptype: str, fields: dict[str
                    act_max=hi)
     if a.is_const or b.is_const:
         x, c = (b, a) if a.is_const else (a, b)
-        ctx.call("ff_eltwise.h", f"ff_{op}_s8_c", p, ctx.ptr(x), ctx.ptr(c), ctx.ptr(node.y))
+        ctx.call("ff_eltwise.h", f"ff_{op}_{dtype.value}_c", p, ctx.ptr(x), ctx.ptr(c),
+                 ctx.ptr(node.y))
     else:
-        ctx.call("ff_eltwise.h", f"ff_{op}_s8", p, ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.y))
+        ctx.call("ff_eltwise.h", f"ff_{op}_{dtype.value}", p, ctx.ptr(a), ctx.ptr(b),
+                 ctx.ptr(node.y))
 
 
 def _add_fields(node: Add | Sub) -> dict[str, object]:
@@ -60,7 +66,7 @@ def _add_fields(node: Add | Sub) -> dict[str, object]:
 
 @emit.register
 def _add(node: Add, ctx: EmitContext) -> None:
-    _call(node, ctx, "add", "ff_add_s8_params", _add_fields(node))
+    _call(node, ctx, "add", f"ff_add_{node.x.dtype.value}_params", _add_fields(node))
 
 
 @emit.register

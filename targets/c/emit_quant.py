@@ -1,5 +1,5 @@
-"""Emitters for Quantize (f32 -> s8, s8 -> s8) and Dequantize (s8 -> f32); kernels in
-``ff_quant.c``."""
+"""Emitters for Quantize (f32 -> s8/s16, integer requantization between s8 and s16) and
+Dequantize (s8/s16 -> f32); kernels in ``ff_quant.c``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from ...converter.ir import DType, Node
 from ...converter.ops.quant import Dequantize, Quantize
 from .context import EmitContext
 from .emit import emit, unsupported
+
+_INT = (DType.s8, DType.s16)
 
 
 def _float_literal(v: float) -> str:
@@ -26,26 +28,27 @@ def _quantize(node: Quantize, ctx: EmitContext) -> None:
     x, y = node.x, node.y
     _data_input(node)
     yq = node._out()
-    if x.dtype is DType.f32 and y.dtype is DType.s8:
-        p = ctx.params("ff_quantize_f32_s8_params", n=x.size, scale=_float_literal(yq.s),
+    words = f"{x.dtype.value}_{y.dtype.value}"
+    if x.dtype is DType.f32 and y.dtype in _INT:
+        p = ctx.params(f"ff_quantize_{words}_params", n=x.size, scale=_float_literal(yq.s),
                        zero_point=yq.zp)
-        ctx.call("ff_quant.h", "ff_quantize_f32_s8", p, ctx.ptr(x), ctx.ptr(y))
-    elif x.dtype is DType.s8 and y.dtype is DType.s8:
+    elif x.dtype in _INT and y.dtype in _INT:
         m, s = node.requant()
-        p = ctx.params("ff_quantize_s8_s8_params", n=x.size, x_off=x.quant.zp, y_off=yq.zp,
-                       mult=m, shift=s)
-        ctx.call("ff_quant.h", "ff_quantize_s8_s8", p, ctx.ptr(x), ctx.ptr(y))
+        p = ctx.params(f"ff_quantize_{words}_params", n=x.size, x_off=x.quant.zp,
+                       y_off=yq.zp, mult=m, shift=s)
     else:
         raise unsupported(node, f"{x.dtype.value} -> {y.dtype.value}")
+    ctx.call("ff_quant.h", f"ff_quantize_{words}", p, ctx.ptr(x), ctx.ptr(y))
 
 
 @emit.register
 def _dequantize(node: Dequantize, ctx: EmitContext) -> None:
     x, y = node.x, node.y
     _data_input(node)
-    if x.dtype is not DType.s8 or x.quant.per_channel:
-        raise unsupported(node, f"{x.dtype.value} input" if x.dtype is not DType.s8
+    if x.dtype not in _INT or x.quant.per_channel:
+        raise unsupported(node, f"{x.dtype.value} input" if x.dtype not in _INT
                           else "per-channel parameters")
-    p = ctx.params("ff_dequantize_s8_f32_params", n=x.size, scale=_float_literal(x.quant.s),
+    words = f"{x.dtype.value}_f32"
+    p = ctx.params(f"ff_dequantize_{words}_params", n=x.size, scale=_float_literal(x.quant.s),
                    zero_point=x.quant.zp)
-    ctx.call("ff_quant.h", "ff_dequantize_s8_f32", p, ctx.ptr(x), ctx.ptr(y))
+    ctx.call("ff_quant.h", f"ff_dequantize_{words}", p, ctx.ptr(x), ctx.ptr(y))

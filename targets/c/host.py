@@ -60,9 +60,19 @@ class HostModel:
     ffi: object
     prefix: str
     graph: Graph
+    trace: list[tuple[str, int, int]] | None = None
 
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
         """Run every sample of a batch (dimension 0) through ``<prefix>_run``."""
+        return self._run(inputs)[0]
+
+    def run_trace(self, *inputs: np.ndarray) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        """Outputs plus every node's output (by value name), from a ``trace=True`` build."""
+        if self.trace is None:
+            raise ValueError(f"{self.prefix} was not generated with trace=True")
+        return self._run(inputs)
+
+    def _run(self, inputs) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         g = self.graph
         if len(inputs) != len(g.inputs):
             raise ValueError(f"{self.prefix} takes {len(g.inputs)} inputs, got {len(inputs)}")
@@ -75,7 +85,11 @@ class HostModel:
             xs.append(np.ascontiguousarray(x))
         batch = xs[0].shape[0]
         outs = [np.zeros((batch, *v.shape[1:]), v.dtype.np) for v in g.outputs]
-        fn = getattr(self.lib, f"{self.prefix}_run")
+        tracing = self.trace is not None
+        if tracing:
+            size = max((o + n for _, o, n in self.trace), default=0)
+            traces = np.zeros((batch, max(size, 1)), np.int8)
+        fn = getattr(self.lib, f"{self.prefix}_run_trace" if tracing else f"{self.prefix}_run")
         ffi = self.ffi
         for i in range(batch):
             # slices, not x[i]: a sample of shape () would be a read-only numpy scalar
@@ -83,8 +97,18 @@ class HostModel:
                     zip(g.inputs, xs, strict=True)]
             args += [ffi.from_buffer(f"{v.dtype.ctype}[]", o[i:i + 1], require_writable=True)
                      for v, o in zip(g.outputs, outs, strict=True)]
+            if tracing:
+                args.append(ffi.from_buffer("int8_t[]", traces[i], require_writable=True))
             fn(*args)
-        return outs
+        if not tracing:
+            return outs, {}
+        values = {v.name: v for v in g.values()}
+        tensors = {}
+        for name, off, n in self.trace:
+            v = values[name]
+            raw = np.ascontiguousarray(traces[:, off:off + n])
+            tensors[name] = raw.view(v.dtype.np).reshape(batch, *v.shape[1:])
+        return outs, tensors
 
 
 def build(models: Sequence[tuple[CSources, Graph]], *, extra_flags: Sequence[str] = ()
@@ -100,7 +124,8 @@ def build(models: Sequence[tuple[CSources, Graph]], *, extra_flags: Sequence[str
     core = {p.name: p.read_text() for p in core_dir().glob("*.[ch]")}
     h = hashlib.sha256()
     for part in (sorted(files.items()), sorted(core.items()), flags, sys.version,
-                 [p for s, _ in models for p in s.prototypes]):
+                 [p for s, _ in models for p in s.prototypes],
+                 [s.trace is not None for s, _ in models]):
         h.update(repr(part).encode())
     key = h.hexdigest()[:20]
     modname = f"_ffhost_{key}"
@@ -109,7 +134,7 @@ def build(models: Sequence[tuple[CSources, Graph]], *, extra_flags: Sequence[str
     if so is None:
         so = _compile(final, modname, files, models, flags)
     mod = _load(modname, so)
-    return [HostModel(mod.lib, mod.ffi, src.prefix, g) for src, g in models]
+    return [HostModel(mod.lib, mod.ffi, src.prefix, g, src.trace) for src, g in models]
 
 
 def _compile(final: Path, modname: str, files: dict[str, str],

@@ -1,0 +1,219 @@
+"""Layer-by-layer comparison of an imported ``.tflite`` model with TensorFlow Lite Micro.
+
+TFLM (the ``tflite-micro`` package, in its preserve-all-tensors mode) runs beside firmforge's
+integer reference and the generated C on the host (a trace build that copies every layer's
+output out of the arena). For each layer the bytes of all three are compared; on a mismatch the
+first differing layer is named with its differing elements. The bar is equality, not closeness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import reference
+
+
+@dataclass
+class LayerRow:
+    """One layer's output in the three implementations."""
+
+    op_index: int
+    op: str
+    node: str
+    value: str
+    shape: tuple[int, ...]
+    dtype: str
+    ref_equal: bool
+    host_equal: bool | None  # None when the host C was not run
+    mismatches: int  # elements where reference or host differ from TFLM
+    max_abs_diff: int
+    examples: list[tuple[int, tuple[int, ...], int, int, int | None]] = field(default_factory=list)
+    """(sample, index, TFLM, reference, host) for the first differing elements."""
+
+    @property
+    def ok(self) -> bool:
+        return self.ref_equal and self.host_equal is not False
+
+
+@dataclass
+class Comparison:
+    model: str
+    samples: int
+    rows: list[LayerRow]
+    arena_bytes: int
+    tflm_arena_bytes: int | None
+    tflm_activation_bytes: int | None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    @property
+    def first_mismatch(self) -> LayerRow | None:
+        return next((r for r in self.rows if not r.ok), None)
+
+    def format(self) -> str:
+        """The per-layer table the CLI prints, then the verdict and arena sizes."""
+        lines = [f"{self.model}: {self.samples} input(s), TFLM vs firmforge reference vs host C",
+                 f"{'#':>3}  {'op':<18} {'output':<16} {'reference':<10} {'host C':<10} layer"]
+        for r in self.rows:
+            ref = "equal" if r.ref_equal else f"{r.mismatches} diff"
+            host = "-" if r.host_equal is None else ("equal" if r.host_equal else "differs")
+            lines.append(f"{r.op_index:>3}  {r.op:<18} {r.dtype + ' ' + 'x'.join(map(str, r.shape)):<16} "
+                         f"{ref:<10} {host:<10} {r.node}")
+        bad = self.first_mismatch
+        lines.append("")
+        if bad is None:
+            lines.append(f"all {len(self.rows)} layers equal byte for byte")
+        else:
+            lines.append(f"first difference: operator {bad.op_index} ({bad.op}) {bad.node}: "
+                         f"{bad.mismatches} element(s), max |diff| {bad.max_abs_diff}")
+            for s, idx, t, rv, hv in bad.examples:
+                host = "" if hv is None else f", host {hv}"
+                lines.append(f"  sample {s} index {idx}: TFLM {t}, reference {rv}{host}")
+        if self.tflm_arena_bytes is not None:
+            lines.append(f"arena: firmforge {self.arena_bytes:,} B; TFLM {self.tflm_arena_bytes:,} B "
+                         f"in all, {self.tflm_activation_bytes:,} B of it activations")
+        return "\n".join(lines)
+
+
+def _tflm():
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError as e:
+        raise RuntimeError("comparing with TFLM needs the tflite-micro package "
+                           "(pip install tflite-micro)") from e
+    return runtime
+
+
+def tflm_run(path: str | os.PathLike[str], inputs: list[np.ndarray], tensors: list[int],
+             n_out: int = 1) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
+    """Run TFLM sample by sample; return its ``n_out`` outputs and the chosen tensors."""
+    runtime = _tflm()
+    it = runtime.Interpreter.from_file(
+        str(path), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    n = inputs[0].shape[0]
+    outs: list[list[np.ndarray]] = []
+    kept: dict[int, list[np.ndarray]] = {t: [] for t in tensors}
+    for i in range(n):
+        for k, x in enumerate(inputs):
+            it.set_input(x[i:i + 1], k)
+        it.invoke()
+        outs.append([np.array(it.get_output(k)) for k in range(n_out)])
+        for t in tensors:
+            kept[t].append(np.array(it.GetTensor(t, 0)["tensor_data"]))
+    outputs = [np.concatenate([o[k] for o in outs]) for k in range(n_out)]
+    return outputs, {t: np.stack(v) for t, v in kept.items()}
+
+
+def tflm_arena(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """TFLM's own arena for the model: (total bytes, activation bytes), from its allocator log."""
+    runtime = _tflm()
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        with _stderr_to(log):
+            it = runtime.Interpreter.from_file(str(path))
+            it.print_allocations()
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    total = re.search(r"Arena allocation total (\d+) bytes", text)
+    head = re.search(r"Arena allocation head (\d+) bytes", text)
+    if not total or not head:
+        raise RuntimeError(f"could not read TFLM's arena size from its log:\n{text[:500]}")
+    return int(total.group(1)), int(head.group(1))
+
+
+@contextlib.contextmanager
+def _stderr_to(f):
+    """Redirect the process's file descriptor 2, where TFLM's C++ logging writes."""
+    import ctypes
+    import sys
+
+    libc = ctypes.CDLL(None)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(f.fileno(), 2)
+    try:
+        yield
+    finally:
+        libc.fflush(None)  # flush anything C stdio still buffers into the file
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def compare_tflm(path: str | os.PathLike[str], x: np.ndarray | None = None, *, samples: int = 10,
+                 seed: int = 0, host: bool = True, examples: int = 8) -> Comparison:
+    """Compare TFLM, the reference and (with ``host``) the generated C on ``x`` layer by layer.
+
+    ``x`` holds inputs of the model's own dtype and shape (batch first; one sample without the
+    batch dimension is accepted); by default ``samples`` random inputs over the dtype's range.
+    """
+    from ..targets.c import host as host_build
+    from ..targets.c.writer import generate
+    from .frontends.tflite import load_tflite
+
+    imp = load_tflite(path)
+    g = imp.graph
+    if not imp.quantized:
+        raise ValueError(f"{path} is a float model: compare checks quantized models byte for "
+                         "byte (convert it with calibration data to quantize it with firmforge)")
+    if len(g.inputs) != 1:
+        raise ValueError("compare supports models with one input")
+    v = g.inputs[0]
+    if x is None:
+        rng = np.random.default_rng(seed)
+        if v.dtype.is_float:
+            x = rng.standard_normal((samples, *v.shape[1:])).astype(np.float32)
+        else:
+            info = np.iinfo(v.dtype.np)
+            x = rng.integers(info.min, info.max + 1, (samples, *v.shape[1:])).astype(v.dtype.np)
+    x = np.asarray(x)
+    if x.shape == tuple(v.shape[1:]):
+        x = x[None]
+    if x.dtype != v.dtype.np or x.shape[1:] != tuple(v.shape[1:]):
+        raise ValueError(f"input must be {v.dtype.np}[n, {', '.join(map(str, v.shape[1:]))}], "
+                         f"got {x.dtype}{list(x.shape)}")
+    names = [o.name for n in g.nodes for o in n.outputs]
+    mapped = [nm for nm in names if nm in imp.tensor_of]
+    _, tf = tflm_run(path, [x], [imp.tensor_of[nm] for nm in mapped], len(g.outputs))
+    _, ref = reference.run(g, [x], keep_all=True)
+    traced: dict[str, np.ndarray] = {}
+    src = generate(g, f"{g.name}_trace", trace=host)
+    if host:
+        [hm] = host_build.build([(src, g)])
+        _, traced = hm.run_trace(x)
+    rows = []
+    for node in g.nodes:
+        for out in node.outputs:
+            if out.name not in imp.tensor_of:
+                continue
+            t = tf[imp.tensor_of[out.name]].reshape(x.shape[0], *out.shape[1:])
+            r = ref[out.name]
+            h = traced.get(out.name)
+            rows.append(_row(imp.op_of.get(node.name, (-1, node.kind)), node.name, out, t, r, h,
+                             examples))
+    total = act = None
+    with contextlib.suppress(RuntimeError):
+        total, act = tflm_arena(path)
+    return Comparison(Path(path).name, x.shape[0], rows, src.plan.arena_size, total, act)
+
+
+def _row(op: tuple[int, str], node: str, out, t: np.ndarray, r: np.ndarray,
+         h: np.ndarray | None, examples: int) -> LayerRow:
+    bad = (t != r) if h is None else (t != r) | (t != h)
+    diff = np.abs(t.astype(np.int64) - r.astype(np.int64))
+    if h is not None:
+        diff = np.maximum(diff, np.abs(t.astype(np.int64) - h.astype(np.int64)))
+    ex = []
+    for idx in np.argwhere(bad)[:examples]:
+        i = tuple(int(k) for k in idx)
+        ex.append((i[0], i[1:], int(t[i]), int(r[i]), None if h is None else int(h[i])))
+    return LayerRow(op[0], op[1], node, out.name, tuple(out.shape), out.dtype.value,
+                    bool(np.array_equal(t, r)), None if h is None else bool(np.array_equal(t, h)),
+                    int(bad.sum()), int(diff.max()) if diff.size else 0, ex)

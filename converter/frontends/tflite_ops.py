@@ -1,0 +1,327 @@
+"""One import handler per TFLite builtin operator, named after it (``CONV_2D``, ...).
+
+A handler reads its operator through ``OpCtx`` and emits the IR node(s) computing it; the last
+``emit`` checks the node's inferred output against the stored output tensor. Handlers raise
+``Unsupported`` for what firmforge cannot express (collected into one error) and
+``cx.error(...)`` for a file that contradicts itself. ``HANDLERS`` is built from the functions
+defined here: adding an operator is adding a function.
+
+Semantics follow TFLM's kernels: SAME padding puts the odd row/column at the bottom/right
+(``Padding.same`` is TFLite's ComputePaddingHeightWidth, dilation included); FULLY_CONNECTED
+reads its input as rows of the weights' depth (TFLM derives the row count from the output);
+the depthwise multiplier TFLM loops over is the option, which must agree with the shapes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+
+from ..ir import Act, DType, Value
+from ..ops.act import LeakyRelu, Relu, Relu6
+from ..ops.common import Padding
+from ..ops.conv import Conv2d, DepthwiseConv2d
+from ..ops.dense import Dense
+from ..ops.eltwise import Add, Mul, Sub
+from ..ops.nonlinear import Sigmoid, Softmax, Tanh
+from ..ops.pool import AvgPool2d, MaxPool2d
+from ..ops.quant import Dequantize, Quantize
+from ..ops.reduce import Mean
+from ..ops.shape import Concat, Pad, Reshape
+from .tflite_context import OpCtx, Unsupported, resolve_shape
+
+# TFLite ActivationFunctionType -> the IR's fused clamp (TANH and SIGN_BIT have no counterpart)
+_ACT = {0: Act.NONE, 1: Act.RELU, 2: Act.RELU_N1_TO_1, 3: Act.RELU6}
+_ACT_NAMES = {4: "TANH", 5: "SIGN_BIT"}
+_SAME, _VALID = 0, 1
+_TENSOR_INT32 = 2  # TensorType.INT32, as quantized_bias_type
+
+
+def _act(cx: OpCtx) -> Act:
+    code = cx.opt("FusedActivationFunction", 0)
+    if code not in _ACT:
+        raise Unsupported(f"fused activation {_ACT_NAMES.get(code, code)} is not supported")
+    return _ACT[code]
+
+
+def _padding(cx: OpCtx, x: Value, kernel: tuple[int, int], stride: tuple[int, int],
+             dilation: tuple[int, int] = (1, 1)) -> Padding:
+    kind = cx.opt("Padding", _SAME)
+    if min(*stride, *dilation) < 1:
+        raise cx.error(f"stride {stride} and dilation {dilation} must be positive")
+    if kind == _VALID:
+        return Padding()
+    if kind != _SAME:
+        raise cx.error(f"unknown padding type {kind}")
+    return Padding.same(x.shape[1:3], kernel, stride, dilation)
+
+
+def _steps(cx: OpCtx) -> tuple[tuple[int, int], tuple[int, int]]:
+    stride = (int(cx.opt("StrideH", 0)), int(cx.opt("StrideW", 0)))
+    dilation = (int(cx.opt("DilationHFactor", 1)), int(cx.opt("DilationWFactor", 1)))
+    return stride, dilation
+
+
+def _rank4(cx: OpCtx, *vs: Value) -> None:
+    for v in vs:
+        if len(v.shape) != 4:
+            raise cx.error(f"{v.name} has shape {list(v.shape)}, the operator needs 4-D")
+
+
+def _wide_bias(cx: OpCtx) -> bool:
+    """Whether an omitted 16x8 bias means int64 accumulation (TFLM's default)."""
+    return cx.opt("QuantizedBiasType", 0) != _TENSOR_INT32
+
+
+# -- convolutions and dense ------------------------------------------------------------------
+def CONV_2D(cx: OpCtx) -> None:
+    cx.expect("Conv2DOptions", (2, 3), need_options=True)
+    x = cx.operand(0)
+    w = cx.weights(1, x, axis=0)
+    _rank4(cx, x, w)
+    o, kh, kw, ci = w.shape
+    if x.shape[3] % ci:
+        raise cx.error(f"input has {x.shape[3]} channels, the filter's depth {ci} does not "
+                       "divide them")
+    stride, dilation = _steps(cx)
+    pad = _padding(cx, x, (kh, kw), stride, dilation)
+    b = cx.bias(2, o, x, _wide_bias(cx))
+    cx.emit(Conv2d, [x, w, b], stride=stride, dilation=dilation, padding=pad,
+            groups=x.shape[3] // ci, act=_act(cx))
+
+
+def DEPTHWISE_CONV_2D(cx: OpCtx) -> None:
+    cx.expect("DepthwiseConv2DOptions", (2, 3), need_options=True)
+    x = cx.operand(0)
+    w = cx.weights(1, x, axis=3)
+    _rank4(cx, x, w)
+    _, kh, kw, oc = w.shape
+    c = x.shape[3]
+    if w.shape[0] != 1 or oc % c:
+        raise cx.error(f"filter shape {list(w.shape)} is not [1, KH, KW, a multiple of the "
+                       f"input's {c} channels]")
+    mult = oc // c
+    if cx.opt("DepthMultiplier", 0) != mult:
+        # TFLM loops over the option's multiplier: other values leave outputs unwritten.
+        raise Unsupported(f"depth_multiplier option {cx.opt('DepthMultiplier', 0)} disagrees "
+                          f"with the shapes ({c} input channels, {oc} filter channels: {mult})")
+    stride, dilation = _steps(cx)
+    pad = _padding(cx, x, (kh, kw), stride, dilation)
+    b = cx.bias(2, oc, x, True)  # TFLM's int16 depthwise always accumulates in int64
+    cx.emit(DepthwiseConv2d, [x, w, b], stride=stride, dilation=dilation, padding=pad,
+            depth_multiplier=mult, act=_act(cx))
+
+
+def FULLY_CONNECTED(cx: OpCtx) -> None:
+    cx.expect("FullyConnectedOptions", (2, 3))
+    if cx.opt("WeightsFormat", 0) != 0:
+        raise Unsupported("shuffled weights format")
+    x = cx.operand(0)
+    w = cx.weights(1, x, axis=0)
+    if len(w.shape) != 2:
+        raise cx.error(f"weights have shape {list(w.shape)}, not [units, depth]")
+    o, k = w.shape
+    b = cx.bias(2, o, x, _wide_bias(cx))
+    keep = bool(cx.opt("KeepNumDims", False))
+    if x.shape[-1] == k and (keep or len(x.shape) == 2):
+        cx.emit(Dense, [x, w, b], act=_act(cx))
+        return
+    if keep:
+        raise cx.error(f"keep_num_dims with input {list(x.shape)} whose last dimension is not "
+                       f"the weights' depth {k}")
+    if x.size % k:
+        raise cx.error(f"input {list(x.shape)} of {x.size} elements is not a whole number of "
+                       f"rows of the weights' depth {k}")
+    rows = x.size // k
+    if rows != 1:
+        raise Unsupported(f"input {list(x.shape)} is read as {rows} rows of {k}, a batch other "
+                          "than 1 (export with keep_num_dims=True to keep the leading dims)")
+    flat = cx.emit_internal(Reshape, [x], "flatten", shape=(1, k))
+    cx.emit(Dense, [flat, w, b], act=_act(cx))
+
+
+# -- pools -------------------------------------------------------------------------------------
+def _pool(cx: OpCtx, cls: type) -> None:
+    cx.expect("Pool2DOptions", (1, 1), need_options=True)
+    x = cx.operand(0)
+    _rank4(cx, x)
+    kernel = (int(cx.opt("FilterHeight", 0)), int(cx.opt("FilterWidth", 0)))
+    stride, _ = _steps(cx)
+    if min(kernel) < 1:
+        raise cx.error(f"filter size {kernel} must be positive")
+    cx.emit(cls, [x], kernel=kernel, stride=stride, padding=_padding(cx, x, kernel, stride),
+            act=_act(cx))
+
+
+def AVERAGE_POOL_2D(cx: OpCtx) -> None:
+    _pool(cx, AvgPool2d)
+
+
+def MAX_POOL_2D(cx: OpCtx) -> None:
+    _pool(cx, MaxPool2d)
+
+
+# -- elementwise ---------------------------------------------------------------------------------
+def _binary(cx: OpCtx, cls: type, options: str) -> None:
+    cx.expect(options, (2, 2))
+    a, b = cx.operand(0), cx.operand(1)
+    rank = max(len(a.shape), len(b.shape))
+    ab = []
+    for i, v in enumerate((a, b)):
+        if not v.is_const and len(v.shape) < rank:
+            # numpy and TFLite broadcast from the trailing dims: leading 1s change nothing
+            v = cx.emit_internal(Reshape, [v], f"rank{i}",
+                                 shape=(1,) * (rank - len(v.shape)) + v.shape)
+        ab.append(v)
+    cx.emit(cls, ab, act=_act(cx))
+
+
+def ADD(cx: OpCtx) -> None:
+    # pot_scale_int16 is ignored, as by TFLM's ADD (it always takes the general int16 path)
+    _binary(cx, Add, "AddOptions")
+
+
+def SUB(cx: OpCtx) -> None:
+    _binary(cx, Sub, "SubOptions")
+
+
+def MUL(cx: OpCtx) -> None:
+    _binary(cx, Mul, "MulOptions")
+
+
+# -- activations ---------------------------------------------------------------------------------
+def _unary(cx: OpCtx, cls: type, options: str | None = None, **attrs: object) -> None:
+    cx.expect(options, (1, 1))
+    cx.emit(cls, [cx.operand(0)], **attrs)
+
+
+def SOFTMAX(cx: OpCtx) -> None:
+    _unary(cx, Softmax, "SoftmaxOptions", beta=float(cx.opt("Beta", 0.0)))
+
+
+def LOGISTIC(cx: OpCtx) -> None:
+    _unary(cx, Sigmoid)
+
+
+def TANH(cx: OpCtx) -> None:
+    _unary(cx, Tanh)
+
+
+def RELU(cx: OpCtx) -> None:
+    _unary(cx, Relu)
+
+
+def RELU6(cx: OpCtx) -> None:
+    _unary(cx, Relu6)
+
+
+def LEAKY_RELU(cx: OpCtx) -> None:
+    _unary(cx, LeakyRelu, "LeakyReluOptions", alpha=float(cx.opt("Alpha", 0.0)))
+
+
+def QUANTIZE(cx: OpCtx) -> None:
+    _unary(cx, Quantize, "QuantizeOptions", dtype=cx.out_dtype())
+
+
+def DEQUANTIZE(cx: OpCtx) -> None:
+    _unary(cx, Dequantize, "DequantizeOptions")
+
+
+# -- data movement -------------------------------------------------------------------------------
+def RESHAPE(cx: OpCtx) -> None:
+    cx.expect("ReshapeOptions", (1, 2))
+    x = cx.operand(0)
+    out = cx.out_info().shape
+    spec = None
+    if cx.has_input(1):
+        known = cx.b.const_array(cx.op.inputs[1])
+        if known is not None and cx.op.inputs[1] not in cx.b.dynamic:
+            if known.dtype.kind not in "iu":
+                raise cx.error(f"shape tensor of type {known.dtype}")
+            spec = [int(d) for d in np.asarray(known).reshape(-1)]
+    elif cx.opt("NewShape", []):
+        spec = list(cx.opt("NewShape", []))
+    if spec is not None and resolve_shape(spec, x.size) != out:
+        raise cx.error(f"shape {spec} does not give the stored output shape {list(out)} for "
+                       f"{x.size} elements")
+    if math.prod(out) != x.size:
+        raise cx.error(f"cannot reshape {list(x.shape)} to the stored {list(out)}")
+    cx.emit(Reshape, [x], shape=out)
+
+
+def SQUEEZE(cx: OpCtx) -> None:
+    cx.expect("SqueezeOptions", (1, 1))
+    x = cx.operand(0)
+    rank = len(x.shape)
+    dims = [int(d) for d in cx.opt("SqueezeDims", [])]
+    if any(not -rank <= d < rank for d in dims):
+        raise cx.error(f"squeeze dims {dims} out of range for {list(x.shape)}")
+    drop = {d % rank for d in dims} or {i for i, d in enumerate(x.shape) if d == 1}
+    if any(x.shape[d] != 1 for d in drop):
+        raise cx.error(f"squeeze dims {dims} of {list(x.shape)} are not all of size 1")
+    want = tuple(d for i, d in enumerate(x.shape) if i not in drop)
+    if want != cx.out_info().shape:
+        raise cx.error(f"squeezing {list(x.shape)} gives {list(want)}, stored output is "
+                       f"{list(cx.out_info().shape)}")
+    cx.emit(Reshape, [x], shape=want)
+
+
+def _pads(cx: OpCtx, x: Value) -> tuple[tuple[int, int], ...]:
+    p = cx.array(1, "paddings")
+    if p.shape != (len(x.shape), 2) or p.dtype.kind != "i":
+        raise cx.error(f"paddings of shape {list(p.shape)} ({p.dtype}) for a "
+                       f"{len(x.shape)}-D input (needs [{len(x.shape)}, 2] integers)")
+    if np.any(p < 0):
+        raise cx.error(f"negative paddings {p.tolist()}")
+    return tuple((int(a), int(b)) for a, b in p)
+
+
+def PAD(cx: OpCtx) -> None:
+    cx.expect("PadOptions", (2, 2))
+    x = cx.operand(0)
+    cx.emit(Pad, [x], pads=_pads(cx, x))
+
+
+def PADV2(cx: OpCtx) -> None:
+    cx.expect("PadV2Options", (2, 3))
+    x = cx.operand(0)
+    pads = _pads(cx, x)
+    if cx.has_input(2):
+        c = cx.array(2, "constant value")
+        out_q = cx.out_info().quant
+        fill = 0 if x.dtype is DType.f32 or out_q is None else out_q.zp
+        if c.size != 1 or c.reshape(-1)[0] != fill:
+            raise Unsupported(f"PADV2 fills with {c.reshape(-1)[:4].tolist()}; firmforge pads "
+                              f"with the real value 0 only (here {fill})")
+    cx.emit(Pad, [x], pads=pads)
+
+
+def CONCATENATION(cx: OpCtx) -> None:
+    cx.expect("ConcatenationOptions", (1, len(cx.op.inputs) or 1))
+    if _act(cx) is not Act.NONE:
+        raise Unsupported("a fused activation on CONCATENATION")
+    xs = [cx.operand(i) for i in range(len(cx.op.inputs))]
+    rank = len(xs[0].shape)
+    axis = int(cx.opt("Axis", 0))
+    if not -rank <= axis < rank:
+        raise cx.error(f"axis {axis} is out of range for {rank}-D inputs")
+    cx.emit(Concat, xs, axis=axis)
+
+
+def MEAN(cx: OpCtx) -> None:
+    cx.expect("ReducerOptions", (2, 2))
+    x = cx.operand(0)
+    axes = cx.array(1, "axes").reshape(-1)
+    rank = len(x.shape)
+    if axes.dtype.kind != "i" or np.any((axes < -rank) | (axes >= rank)):
+        raise cx.error(f"axes {axes.tolist()} out of range for {list(x.shape)}")
+    norm = tuple(sorted({int(a) % rank for a in axes}))  # TFLite resolves duplicates
+    if not norm:
+        raise Unsupported("MEAN over no axes")
+    cx.emit(Mean, [x], axes=norm, keepdims=bool(cx.opt("KeepDims", False)))
+
+
+HANDLERS = {name: fn for name, fn in dict(globals()).items()
+            if name.isupper() and inspect.isfunction(fn) and fn.__module__ == __name__}

@@ -1,0 +1,316 @@
+"""TFLite import, one operator at a time: imported reference == TFLM == host C, byte for byte.
+
+Every case is a one-operator .tflite file built in the test (tflite_cases), imported with
+load_tflite and run three ways on the same random batch: firmforge's reference, TFLM (the
+tflite-micro package) and the generated C on the host. All int cases share one host build.
+Float files are imported as float graphs, checked against TFLM's float kernels, and quantized
+by firmforge's own PTQ. Configurations that TFLM or firmforge refuse are asserted as refusals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tflite_cases as tc
+
+from firmforge.converter import reference
+from firmforge.converter.frontends.tflite import UnsupportedTFLiteError, load_tflite
+from firmforge.converter.ir import DType, Graph
+from firmforge.converter.quantize import calibrate, quantize
+from firmforge.targets.c import host
+from firmforge.targets.c.writer import generate
+
+from tflm_harness import BuiltinOperator as Op
+from tflm_harness import TensorSpec, build_model, run_model, schema
+
+BATCH = 3
+FAMILIES = tc.int8_cases()
+
+
+def _inputs(rng, g: Graph, batch: int = BATCH) -> list[np.ndarray]:
+    xs = []
+    for v in g.inputs:
+        if v.dtype is DType.f32:
+            xs.append(rng.normal(0, 2, (batch, *v.shape[1:])).astype(np.float32))
+        else:
+            info = np.iinfo(v.dtype.np)
+            xs.append(rng.integers(info.min, info.max + 1, (batch, *v.shape[1:]),
+                                   dtype=v.dtype.np))
+    return xs
+
+
+def _import(case: tc.Case) -> Graph:
+    imp = load_tflite(case.model, case.name)
+    assert imp.graph.name == case.name
+    assert {op for _, op in imp.op_of.values()} == {case.op}
+    # the graph's boundary maps back to the file's tensors (TFLM's GetTensor indices)
+    for v in [*imp.graph.inputs, *imp.graph.outputs]:
+        assert v.name in imp.tensor_of
+    return imp.graph
+
+
+def _same(want, got, what: str) -> None:
+    for w, o in zip(want, got, strict=True):
+        o = np.asarray(o).reshape(w.shape)
+        assert o.dtype == w.dtype, f"{what}: dtype {o.dtype} != {w.dtype}"
+        if not np.array_equal(w, o):
+            bad = np.argwhere(w != o)
+            i = tuple(bad[0])
+            raise AssertionError(f"{what}: {len(bad)} of {w.size} differ, first at {i}: "
+                                 f"ref {w[i]} other {o[i]}")
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_reference_equals_tflm(family):
+    rng = tc.rng_for(f"inputs {family}")
+    for case in FAMILIES[family]:
+        g = _import(case)
+        xs = _inputs(rng, g)
+        want, _ = reference.run(g, xs)
+        _same(want, run_model(case.model, xs), f"{case.name} TFLM\n{g!r}")
+
+
+def test_host_c_equals_reference():
+    """All int cases of every family compile into one host module; C == reference."""
+    rng = tc.rng_for("host inputs")
+    graphs = [_import(c) for cases in FAMILIES.values() for c in cases]
+    graphs += [_quantized_float(c)[1] for c in tc.float_cases()]
+    assert len({g.name for g in graphs}) == len(graphs)
+    models = host.build([(generate(g, g.name), g) for g in graphs])
+    for g, m in zip(graphs, models, strict=True):
+        xs = _inputs(rng, g, 2)
+        want, _ = reference.run(g, xs)
+        _same(want, m.run(*xs), f"{g.name} host C\n{g!r}")
+
+
+def _quantized_float(case: tc.Case) -> tuple[Graph, Graph, np.ndarray]:
+    imp = load_tflite(case.model, case.name)
+    assert not imp.quantized
+    g = imp.graph
+    assert all(v.dtype is DType.f32 for v in g.values())
+    rng = tc.rng_for(f"calibrate {case.name}")
+    data = rng.normal(0, 2, (64, *g.inputs[0].shape[1:])).astype(np.float32)
+    return g, quantize(g, calibrate(g, data, progress=False)), data
+
+
+@pytest.mark.parametrize("case", tc.float_cases(), ids=str)
+def test_float_file_imports_and_quantizes(case):
+    g, q, data = _quantized_float(case)
+    xs = [data[:4]]  # inside the calibrated ranges
+    (want,), _ = reference.run(g, xs)
+    (got,) = run_model(case.model, xs)
+    np.testing.assert_allclose(want, got.reshape(want.shape), rtol=1e-4, atol=1e-4)
+    # the int8 graph of firmforge's PTQ tracks the float one within a few output steps
+    qx = [q.inputs[0].quant.quantize(x, DType.s8) for x in xs]
+    (qy,), _ = reference.run(q, qx)
+    yq = q.outputs[0].quant
+    err = np.abs(yq.dequantize(qy) - want)
+    assert err.max() <= 6 * yq.s + 0.05 * np.abs(want).max(), (case.name, err.max(), yq.s)
+
+
+# -- refusals ------------------------------------------------------------------------------------
+def _tflm_rejects(model: bytes, x_shape, dtype=np.int8) -> bool:
+    try:
+        run_model(model, [np.zeros((1, *x_shape[1:]), dtype)])
+    except RuntimeError:
+        return True
+    return False
+
+
+def _dw_model(mult_option: int) -> bytes:
+    rng = tc.rng_for("dw mult")
+    x = tc.act(rng, (1, 5, 5, 2))
+    w = tc.weights(rng, (1, 3, 3, 4), 3)
+    y = tc.out_for_acc(rng, x, w, 9, (1, 3, 3, 4))
+    opt = tc.options(schema.DepthwiseConv2DOptionsT, padding=tc.VALID, strideH=1, strideW=1,
+                     dilationHFactor=1, dilationWFactor=1, depthMultiplier=mult_option)
+    return build_model(Op.DEPTHWISE_CONV_2D, opt, [x, w, tc.bias(rng, 4, x, w)], [y])
+
+
+def test_depth_multiplier_must_agree_with_the_shapes():
+    """TFLM loops over the option's multiplier, so an option that disagrees with the shapes
+    (2 input channels, 4 filter channels) leaves outputs unwritten: TFLM's answer is not the
+    depthwise convolution of multiplier 2. firmforge refuses such files."""
+    good = _dw_model(2)
+    g = load_tflite(good).graph
+    xs = [tc.rng_for("dw x").integers(-128, 128, (1, 5, 5, 2), dtype=np.int8)]
+    want, _ = reference.run(g, xs)
+    _same(want, run_model(good, xs), "dw multiplier 2")
+    for m in (1, 0):
+        bad = _dw_model(m)
+        assert not np.array_equal(run_model(bad, xs)[0].reshape(want[0].shape), want[0])
+        with pytest.raises(UnsupportedTFLiteError, match=f"depth_multiplier option {m} "
+                           "disagrees with the shapes"):
+            load_tflite(bad)
+
+
+def _conv_with_act(rng, act: int):
+    x = tc.act(rng, (1, 4, 4, 2))
+    w = tc.weights(rng, (3, 1, 1, 2), 0)
+    opt = tc.options(schema.Conv2DOptionsT, padding=tc.VALID, strideH=1, strideW=1,
+                     dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=act)
+    return build_model(Op.CONV_2D, opt, [x, w, tc.bias(rng, 3, x, w)],
+                       [tc.out_for_acc(rng, x, w, 2, (1, 4, 4, 3))]), x
+
+
+def test_options_firmforge_refuses_are_listed():
+    """A fused TANH (TFLM silently runs it as no activation), CONCATENATION with an activation
+    (TFLM refuses it too),
+    PADV2 with a value other than the zero point, RELU6 whose output parameters differ from
+    the input's (TFLM ignores them), a FULLY_CONNECTED read as 3 rows (a batch other than 1),
+    a SQUEEZE that drops the batch, and int16 SUB/MUL, which TFLM runs but the IR's op classes
+    do not implement."""
+    x_data = [tc.rng_for("refuse x").integers(-128, 128, (1, 4, 4, 2), dtype=np.int8)]
+    conv, x = _conv_with_act(tc.rng_for("refuse"), schema.ActivationFunctionType.TANH)
+    plain, _ = _conv_with_act(tc.rng_for("refuse"), schema.ActivationFunctionType.NONE)
+    _same(run_model(plain, x_data), run_model(conv, x_data), "TFLM ignores a fused TANH")
+    with pytest.raises(UnsupportedTFLiteError, match=r"operator 0 \(CONV_2D\): fused "
+                       "activation TANH is not supported"):
+        load_tflite(conv)
+    rng = tc.rng_for("refuse more")
+    cat = build_model(Op.CONCATENATION, tc.options(schema.ConcatenationOptionsT, axis=3,
+                                                   fusedActivationFunction=1),
+                      [x, tc.same_q(x, x.shape)], [tc.same_q(x, (1, 4, 4, 4))])
+    with pytest.raises(RuntimeError):  # TFLM's Prepare refuses it as well
+        run_model(cat, [np.zeros(x.shape, np.int8)] * 2)
+    with pytest.raises(UnsupportedTFLiteError, match="fused activation on CONCATENATION"):
+        load_tflite(cat)
+    c = TensorSpec((1,), np.int8, x.scale, x.zero_point, data=np.array([5], np.int8))
+    pads = tc.i32([[0, 0], [1, 1], [0, 0], [0, 0]])
+    padv2 = build_model(Op.PADV2, None, [x, pads, c], [tc.same_q(x, (1, 6, 4, 2))])
+    with pytest.raises(UnsupportedTFLiteError, match="PADV2 fills with"):
+        load_tflite(padv2)
+    relu6 = build_model(Op.RELU6, None, [x], [TensorSpec(x.shape, np.int8, 0.5, 3)])
+    with pytest.raises(UnsupportedTFLiteError, match="relu6 needs the output's quantization"):
+        load_tflite(relu6)
+    fw = tc.weights(rng, (5, 8), 0)
+    fx = tc.act(rng, (1, 3, 8))
+    fc = build_model(Op.FULLY_CONNECTED, tc.options(schema.FullyConnectedOptionsT),
+                     [fx, fw, tc.bias(rng, 5, fx, fw)], [tc.out_for_acc(rng, fx, fw, 8, (3, 5))])
+    with pytest.raises(UnsupportedTFLiteError, match="read as 3 rows of 8"):
+        load_tflite(fc)
+    sq = build_model(Op.SQUEEZE, tc.options(schema.SqueezeOptionsT), [x],
+                     [tc.same_q(x, (4, 4, 2))])
+    with pytest.raises(UnsupportedTFLiteError, match="leading batch dimension of 1"):
+        load_tflite(sq)
+    for case in tc.binary_cases(1, np.int16, ("SUB", "MUL"), "16"):
+        a, b = (np.zeros(tuple(shape), np.int16) for shape in _spec_inputs(case.model))
+        run_model(case.model, [a, b])  # TFLM runs them
+        with pytest.raises(UnsupportedTFLiteError, match="has no s16 implementation"):
+            load_tflite(case.model)
+
+
+def _spec_inputs(model: bytes):
+    sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
+    return [sub.Tensors(sub.Inputs(i)).ShapeAsNumpy() for i in range(sub.InputsLength())]
+
+
+def test_several_problems_make_one_error():
+    """Two refused operators in one model: one error lists both, with index and name."""
+    rng = tc.rng_for("two problems")
+    x = tc.act(rng, (1, 8))
+    raw = build_model(Op.LEAKY_RELU, tc.options(schema.LeakyReluOptionsT, alpha=0.1), [x],
+                      [tc.act(rng, (1, 8))])
+
+    def edit(m):
+        # the LEAKY_RELU becomes a GELU; a custom operator reads its output
+        sub = m.subgraphs[0]
+        t = schema.TensorT()
+        t.shape, t.type, t.buffer, t.name = [1, 8], schema.TensorType.INT8, 0, b"y2"
+        t.quantization = sub.tensors[1].quantization
+        sub.tensors.append(t)
+        custom = schema.OperatorCodeT()
+        custom.builtinCode = custom.deprecatedBuiltinCode = Op.CUSTOM
+        custom.customCode, custom.version = b"MyOp", 1
+        m.operatorCodes.append(custom)
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = 1, [1], [2]
+        sub.operators.append(op)
+        sub.outputs = [2]
+        m.operatorCodes[0].builtinCode = Op.GELU
+        m.operatorCodes[0].deprecatedBuiltinCode = 127
+
+    with pytest.raises(UnsupportedTFLiteError) as e:
+        load_tflite(tc.rewrite(raw, edit), "two")
+    msg = str(e.value)
+    assert "two: 2 unsupported items" in msg
+    assert "operator 0 (GELU): operator not supported" in msg
+    assert "operator 1 (CUSTOM 'MyOp'): custom operators are not supported" in msg
+
+
+def test_same_padding_is_tflites():
+    """Padding.same against a transcription of TFLite's ComputePaddingHeightWidth (output size
+    ceil(n / s), total (out - 1) * s + (k - 1) * d + 1 - n clipped at 0, the smaller half
+    first), dilation included; the IR's window size then reproduces TFLite's output size."""
+    from firmforge.converter.ops.common import Padding, window_out
+
+    for n in range(1, 13):
+        for k in range(1, 6):
+            for s in range(1, 5):
+                for d in range(1, 4):
+                    out = (n + s - 1) // s
+                    total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+                    p = Padding.same((n, 1), (k, 1), (s, 1), (d, 1))
+                    assert (p.top, p.bottom) == (total // 2, total - total // 2)
+                    assert window_out(n, k, s, d, p.top, p.bottom) == out
+
+
+def test_constant_only_operators_make_no_nodes():
+    """A RESHAPE whose shape comes from SHAPE (and a PACK firmforge cannot evaluate), and a
+    CONV_2D whose weights are DEQUANTIZE(float16 constant): one IR node each, the weights
+    folded to float32 (the float16 values exactly)."""
+    rng = tc.rng_for("const only")
+    x = tc.act(rng, (1, 2, 3, 4))
+
+    def shape_chain(m):
+        sub = m.subgraphs[0]
+        names = {}
+        for name, ttype, shape in (("s", schema.TensorType.INT32, [4]),
+                                   ("p", schema.TensorType.INT32, [2, 4])):
+            t = schema.TensorT()
+            t.shape, t.type, t.buffer, t.name = shape, ttype, 0, name.encode()
+            names[name] = len(sub.tensors)
+            sub.tensors.append(t)
+        for code_name in ("SHAPE", "PACK"):
+            code = schema.OperatorCodeT()
+            code.builtinCode = code.deprecatedBuiltinCode = getattr(Op, code_name)
+            code.version = 1
+            m.operatorCodes.append(code)
+        shape_op, pack_op = schema.OperatorT(), schema.OperatorT()
+        shape_op.opcodeIndex, shape_op.inputs, shape_op.outputs = 1, [0], [names["s"]]
+        pack_op.opcodeIndex, pack_op.inputs, pack_op.outputs = 2, [names["s"]] * 2, [names["p"]]
+        reshape = sub.operators[0]
+        reshape.inputs = [0, names["s"]]
+        sub.operators = [shape_op, pack_op, reshape]
+
+    model = tc.rewrite(build_model(Op.RESHAPE, None, [x, tc.i32([1, 2, 3, 4])],
+                                   [tc.same_q(x, x.shape)]), shape_chain)
+    imp = load_tflite(model)
+    assert [type(n).__name__ for n in imp.graph.nodes] == ["Reshape"]
+    assert imp.op_of == {"reshape_2": (2, "RESHAPE")}
+
+    conv = tc.conv_cases(1, np.float32, "fp16 weights")[0].model
+
+    def fp16_weights(m):
+        sub = m.subgraphs[0]
+        w = sub.tensors[1]
+        half = schema.TensorT()
+        half.shape, half.type, half.name = list(w.shape), schema.TensorType.FLOAT16, b"w16"
+        data = np.frombuffer(bytes(m.buffers[w.buffer].data), "<f4").astype("<f2")
+        m.buffers[w.buffer].data = np.frombuffer(data.tobytes(), np.uint8)
+        half.buffer, w.buffer = w.buffer, 0
+        sub.tensors.append(half)
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = Op.DEQUANTIZE
+        code.version = 1
+        m.operatorCodes.append(code)
+        deq = schema.OperatorT()
+        deq.opcodeIndex, deq.inputs, deq.outputs = 1, [len(sub.tensors) - 1], [1]
+        sub.operators = [deq, *sub.operators]
+
+    imp = load_tflite(tc.rewrite(conv, fp16_weights))
+    assert not imp.quantized
+    (node,) = imp.graph.nodes
+    f32 = load_tflite(conv).graph.nodes[0].inputs[1].data
+    assert node.inputs[1].dtype is DType.f32
+    assert np.array_equal(node.inputs[1].data, f32.astype(np.float16).astype(np.float32))

@@ -1,0 +1,388 @@
+"""Single-operator .tflite models for the TFLite frontend tests (built with tflm_harness).
+
+Each generator returns ``Case``s with random but sane parameters from a seeded generator: the
+test's own description of the operator in TFLite terms (options, tensor shapes, quantization),
+written without the frontend under test. Output shapes are computed here from TFLite's rules.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import flatbuffers
+import numpy as np
+
+from tflm_harness import BuiltinOperator as Op
+from tflm_harness import TensorSpec, build_model, schema
+
+SAME, VALID = schema.Padding.SAME, schema.Padding.VALID
+ACTS = [0, 1, 2, 3]  # NONE, RELU, RELU_N1_TO_1, RELU6
+
+
+@dataclass
+class Case:
+    name: str
+    model: bytes
+    op: str  # the builtin operator the import must map
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def rewrite(model: bytes, edit) -> bytes:
+    """The model unpacked with the schema's object API, changed by ``edit(ModelT)``, repacked."""
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model, 0))
+    edit(m)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def rng_for(name: str) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def options(cls, **fields):
+    o = cls()
+    for k, v in fields.items():
+        setattr(o, k, v)
+    return o
+
+
+def act(rng, shape, dtype=np.int8, name="") -> TensorSpec:
+    if np.dtype(dtype) == np.float32:
+        return TensorSpec(tuple(shape), np.float32, name=name)
+    if np.dtype(dtype) == np.int16:
+        return TensorSpec(tuple(shape), np.int16, float(rng.uniform(1e-4, 1e-3)), 0, name=name)
+    return TensorSpec(tuple(shape), np.int8, float(rng.uniform(0.01, 0.1)),
+                      int(rng.integers(-128, 128)), name=name)
+
+
+def same_q(spec: TensorSpec, shape, name="") -> TensorSpec:
+    return TensorSpec(tuple(shape), spec.dtype, spec.scale, spec.zero_point, name=name)
+
+
+def weights(rng, shape, axis, per_channel=True, dtype=np.int8) -> TensorSpec:
+    if np.dtype(dtype) == np.float32:
+        return TensorSpec(shape, np.float32, data=rng.normal(0, 0.3, shape).astype(np.float32))
+    n = shape[axis] if per_channel else 1
+    scales = rng.uniform(0.002, 0.02, n).astype(np.float32)
+    return TensorSpec(shape, np.int8, scales, np.zeros(n, np.int64), axis if per_channel else 0,
+                      rng.integers(-127, 128, shape).astype(np.int8))
+
+
+def bias(rng, n, x: TensorSpec, w: TensorSpec, dtype=np.int32) -> TensorSpec:
+    if np.dtype(x.dtype) == np.float32:
+        return TensorSpec((n,), np.float32, data=rng.normal(0, 0.5, n).astype(np.float32))
+    scale = np.float32(x.scale) * np.broadcast_to(np.asarray(w.scale, np.float32), (n,))
+    return TensorSpec((n,), dtype, scale, np.zeros(n, np.int64), 0,
+                      rng.integers(-3000, 3001, n).astype(dtype))
+
+
+def out_for_acc(rng, x: TensorSpec, w: TensorSpec, depth: int, shape) -> TensorSpec:
+    """An output whose scale sits near the accumulator's spread (both the linear range and the
+    clamps get exercised)."""
+    if np.dtype(x.dtype) == np.float32:
+        return TensorSpec(tuple(shape), np.float32)
+    span = 32768.0 if np.dtype(x.dtype) == np.int16 else 74.0
+    spread = span * 73.0 * math.sqrt(depth) * float(x.scale) * float(np.mean(w.scale))
+    if np.dtype(x.dtype) == np.int16:
+        return TensorSpec(tuple(shape), np.int16, spread / float(rng.uniform(3000, 20000)), 0)
+    return TensorSpec(tuple(shape), np.int8, spread / float(rng.uniform(15, 150)),
+                      int(rng.integers(-128, 128)))
+
+
+def window_out(n: int, k: int, s: int, d: int, pad: int) -> int:
+    """TFLite's output size (ComputeOutSize) for SAME or VALID padding."""
+    eff = (k - 1) * d + 1
+    return (n + s - 1) // s if pad == SAME else (n + s - eff) // s
+
+
+def _geometry(rng, max_k=3, dilate=True):
+    h, w = int(rng.integers(3, 10)), int(rng.integers(3, 10))
+    kh, kw = int(rng.integers(1, max_k + 1)), int(rng.integers(1, max_k + 1))
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3))) if dilate and rng.random() < 0.4 \
+        else (1, 1)
+    if (kh - 1) * dil[0] + 1 > h or (kw - 1) * dil[1] + 1 > w:
+        dil = (1, 1)
+    pad = SAME if rng.random() < 0.5 else VALID
+    oh = window_out(h, kh, stride[0], dil[0], pad)
+    ow = window_out(w, kw, stride[1], dil[1], pad)
+    return h, w, kh, kw, stride, dil, pad, oh, ow
+
+
+# -- families ------------------------------------------------------------------------------------
+def conv_cases(n: int = 8, dtype=np.int8, tag: str = "conv", bias_dtype=np.int32) -> list[Case]:
+    rng = rng_for(tag)
+    out = []
+    for i in range(n):
+        h, w, kh, kw, stride, dil, pad, oh, ow = _geometry(rng)
+        groups = 2 if i % 5 == 4 and dtype == np.int8 else 1
+        ci, o = int(rng.integers(1, 4)), int(rng.integers(1, 4)) * groups
+        x = act(rng, (1, h, w, ci * groups), dtype)
+        wt = weights(rng, (o, kh, kw, ci), 0, dtype=dtype if dtype == np.float32 else np.int8)
+        y = out_for_acc(rng, x, wt, kh * kw * ci, (1, oh, ow, o))
+        b = bias(rng, o, x, wt, bias_dtype)
+        ins = [x, wt, b] if i % 4 != 3 else ([x, wt] if i % 8 == 3 else [x, wt, None])
+        opt = options(schema.Conv2DOptionsT, padding=pad, strideH=stride[0], strideW=stride[1],
+                      dilationHFactor=dil[0], dilationWFactor=dil[1],
+                      fusedActivationFunction=ACTS[i % 4])
+        if bias_dtype == np.int32 and dtype == np.int16:
+            opt.quantizedBiasType = schema.TensorType.INT32
+        out.append(Case(f"{tag}{i}", build_model(Op.CONV_2D, opt, ins, [y]), "CONV_2D"))
+    return out
+
+
+def depthwise_cases(n: int = 8, dtype=np.int8, tag: str = "dw") -> list[Case]:
+    rng = rng_for(tag)
+    out = []
+    for i in range(n):
+        h, w, kh, kw, stride, dil, pad, oh, ow = _geometry(rng)
+        c, m = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        x = act(rng, (1, h, w, c), dtype)
+        wt = weights(rng, (1, kh, kw, c * m), 3, dtype=dtype if dtype == np.float32 else np.int8)
+        y = out_for_acc(rng, x, wt, kh * kw, (1, oh, ow, c * m))
+        b = bias(rng, c * m, x, wt, np.int64 if dtype == np.int16 else np.int32)
+        ins = [x, wt, b] if i % 4 != 3 else [x, wt]
+        opt = options(schema.DepthwiseConv2DOptionsT, padding=pad, strideH=stride[0],
+                      strideW=stride[1], dilationHFactor=dil[0], dilationWFactor=dil[1],
+                      depthMultiplier=m, fusedActivationFunction=ACTS[i % 4])
+        out.append(Case(f"{tag}{i}", build_model(Op.DEPTHWISE_CONV_2D, opt, ins, [y]),
+                        "DEPTHWISE_CONV_2D"))
+    return out
+
+
+def dense_cases(n: int = 8, dtype=np.int8, tag: str = "fc", bias_dtype=np.int32) -> list[Case]:
+    """Rank-2 inputs, rank-4 inputs flattened to one row, keep_num_dims, omitted bias,
+    per-tensor and per-channel weights."""
+    rng = rng_for(tag)
+    out = []
+    for i in range(n):
+        kind = i % 4
+        o = int(rng.integers(1, 12))
+        if kind == 1:  # [1, H, W, C] read as one row of H*W*C
+            in_shape = (1, int(rng.integers(1, 4)), int(rng.integers(1, 4)),
+                        int(rng.integers(1, 6)))
+            k, out_shape = math.prod(in_shape), (1, o)
+        elif kind == 2:  # keep_num_dims over [1, R, K]
+            k = int(rng.integers(1, 30))
+            in_shape, out_shape = (1, int(rng.integers(1, 4)), k), None
+        else:
+            k = int(rng.integers(1, 60))
+            in_shape, out_shape = (1, k), (1, o)
+        out_shape = out_shape or (*in_shape[:-1], o)
+        x = act(rng, in_shape, dtype)
+        wt = weights(rng, (o, k), 0, per_channel=i % 3 != 0,
+                     dtype=dtype if dtype == np.float32 else np.int8)
+        y = out_for_acc(rng, x, wt, k, out_shape)
+        b = bias(rng, o, x, wt, bias_dtype)
+        ins = [x, wt, b] if kind != 3 else [x, wt, None]
+        opt = options(schema.FullyConnectedOptionsT, fusedActivationFunction=ACTS[i % 4],
+                      keepNumDims=kind == 2)
+        if bias_dtype == np.int32 and dtype == np.int16:
+            opt.quantizedBiasType = schema.TensorType.INT32
+        out.append(Case(f"{tag}{i}", build_model(Op.FULLY_CONNECTED, opt, ins, [y]),
+                        "FULLY_CONNECTED"))
+    return out
+
+
+def pool_cases(n: int = 8, dtype=np.int8) -> list[Case]:
+    out = []
+    for code, name in ((Op.AVERAGE_POOL_2D, "AVERAGE_POOL_2D"), (Op.MAX_POOL_2D, "MAX_POOL_2D")):
+        rng = rng_for(name)
+        for i in range(n):
+            h, w = int(rng.integers(2, 10)), int(rng.integers(2, 10))
+            k = (int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1)))
+            s = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            pad = SAME if i % 2 else VALID
+            c = int(rng.integers(1, 5))
+            x = act(rng, (1, h, w, c), dtype)
+            oh, ow = window_out(h, k[0], s[0], 1, pad), window_out(w, k[1], s[1], 1, pad)
+            opt = options(schema.Pool2DOptionsT, padding=pad, strideH=s[0], strideW=s[1],
+                          filterHeight=k[0], filterWidth=k[1], fusedActivationFunction=ACTS[i % 4])
+            y = same_q(x, (1, oh, ow, c))
+            out.append(Case(f"{name.lower()}{i}", build_model(code, opt, [x], [y]), name))
+    return out
+
+
+def binary_cases(n: int = 6, dtype=np.int8, ops=("ADD", "SUB", "MUL"), tag="") -> list[Case]:
+    """Broadcasting shapes, a constant second operand, a lower-rank activation operand."""
+    out = []
+    for name in ops:
+        rng = rng_for(name + tag)
+        cls = getattr(schema, f"{name.capitalize()}OptionsT")
+        for i in range(n):
+            shape = (1, *(int(d) for d in rng.integers(1, 6, int(rng.integers(1, 4)))))
+            sa = tuple(d if j == 0 or rng.random() < 0.7 else 1 for j, d in enumerate(shape))
+            sb = tuple(d if j == 0 or rng.random() < 0.6 else 1 for j, d in enumerate(shape))
+            sy = tuple(np.broadcast_shapes(sa, sb))
+            a = act(rng, sa, dtype)
+            if i % 3 == 1:  # a constant, sometimes of lower rank
+                sb = sb[int(rng.integers(len(sb))):] or (1,)
+                b = act(rng, sb, dtype)
+                b.data = (rng.normal(0, 1, sb).astype(np.float32) if dtype == np.float32 else
+                          rng.integers(-128, 128, sb).astype(dtype))
+            elif i % 3 == 2 and len(sa) > 2:  # an activation of lower rank: [1, C]
+                b = act(rng, (1, sy[-1]), dtype)
+            else:
+                b = act(rng, sb, dtype)
+            sy = tuple(np.broadcast_shapes(sa, b.shape))
+            y = act(rng, sy, dtype)
+            if name == "MUL" and dtype != np.float32:
+                y.scale = float(a.scale) * float(b.scale) * float(rng.uniform(20, 400))
+            opt = options(cls, fusedActivationFunction=ACTS[i % 4])
+            out.append(Case(f"{name.lower()}{tag}{i}",
+                            build_model(getattr(Op, name), opt, [a, b], [y]), name))
+    return out
+
+
+def _shape(rng, lo=2, hi=4):
+    return (1, *(int(d) for d in rng.integers(1, 7, int(rng.integers(lo, hi + 1)) - 1)))
+
+
+def activation_cases(n: int = 4, dtype=np.int8) -> list[Case]:
+    out = []
+    fixed = {"LOGISTIC": (1 / 256, -128), "SOFTMAX": (1 / 256, -128), "TANH": (1 / 128, 0)}
+    for name in ("SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU"):
+        rng = rng_for(name)
+        for i in range(n):
+            x = act(rng, _shape(rng), dtype)
+            if dtype == np.float32:
+                y = act(rng, x.shape, dtype)
+            elif name in fixed:
+                y = TensorSpec(x.shape, np.int8, *fixed[name])
+            elif name == "RELU6":
+                y = same_q(x, x.shape)
+            else:
+                y = act(rng, x.shape, dtype)
+            opt = None
+            if name == "SOFTMAX":
+                opt = options(schema.SoftmaxOptionsT, beta=[1.0, 0.5, 2.0, 1.3][i % 4])
+            elif name == "LEAKY_RELU":
+                opt = options(schema.LeakyReluOptionsT, alpha=[0.1, 0.01, 0.5, -0.2][i % 4])
+            out.append(Case(f"{name.lower()}{i}", build_model(getattr(Op, name), opt, [x], [y]),
+                            name))
+    return out
+
+
+def i32(data, name="") -> TensorSpec:
+    a = np.asarray(data, np.int32)
+    return TensorSpec(a.shape, np.int32, data=a, name=name)
+
+
+def shape_cases(n: int = 4, dtype=np.int8) -> list[Case]:
+    """RESHAPE (shape tensor, -1, options only), SQUEEZE, PAD, PADV2, CONCATENATION."""
+    rng = rng_for("shape ops")
+    out = []
+    for i in range(n):
+        x = act(rng, _shape(rng, 3, 4), dtype)
+        size = math.prod(x.shape)
+        new = (1, size) if i % 2 else (1, *x.shape[1:][::-1])
+        spec = [1, -1] if i % 4 == 1 else list(new)
+        ins = [x, i32(spec)] if i % 4 != 2 else [x]
+        opt = options(schema.ReshapeOptionsT, newShape=list(new))
+        out.append(Case(f"reshape{i}", build_model(Op.RESHAPE, opt, ins, [same_q(x, new)]),
+                        "RESHAPE"))
+        sq = act(rng, (1, 1, int(rng.integers(1, 5)), 1, int(rng.integers(2, 5))), dtype)
+        dims = [1, 3] if i % 2 else [-2, 1]
+        want = (1, sq.shape[2], sq.shape[4])
+        out.append(Case(f"squeeze{i}", build_model(
+            Op.SQUEEZE, options(schema.SqueezeOptionsT, squeezeDims=dims), [sq],
+            [same_q(sq, want)]), "SQUEEZE"))
+        pads = [[0, 0], *([int(rng.integers(0, 3)), int(rng.integers(0, 3))]
+                          for _ in x.shape[1:])]
+        py = same_q(x, tuple(d + a + b for d, (a, b) in zip(x.shape, pads, strict=True)))
+        out.append(Case(f"pad{i}", build_model(Op.PAD, None, [x, i32(pads)], [py]), "PAD"))
+        zp = 0 if dtype == np.float32 else int(x.zero_point)
+        c = TensorSpec((1,), x.dtype, x.scale, x.zero_point, data=np.full((1,), zp, x.dtype))
+        out.append(Case(f"padv2_{i}", build_model(Op.PADV2, None, [x, i32(pads), c], [py]),
+                        "PADV2"))
+        rank = len(x.shape)
+        axis = int(rng.integers(1, rank))
+        parts = [x] + [same_q(x, tuple(int(rng.integers(1, 4)) if d == axis else s
+                                       for d, s in enumerate(x.shape)))
+                       for _ in range(int(rng.integers(1, 3)))]
+        cy = list(x.shape)
+        cy[axis] = sum(p.shape[axis] for p in parts)
+        opt = options(schema.ConcatenationOptionsT, axis=axis - rank * (i % 2))
+        out.append(Case(f"concat{i}", build_model(Op.CONCATENATION, opt, parts,
+                                                  [same_q(x, cy)]), "CONCATENATION"))
+    return out
+
+
+def mean_cases(n: int = 6, dtype=np.int8) -> list[Case]:
+    rng = rng_for("mean")
+    out = []
+    for i in range(n):
+        x = act(rng, (1, *(int(d) for d in rng.integers(1, 7, 3))), dtype)
+        axes = [[1, 2], [2, 1], [-1], [1, 2, 3], [2], [-3, -2]][i % 6]
+        keep = bool(i % 2)
+        red = {a % 4 for a in axes}
+        shape = tuple(1 if j in red else d for j, d in enumerate(x.shape)) if keep else \
+            tuple(d for j, d in enumerate(x.shape) if j not in red)
+        y = act(rng, shape, dtype) if i % 3 else same_q(x, shape)
+        opt = options(schema.ReducerOptionsT, keepDims=keep)
+        out.append(Case(f"mean{i}", build_model(Op.MEAN, opt, [x, i32(axes)], [y]), "MEAN"))
+    return out
+
+
+def quant_cases() -> list[Case]:
+    rng = rng_for("quantize")
+    out = []
+    pairs = [(np.float32, np.int8), (np.int8, np.int8), (np.float32, np.int16),
+             (np.int8, np.int16), (np.int16, np.int8)]
+    for i, (src, dst) in enumerate(pairs):
+        shape = _shape(rng)
+        out.append(Case(f"quantize{i}", build_model(Op.QUANTIZE, None, [act(rng, shape, src)],
+                                                    [act(rng, shape, dst)]), "QUANTIZE"))
+    for i, src in enumerate((np.int8, np.int16)):
+        shape = _shape(rng)
+        out.append(Case(f"dequantize{i}", build_model(
+            Op.DEQUANTIZE, None, [act(rng, shape, src)], [TensorSpec(shape, np.float32)]),
+            "DEQUANTIZE"))
+    return out
+
+
+def int16x8_cases() -> list[Case]:
+    """16x8: int16 activations, int8 weights, int64 (or int32 where TFLM allows) bias."""
+    return [*conv_cases(4, np.int16, "conv16", np.int64),
+            *conv_cases(3, np.int16, "conv16b32", np.int32),
+            *depthwise_cases(4, np.int16, "dw16"),
+            *dense_cases(4, np.int16, "fc16", np.int64),
+            *dense_cases(3, np.int16, "fc16b32", np.int32),
+            *binary_cases(4, np.int16, ("ADD",), "16")]
+
+
+def int8_cases() -> dict[str, list[Case]]:
+    return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
+            "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
+            "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
+            "int16x8": int16x8_cases()}
+
+
+def float_cases() -> list[Case]:
+    """One float32 model per op family, each with a single input (calibration takes one):
+    float import, then firmforge's own PTQ. Binary ops take a constant operand, CONCATENATION
+    joins its input with itself."""
+    f = np.float32
+    rng = rng_for("float concat")
+    x = act(rng, (1, 3, 4), f)
+    cat = build_model(Op.CONCATENATION, options(schema.ConcatenationOptionsT, axis=-1),
+                      [x, x], [act(rng, (1, 3, 8), f)])
+
+    def same_input(m):
+        sub = m.subgraphs[0]
+        sub.operators[0].inputs = [0, 0]
+        sub.inputs = [0]
+
+    cat = rewrite(cat, same_input)
+    binary = binary_cases(2, f, ("ADD", "MUL"), "f")
+    cases = [conv_cases(1, f, "conv")[0], depthwise_cases(1, f, "dw")[0],
+             dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
+             *activation_cases(1, f), mean_cases(1, f)[0],
+             *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
+             Case("concat", cat, "CONCATENATION")]
+    return [Case(f"float_{c.name}", c.model, c.op) for c in cases]
