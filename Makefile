@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.firmforge-deps
 JOBS   ?= 2
 
-.PHONY: demo test lint bench venv toolchains clean
+.PHONY: demo test lint bench fuzz venv toolchains clean
 
 # Debian packages of the cross compilers and emulators (see ../shared/docs/TOOLCHAINS.md).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
@@ -42,8 +42,12 @@ test: $(STAMP) toolchains
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-bench: $(STAMP)
-	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+bench: $(STAMP) toolchains
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The TFLite importer against many more mutated real models than `make test` runs.
+fuzz: $(STAMP)
+	$(PY) benchmarks/fuzz_tflite.py --cases 20000
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
