@@ -112,11 +112,11 @@ def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | N
         t.quantization = spec._quantization()
         t.buffer = 0
         if spec.data is not None:
-            data = np.ascontiguousarray(np.asarray(spec.data, dtype))
+            data = np.asarray(spec.data, dtype)  # (ascontiguousarray would make rank 0 rank 1)
             if tuple(data.shape) != tuple(spec.shape):
                 raise ValueError(f"{t.name}: data {data.shape} != shape {spec.shape}")
             b = schema.BufferT()
-            b.data = data.reshape(-1).view(np.uint8)
+            b.data = np.ascontiguousarray(data.reshape(-1)).view(np.uint8)
             t.buffer = len(buffers)
             buffers.append(b)
         tensors.append(t)
