@@ -11,7 +11,8 @@ from setuptools import setup
 
 ROOT = Path(__file__).parent
 CODE = ["converter", "targets", "snn"]
-DATA = {"firmware": ["**/*.c", "**/*.h", "**/*.ld", "**/*.S", "**/*.mk", "**/Makefile", "**/*.j2"],
+DATA = {"firmware": ["**/*.c", "**/*.h", "**/*.ld", "**/*.S", "**/*.mk", "**/Makefile", "**/*.j2",
+                     "**/*.toml", "**/*.md"],
         "boards": ["*.toml"]}
 
 

@@ -115,19 +115,11 @@ class Project:
         Everything is generated in memory first; files are then staged and renamed into place, so
         an error leaves no half-written output.
         """
-        from ..targets.c.host import core_dir
+        from ..targets.c.host import core_files
         from ..targets.c.writer import write_files
 
         src = self.sources()
-        files = dict(src.files)
-        core = core_dir()
-        needed = {"ff_fixed.h", *src.headers}
-        for h in sorted(needed):
-            files[h] = (core / h).read_text()
-            c = core / h.replace(".h", ".c")
-            if c.exists():
-                files[c.name] = c.read_text()
-        return write_files(files, Path(out_dir))
+        return write_files({**src.files, **core_files(src.headers)}, Path(out_dir))
 
 
 def _as_numpy(x: object) -> np.ndarray:

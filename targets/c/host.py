@@ -43,6 +43,18 @@ def core_sources() -> list[Path]:
     return sorted(core_dir().glob("*.c"))
 
 
+def core_files(headers: list[str]) -> dict[str, str]:
+    """The C core files a model needs: ``ff_fixed.h``, its kernel headers, and every
+    ``<header stem>*.c`` that implements them (``ff_conv.h`` -> ``ff_conv.c``, ``ff_conv_s16.c``)."""
+    core = core_dir()
+    files = {}
+    for h in sorted({"ff_fixed.h", *headers}):
+        files[h] = (core / h).read_text()
+        for c in sorted(core.glob(h.replace(".h", "*.c"))):
+            files[c.name] = c.read_text()
+    return files
+
+
 def cache_root() -> Path:
     root = os.environ.get("FIRMFORGE_CACHE")
     return Path(root) if root else Path.home() / ".cache" / "firmforge"

@@ -1,0 +1,118 @@
+"""Build a firmware project with the board's cross compiler and read its sizes from the ELF.
+
+Flash holds code, constants and the initial values of ``.data``; RAM holds ``.data``, ``.bss``
+and the stack the linker script reserves. A model that cannot fit is refused before compiling,
+from what it must occupy at least (weights, tables and test vectors in flash; arena, the runner's
+input/output buffers and the stack in RAM).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .spec import Board, Region
+
+
+class BuildError(RuntimeError):
+    """The compiler, the linker or make failed; the message has their output."""
+
+
+class ToolchainMissingError(BuildError):
+    """The board's compiler is not installed."""
+
+
+class FitError(BuildError):
+    """The model does not fit the board's flash or RAM; the message has the numbers."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    flash: int
+    ram: int
+    sections: dict[str, tuple[int, int, bool]]  # name -> (address, size, occupies flash)
+
+
+def check_toolchain(board: Board) -> None:
+    if shutil.which(board.cc) is None:
+        pkg = f" (Debian package {board.compiler_package}: `apt-get install " \
+              f"{board.compiler_package}`, or `make toolchains`)" if board.compiler_package else ""
+        raise ToolchainMissingError(f"board {board.name} needs the compiler {board.cc}, which is "
+                                    f"not installed{pkg}")
+    if shutil.which("make") is None:
+        raise ToolchainMissingError("building firmware needs `make` (Debian package make)")
+
+
+def check_fit(board: Board, flash_min: int, ram_min: int, what: str) -> None:
+    """Refuse before compiling when the least the model needs exceeds the board's memory."""
+    problems = []
+    if flash_min > board.flash.size:
+        problems.append(f"flash: needs at least {flash_min:,} B ({what}), the board has "
+                        f"{board.flash.size:,} B (short by {flash_min - board.flash.size:,} B)")
+    if ram_min > board.ram.size:
+        problems.append(f"RAM: needs at least {ram_min:,} B (arena, I/O buffers, "
+                        f"{board.stack:,} B stack), the board has {board.ram.size:,} B "
+                        f"(short by {ram_min - board.ram.size:,} B)")
+    if problems:
+        raise FitError(f"the model does not fit board {board.name}: " + "; ".join(problems))
+
+
+_OVERFLOW = re.compile(r"region `?'?(\w+)'? overflowed by (\d+) bytes")
+
+
+def make(board: Board, project_dir: Path, timeout: float = 600) -> Path:
+    """Run ``make`` in the project; return the ELF's path."""
+    check_toolchain(board)
+    env = {**os.environ, "MAKEFLAGS": f"-j{os.cpu_count() or 1}"}
+    r = subprocess.run(["make", "-C", str(project_dir), "firmware.elf", "firmware.hex",
+                        "firmware.bin"], capture_output=True, text=True, env=env, timeout=timeout)
+    if r.returncode:
+        log = r.stdout[-3000:] + r.stderr[-6000:]
+        m = _OVERFLOW.search(log)
+        if m:
+            raise FitError(f"the firmware does not fit board {board.name}: region {m.group(1)} "
+                           f"overflowed by {int(m.group(2)):,} bytes (flash {board.flash.size:,} B, "
+                           f"RAM {board.ram.size:,} B)")
+        raise BuildError(f"building for {board.name} failed:\n{log}")
+    return project_dir / "firmware.elf"
+
+
+def elf_sizes(board: Board, elf: Path) -> Sizes:
+    """Flash and RAM of an ELF from its allocated sections (``readelf -S``)."""
+    readelf = board.tool("readelf")
+    if shutil.which(readelf) is None:
+        readelf = "readelf"
+    r = subprocess.run([readelf, "-S", "-W", str(elf)], capture_output=True, text=True)
+    if r.returncode:
+        raise BuildError(f"cannot read sections of {elf}: {r.stderr}")
+    sections = {}
+    flash = ram = 0
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+(\S+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+"
+                     r"[0-9a-f]+\s+(\S*)", line)
+        if not m or "A" not in m.group(5):
+            continue
+        name, kind, addr, size = m.group(1), m.group(2), int(m.group(3), 16), int(m.group(4), 16)
+        if size == 0:
+            continue
+        in_ram = _within(board.ram, addr, board.family)
+        loaded = kind != "NOBITS"
+        occupies_flash = loaded  # code, constants and .data's initial image
+        sections[name] = (addr, size, occupies_flash)
+        if occupies_flash:
+            flash += size
+        if in_ram:
+            ram += size
+    if ".stack" not in sections:  # stack not reserved by a section (avr-libc): count the budget
+        ram += board.stack
+    return Sizes(flash, ram, sections)
+
+
+def _within(region: Region, addr: int, family: str) -> bool:
+    if family == "avr":  # avr-gcc places data addresses at 0x800000 + RAM address
+        addr = addr - 0x800000 if addr >= 0x800000 else -1
+    return region.origin <= addr < region.origin + region.size

@@ -1,0 +1,96 @@
+"""A board's firmware project: generated model + C core + family template + test vectors.
+
+Everything lands flat in one directory with a Makefile, so the project builds with ``make`` on
+its own (no firmforge needed). Family templates live in ``firmware/templates/<family>/``: every
+``.c``/``.S`` file there is compiled, ``*.j2`` files are rendered with the board's memory map,
+and ``family.toml`` lists the flags every board of the family adds.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from ...converter.ir import Graph
+from ..c.host import core_dir, core_files
+from ..c.vectors import vector_files
+from ..c.writer import CSources, write_files
+from .spec import Board, BoardError
+
+# Flags of every firmware build: strict C, dead code and data dropped at link time.
+WARNINGS = ("-Wall", "-Wextra", "-Werror")
+SECTIONS = ("-ffunction-sections", "-fdata-sections")
+OPT = "-O2"
+
+
+def templates_dir() -> Path:
+    return core_dir().parent / "templates"
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    dir: Path
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    linker_script: str | None  # a .j2 template rendered to link.ld
+
+
+def load_family(name: str) -> Family:
+    d = templates_dir() / name
+    f = d / "family.toml"
+    if not f.exists():
+        raise BoardError(f"no firmware template family {name!r} ({f} is missing)")
+    data = tomllib.loads(f.read_text())
+    unknown = set(data) - {"cflags", "ldflags", "linker_script"}
+    if unknown:
+        raise BoardError(f"{f}: unknown key {sorted(unknown)[0]!r}")
+    return Family(name, d, tuple(data.get("cflags", ())), tuple(data.get("ldflags", ())),
+                  data.get("linker_script"))
+
+
+def compile_flags(board: Board, family: Family) -> list[str]:
+    std = [f"-std={board.std}"] + (["-pedantic"] if board.std == "c99" else [])
+    defines = [f"-D{k}={v}" for k, v in sorted(board.defines.items())]
+    return [*std, *WARNINGS, OPT, *SECTIONS, *family.cflags, *board.cflags,
+            f"-DFF_CLOCK_HZ={board.clock_hz}UL", *defines, "-I."]
+
+
+def link_flags(board: Board, family: Family) -> list[str]:
+    return ["-Wl,--gc-sections", "-Wl,-Map,firmware.map", *family.ldflags, *board.ldflags]
+
+
+def project_files(src: CSources, graph: Graph, board: Board, vectors: np.ndarray | list[np.ndarray]
+                  ) -> dict[str, str]:
+    """Every file of the firmware project, in memory (name -> text)."""
+    family = load_family(board.family)
+    files = {**src.files, **core_files(src.headers)}
+    common = templates_dir() / "common"
+    files["main.c"] = (common / "main.c").read_text()
+    files["ff_platform.h"] = (common / "ff_platform.h").read_text()
+    for p in sorted(family.dir.iterdir()):
+        if p.suffix in (".c", ".S", ".h"):
+            files[p.name] = p.read_text()
+    files.update(vector_files(src, graph, vectors))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([family.dir, common]),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)
+    ctx = {"board": board, "flash": board.flash, "ram": board.ram, "stack": board.stack}
+    if family.linker_script:
+        files["link.ld"] = env.get_template(family.linker_script).render(**ctx)
+    sources = sorted(n for n in files if n.endswith((".c", ".S")))
+    files["Makefile"] = env.get_template("Makefile.j2").render(
+        **ctx, cc=board.cc, objcopy=board.tool("objcopy"),
+        cflags=compile_flags(board, family), ldflags=link_flags(board, family),
+        sources=sources, linker_script=bool(family.linker_script))
+    return files
+
+
+def write_project(src: CSources, graph: Graph, board: Board, out_dir: Path,
+                  vectors: np.ndarray | list[np.ndarray]) -> list[Path]:
+    """Write the project into ``out_dir`` (staged, so an error leaves nothing half-written)."""
+    return write_files(project_files(src, graph, board, vectors), Path(out_dir))
