@@ -3,6 +3,10 @@
     firmforge convert MODEL -o OUT --calib calib.npy     write C sources for MODEL
     firmforge analyze MODEL [--calib calib.npy]          per-layer table, nothing written
     firmforge compare MODEL.tflite [--input x.npy]       TFLM vs reference vs C, layer by layer
+    firmforge boards                                     boards, memory, what this machine can do
+    firmforge build OUT --board B                        firmware project for B in OUT/B, built
+    firmforge run OUT --board B [--input x.npy]          run in B's emulator, compare, count
+    firmforge flash OUT --board B [--dry-run]            program a real board
 
 MODEL is ``package.module:name`` (an ``nn.Module``, a class or function returning one), a
 ``.pt`` file saved with ``torch.save(model)``, or a ``.tflite`` file.
@@ -179,6 +183,131 @@ def compare_cmd(model, input_path, samples, seed, host):
     click.echo(result.format())
     if not result.ok:
         sys.exit(1)
+
+
+def _load_out(out_dir: str):
+    from .serialize import SUFFIX, load_project
+
+    found = sorted(Path(out_dir).glob(f"*{SUFFIX}"))
+    if not found:
+        raise CLIError(f"{out_dir} holds no converted model (*{SUFFIX}); run "
+                       "`firmforge convert MODEL -o {out_dir}` first")
+    if len(found) > 1:
+        raise CLIError(f"{out_dir} holds several converted models: "
+                       f"{', '.join(p.name for p in found)}")
+    try:
+        return load_project(found[0])
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+
+
+def _board(name: str):
+    from ..targets.board.spec import load_board
+
+    try:
+        return load_board(name)
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+
+
+_board_option = click.option("--board", "-b", "board_name", required=True,
+                             help="board name (see `firmforge boards`) or a board .toml file")
+
+
+@main.command("boards")
+def boards_cmd():
+    """List the boards with flash, RAM, clock and what this machine can do with each."""
+    from ..targets.board.spec import all_boards
+
+    try:
+        boards = all_boards()
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    click.echo(f"{'board':<20} {'core':<12} {'flash':>9} {'RAM':>9} {'clock':>8}  build  emulate")
+    for b in boards:
+        emu = ("yes" if b.can_emulate else "no") if b.emulator else "-"
+        click.echo(f"{b.name:<20} {b.core:<12} {b.flash.size // 1024:>6} KB {b.ram.size // 1024:>6} KB "
+                   f"{b.clock_hz / 1e6:>5.0f} MHz  {'yes' if b.can_build else 'no':<5}  {emu}")
+
+
+def _build(out_dir: str, board_name: str, x=None):
+    from ..targets.board.build import BuildError
+
+    proj = _load_out(out_dir)
+    board = _board(board_name)
+    try:
+        return proj.build(board, Path(out_dir) / board.name, x)
+    except (BuildError, ValueError, OSError) as e:
+        raise CLIError(str(e)) from e
+
+
+@main.command("build")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@_board_option
+def build_cmd(out_dir, board_name):
+    """Write OUT's firmware project for a board into OUT/BOARD and build it."""
+    fw = _build(out_dir, board_name)
+    b = fw.board
+    click.echo(f"built {fw.elf}")
+    click.echo(f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B (at least {fw.predicted_flash:,} B "
+               f"predicted: weights, tables, test vectors)")
+    click.echo(f"RAM   {fw.ram_bytes:>9,} B of {b.ram.size:,} B (at least {fw.predicted_ram:,} B "
+               f"predicted: arena, I/O buffers, {b.stack:,} B stack)")
+
+
+@main.command("run")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@_board_option
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help="inputs (.npy, batch first, framework layout); default: random inputs")
+@click.option("--count", default=4, show_default=True, help="random inputs when no --input")
+@click.option("--timeout", default=300.0, show_default=True, help="seconds for the emulator")
+def run_cmd(out_dir, board_name, input_path, count, timeout):
+    """Run OUT's model on an emulated board and compare with the reference byte for byte."""
+    from ..targets.board.build import BuildError
+
+    proj = _load_out(out_dir)
+    if input_path:
+        x = _load_calib(input_path)
+    else:
+        v = proj.graph.inputs[0]
+        info = np.iinfo(v.dtype.np)
+        q = np.random.default_rng(0).integers(info.min, info.max + 1, (count, *v.shape[1:]))
+        x = proj.input_layouts[0].from_ir(q.astype(v.dtype.np))
+    fw = _build(out_dir, board_name, x)
+    try:
+        res = fw.run(x, timeout=timeout)
+    except (BuildError, RuntimeError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    same = (res.outputs == res.reference).reshape(len(res.outputs), -1).all(axis=1)
+    click.echo(f"{fw.board.name}: {int(same.sum())}/{len(same)} outputs equal the reference "
+               "byte for byte")
+    if res.counts:
+        per = res.instructions if res.unit == "instructions" else res.cycles
+        macs = proj.report()["macs"]
+        click.echo(f"{res.unit} per inference: {per:,}" + (f" ({per / macs:.2f} per MAC)" if macs else ""))
+    click.echo(f"flash {fw.flash_bytes:,} B, RAM {fw.ram_bytes:,} B")
+    if not res.equal:
+        sys.exit(1)
+
+
+@main.command("flash")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@_board_option
+@click.option("--dry-run", is_flag=True, help="print the flasher command instead of running it")
+@click.option("--port", help="serial port for flashers that need one (e.g. /dev/ttyACM0)")
+def flash_cmd(out_dir, board_name, dry_run, port):
+    """Flash OUT's built firmware for a real board with the board's flasher."""
+    import shlex
+
+    from ..targets.board.flash import flash
+
+    board = _board(board_name)
+    try:
+        cmd = flash(board, Path(out_dir) / board.name, dry_run=dry_run, port=port)
+    except (RuntimeError, ValueError, OSError) as e:
+        raise CLIError(str(e)) from e
+    click.echo(shlex.join(cmd) if dry_run else f"flashed {board.name}")
 
 
 if __name__ == "__main__":

@@ -109,17 +109,30 @@ class Project:
     def report(self) -> dict[str, object]:
         return build_report(self)
 
+    def build(self, board: str, out_dir: str | os.PathLike[str], x: object | None = None):
+        """Write and compile the firmware project for ``board`` (a name from ``boards/`` or a
+        board file) into ``out_dir``, with ``x`` (default: a few random inputs) as its test
+        vectors. Returns a ``targets.board.firmware.Firmware``: ``fw.flash_bytes``,
+        ``fw.ram_bytes``, ``fw.elf``, ``fw.run(x)``."""
+        from ..targets.board.firmware import build_firmware
+
+        return build_firmware(self, board, out_dir, x)
+
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write the model's C sources and the C core files they use into ``out_dir``.
+        """Write the model's C sources, the C core files they use, and the project file
+        (``<name>.firmforge.npz``, the quantized graph) into ``out_dir``.
 
         Everything is generated in memory first; files are then staged and renamed into place, so
         an error leaves no half-written output.
         """
         from ..targets.c.host import core_files
         from ..targets.c.writer import write_files
+        from .serialize import SUFFIX, save_project
 
         src = self.sources()
-        return write_files({**src.files, **core_files(src.headers)}, Path(out_dir))
+        written = write_files({**src.files, **core_files(src.headers)}, Path(out_dir))
+        # the quantized graph beside the sources, for `firmforge build/run OUT`
+        return [*written, save_project(self, Path(out_dir) / f"{src.prefix}{SUFFIX}")]
 
 
 def _as_numpy(x: object) -> np.ndarray:

@@ -18,6 +18,9 @@ from firmforge.converter import convert
 
 from examples.mnist import MnistCNN, float_accuracy, load_split, train
 
+BOARD = "qemu-mps2-an386"
+FIRMWARE_IMAGES = 200  # test images embedded in the firmware image (784 B each, in flash)
+
 
 class Stages:
     def __init__(self) -> None:
@@ -53,9 +56,14 @@ def main() -> int:
         ref = proj.reference(x_test)
     with stage("generated C on the host (cffi), 2,000 images"):
         host = proj.run_host(x_test)
+    n_fw = FIRMWARE_IMAGES
+    with stage(f"firmware for {BOARD}: build, run {n_fw} embedded test images in QEMU"):
+        fw = proj.build(BOARD, out_dir / BOARD, x_test[:n_fw])
+        run = fw.run(x_test[:n_fw])
     rep = proj.report()
     acc_int8 = float((host.argmax(1) == y_test).mean())
-    same = bool(np.array_equal(host, ref))
+    acc_fw = float((run.outputs.argmax(1) == y_test[:n_fw]).mean())
+    same = bool(np.array_equal(host, ref)) and run.equal
     print()
     print(f"float accuracy      {100 * acc_float:6.2f} %")
     print(f"int8 accuracy (C)   {100 * acc_int8:6.2f} %   (C == reference bit for bit: {same})")
@@ -65,6 +73,15 @@ def main() -> int:
           f" + input {rep['input_bytes']} B + output {rep['output_bytes']} B")
     print(f"MACs per inference  {rep['macs']:,}")
     print(f"C sources           {out_dir}/")
+    print()
+    print(f"on {BOARD} (Cortex-M4F, QEMU), {n_fw} embedded test images:")
+    print(f"  accuracy          {100 * acc_fw:6.2f} %   (outputs == reference: {run.equal})")
+    print(f"  flash             {fw.flash_bytes:,} B (weights and tables {fw.weight_bytes:,} B, "
+          f"test images {x_test[:n_fw].size:,} B)")
+    print(f"  RAM               {fw.ram_bytes:,} B (arena {rep['arena_bytes']:,} B, stack "
+          f"{fw.board.stack:,} B)")
+    print(f"  instructions      {run.instructions:,} per inference "
+          f"({run.instructions / rep['macs']:.2f} per MAC; counted by a QEMU plugin, not cycles)")
     print()
     for name, seconds in stage.rows:
         print(f"{seconds:8.2f} s  {name}")
