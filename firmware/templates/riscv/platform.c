@@ -1,0 +1,147 @@
+/* RISC-V platform services for main.c, selected by the board's -D macros:
+ *   FF_CONSOLE_UART16550=<base>   16550 UART (QEMU virt: 0x10000000), polled
+ *   FF_CONSOLE_SIFIVE_UART=<base> SiFive UART (FE310 / QEMU sifive_e: 0x10013000), polled
+ *   FF_EXIT_SIFIVE_TEST=<base>    SiFive test finisher (QEMU virt: 0x100000): 0x5555 passes,
+ *                                 (status << 16) | 0x3333 fails with that exit code
+ *   FF_EXIT_SEMIHOSTING           SYS_EXIT_EXTENDED {ADP_Stopped_ApplicationExit, status}
+ * Traps (start.S) end in ff_riscv_trap: "ff:fault <cause> mepc=0x..." and exit status 3.
+ * The marks are real, separate functions: a QEMU plugin counts the instructions executed
+ * between their entries.
+ *
+ * The pragma keeps gcc from turning the loops below into memcpy/memset calls (memset would
+ * call itself). */
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ff_platform.h"
+
+#if defined(FF_CONSOLE_UART16550) + defined(FF_CONSOLE_SIFIVE_UART) != 1
+#error "riscv: the board must define one console (FF_CONSOLE_UART16550 or FF_CONSOLE_SIFIVE_UART)"
+#endif
+#if defined(FF_EXIT_SIFIVE_TEST) + defined(FF_EXIT_SEMIHOSTING) != 1
+#error "riscv: the board must define one exit (FF_EXIT_SIFIVE_TEST or FF_EXIT_SEMIHOSTING)"
+#endif
+
+void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval);
+int32_t ff_riscv_semihost(int32_t op, const void *arg); /* start.S */
+
+#define FF_REG8(addr) (*(volatile uint8_t *)(uintptr_t)(addr))
+#define FF_REG32(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
+
+void ff_platform_init(void) {
+#if defined(FF_CONSOLE_UART16550)
+    FF_REG8(FF_CONSOLE_UART16550 + 3u) = 0x03u; /* LCR: 8 data bits, no parity, 1 stop bit */
+    FF_REG8(FF_CONSOLE_UART16550 + 2u) = 0x01u; /* FCR: FIFOs on */
+#else
+    FF_REG32(FF_CONSOLE_SIFIVE_UART + 0x08u) = 1u; /* txctrl: transmitter enabled */
+#endif
+}
+
+void ff_platform_putc(char c) {
+#if defined(FF_CONSOLE_UART16550)
+    while ((FF_REG8(FF_CONSOLE_UART16550 + 5u) & 0x20u) == 0u) { /* LSR.THRE */
+    }
+    FF_REG8(FF_CONSOLE_UART16550) = (uint8_t)c;
+#else
+    while (FF_REG32(FF_CONSOLE_SIFIVE_UART) & 0x80000000u) { /* txdata.full */
+    }
+    FF_REG32(FF_CONSOLE_SIFIVE_UART) = (uint8_t)c;
+#endif
+}
+
+void ff_platform_exit(int status) {
+#if defined(FF_EXIT_SIFIVE_TEST)
+    FF_REG32(FF_EXIT_SIFIVE_TEST) = status == 0 ? 0x5555u
+                                                : (((uint32_t)status & 0xFFFFu) << 16) | 0x3333u;
+#else
+    const uint32_t block[2] = {0x20026u, (uint32_t)status}; /* ADP_Stopped_ApplicationExit */
+    (void)ff_riscv_semihost(0x20, block);                    /* SYS_EXIT_EXTENDED */
+#endif
+    for (;;) {
+    }
+}
+
+/* The two asm strings differ so that gcc's identical-code folding cannot merge the marks. */
+__attribute__((noinline)) void ff_platform_mark_start(void) {
+    __asm__ volatile("# ff mark start" ::: "memory");
+}
+
+__attribute__((noinline)) void ff_platform_mark_stop(void) {
+    __asm__ volatile("# ff mark stop" ::: "memory");
+}
+
+static void put_str(const char *s) {
+    while (*s) {
+        ff_platform_putc(*s++);
+    }
+}
+
+static void put_hex(uint32_t v) {
+    put_str("0x");
+    for (int shift = 28; shift >= 0; shift -= 4) {
+        ff_platform_putc("0123456789abcdef"[(v >> shift) & 0xFu]);
+    }
+}
+
+void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval) {
+    static const char *const names[] = {
+        "InstructionMisaligned", "InstructionAccessFault", "IllegalInstruction", "Breakpoint",
+        "LoadMisaligned", "LoadAccessFault", "StoreMisaligned", "StoreAccessFault",
+        "EcallU", "EcallS", "Reserved", "EcallM"};
+    put_str("\nff:fault ");
+    if (mcause & 0x80000000u) {
+        put_str("Interrupt");
+    } else if (mcause < sizeof names / sizeof names[0]) {
+        put_str(names[mcause]);
+    } else {
+        put_str("Exception");
+    }
+    put_str(" mcause=");
+    put_hex(mcause);
+    put_str(" mepc=");
+    put_hex(mepc);
+    put_str(" mtval=");
+    put_hex(mtval);
+    ff_platform_putc('\n');
+    ff_platform_exit(3);
+}
+
+/* gcc may emit calls to these for struct copies and large initialisers; nothing else links
+ * a C library. Byte loops: they are off the hot path (the kernels never call them). */
+void *memcpy(void *restrict dst, const void *restrict src, size_t n);
+void *memset(void *dst, int c, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+
+void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    while (n--) {
+        *d++ = *s++;
+    }
+    return dst;
+}
+
+void *memset(void *dst, int c, size_t n) {
+    unsigned char *d = dst;
+    while (n--) {
+        *d++ = (unsigned char)c;
+    }
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (d < s) {
+        while (n--) {
+            *d++ = *s++;
+        }
+    } else {
+        while (n--) {
+            d[n] = s[n];
+        }
+    }
+    return dst;
+}

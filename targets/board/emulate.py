@@ -1,0 +1,261 @@
+"""Run a firmware ELF in its board's emulator: QEMU (Cortex-M, RISC-V) or simavr (AVR).
+
+``run_elf`` returns what the firmware printed, its exit status and one count per inference:
+
+- QEMU: executed **instructions** between the entries of ``ff_platform_mark_start`` and
+  ``ff_platform_mark_stop``, counted by a TCG plugin (``firmware/tools/qemu_icount.c``) that
+  adds one per executed instruction. QEMU does not model cycles; these are not cycles.
+- simavr: **cycles** (simavr's cycle-accurate core) between the firmware's writes of 1 and 2 to
+  GPIOR0, measured by a small libsimavr runner (``firmware/tools/simavr_run.c``).
+
+Both counts depend only on the ELF, so every run gives the same numbers. The plugin and the
+runner are compiled on first use into the firmforge cache, once per source hash. The emulator
+runs in its own process group, which is killed on timeout, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..c.host import cache_root, compiler, core_dir
+from .spec import Board
+
+MARKS = ("ff_platform_mark_start", "ff_platform_mark_stop")
+SIMAVR_HEADER = Path("/usr/include/simavr/sim_avr.h")
+# Exit codes of simavr_run.c besides the firmware's own status.
+SIMAVR_CRASH, SIMAVR_LIMIT = 3, 4
+
+
+class EmulatorError(RuntimeError):
+    """The emulator could not run the firmware (base of the errors below)."""
+
+
+class EmulatorMissingError(EmulatorError):
+    """The board's emulator (or what firmforge needs to build its helper) is not installed."""
+
+
+class EmulatorTimeout(EmulatorError):
+    """The firmware did not finish in time (wall clock, or simavr's cycle limit)."""
+
+
+class FirmwareCrash(EmulatorError):
+    """The firmware faulted (it printed ``ff:fault``, simavr reported ``ff:crash``) or the
+    emulator itself died."""
+
+
+@dataclass(frozen=True)
+class EmulatorRun:
+    text: str  # the firmware's console output
+    status: int  # its exit status
+    counts: list[int]  # one per inference (start -> stop mark)
+    unit: str  # "instructions" (QEMU) or "cycles" (simavr)
+    seconds: float  # wall time of the emulator process
+
+
+def tools_dir() -> Path:
+    return core_dir().parent / "tools"
+
+
+def run_elf(board: Board, elf: Path, *, timeout: float = 60) -> EmulatorRun:
+    """Run ``elf`` on ``board``'s emulator until the firmware exits; see the module docstring."""
+    emu = board.emulator
+    if emu is None:
+        raise EmulatorMissingError(f"board {board.name} has no emulator (it is a real board: "
+                                   "flash it instead)")
+    elf = Path(elf)
+    if not elf.is_file():
+        raise FileNotFoundError(f"no firmware ELF at {elf}")
+    if emu.kind == "qemu":
+        return _run_qemu(board, elf, timeout)
+    return _run_simavr(board, elf, timeout)
+
+
+# --- QEMU -------------------------------------------------------------------------------------
+
+_INSNS = re.compile(r"^ff:insns (\d+) (\d+)$", re.M)
+_TOTAL = re.compile(r"^ff:insns-total (\d+)$", re.M)
+
+
+def _run_qemu(board: Board, elf: Path, timeout: float) -> EmulatorRun:
+    emu = board.emulator
+    assert emu is not None
+    if shutil.which(emu.program) is None:
+        raise EmulatorMissingError(f"board {board.name} runs in {emu.program}, which is not "
+                                   f"installed{_apt(emu.package)}")
+    marks = mark_addresses(board, elf)
+    plugin = str(build_tool("qemu_icount.c", shared=True))
+    if marks is not None:
+        plugin += f",start={marks[0]:#x},stop={marks[1]:#x}"
+    cmd = [emu.program, "-M", emu.machine, *emu.args, "-kernel", str(elf),
+           "-plugin", plugin, "-d", "plugin"]
+    out, err, rc, secs = _run(cmd, timeout, f"{emu.program} ({board.name})")
+    log = _TOTAL.sub("", _INSNS.sub("", err)).strip()
+    _check_fault(board, out)
+    if rc < 0 or not _TOTAL.search(err):
+        # QEMU's own exit paths (semihosting exit, the test device) run the plugin's atexit;
+        # a signal or an abort (a CPU lockup) does not.
+        why = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+        raise FirmwareCrash(f"{emu.program} died running {elf.name} on {board.name} ({why}):\n"
+                            f"{log or '(no message)'}\n{_tail(out)}")
+    if rc != 0 and log:
+        raise FirmwareCrash(f"{emu.program} failed on {board.name} (exit code {rc}):\n{log}")
+    counts = _intervals(_INSNS.findall(err), board)
+    return EmulatorRun(out, rc, counts, "instructions", secs)
+
+
+def mark_addresses(board: Board, elf: Path) -> tuple[int, int] | None:
+    """Entry addresses of the two mark functions, from the toolchain's ``nm`` (Thumb bit
+    cleared); None when the firmware has neither (the linker drops them when nothing calls
+    them), and then there are no counts."""
+    nm = board.tool("nm")
+    if shutil.which(nm) is None:
+        raise EmulatorMissingError(f"reading symbols of {elf.name} needs {nm}"
+                                   f"{_apt(board.compiler_package)}")
+    r = subprocess.run([nm, str(elf)], capture_output=True, text=True)
+    if r.returncode:
+        raise EmulatorError(f"{nm} cannot read {elf}: {r.stderr.strip()}")
+    found = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] in MARKS:
+            found[parts[2]] = int(parts[0], 16) & ~1
+    if not found:
+        return None
+    missing = [m for m in MARKS if m not in found]
+    if missing:
+        raise EmulatorError(f"{elf.name} has {', '.join(found)} but no {missing[0]}: both "
+                            "marks or neither")
+    start, stop = found[MARKS[0]], found[MARKS[1]]
+    if start == stop:
+        raise EmulatorError(f"{elf.name}: the two marks share one address ({start:#x}); the "
+                            "compiler merged them")
+    return start, stop
+
+
+# --- simavr -----------------------------------------------------------------------------------
+
+_CYCLES = re.compile(r"^ff:cycles (\d+) (\d+)$", re.M)
+
+
+def _run_simavr(board: Board, elf: Path, timeout: float) -> EmulatorRun:
+    emu = board.emulator
+    assert emu is not None
+    if not SIMAVR_HEADER.exists():
+        raise EmulatorMissingError(f"board {board.name} runs in simavr through a runner built "
+                                   f"against libsimavr, whose headers ({SIMAVR_HEADER}) are "
+                                   f"missing{_apt(emu.package or 'libsimavr-dev')}")
+    runner = build_tool("simavr_run.c", shared=False)
+    # A cycle limit equal to the timeout in the chip's own seconds: a firmware that runs longer
+    # than that on the real part is stuck, and simavr tells so deterministically.
+    limit = max(1, int(timeout * board.clock_hz))
+    cmd = [str(runner), emu.machine, str(board.clock_hz), str(elf), str(limit)]
+    out, err, rc, secs = _run(cmd, timeout, f"simavr ({board.name})")
+    _check_fault(board, out)
+    crash = re.search(r"^ff:crash.*$", err, re.M)
+    if rc == SIMAVR_CRASH and crash:
+        raise FirmwareCrash(f"the firmware crashed in simavr on {board.name}: {crash.group(0)}\n"
+                            f"{_tail(out)}")
+    if rc == SIMAVR_LIMIT and re.search(r"^ff:cycle-limit", err, re.M):
+        raise EmulatorTimeout(f"the firmware on {board.name} did not finish within {limit:,} "
+                              f"cycles ({timeout:g} s at {board.clock_hz:,} Hz)\n{_tail(out)}")
+    if rc < 0 or re.search(r"^simavr_run:", err, re.M):
+        raise FirmwareCrash(f"the simavr runner failed on {board.name} (exit code {rc}):\n"
+                            f"{err.strip()}")
+    counts = _intervals(_CYCLES.findall(err), board)
+    return EmulatorRun(out, rc, counts, "cycles", secs)
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+def _run(cmd: list[str], timeout: float, what: str) -> tuple[str, str, int, float]:
+    """Run ``cmd`` in a new process group; on timeout kill the whole group."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(p)
+        out, err = p.communicate()
+        raise EmulatorTimeout(f"{what} did not finish within {timeout:g} s (killed); last "
+                              f"output:\n{_tail(out.decode(errors='replace'))}") from None
+    finally:
+        _kill_group(p)  # whatever the emulator may have left in its group
+    secs = time.monotonic() - t0
+    return (out.decode(errors="replace"), err.decode(errors="replace"), p.returncode, secs)
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if p.returncode is None:
+        p.wait()
+
+
+def _check_fault(board: Board, out: str) -> None:
+    m = re.search(r"^ff:fault.*$", out, re.M)
+    if m:
+        raise FirmwareCrash(f"the firmware faulted on {board.name}: {m.group(0)}\n{_tail(out)}")
+
+
+def _intervals(found: list[tuple[str, str]], board: Board) -> list[int]:
+    idx = [int(k) for k, _ in found]
+    if idx != list(range(len(idx))):
+        raise EmulatorError(f"{board.name}: counter intervals out of order: {idx}")
+    return [int(n) for _, n in found]
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _apt(package: str) -> str:
+    return f" (Debian package {package}: `apt-get install {package}`, or `make toolchains`)" \
+        if package else ""
+
+
+def build_tool(source: str, *, shared: bool) -> Path:
+    """Compile ``firmware/tools/<source>`` for the host, cached by the hash of source and flags:
+    a shared object (the QEMU plugin) or a program linked against libsimavr."""
+    src = tools_dir() / source
+    cc = compiler()
+    flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
+    if shared:
+        flags += ["-pedantic", "-shared", "-fPIC"]
+        libs: list[str] = []
+    else:
+        # simavr's headers are not -pedantic clean; -isystem keeps their warnings out
+        flags += ["-D_DEFAULT_SOURCE", "-isystem", str(SIMAVR_HEADER.parent)]
+        libs = ["-lsimavr"]
+    if shutil.which(cc) is None:
+        raise EmulatorMissingError(f"building {source} needs a host C compiler ({cc})")
+    h = hashlib.sha256(repr((src.read_text(), cc, flags, libs)).encode()).hexdigest()[:16]
+    out_dir = cache_root() / "tools"
+    out = out_dir / f"{src.stem}-{h}{'.so' if shared else ''}"
+    if out.exists():
+        return out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out_dir)
+    os.close(fd)
+    try:
+        r = subprocess.run([cc, *flags, str(src), "-o", tmp, *libs], capture_output=True,
+                           text=True)
+        if r.returncode:
+            hint = "" if shared else _apt("libsimavr-dev")
+            raise EmulatorMissingError(f"cannot build {source}{hint}:\n{r.stderr[-3000:]}")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, out)  # atomic: a parallel build of the same hash is harmless
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
