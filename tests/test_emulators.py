@@ -27,8 +27,7 @@ from firmforge.converter.ops.dense import Dense
 from firmforge.converter.ops.pool import MaxPool2d
 from firmforge.converter.ops.shape import Reshape
 from firmforge.targets.board import build
-from firmforge.targets.board.emulate import (EmulatorMissingError, EmulatorTimeout, FirmwareCrash,
-                                             run_elf)
+from firmforge.targets.board.emulate import EmulatorMissingError, EmulatorTimeout, FirmwareCrash, run_elf
 from firmforge.targets.board.project import write_project
 from firmforge.targets.board.spec import Board, load_board
 from firmforge.targets.c.vectors import FirmwareOutputError, parse_outputs
@@ -135,7 +134,7 @@ _TRAP = {"avr": "    *(volatile uint8_t *)0x2000u = 1u; /* past the end of RAM *
 def test_fault_is_a_firmware_crash(built, name):
     b = built(name)
     elf = b.variant("trap", _main(_TRAP[b.board.family]))
-    with pytest.raises(FirmwareCrash, match="ff:(fault|crash)"):
+    with pytest.raises(FirmwareCrash, match=r"ff:(fault|crash)"):
         run_elf(b.board, elf, timeout=30)
 
 
@@ -193,6 +192,21 @@ def test_counts_are_exact(built, name):
         assert len(run.counts) == 1
         counts.append(run.counts[0])
     assert counts[1] - counts[0] == 1000 * per_iteration, counts
+
+
+def test_dwt_cycle_lines_follow_each_output_line(built, tmp_path):
+    """FF_CYCLES_DWT (real boards) prints "ff:cycles <k> <n>" after each output line; QEMU
+    does not model the counter (n reads 0), but the lines and the outputs must be intact."""
+    b = built("qemu-mps2-an385")
+    board = replace(b.board, defines={**b.board.defines, "FF_CYCLES_DWT": "1"})
+    write_project(generate(b.graph, "net"), b.graph, board, tmp_path, b.inputs)
+    run = run_elf(board, build.make(board, tmp_path), timeout=30)
+    lines = run.text.splitlines()
+    outs = [i for i, line in enumerate(lines) if line.startswith("ff:out ")]
+    assert [lines[i + 1].rsplit(" ", 1)[0] for i in outs] == [f"ff:cycles {k}" for k in
+                                                              range(VECTORS)]
+    want, _ = reference.run(b.graph, b.inputs)
+    np.testing.assert_array_equal(parse_outputs(run.text, b.graph, VECTORS)[0], want[0])
 
 
 def test_missing_emulator_names_the_package():
