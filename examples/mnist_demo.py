@@ -19,7 +19,7 @@ from firmforge.converter import convert
 from examples.mnist import MnistCNN, float_accuracy, load_split, train
 
 BOARD = "qemu-mps2-an386"
-FIRMWARE_IMAGES = 200  # test images embedded in the firmware image (784 B each, in flash)
+FIRMWARE_IMAGES = 2000  # test images embedded in the firmware image (784 B each, in flash)
 
 
 class Stages:
@@ -76,8 +76,9 @@ def main() -> int:
     print()
     print(f"on {BOARD} (Cortex-M4F, QEMU), {n_fw} embedded test images:")
     print(f"  accuracy          {100 * acc_fw:6.2f} %   (outputs == reference: {run.equal})")
-    print(f"  flash             {fw.flash_bytes:,} B (weights and tables {fw.weight_bytes:,} B, "
-          f"test images {x_test[:n_fw].size:,} B)")
+    images = x_test[:n_fw].size  # one int8 byte per pixel in the firmware
+    print(f"  flash             {fw.flash_bytes:,} B = code {fw.flash_bytes - fw.weight_bytes - images:,}"
+          f" B + weights and tables {fw.weight_bytes:,} B + test images {images:,} B")
     print(f"  RAM               {fw.ram_bytes:,} B (arena {rep['arena_bytes']:,} B, stack "
           f"{fw.board.stack:,} B)")
     print(f"  instructions      {run.instructions:,} per inference "

@@ -76,6 +76,7 @@ class Built:
         d = self.dir.parent / f"{self.board.name}-{name}"
         shutil.copytree(self.dir, d)  # copy2 keeps mtimes: only main.c is rebuilt
         (d / "main.c").write_text(main_c)
+        (d / "build" / "main.o").unlink()  # whatever the timestamps' resolution
         return build.make(self.board, d)
 
 
