@@ -104,11 +104,11 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint64_t pc = qemu_plugin_insn_vaddr(insn);
-        /* the mark callbacks first: each reads the count of the instructions before it */
-        if (!marks) {
-        } else if (pc == mark_addr[0]) {
+        /* both marks read the counter the same way when their instruction is reached, so the
+         * difference is the instructions from one entry to the other */
+        if (marks && pc == mark_addr[0]) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_start, QEMU_PLUGIN_CB_NO_REGS, NULL);
-        } else if (pc == mark_addr[1]) {
+        } else if (marks && pc == mark_addr[1]) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_stop, QEMU_PLUGIN_CB_NO_REGS, NULL);
         }
         qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &insns, 1);

@@ -62,6 +62,8 @@ def check_fit(board: Board, flash_min: int, ram_min: int, what: str) -> None:
 
 
 _OVERFLOW = re.compile(r"region `?'?(\w+)'? overflowed by (\d+) bytes")
+# ld's words when a NOBITS section (.bss) runs past the end of its region
+_OUTSIDE = re.compile(r"address 0x([0-9a-f]+) of \S+ section `([^']+)' is not within region `([^']+)'")
 
 
 def make(board: Board, project_dir: Path, timeout: float = 600) -> Path:
@@ -77,6 +79,11 @@ def make(board: Board, project_dir: Path, timeout: float = 600) -> Path:
             raise FitError(f"the firmware does not fit board {board.name}: region {m.group(1)} "
                            f"overflowed by {int(m.group(2)):,} bytes (flash {board.flash.size:,} B, "
                            f"RAM {board.ram.size:,} B)")
+        m = _OUTSIDE.search(log)
+        if m:
+            raise FitError(f"the firmware does not fit board {board.name}: section {m.group(2)} "
+                           f"ends at 0x{m.group(1)}, past the end of region {m.group(3)} "
+                           f"(flash {board.flash.size:,} B, RAM {board.ram.size:,} B)")
         raise BuildError(f"building for {board.name} failed:\n{log}")
     return project_dir / "firmware.elf"
 

@@ -189,18 +189,21 @@ def _run(cmd: list[str], timeout: float, what: str) -> tuple[str, str, int, floa
         out, err = p.communicate()
         raise EmulatorTimeout(f"{what} did not finish within {timeout:g} s (killed); last "
                               f"output:\n{_tail(out.decode(errors='replace'))}") from None
-    finally:
-        _kill_group(p)  # whatever the emulator may have left in its group
+    except BaseException:  # Ctrl-C or any error while waiting: leave nothing running
+        _kill_group(p)
+        raise
     secs = time.monotonic() - t0
     return (out.decode(errors="replace"), err.decode(errors="replace"), p.returncode, secs)
 
 
 def _kill_group(p: subprocess.Popen) -> None:
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """SIGKILL the process group of ``p`` (its own session), then reap ``p``. Only while ``p``
+    is unreaped: its pid, hence the group id, cannot have been reused."""
     if p.returncode is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         p.wait()
 
 
@@ -231,13 +234,13 @@ def build_tool(source: str, *, shared: bool) -> Path:
     a shared object (the QEMU plugin) or a program linked against libsimavr."""
     src = tools_dir() / source
     cc = compiler()
-    flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
+    flags = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2"]
     if shared:
-        flags += ["-pedantic", "-shared", "-fPIC"]
+        flags += ["-shared", "-fPIC"]
         libs: list[str] = []
     else:
         # simavr's headers are not -pedantic clean; -isystem keeps their warnings out
-        flags += ["-D_DEFAULT_SOURCE", "-isystem", str(SIMAVR_HEADER.parent)]
+        flags += ["-isystem", str(SIMAVR_HEADER.parent)]
         libs = ["-lsimavr"]
     if shutil.which(cc) is None:
         raise EmulatorMissingError(f"building {source} needs a host C compiler ({cc})")

@@ -48,11 +48,14 @@ def write_files(files: dict[str, str], out: Path) -> list[Path]:
     if out.exists() and not out.is_dir():
         raise OSError(f"output path {out} exists and is not a directory")
     staged: list[tuple[Path, Path]] = []
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
             staged.append((Path(tmp), out / name))
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; sources are ordinary files
             with os.fdopen(fd, "w") as f:
                 f.write(text)
     except OSError as e:

@@ -18,6 +18,7 @@
 
 int main(void);
 void ff_reset_handler(void);
+void ff_ram_image_entry(void);
 void ff_cortexm_fault(const char *name); /* platform.c: prints "ff:fault <name>", exits 3 */
 
 /* Symbols of link.ld (generated from the board's memory map). */
@@ -41,6 +42,24 @@ void ff_reset_handler(void) {
 #endif
     ff_platform_exit(main());
 }
+
+#if defined(FF_RAM_IMAGE_ENTRY)
+/* For a RAM image that is entered by a jump to its first byte (the RP2040 bootrom after
+ * `picotool load -x`) instead of through a vector table: link.ld puts this stub first (and
+ * makes it the ELF entry); it points VTOR at the vector table that follows, loads that table's
+ * stack pointer and jumps to its reset handler. Thumb-1 only, so it runs on every M profile. */
+__attribute__((naked, used, section(".ff_entry"))) void ff_ram_image_entry(void) {
+    __asm__ volatile(
+        "ldr r0, =ff_vector_table\n\t"
+        "ldr r1, =0xE000ED08\n\t" /* VTOR */
+        "str r0, [r1]\n\t"
+        "ldr r1, [r0]\n\t"
+        "mov sp, r1\n\t"
+        "ldr r1, [r0, #4]\n\t"
+        "bx r1\n\t"
+        ".ltorg");
+}
+#endif
 
 static void nmi_handler(void) { ff_cortexm_fault("NMI"); }
 static void hardfault_handler(void) { ff_cortexm_fault("HardFault"); }

@@ -1,6 +1,9 @@
 /* RISC-V platform services for main.c, selected by the board's -D macros:
  *   FF_CONSOLE_UART16550=<base>   16550 UART (QEMU virt: 0x10000000), polled
- *   FF_CONSOLE_SIFIVE_UART=<base> SiFive UART (FE310 / QEMU sifive_e: 0x10013000), polled
+ *   FF_CONSOLE_SIFIVE_UART=<base> SiFive UART (FE310 / QEMU sifive_e: 0x10013000), polled,
+ *                                 FF_SIFIVE_BAUD (default 115200) from FF_CLOCK_HZ
+ *   FF_CONSOLE_SIFIVE_GPIO=<base> real FE310 boards: the GPIO block (0x10012000) whose IOF0
+ *                                 routes UART0 to GPIO 16 (RX) and 17 (TX)
  *   FF_EXIT_SIFIVE_TEST=<base>    SiFive test finisher (QEMU virt: 0x100000): 0x5555 passes,
  *                                 (status << 16) | 0x3333 fails with that exit code
  *   FF_EXIT_SEMIHOSTING           SYS_EXIT_EXTENDED {ADP_Stopped_ApplicationExit, status}
@@ -27,6 +30,10 @@
 void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval);
 int32_t ff_riscv_semihost(int32_t op, const void *arg); /* start.S */
 
+#ifndef FF_SIFIVE_BAUD
+#define FF_SIFIVE_BAUD 115200UL
+#endif
+
 #define FF_REG8(addr) (*(volatile uint8_t *)(uintptr_t)(addr))
 #define FF_REG32(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 
@@ -35,7 +42,14 @@ void ff_platform_init(void) {
     FF_REG8(FF_CONSOLE_UART16550 + 3u) = 0x03u; /* LCR: 8 data bits, no parity, 1 stop bit */
     FF_REG8(FF_CONSOLE_UART16550 + 2u) = 0x01u; /* FCR: FIFOs on */
 #else
-    FF_REG32(FF_CONSOLE_SIFIVE_UART + 0x08u) = 1u; /* txctrl: transmitter enabled */
+#if defined(FF_CONSOLE_SIFIVE_GPIO)
+    FF_REG32(FF_CONSOLE_SIFIVE_GPIO + 0x3Cu) &= ~(3u << 16); /* iof_sel: IOF0 for GPIO 16, 17 */
+    FF_REG32(FF_CONSOLE_SIFIVE_GPIO + 0x38u) |= 3u << 16;    /* iof_en */
+#endif
+    /* div: baud = clock / (div + 1), rounded to the nearest divisor */
+    FF_REG32(FF_CONSOLE_SIFIVE_UART + 0x18u) =
+        (uint32_t)((FF_CLOCK_HZ + FF_SIFIVE_BAUD / 2u) / FF_SIFIVE_BAUD - 1u);
+    FF_REG32(FF_CONSOLE_SIFIVE_UART + 0x08u) = 1u; /* txctrl: transmitter on, one stop bit */
 #endif
 }
 
@@ -90,6 +104,12 @@ void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval) {
         "InstructionMisaligned", "InstructionAccessFault", "IllegalInstruction", "Breakpoint",
         "LoadMisaligned", "LoadAccessFault", "StoreMisaligned", "StoreAccessFault",
         "EcallU", "EcallS", "Reserved", "EcallM"};
+    /* The ebreak of a semihosting call trapped: no debugger serves semihosting (a real board
+     * on its own). Exiting through semihosting again would trap forever, so stop here. */
+    if (mcause == 3u && mepc == (uint32_t)(uintptr_t)ff_riscv_semihost + 4u) {
+        for (;;) {
+        }
+    }
     put_str("\nff:fault ");
     if (mcause & 0x80000000u) {
         put_str("Interrupt");
