@@ -48,11 +48,11 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as d:
                 fw = proj.build(board, Path(d), x)
                 res = fw.run(x)
-            vec = x.size * x.itemsize
-            code = fw.flash_bytes - fw.weight_bytes - vec
+            vec = proj.graph.inputs[0].nbytes * len(x)  # the vectors are stored quantized
+            code = fw.flash_bytes - fw.const_bytes - vec
             print(f"{name:<16} {board:<18} {macs:>10,} {res.instructions:>13,} "
                   f"{res.instructions / macs:>6.2f} {fw.flash_bytes:>8,}B {code:>7,}B "
-                  f"{fw.weight_bytes:>8,}B {fw.ram_bytes:>7,}B {res.equal!s:>6}")
+                  f"{fw.const_bytes:>8,}B {fw.ram_bytes:>7,}B {res.equal!s:>6}")
     print("(flash = code + weights/requantization tables + the embedded test vectors; "
           "RAM = arena + .data/.bss + the stack the linker script reserves)")
 

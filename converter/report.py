@@ -49,7 +49,7 @@ def build_report(project: Project) -> dict[str, object]:
         "layers": layers,
         "macs": sum(r["macs"] for r in layers),
         "weight_bytes": sum(v.nbytes for v in consts.values()),
-        "const_bytes": src.weight_bytes,
+        "const_bytes": src.const_bytes,
         "arena_bytes": plan.arena_size,
         "arena_lower_bound": plan.lower_bound,
         "input_bytes": sum(v.nbytes for v in g.inputs),

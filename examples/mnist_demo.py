@@ -77,8 +77,8 @@ def main() -> int:
     print(f"on {BOARD} (Cortex-M4F, QEMU), {n_fw} embedded test images:")
     print(f"  accuracy          {100 * acc_fw:6.2f} %   (outputs == reference: {run.equal})")
     images = x_test[:n_fw].size  # one int8 byte per pixel in the firmware
-    print(f"  flash             {fw.flash_bytes:,} B = code {fw.flash_bytes - fw.weight_bytes - images:,}"
-          f" B + weights and tables {fw.weight_bytes:,} B + test images {images:,} B")
+    print(f"  flash             {fw.flash_bytes:,} B = code {fw.flash_bytes - fw.const_bytes - images:,}"
+          f" B + weights and tables {fw.const_bytes:,} B + test images {images:,} B")
     print(f"  RAM               {fw.ram_bytes:,} B (arena {rep['arena_bytes']:,} B, stack "
           f"{fw.board.stack:,} B)")
     print(f"  instructions      {run.instructions:,} per inference "

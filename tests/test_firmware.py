@@ -41,7 +41,7 @@ def test_mnist_on_emulated_boards_equals_reference(mnist, board, tmp_path):
     fw = proj.build(board, tmp_path, x)
     b = fw.board
     assert 0 < fw.flash_bytes <= b.flash.size and 0 < fw.ram_bytes <= b.ram.size
-    assert fw.flash_bytes >= fw.weight_bytes + x.size
+    assert fw.flash_bytes >= fw.const_bytes + x.size
     res = fw.run(x)
     np.testing.assert_array_equal(res.outputs, proj.reference(x))
     assert res.unit == "instructions" and len(res.counts) == len(x)

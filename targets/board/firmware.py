@@ -70,8 +70,9 @@ class Firmware:
         return self.sizes.ram
 
     @property
-    def weight_bytes(self) -> int:
-        return self.project.sources().weight_bytes
+    def const_bytes(self) -> int:
+        """Weights, biases and requantization tables in flash."""
+        return self.project.sources().const_bytes
 
     def run(self, x: object | None = None, *, timeout: float = 120) -> RunResult:
         """Run the firmware on ``x`` (a batch, framework layout; float or the input's dtype)."""
@@ -112,10 +113,10 @@ def build_firmware(proj: Project, board: str | Board, out_dir: str | os.PathLike
     g = proj.graph
     vec_bytes = q.nbytes
     io_bytes = sum(v.nbytes for v in [*g.inputs, *g.outputs])
-    flash_min = src.weight_bytes + vec_bytes  # known bytes only: no guess at the code size
+    flash_min = src.const_bytes + vec_bytes  # known bytes only: no guess at the code size
     ram_min = src.plan.arena_size + io_bytes + b.stack
     check_fit(b, flash_min, ram_min,
-              f"{src.weight_bytes:,} B weights and tables + {vec_bytes:,} B test vectors")
+              f"{src.const_bytes:,} B weights and tables + {vec_bytes:,} B test vectors")
     out = Path(out_dir)
     write_project(src, g, b, out, [q])
     elf = make(b, out)

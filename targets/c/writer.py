@@ -21,6 +21,7 @@ from .context import ConstArray, EmitContext, c_identifier
 from .emit import emit
 
 GENERATOR = "firmforge"
+_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8, "float": 4}
 
 
 @dataclass
@@ -31,7 +32,7 @@ class CSources:
     files: dict[str, str]
     prototypes: list[str]
     plan: MemoryPlan
-    weight_bytes: int
+    const_bytes: int  # every constant array: weights, biases, requantization tables
     headers: list[str]
     trace: list[tuple[str, int, int]] | None = None  # (value name, offset, bytes) in trace mode
 
@@ -86,13 +87,13 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> C
                 offset += (v.nbytes + 3) // 4 * 4
     proto = _run_prototype(graph, prefix, trace)
     weights = _weights_c(prefix, ctx.arrays)
-    weight_bytes = sum(a.data.size * a.data.dtype.itemsize for a in ctx.arrays)
+    const_bytes = sum(a.data.size * _CTYPE_BYTES[a.ctype] for a in ctx.arrays)
     files = {
         f"{prefix}.h": _header(graph, prefix, plan, proto),
         f"{prefix}.c": _model_c(graph, prefix, plan, ctx, proto),
         f"{prefix}_weights.c": weights,
     }
-    return CSources(prefix, files, [proto + ";"], plan, weight_bytes, sorted(ctx.headers),
+    return CSources(prefix, files, [proto + ";"], plan, const_bytes, sorted(ctx.headers),
                     layout if trace else None)
 
 
