@@ -38,6 +38,7 @@ class Family:
     cflags: tuple[str, ...]
     ldflags: tuple[str, ...]
     linker_script: str | None  # a .j2 template rendered to link.ld
+    common_sources: tuple[str, ...]  # extra files taken from templates/common
 
 
 def load_family(name: str) -> Family:
@@ -46,11 +47,11 @@ def load_family(name: str) -> Family:
     if not f.exists():
         raise BoardError(f"no firmware template family {name!r} ({f} is missing)")
     data = tomllib.loads(f.read_text())
-    unknown = set(data) - {"cflags", "ldflags", "linker_script"}
+    unknown = set(data) - {"cflags", "ldflags", "linker_script", "common_sources"}
     if unknown:
         raise BoardError(f"{f}: unknown key {sorted(unknown)[0]!r}")
     return Family(name, d, tuple(data.get("cflags", ())), tuple(data.get("ldflags", ())),
-                  data.get("linker_script"))
+                  data.get("linker_script"), tuple(data.get("common_sources", ())))
 
 
 def compile_flags(board: Board, family: Family) -> list[str]:
@@ -72,6 +73,8 @@ def project_files(src: CSources, graph: Graph, board: Board, vectors: np.ndarray
     common = templates_dir() / "common"
     files["main.c"] = (common / "main.c").read_text()
     files["ff_platform.h"] = (common / "ff_platform.h").read_text()
+    for name in family.common_sources:
+        files[name] = (common / name).read_text()
     for p in sorted(family.dir.iterdir()):
         if p.suffix in (".c", ".S", ".h"):
             files[p.name] = p.read_text()
