@@ -32,7 +32,7 @@ toolchains:
 	    --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 
-demo: $(STAMP)
+demo: $(STAMP) toolchains
 	$(PY) examples/mnist_demo.py
 
 test: $(STAMP) toolchains
