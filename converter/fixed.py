@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .ir import Act, DType, QuantParams
+from .ir import Act, DType, QuantParams, round_away
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -82,13 +82,6 @@ def mbqm64(x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int)
     return wrap32((x * reduced + (np.int64(1) << (total - 1))) >> total)
 
 
-def round_half_away(v: float) -> float:
-    """C's ``round`` on a double: ties away from zero (``x - floor(x)`` is exact)."""
-    f = math.floor(abs(v))
-    r = f + 1.0 if abs(v) - f >= 0.5 else f
-    return math.copysign(r, v)
-
-
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """A positive real multiplier as (int32 significand in [2**30, 2**31), power-of-two shift).
 
@@ -99,7 +92,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if not math.isfinite(real) or real < 0:
         raise ValueError(f"requantization multiplier must be finite and >= 0, got {real}")
     q, shift = math.frexp(real)
-    q_fixed = int(round_half_away(q * (1 << 31)))
+    q_fixed = int(round_away(q * (1 << 31)))
     if q_fixed == 1 << 31:
         q_fixed //= 2
         shift += 1
@@ -121,7 +114,7 @@ def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def quantize_scalar(scale: float, zero_point: int, f: float) -> int:
     """TFLM's activation-range quantize: ``zero_point + round(f / scale)`` in float32."""
     tmp = float(np.float32(f) / np.float32(scale))
-    return zero_point + int(round_half_away(tmp))
+    return zero_point + int(round_away(tmp))
 
 
 def activation_range(act: Act, q: QuantParams, dtype: DType) -> tuple[int, int]:

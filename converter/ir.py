@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import enum
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
@@ -165,8 +165,8 @@ class QuantParams:
         return ((q.astype(np.int64) - z) * s.astype(np.float64)).astype(np.float32)
 
 
-def round_away(x: np.ndarray) -> np.ndarray:
-    """Round half away from zero (C's ``round``), not numpy's half-to-even.
+def round_away(x: np.ndarray | float) -> np.ndarray:
+    """Round half away from zero (C's ``round``), not numpy's half-to-even; arrays or scalars.
 
     ``x - trunc(x)`` is exact in floating point, so ties are detected without the
     ``floor(x + 0.5)`` error at 0.49999997.
@@ -227,17 +227,41 @@ class Act(enum.Enum):
         return y if lo is None else np.clip(y, lo, hi).astype(y.dtype)
 
 
+class QuantRule(enum.Enum):
+    """How post-training quantization chooses the parameters of an op's output.
+
+    Weights are a separate declaration (``Node.weight_axis``): an op with weights quantizes them
+    per channel and derives its bias scale from them, whatever its output rule.
+    """
+
+    OWN = "own"        # from the output's own calibrated range (conv, add, mean, relu, ...)
+    SHARED = "shared"  # the first input's parameters: the op only moves or selects values
+    JOINED = "joined"  # every input and the output share one set (concat copies bytes)
+    FIXED = "fixed"    # fixed by the op whatever was observed (``Node.fixed_quant``)
+    NONE = "none"      # firmforge's quantizer has no rule: the op only arrives quantized
+
+
 @dataclass(eq=False, kw_only=True)
 class Node:
-    """One operation. Subclasses add attributes as dataclass fields and implement:
+    """One operation: a dataclass whose fields are its attributes, plus the op contract below.
 
-    - ``infer()``: output shapes and dtypes from the inputs and attributes (raises IRError);
-    - ``ref(xs)``: the numpy reference, bit-exact for integer dtypes; ``xs`` holds one array per
-      input (constants included) with any batch size in dimension 0;
+    Every op implements ``infer()`` (output shapes and dtypes, raising IRError) and ``ref()``
+    (the numpy reference, bit-exact for integer dtypes; ``xs`` holds one array per input,
+    constants included, with any batch size in dimension 0). The rest of the contract has
+    defaults that suit most ops:
+
+    - ``quant_rule`` / ``weight_axis`` / ``fixed_quant``: how the quantizer treats the op;
+    - ``requant()``: the integer parameters the kernel needs (multipliers, shifts, tables),
+      derived from the quantization parameters, one record per op; ``act_range()``: the output
+      clamp; ``prepare()`` derives both once, so an importer surfaces what TFLM's Prepare rejects;
+    - ``inplace``: the output may overwrite the first input when nothing reads it later (every
+      output element depends only on input elements at or after the same index);
+      ``aliases_input``: the output *is* the first input's bytes (a view, such as Reshape);
     - ``macs()``: multiply-accumulates per inference, for reports.
 
-    Stateful ops (spiking neurons) list their state in ``state`` and implement ``ref_step``.
-    Defining a subclass registers it in ``Node.kinds``; nothing else is needed.
+    Defining a subclass registers it in ``Node.kinds``; a shared base says so with
+    ``class Base(Node, abstract=True)`` and is not registered. Ops with state derive from
+    ``Stateful`` instead.
     """
 
     name: str
@@ -246,10 +270,17 @@ class Node:
     state: list[Value] = field(default_factory=list)
 
     kinds: ClassVar[list[type[Node]]] = []
+    quant_rule: ClassVar[QuantRule] = QuantRule.NONE
+    weight_axis: ClassVar[int | None] = None  # input 1: per-channel weights along it; input 2: bias
+    fixed_quant: ClassVar[tuple[float, int] | None] = None  # (scale, zero point) for FIXED
+    inplace: ClassVar[bool] = False
+    aliases_input: ClassVar[bool] = False
+    abstract: ClassVar[bool] = True
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):  # shared private bases are not ops
+        cls.abstract = abstract
+        if not abstract:
             Node.kinds.append(cls)
 
     @property
@@ -262,6 +293,7 @@ class Node:
         base = {f.name for f in fields(Node)}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in base}
 
+    # -- the op contract ------------------------------------------------------------------------
     def infer(self) -> list[tuple[tuple[int, ...], DType]]:
         raise NotImplementedError(type(self).__name__)
 
@@ -270,6 +302,22 @@ class Node:
 
     def macs(self) -> int:
         return 0
+
+    def requant(self) -> object:
+        """The integer parameters of the op's kernel (None when it needs none)."""
+        return None
+
+    def act_range(self) -> tuple[int, int]:
+        """Integer clamp of the (first) output: the dtype's full range unless the op says."""
+        return self.y.dtype.qmin, self.y.dtype.qmax
+
+    def prepare(self) -> None:
+        """Derive every integer parameter once; raises IRError (or ValueError) for a
+        configuration the kernels cannot compute exactly (what TFLM's Prepare would reject)."""
+        if self.quantized:
+            self.requant()
+            if not self.y.dtype.is_float:
+                self.act_range()
 
     # -- helpers shared by op implementations ---------------------------------------------------
     @property
@@ -299,6 +347,47 @@ class Node:
         ins = ", ".join(v.name for v in self.inputs)
         outs = ", ".join(v.name for v in self.outputs)
         return f"{outs} = {self.kind}({ins}) [{self.name}]"
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class Stateful(Node, abstract=True):
+    """An op whose state persists from one inference to the next (TFLite's variable tensors,
+    spiking membranes). ``state`` lists one non-constant Value per state tensor.
+
+    ``ref(xs, state) -> (outputs, new_state)`` is pure: the reference runner passes the state
+    arrays (each of its Value's shape) and stores the new ones; it runs a stateful graph one
+    sample at a time, so consecutive samples are consecutive inferences, as TFLM's consecutive
+    ``Invoke()`` calls are. ``initial_state()`` is what a reset restores.
+    """
+
+    def ref(self, xs: list[np.ndarray], state: list[np.ndarray]  # type: ignore[override]
+            ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        raise NotImplementedError(type(self).__name__)
+
+    def initial_state(self) -> list[np.ndarray]:
+        """TFLM's ResetVariableTensors: int8 state holds its zero point, other types 0."""
+        return [np.full(v.shape, reset_value(v), v.dtype.np) for v in self.state]
+
+
+def reset_value(v: Value) -> int:
+    """The element a reset writes into state value ``v`` (int8: its zero point, else 0)."""
+    if v.dtype is DType.s8 and v.quant is not None:
+        return v.quant.zp
+    return 0
+
+
+class Names:
+    """Fresh names against a set of taken ones: ``base``, then ``base_1``, ``base_2``, ..."""
+
+    def __init__(self, taken: Iterable[str] = ()) -> None:
+        self.taken: set[str] = set(taken)
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.taken:
+            name, i = f"{base}_{i}", i + 1
+        self.taken.add(name)
+        return name
 
 
 @dataclass(eq=False)
@@ -364,13 +453,12 @@ class Graph:
                 raise IRError(f"graph output {v.name} is never produced")
 
     def unique_name(self, base: str) -> str:
-        taken = {v.name for v in self.values()} | {n.name for n in self.nodes}
-        if base not in taken:
-            return base
-        i = 1
-        while f"{base}_{i}" in taken:
-            i += 1
-        return f"{base}_{i}"
+        """A value or node name not used in the graph yet."""
+        return Names([*(v.name for v in self.values()), *(n.name for n in self.nodes)]).fresh(base)
+
+    @property
+    def stateful(self) -> bool:
+        return any(n.state for n in self.nodes)
 
     def __repr__(self) -> str:
         lines = [f"graph {self.name}({', '.join(map(repr, self.inputs))}):"]

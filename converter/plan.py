@@ -1,9 +1,12 @@
 """Memory planning: tensor lifetimes -> offsets in one static arena.
 
 Each activation value gets a buffer. A buffer lives from the step that writes it to the last step
-that reads it. Views (Reshape) share their input's buffer; ops that declare ``inplace`` write over
-an input that dies at that step. Graph inputs and outputs live in the caller's buffers (the
-``in``/``out`` arguments of ``<name>_run``), so the arena holds only intermediates and scratch.
+that reads it. Views (ops that declare ``aliases_input``, such as Reshape) share their input's
+buffer; ops that declare ``inplace`` write over an input that dies at that step. Graph inputs and
+outputs live in the caller's buffers (the ``in``/``out`` arguments of ``<name>_run``), so the
+arena holds only intermediates and the kernels' scratch (sizes given by the target). State (the
+``state`` values of stateful ops) lives in its own region, laid out once and never reused, since
+it must survive from one inference to the next.
 
 Placement is TFLM's greedy scheme (largest buffer first, at the lowest offset that does not
 collide with a placed buffer whose lifetime overlaps). The report compares the arena with the
@@ -13,6 +16,7 @@ lower bound: the largest total size of buffers live at one step.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .ir import Graph, IRError, Node, Value
@@ -24,6 +28,7 @@ class Storage(enum.Enum):
     ARENA = "arena"
     INPUT = "input"
     OUTPUT = "output"
+    STATE = "state"
 
 
 @dataclass(eq=False)
@@ -45,6 +50,7 @@ class MemoryPlan:
     buffers: list[Buffer]
     arena_size: int
     lower_bound: int
+    state_size: int = 0
     scratch: dict[int, Buffer] = field(default_factory=dict)  # node index -> scratch buffer
     copies: set[int] = field(default_factory=set)  # view nodes that must copy their bytes
     _of: dict[int, Buffer] = field(default_factory=dict, repr=False)
@@ -64,8 +70,11 @@ def _aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
-    """Assign every non-constant value of ``graph`` a buffer and place the arena buffers."""
+def plan_memory(graph: Graph, scratch: Sequence[int] = ()) -> MemoryPlan:
+    """Assign every non-constant value of ``graph`` a buffer and place the arena buffers;
+    ``scratch[t]`` is the scratch (bytes) the kernel of node ``t`` needs (default none)."""
+    if scratch and len(scratch) != len(graph.nodes):
+        raise IRError(f"{len(scratch)} scratch sizes for {len(graph.nodes)} nodes")
     last = len(graph.nodes)
     last_use: dict[int, int] = {}
     for t, node in enumerate(graph.nodes):
@@ -92,29 +101,28 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         for v in node.outputs:
             b = _shared(node, t, v, of, out_index)
             if b is None:
-                if getattr(node, "aliases_input", False):
+                if node.aliases_input:
                     copies.add(t)
                 b = Buffer([], 0, t, t)
                 buffers.append(b)
             add(b, v)
             if id(v) in out_index:
                 b.storage, b.io_index = Storage.OUTPUT, out_index[id(v)]
-    scratch = {}
-    for t, node in enumerate(graph.nodes):
-        n = scratch_bytes(node)
-        if n:
-            scratch[t] = Buffer([], n, t, t)
-    arena = [b for b in buffers if b.storage is Storage.ARENA] + list(scratch.values())
+    state_size = 0
+    for node in graph.nodes:
+        for v in node.state:
+            if id(v) in of:
+                raise IRError(f"state value {v.name} belongs to two nodes")
+            b = Buffer([], 0, 0, last, Storage.STATE, offset=state_size)
+            buffers.append(b)
+            add(b, v)
+            state_size = _aligned(state_size + b.size)
+    scratch_buffers = {t: Buffer([], int(n), t, t) for t, n in enumerate(scratch) if n}
+    arena = [b for b in buffers if b.storage is Storage.ARENA] + list(scratch_buffers.values())
     size = _place(arena)
     steps = range(max(last, 1))
     bound = max((sum(b.size for b in arena if b.start <= t <= b.end) for t in steps), default=0)
-    return MemoryPlan(buffers, size, bound, scratch, copies, of)
-
-
-def scratch_bytes(node: Node) -> int:
-    """Scratch memory an op's kernel needs (ops may define ``scratch_bytes()``; most need none)."""
-    fn = getattr(node, "scratch_bytes", None)
-    return int(fn()) if fn else 0
+    return MemoryPlan(buffers, size, bound, state_size, scratch_buffers, copies, of)
 
 
 def _shared(node: Node, t: int, v: Value, of: dict[int, Buffer],
@@ -126,13 +134,13 @@ def _shared(node: Node, t: int, v: Value, of: dict[int, Buffer],
     those cases get a fresh buffer (and the view becomes a copy).
     """
     src = node.inputs[0] if node.inputs else None
-    if src is None or src.is_const:
+    if src is None or src.is_const or not (node.aliases_input or node.inplace):
         return None
     b = of[id(src)]
     is_out = id(v) in out_index
-    if getattr(node, "aliases_input", False):
+    if node.aliases_input:
         return None if is_out and b.storage is not Storage.ARENA else b
-    if getattr(node, "inplace", False) and b.storage is Storage.ARENA and b.end == t \
+    if node.inplace and b.storage is Storage.ARENA and b.end == t \
             and v.nbytes == b.size and not is_out:
         return b
     return None

@@ -14,7 +14,7 @@ import pytest
 from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value, const
 from firmforge.converter.ops.act import Relu
-from firmforge.converter.ops.eltwise import Add, Mul, Sub, _Binary
+from firmforge.converter.ops.eltwise import Add, Binary, Mul, Sub
 from firmforge.converter.plan import Storage, plan_memory
 from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
@@ -41,7 +41,7 @@ def _operand(rng, name: str, shape: tuple[int, ...], constant: bool) -> Value:
     return const(name, rng.integers(-128, 128, shape).astype(np.int8), DType.s8, q)
 
 
-def _binary_graph(rng: np.random.Generator, cls: type[_Binary]) -> Graph:
+def _binary_graph(rng: np.random.Generator, cls: type[Binary]) -> Graph:
     rank = int(rng.integers(2, 5))
     out = (1, *(int(rng.choice([1, 2, 3, 5, 8, 17])) for _ in range(rank - 1)))
     sa = tuple(d if k == 0 or rng.random() < 0.7 else 1 for k, d in enumerate(out))
@@ -63,7 +63,7 @@ def test_kernel_matches_reference(row):
     check_row(row)
 
 
-def _inplace_graph(rng: np.random.Generator, cls: type[_Binary]) -> Graph:
+def _inplace_graph(rng: np.random.Generator, cls: type[Binary]) -> Graph:
     """relu -> op (over relu's output, b broadcast) -> relu: the op's output shares t's buffer."""
     shape = (1, 3, 4, 5)
     x = Value("x", shape, DType.s8, act_quant(rng))

@@ -82,7 +82,7 @@ def _assert_same(name: str, i: int, g, want: np.ndarray, got: np.ndarray) -> Non
         at = tuple(bad[0])
         raise AssertionError(f"{name} case {i}: {len(bad)} of {want.size} differ, first {at}: "
                              f"C {got[at]} != ref {want[at]}\n{g!r}\nattrs {g.nodes[0].attrs}\n"
-                             f"params {g.nodes[0].int_params()}")
+                             f"params {g.nodes[0].requant()}")
 
 
 @pytest.mark.parametrize("cls, out_q", [(Sigmoid, SIGMOID_OUT), (Tanh, TANH_OUT)],
@@ -133,4 +133,4 @@ def test_softmax_rejects_tiny_beta_times_scale():
     x = Value("x", (1, 8), DType.s8, QuantParams.per_tensor(1e-5, 0))
     node = make_node(Softmax, "n", [x], ["y"], beta=1e-3)
     with pytest.raises(IRError, match="beta"):
-        node.int_params()
+        node.requant()

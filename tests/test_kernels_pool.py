@@ -14,7 +14,7 @@ import pytest
 from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value
 from firmforge.converter.ops.common import Padding
-from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d, _Pool2d
+from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d, Pool2d
 from firmforge.targets.c.emit import UnsupportedOpError
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
@@ -25,7 +25,7 @@ from kernel_harness import check_row
 ACTS = [Act.NONE, Act.NONE, Act.RELU, Act.RELU6, Act.RELU_N1_TO_1]
 
 
-def _pool_graph(rng: np.random.Generator, cls: type[_Pool2d], dtype: DType) -> Graph:
+def _pool_graph(rng: np.random.Generator, cls: type[Pool2d], dtype: DType) -> Graph:
     k = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
     s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
     p = Padding(*(int(rng.integers(0, kk)) for kk in (k[0], k[0], k[1], k[1])))

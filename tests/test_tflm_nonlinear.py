@@ -34,7 +34,7 @@ def _compare(g, op: int, options, xs: np.ndarray, what: str) -> None:
         at = tuple(bad[0])
         raise AssertionError(f"{what}: {len(bad)} of {got.size} differ, first at {at} (x = "
                              f"{xs[at]}): ours {got[at]} != TFLM {want[at]}; "
-                             f"params {g.nodes[0].int_params()}")
+                             f"params {g.nodes[0].requant()}")
 
 
 def _softmax_options(beta: float):

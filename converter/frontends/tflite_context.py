@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ..ir import DType, Graph, IRError, Node, QuantParams, Value
+from ..ir import DType, Graph, IRError, Names, Node, QuantParams, Value
 from .tflite_errors import TFLiteFormatError
 from .tflite_schema import ModelData, OperatorInfo, TensorInfo
 
@@ -26,9 +26,6 @@ ACTIVATION_TYPES = {"FLOAT32": DType.f32, "INT8": DType.s8, "INT16": DType.s16,
                     "INT32": DType.s32}
 CONSTANT_TYPES = {**ACTIVATION_TYPES, "INT64": DType.s64}
 MAX_ELEMENTS = 1 << 31  # TFLM sizes tensors with int; more is corruption, not a model
-# Methods of integer nodes that derive their fixed-point parameters; calling them at import
-# surfaces configurations TFLM rejects in Prepare (or firmforge cannot reproduce).
-_PREPARE = ("requant", "int_params", "bounds", "act_range")
 
 
 class Unsupported(Exception):
@@ -50,17 +47,13 @@ class Builder:
         self.problems: list[str] = []
         self.tensor_of: dict[str, int] = {}
         self.op_of: dict[str, tuple[int, str]] = {}
-        self.names: set[str] = set()
+        self.names = Names()
 
     def info(self, t: int) -> TensorInfo:
         return self.m.tensors[t]
 
     def unique(self, base: str) -> str:
-        name, i = base, 1
-        while name in self.names:
-            name, i = f"{base}_{i}", i + 1
-        self.names.add(name)
-        return name
+        return self.names.fresh(base)
 
     def value_name(self, info: TensorInfo) -> str:
         # The converter joins the names of fused ops with ';'; the first is the outermost op.
@@ -133,7 +126,7 @@ class Builder:
 
     def add_node(self, node: Node, op: OperatorInfo) -> None:
         self.graph.nodes.append(node)
-        self.names.add(node.name)
+        self.names.taken.add(node.name)
         self.op_of[node.name] = (op.index, op.op_name)
 
 
@@ -292,15 +285,12 @@ class OpCtx:
         return node.outputs[0]
 
     def _prepare(self, node: Node) -> None:
-        if not node.quantized:
-            return
-        for m in _PREPARE:
-            fn = getattr(node, m, None)
-            if fn is not None:
-                try:
-                    fn()
-                except (IRError, ValueError, ArithmeticError) as e:
-                    raise Unsupported(str(e)) from None
+        """Derive the node's integer parameters now: what TFLM's Prepare rejects is reported
+        as unsupported at import, not found when generating C."""
+        try:
+            node.prepare()
+        except (IRError, ValueError, ArithmeticError) as e:
+            raise Unsupported(str(e)) from None
 
 
 def _check_storage(info: TensorInfo) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import DType, Graph, Node, Value, const, make_node
+from ..ir import DType, Graph, Names, Node, Value, const, make_node
 from ..layout import Layout
 from ..ops.shape import Reshape, Transpose
 
@@ -61,17 +61,13 @@ class Ctx:
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.taken: set[str] = set()
+        self.names = Names()
         self.base = ""
         self.out_shape: tuple[int, ...] = ()
         self.emitted: list[Node] = []
 
     def unique(self, base: str) -> str:
-        name, i = base, 1
-        while name in self.taken:
-            name, i = f"{base}_{i}", i + 1
-        self.taken.add(name)
-        return name
+        return self.names.fresh(base)
 
     def begin(self, base: str, out_shape: tuple[int, ...]) -> None:
         """Start one torch node: ``base`` names its final IR node, ``out_shape`` is torch's."""

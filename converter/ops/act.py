@@ -1,5 +1,5 @@
 """Piecewise-linear activations that stand as their own op (when they cannot be fused into a
-producer's clamp): Relu, Relu6, LeakyRelu. ``_Unary`` is shared with ``nonlinear.py``.
+producer's clamp): Relu, Relu6, LeakyRelu. ``Unary`` is shared with ``nonlinear.py``.
 
 Float definitions are the usual ones; the integer definitions are TFLM's (activations.cc,
 leaky_relu_common.cc) and are documented on each class. Real multipliers are computed in double
@@ -15,11 +15,11 @@ from typing import ClassVar
 import numpy as np
 
 from ..fixed import mbqm, quantize_multiplier, quantize_scalar
-from ..ir import DType, IRError, Node
+from ..ir import DType, IRError, Node, QuantRule
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class _Unary(Node):
+class Unary(Node, abstract=True):
     """Shape-preserving op on one tensor."""
 
     def infer(self):
@@ -44,7 +44,7 @@ class _Unary(Node):
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class _IntAct(_Unary):
+class IntActivation(Unary, abstract=True):
     """Integer activation with per-tensor input and output parameters; safe to run in place
     (each output element depends only on the same input element)."""
 
@@ -63,18 +63,20 @@ class _IntAct(_Unary):
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class Relu(_IntAct):
+class Relu(IntActivation):
     """y = max(x, 0).
 
     Integer (TFLM's ReluQuantized): M, S = quantize_multiplier(double(s_x) / double(s_y));
         y_q = clamp(zp_y + mbqm(x_q - zp_x, M, S), max(qmin, zp_y), qmax)
     """
 
+    quant_rule: ClassVar[QuantRule] = QuantRule.OWN
+
     def requant(self) -> tuple[int, int]:
         sx, _, sy, _ = self._io()
         return quantize_multiplier(sx / sy)
 
-    def bounds(self) -> tuple[int, int]:
+    def act_range(self) -> tuple[int, int]:
         _, _, _, zy = self._io()
         return max(self.y.dtype.qmin, zy), self.y.dtype.qmax
 
@@ -84,13 +86,13 @@ class Relu(_IntAct):
     def _int(self, x):
         _, zx, _, zy = self._io()
         m, s = self.requant()
-        lo, hi = self.bounds()
+        lo, hi = self.act_range()
         y = zy + mbqm(x.astype(np.int64) - zx, m, s)
         return np.clip(y, lo, hi).astype(self.y.dtype.np)
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class Relu6(_IntAct):
+class Relu6(IntActivation):
     """y = min(max(x, 0), 6).
 
     Integer (TFLM's Relu6Quantized): no requantization at all; the input bytes are clamped to
@@ -99,7 +101,9 @@ class Relu6(_IntAct):
     firmforge requires that (IRError otherwise) rather than give a wrong or a non-TFLM answer.
     """
 
-    def bounds(self) -> tuple[int, int]:
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
+
+    def act_range(self) -> tuple[int, int]:
         sx, zx, sy, zy = self._io()
         if not self.x.quant.same_as(self.y.quant):
             raise IRError(f"{self.name}: int relu6 needs the output's quantization to equal the "
@@ -111,12 +115,12 @@ class Relu6(_IntAct):
         return np.clip(x, 0, 6)
 
     def _int(self, x):
-        lo, hi = self.bounds()
+        lo, hi = self.act_range()
         return np.clip(x, lo, hi).astype(self.y.dtype.np)
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class LeakyRelu(_IntAct):
+class LeakyRelu(IntActivation):
     """y = x if x > 0 else alpha * x.
 
     Integer (TFLM's QuantizeLeakyRelu), with d = x_q - zp_x:
@@ -128,6 +132,7 @@ class LeakyRelu(_IntAct):
     """
 
     alpha: float = 0.01
+    quant_rule: ClassVar[QuantRule] = QuantRule.OWN
 
     def requant(self) -> tuple[int, int, int, int, bool]:
         """(M_id, S_id, M_alpha, S_alpha, alpha_negative)."""

@@ -21,11 +21,12 @@ int8 (TFLM's per-channel scheme, weights symmetric so their zero point is 0):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from ..fixed import activation_range, mbqm, mbqm64, quantize_multipliers, wrap32
-from ..ir import Act, DType, IRError, Node, QuantParams
+from ..ir import Act, DType, IRError, Node, QuantParams, QuantRule
 from .common import Padding, pad_nhwc, requantize_acc, window_out, windows
 
 _INT_DTYPES = (DType.s8, DType.s16)
@@ -127,6 +128,8 @@ class Conv2d(Node):
     padding: Padding = field(default_factory=Padding)
     groups: int = 1
     act: Act = Act.NONE
+    quant_rule: ClassVar[QuantRule] = QuantRule.OWN
+    weight_axis: ClassVar[int] = 0  # OHWI: per output channel
 
     def _geometry(self) -> tuple[int, int, int, int]:
         x, w, b = self.inputs
@@ -207,6 +210,8 @@ class DepthwiseConv2d(Node):
     padding: Padding = field(default_factory=Padding)
     depth_multiplier: int = 1
     act: Act = Act.NONE
+    quant_rule: ClassVar[QuantRule] = QuantRule.OWN
+    weight_axis: ClassVar[int] = 3  # 1HWC: per output channel
 
     def _geometry(self) -> tuple[int, int, int, int, int]:
         x, w, b = self.inputs

@@ -16,11 +16,12 @@ zero points): acc[o] as above, exact in int64, then
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..fixed import activation_range
-from ..ir import Act, DType, IRError, Node
+from ..ir import Act, DType, IRError, Node, QuantRule
 from .conv import _check_int_io, int_requant, requantize_out
 
 
@@ -29,6 +30,8 @@ class Dense(Node):
     """Inputs ``[x (..., K), w (O, K), b (O,)]``; output ``(..., O)``."""
 
     act: Act = Act.NONE
+    quant_rule: ClassVar[QuantRule] = QuantRule.OWN
+    weight_axis: ClassVar[int] = 0  # OK: per output feature
 
     def _dims(self) -> tuple[int, int]:
         x, w, b = self.inputs

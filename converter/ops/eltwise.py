@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..fixed import activation_range, mbqm, mbqm_smaller_than_one, quantize_multiplier
-from ..ir import Act, DType, IRError, Node, QuantParams
+from ..ir import Act, DType, IRError, Node, QuantParams, QuantRule
 
 ADD_LEFT_SHIFT = 20  # TFLM's headroom for int8 inputs: 255 * 2**20 < 2**31
 ADD_LEFT_SHIFT_S16 = 15  # and for int16 inputs: 65535 * 2**15 < 2**31
@@ -75,8 +75,11 @@ def add_requant(a: QuantParams, b: QuantParams, y: QuantParams, where: str,
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class _Binary(Node):
+class Binary(Node, abstract=True):
+    """Elementwise with numpy broadcasting; output parameters from its own range."""
+
     act: Act = Act.NONE
+    quant_rule: ClassVar[QuantRule] = QuantRule.OWN
 
     # Every output element reads only the same-index element of a full-size first input, so
     # the kernel may write over it (the planner shares only when the sizes match).
@@ -125,7 +128,7 @@ class _Binary(Node):
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class _AddSub(_Binary):
+class AddSub(Binary, abstract=True):
     _sub: ClassVar[bool] = False
 
     def requant(self) -> AddRequant:
@@ -150,7 +153,7 @@ class _AddSub(_Binary):
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class Add(_AddSub):
+class Add(AddSub):
     """y = a + b (int8, or int16 for 16x8 models)."""
 
     _dtypes: ClassVar[tuple[DType, ...]] = (DType.f32, DType.s8, DType.s16)
@@ -160,7 +163,7 @@ class Add(_AddSub):
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class Sub(_AddSub):
+class Sub(AddSub):
     """y = a - b."""
 
     _sub: ClassVar[bool] = True
@@ -170,7 +173,7 @@ class Sub(_AddSub):
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class Mul(_Binary):
+class Mul(Binary):
     """y = a * b."""
 
     def requant(self) -> tuple[int, int]:

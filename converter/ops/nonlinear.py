@@ -48,14 +48,13 @@ from ..fixed import (
     mbqm,
     mbqm_greater_than_one,
     rdbpot,
-    round_half_away,
     srdhm,
     srmbpot,
     tanh_q31,
     wrap32,
 )
-from ..ir import DType, IRError, QuantParams
-from .act import _Unary
+from ..ir import DType, IRError, QuantParams, QuantRule, round_away
+from .act import Unary
 
 INPUT_INTEGER_BITS = 4        # Q4.27 input of logistic/tanh
 SCALED_DIFF_INTEGER_BITS = 5  # Q5.26 input of softmax's exp
@@ -88,7 +87,7 @@ def act_params(q: QuantParams, name: str) -> ActParams:
     if shift < 0:
         # TFLM's CalculateInputRadius would shift by a negative amount (undefined in C++).
         raise IRError(f"{name}: input scale {q.s} is below 2**-28, outside TFLM's int8 range")
-    multiplier = int(round_half_away(frac * (1 << 31)))
+    multiplier = int(round_away(frac * (1 << 31)))
     radius = ((1 << INPUT_INTEGER_BITS) - 1) * (1 << (31 - INPUT_INTEGER_BITS)) >> shift
     return ActParams(q.zp, multiplier, shift, radius)
 
@@ -101,7 +100,7 @@ def softmax_params(beta: float, q: QuantParams, name: str) -> SoftmaxParams:
         raise IRError(f"{name}: beta * input scale = {real / (1 << 26):g} is at most 2**-26; "
                       "TFLM's softmax needs a larger product")
     frac, shift = math.frexp(real)
-    multiplier = int(round_half_away(frac * (1 << 31)))
+    multiplier = int(round_away(frac * (1 << 31)))
     if multiplier == 1 << 31:
         multiplier //= 2
         shift += 1
@@ -110,7 +109,7 @@ def softmax_params(beta: float, q: QuantParams, name: str) -> SoftmaxParams:
     return SoftmaxParams(multiplier, shift, -radius)
 
 
-def _require_out_quant(node: _Unary, scale: float, zero_point: int) -> None:
+def _require_out_quant(node: Unary, scale: float, zero_point: int) -> None:
     if not node.outputs or node.y.quant is None or node.x.dtype is not DType.s8:
         return
     q = node.y.quant
@@ -120,11 +119,13 @@ def _require_out_quant(node: _Unary, scale: float, zero_point: int) -> None:
                       f"scale {q.scale[0]:g}, zero point {q.zero_point[0]}")
 
 
-class _Smooth(_Unary):
-    """Shared checks of the three ops: int8 only among the integer types, per-tensor input."""
+@dataclass(eq=False, kw_only=True, repr=False)
+class SmoothActivation(Unary, abstract=True):
+    """Shared checks of the three ops: int8 only among the integer types, per-tensor input,
+    and the fixed output parameters of TFLite (``fixed_quant``)."""
 
-    _out_scale: ClassVar[float] = 1.0 / 256
-    _out_zero_point: ClassVar[int] = -128
+    quant_rule: ClassVar[QuantRule] = QuantRule.FIXED
+    fixed_quant: ClassVar[tuple[float, int]] = (1.0 / 256, -128)
     # Each kernel reads x[i] before it writes y[i] (softmax after the row's max and sum), so the
     # planner may give y the bytes of x.
     inplace: ClassVar[bool] = True
@@ -136,43 +137,42 @@ class _Smooth(_Unary):
             raise IRError(f"{self.name}: int16 {self.kind} is not implemented (int8 and float only)")
         if x.dtype is DType.s8 and x.quant.per_channel:
             raise IRError(f"{self.name}: {self.kind} needs per-tensor input quantization")
-        _require_out_quant(self, self._out_scale, self._out_zero_point)
+        _require_out_quant(self, *self.fixed_quant)
         return out
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class Sigmoid(_Smooth):
+class Sigmoid(SmoothActivation):
     """y = 1 / (1 + exp(-x)); int8 as TFLM's LOGISTIC (module docstring), output 1/256, -128."""
 
     def _float(self, x):
         return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
 
-    def int_params(self) -> ActParams:
+    def requant(self) -> ActParams:
         return act_params(self.x.quant, self.name)
 
     def _int(self, x):
-        return sigmoid_s8(x, self.int_params())
+        return sigmoid_s8(x, self.requant())
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class Tanh(_Smooth):
+class Tanh(SmoothActivation):
     """y = tanh(x); int8 as TFLM's TANH (module docstring), output scale 1/128, zero point 0."""
 
-    _out_scale: ClassVar[float] = 1.0 / 128
-    _out_zero_point: ClassVar[int] = 0
+    fixed_quant: ClassVar[tuple[float, int]] = (1.0 / 128, 0)
 
     def _float(self, x):
         return np.tanh(x)
 
-    def int_params(self) -> ActParams:
+    def requant(self) -> ActParams:
         return act_params(self.x.quant, self.name)
 
     def _int(self, x):
-        return tanh_s8(x, self.int_params())
+        return tanh_s8(x, self.requant())
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class Softmax(_Smooth):
+class Softmax(SmoothActivation):
     """y = exp(beta * x) / sum exp(beta * x) over the last axis; int8 as TFLM's SOFTMAX (module
     docstring), output scale 1/256, zero point -128."""
 
@@ -183,11 +183,11 @@ class Softmax(_Smooth):
         e = np.exp(z)
         return e / e.sum(axis=-1, keepdims=True)
 
-    def int_params(self) -> SoftmaxParams:
+    def requant(self) -> SoftmaxParams:
         return softmax_params(self.beta, self.x.quant, self.name)
 
     def _int(self, x):
-        return softmax_s8(x, self.int_params())
+        return softmax_s8(x, self.requant())
 
 
 def _q4_input(x: np.ndarray, p: ActParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

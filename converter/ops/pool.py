@@ -12,16 +12,21 @@ MaxPool int8:        y_q = clamp(max of covered x_q, act_min, act_max).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from ..fixed import activation_range
-from ..ir import Act, DType, IRError, Node
+from ..ir import Act, DType, IRError, Node, QuantRule
 from .common import Padding, window_out
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class _Pool2d(Node):
+class Pool2d(Node, abstract=True):
+    """A window reduction; integer pools never requantize, so the output shares the input's
+    parameters."""
+
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
     padding: Padding = field(default_factory=Padding)
@@ -78,7 +83,7 @@ class _Pool2d(Node):
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class AvgPool2d(_Pool2d):
+class AvgPool2d(Pool2d):
     """Average over each window's covered elements."""
 
     def ref(self, xs):
@@ -96,7 +101,7 @@ class AvgPool2d(_Pool2d):
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
-class MaxPool2d(_Pool2d):
+class MaxPool2d(Pool2d):
     """Maximum over each window's covered elements."""
 
     def ref(self, xs):

@@ -20,7 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..fixed import mbqm, quantize_multiplier
-from ..ir import DType, IRError, Node, round_away
+from ..ir import DType, IRError, Node, QuantParams, round_away
 
 # Quotients beyond this magnitude saturate every int8/int16 output whatever the zero point, so
 # clamping to it first changes no result and keeps the float -> int conversion in range.
@@ -66,7 +66,7 @@ class Quantize(Node):
                           f"{self.dtype.value}")
         return [(x.shape, self.dtype)]
 
-    def _out(self):
+    def out_quant(self) -> QuantParams:
         q = self.y.quant
         if q is None:
             raise IRError(f"{self.name}: quantize needs output parameters")
@@ -79,11 +79,11 @@ class Quantize(Node):
         xq = self.x.quant
         if xq.per_channel:
             raise IRError(f"{self.name}: requantization needs per-tensor input parameters")
-        return quantize_multiplier(float(np.float32(xq.s)) / float(np.float32(self._out().s)))
+        return quantize_multiplier(float(np.float32(xq.s)) / float(np.float32(self.out_quant().s)))
 
     def ref(self, xs):
         x = xs[0]
-        yq = self._out()
+        yq = self.out_quant()
         if x.dtype == np.float32:
             return [quantize_f32(x, yq.s, yq.zp, self.dtype)]
         m, s = self.requant()

@@ -14,11 +14,12 @@ input and output share parameters, goes through reference_ops::QuantizedMeanOrSu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..fixed import mbqm, quantize_multiplier, wrap32
-from ..ir import DType, IRError, Node
+from ..ir import DType, IRError, Node, QuantRule
 
 
 def mean_requant(real: float, n: int) -> tuple[int, int]:
@@ -34,8 +35,9 @@ class Mean(Node):
 
     axes: tuple[int, ...] = (1, 2)
     keepdims: bool = True
+    quant_rule: ClassVar[QuantRule] = QuantRule.OWN
 
-    def _axes(self) -> tuple[int, ...]:
+    def reduced_axes(self) -> tuple[int, ...]:
         nd = len(self.x.shape)
         if not self.axes:
             raise IRError(f"{self.name}: mean over no axes (use Quantize for a requantization)")
@@ -47,7 +49,7 @@ class Mean(Node):
         return axes
 
     def infer(self):
-        axes = self._axes()
+        axes = self.reduced_axes()
         x = self.x
         if x.dtype not in (DType.f32, DType.s8, DType.s16):
             raise IRError(f"{self.name}: mean has no {x.dtype.value} implementation")
@@ -61,7 +63,7 @@ class Mean(Node):
 
     def count(self) -> int:
         """Elements reduced into each output."""
-        return int(np.prod([self.x.shape[a] for a in self._axes()]))
+        return int(np.prod([self.x.shape[a] for a in self.reduced_axes()]))
 
     def requant(self) -> tuple[int, int]:
         """(M', S') with the 1/n of the mean folded in."""
@@ -73,7 +75,7 @@ class Mean(Node):
 
     def ref(self, xs):
         x = xs[0]
-        axes = self._axes()
+        axes = self.reduced_axes()
         if x.dtype == np.float32:
             return [x.mean(axis=axes, keepdims=self.keepdims).astype(np.float32)]
         m, s = self.requant()

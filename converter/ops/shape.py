@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..ir import DType, IRError, Node
+from ..ir import DType, IRError, Node, QuantRule
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
@@ -22,6 +22,7 @@ class Reshape(Node):
 
     shape: tuple[int, ...] = ()
     aliases_input: ClassVar[bool] = True
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
 
     def infer(self):
         x = self.x
@@ -40,6 +41,7 @@ class Transpose(Node):
     """Permute dimensions; the batch dimension stays first."""
 
     perm: tuple[int, ...] = ()
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
 
     def infer(self):
         x = self.x
@@ -56,8 +58,10 @@ class Concat(Node):
     """Join inputs along ``axis`` (not the batch axis)."""
 
     axis: int = -1
+    quant_rule: ClassVar[QuantRule] = QuantRule.JOINED
 
-    def _axis(self) -> int:
+    def axis_index(self) -> int:
+        """``axis`` as a non-negative dimension index (never the batch axis)."""
         nd = len(self.x.shape)
         a = self.axis % nd
         if a == 0:
@@ -65,7 +69,7 @@ class Concat(Node):
         return a
 
     def infer(self):
-        a = self._axis()
+        a = self.axis_index()
         first = self.x
         for v in self.inputs:
             if v.dtype is not first.dtype or len(v.shape) != len(first.shape) or any(
@@ -81,7 +85,7 @@ class Concat(Node):
         return [(tuple(shape), first.dtype)]
 
     def ref(self, xs):
-        return [np.concatenate(xs, axis=self._axis())]
+        return [np.concatenate(xs, axis=self.axis_index())]
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
@@ -89,6 +93,7 @@ class Pad(Node):
     """Constant padding: ``pads[d] = (before, after)`` for each dimension (batch: (0, 0))."""
 
     pads: tuple[tuple[int, int], ...] = ()
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
 
     def infer(self):
         x = self.x

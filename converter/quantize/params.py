@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixed import INT32_MAX, INT32_MIN, round_half_away
+from ..fixed import INT32_MAX, INT32_MIN
 from ..ir import DType, QuantParams, round_away
 
 # The width given to a range that collapses to a point (an all-zero tensor) or is narrower still.
@@ -43,7 +43,7 @@ def activation_params(lo: float, hi: float, dtype: DType = DType.s8) -> QuantPar
     if hi - lo < _TINY_RANGE:
         hi = lo + _TINY_RANGE
     scale = np.float32((hi - lo) / (dtype.qmax - dtype.qmin))
-    zp = int(round_half_away(dtype.qmin - lo / float(scale)))
+    zp = int(round_away(dtype.qmin - lo / float(scale)))
     return QuantParams.per_tensor(float(scale), min(max(zp, dtype.qmin), dtype.qmax))
 
 

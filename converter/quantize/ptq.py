@@ -1,24 +1,25 @@
 """Post-training quantization: a float Graph plus calibrated ranges -> an int8 Graph (TFLite spec).
 
-Parameters per value (formulas in ``params.py``):
+Each op class declares how it is quantized (``Node.quant_rule``, ``weight_axis``,
+``fixed_quant``; formulas in ``params.py``); this module only applies the declarations:
 
-- Conv2d, DepthwiseConv2d, Dense: per-channel symmetric int8 weights along the output channel
-  (axis 0 of OHWI, axis 3 of 1HWC, axis 0 of OK), int32 bias at ``s_in * s_w[c]``.
-- MaxPool2d, AvgPool2d, Reshape, Transpose, Pad, Relu6: output shares the input's parameters
-  (TFLM's int8 RELU6 clamps the input bytes and ignores the output's parameters); Concat:
-  every input and the output share one set (TFLM copies bytes for all of them). Sharing is a
-  union-find over values, so chains (pool after concat, reshape of reshape) resolve to one group,
-  whose parameters come from the union of its members' ranges; a Concat's producers thus write
-  their outputs with the union range.
-- Softmax, Sigmoid: output (1/256, -128); Tanh: (1/128, 0), whatever was observed.
-- Every other output (Conv2d, DepthwiseConv2d, Dense, Add, Sub, Mul, Mean, Relu, LeakyRelu):
-  asymmetric from its own observed range (post fused activation, as the float
-  reference applies it).
+- ``weight_axis``: per-channel symmetric int8 weights along that axis of input 1, int32 bias
+  (input 2) at ``s_in * s_w[c]``.
+- ``SHARED``: the output shares the first input's parameters; ``JOINED``: every input and the
+  output share one set (a Concat copies bytes). Sharing is a union-find over values, so chains
+  (pool after concat, reshape of reshape) resolve to one group, whose parameters come from the
+  union of its members' ranges; a Concat's producers thus write their outputs with the union
+  range.
+- ``FIXED``: the op's ``fixed_quant`` (Softmax, Sigmoid: 1/256, -128; Tanh: 1/128, 0),
+  whatever was observed.
+- ``OWN``: asymmetric from the output's own observed range (post fused activation, as the
+  float reference applies it).
+- ``NONE``: refused (the op only arrives already quantized, or has state).
 - A float constant read as an activation (``x + c``): asymmetric int8 from its own min/max.
 
-A Concat input whose bytes come from a fixed-parameter output (a tanh branch joined with a ReLU
-branch) is not merged into the Concat's group: an int8 -> int8 Quantize (TFLM's requantization)
-is inserted before the Concat instead, as TFLite's converter does. Any other group that holds a
+A JOINED input whose bytes come from a fixed-parameter output (a tanh branch joined with a ReLU
+branch) is not merged into the group: an int8 -> int8 Quantize (TFLM's requantization) is
+inserted before the Concat instead, as TFLite's converter does. Any other group that holds a
 fixed-parameter output together with another source of values would need a requantization the
 graph does not have, so it is an error rather than a silent clip.
 """
@@ -30,25 +31,15 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..ir import DType, Graph, Node, QuantParams, Value
-from ..ops.act import LeakyRelu, Relu, Relu6
-from ..ops.conv import Conv2d, DepthwiseConv2d
-from ..ops.dense import Dense
-from ..ops.eltwise import Add, Mul, Sub
-from ..ops.nonlinear import Sigmoid, Softmax, Tanh
-from ..ops.pool import AvgPool2d, MaxPool2d
+from ..ir import DType, Graph, Names, Node, QuantParams, QuantRule, Value
 from ..ops.quant import Quantize
-from ..ops.reduce import Mean
-from ..ops.shape import Concat, Pad, Reshape, Transpose
 from .calibrate import CalibrationError
 from .params import QuantizationError, activation_params, quantize_bias, quantize_weights
 
-_WEIGHT_AXIS: dict[type[Node], int] = {Conv2d: 0, DepthwiseConv2d: 3, Dense: 0}
-_SHARED: tuple[type[Node], ...] = (MaxPool2d, AvgPool2d, Reshape, Transpose, Pad, Relu6)
-_FIXED: dict[type[Node], tuple[float, int]] = {
-    Softmax: (1.0 / 256, -128), Sigmoid: (1.0 / 256, -128), Tanh: (1.0 / 128, 0)}
-_OWN: tuple[type[Node], ...] = (Add, Sub, Mul, Mean, Relu, LeakyRelu)
-_SUPPORTED = {*_WEIGHT_AXIS, *_SHARED, Concat, *_FIXED, *_OWN}
+
+def _moves_values(node: Node) -> bool:
+    """The output only holds values of the inputs (same parameters through the op)."""
+    return node.quant_rule in (QuantRule.SHARED, QuantRule.JOINED)
 
 
 class _UnionFind:
@@ -82,9 +73,9 @@ def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]]) -> Graph:
         groups.find(id(v))
     requant: set[tuple[int, int]] = set()  # (id(concat node), input index) to requantize
     for node in graph.nodes:
-        if type(node) in _SHARED:
+        if node.quant_rule is QuantRule.SHARED:
             groups.union(id(node.x), id(node.y))
-        elif type(node) is Concat:
+        elif node.quant_rule is QuantRule.JOINED:
             fixed = [_fixed_source(graph, v) for v in node.inputs]
             same = all(f is not None and f == fixed[0] for f in fixed)
             for i, v in enumerate(node.inputs):
@@ -97,15 +88,15 @@ def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]]) -> Graph:
 
 
 def _fixed_source(graph: Graph, v: Value) -> tuple[float, int] | None:
-    """The (scale, zero point) a Softmax/Sigmoid/Tanh fixes for ``v`` (through shared ops)."""
+    """The (scale, zero point) a FIXED op fixes for ``v`` (through SHARED ops)."""
     node = graph.producer(v)
-    while node is not None and type(node) in _SHARED:
+    while node is not None and node.quant_rule is QuantRule.SHARED:
         node = graph.producer(node.x)
-    return _FIXED.get(type(node)) if node is not None else None
+    return node.fixed_quant if node is not None and node.quant_rule is QuantRule.FIXED else None
 
 
 def _check_graph(graph: Graph) -> None:
-    bad = [n for n in graph.nodes if type(n) not in _SUPPORTED or n.state]
+    bad = [n for n in graph.nodes if n.quant_rule is QuantRule.NONE or n.state]
     if bad:
         kinds = sorted({n.kind for n in bad})
         names = ", ".join(f"{n.name} ({n.kind})" for n in bad[:8])
@@ -120,7 +111,7 @@ def _check_graph(graph: Graph) -> None:
             raise QuantizationError(f"constant {v.name} (read by {users}) contains NaN or Inf; "
                                     "the float model is broken and cannot be quantized")
     for n in graph.nodes:
-        if type(n) in _WEIGHT_AXIS and not (len(n.inputs) == 3 and n.inputs[1].is_const
+        if n.weight_axis is not None and not (len(n.inputs) == 3 and n.inputs[1].is_const
                                             and n.inputs[2].is_const):
             raise QuantizationError(f"{n.name} ({n.kind}): weights and bias must be constants")
 
@@ -138,7 +129,7 @@ def _operands(graph: Graph) -> list[Value]:
     for v in graph.inputs:
         add(v)
     for n in graph.nodes:
-        ins = n.inputs[:1] if type(n) in _WEIGHT_AXIS else n.inputs
+        ins = n.inputs[:1] if n.weight_axis is not None else n.inputs
         for v in [*ins, *n.outputs]:
             add(v)
     for v in graph.outputs:
@@ -153,9 +144,9 @@ def _group_params(graph: Graph, operands: list[Value], groups: _UnionFind,
     made_by: dict[int, Node] = {}
     for n in graph.nodes:
         made_by.update((id(o), n) for o in n.outputs)
-        if type(n) in _FIXED:
-            fixed[id(n.y)] = QuantParams.per_tensor(*_FIXED[type(n)])
-        elif type(n) in _SHARED or type(n) is Concat:
+        if n.quant_rule is QuantRule.FIXED:
+            fixed[id(n.y)] = QuantParams.per_tensor(*n.fixed_quant)
+        elif _moves_values(n):
             derived.add(id(n.y))
     members: dict[int, list[Value]] = {}
     for v in operands:
@@ -206,16 +197,16 @@ class _Rewriter:
         self.params_of = params_of
         self.requant = requant
         self.new: dict[object, Value] = {}
-        self.taken: set[str] = {v.name for v in graph.values()}
-        self.used: set[str] = set()
+        # Activations keep their names; a constant keeps its own for its first int8 version.
+        self.names = Names(v.name for v in graph.values() if not v.is_const)
 
     def run(self) -> Graph:
         g = self.graph
         nodes = []
         for node in g.nodes:
-            if type(node) in _WEIGHT_AXIS:
+            if node.weight_axis is not None:
                 x = self.operand(node.inputs[0])
-                w = self.weights(node.inputs[1], _WEIGHT_AXIS[type(node)])
+                w = self.weights(node.inputs[1], node.weight_axis)
                 ins = [x, w, self.bias(node.inputs[2], x.quant.s, w.quant.scale)]
             else:
                 ins = [self.operand(v) for v in node.inputs]
@@ -231,13 +222,7 @@ class _Rewriter:
         return qg
 
     def _name(self, base: str) -> str:
-        """The original name for the first int8 version of a constant, a fresh one after."""
-        name, k = base, 0
-        while name in self.used or (k and name in self.taken):
-            k += 1
-            name = f"{base}_q{k}"
-        self.used.add(name)
-        return name
+        return self.names.fresh(base)
 
     def operand(self, v: Value) -> Value:
         key = ("act", id(v))
@@ -247,7 +232,6 @@ class _Rewriter:
                 self.new[key] = Value(self._name(v.name), v.shape, DType.s8, p,
                                       p.quantize(v.data, DType.s8))
             else:
-                self.used.add(v.name)
                 self.new[key] = Value(v.name, v.shape, DType.s8, p)
         return self.new[key]
 

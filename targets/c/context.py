@@ -1,7 +1,8 @@
 """What an emitter function writes into: constant arrays, parameter structs and kernel calls.
 
 An emitter (one per op, registered with ``@emit.register`` in ``targets/c/emit_*.py``) receives a
-node and an ``EmitContext`` and calls ``ctx.call(...)``; everything it needs from Python (shapes,
+node and an ``EmitContext`` whose ``kernel`` is the node's kernel descriptor, and calls
+``ctx.params(...)`` and ``ctx.call_kernel(...)``; everything it needs from Python (shapes,
 multipliers, clamp bounds) is computed there, so the C kernel only does arithmetic.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...converter.ir import Graph, IRError, Node, Value
+from ...converter.ir import Graph, IRError, Names, Node, Value
 from ...converter.plan import MemoryPlan, Storage
 
 _C_KEYWORDS = frozenset(
@@ -31,6 +32,9 @@ def c_identifier(name: str) -> str:
 
 
 def c_literal(v: object) -> str:
+    """A C99 literal of ``v``: integers that need more than 16 bits are ``long`` (32 bits on
+    every target, AVR included), INT32_MIN is written as an expression (``2147483648`` alone
+    does not fit ``long``); tuples and lists become brace initializers."""
     if isinstance(v, bool):
         return "1" if v else "0"
     if isinstance(v, (int, np.integer)):
@@ -43,6 +47,17 @@ def c_literal(v: object) -> str:
     if isinstance(v, (tuple, list)):
         return "{" + ", ".join(c_literal(x) for x in v) + "}"
     raise TypeError(f"no C literal for {type(v).__name__}")
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The C kernel a node lowers to: ``fn(&params, operands...)`` declared in ``header``,
+    with ``scratch`` bytes of caller-owned scratch (0: none)."""
+
+    fn: str
+    header: str
+    params: str | None = None
+    scratch: int = 0
 
 
 @dataclass
@@ -63,31 +78,23 @@ class EmitContext:
     body: list[str] = field(default_factory=list)
     headers: set[str] = field(default_factory=set)
     step: int = 0
+    kernel: Kernel | None = None
     _layer: str = ""
-    _layer_names: set[str] = field(default_factory=set)
+    _layer_names: Names = field(default_factory=Names)
     _const_symbols: dict[int, str] = field(default_factory=dict)
-    _symbols: set[str] = field(default_factory=set)
+    _symbols: Names = field(default_factory=Names)
 
     # -- used by the writer ---------------------------------------------------------------------
-    def begin(self, node: Node, step: int) -> None:
+    def begin(self, node: Node, step: int, kernel: Kernel) -> None:
         self.step = step
-        base = c_identifier(node.name)
-        name, i = base, 1
-        while name in self._layer_names:
-            name, i = f"{base}_{i}", i + 1
-        self._layer_names.add(name)
-        self._layer = name
+        self.kernel = kernel
+        self._layer = self._layer_names.fresh(c_identifier(node.name))
         shapes = " ".join("x".join(map(str, v.shape[1:])) for v in node.inputs if not v.is_const)
         out = "x".join(map(str, node.y.shape[1:]))
         self.body.append(f"    /* {_comment_safe(node.name)}: {node.kind} {shapes} -> {out} */")
 
     def symbol(self, tag: str) -> str:
-        base = f"{self.prefix}_{self._layer}_{tag}"
-        s, i = base, 1
-        while s in self._symbols:
-            s, i = f"{base}{i}", i + 1
-        self._symbols.add(s)
-        return s
+        return self._symbols.fresh(f"{self.prefix}_{self._layer}_{tag}")
 
     # -- used by emitters -----------------------------------------------------------------------
     def ptr(self, v: Value) -> str:
@@ -101,10 +108,11 @@ class EmitContext:
         if b.storage is Storage.OUTPUT:
             return _io_name("out", b.io_index, len(self.graph.outputs))
         cast = "" if ctype == "int8_t" else f"({ctype} *)"
-        return f"{cast}(arena + {b.offset})"
+        region = "state" if b.storage is Storage.STATE else "arena"
+        return f"{cast}({region} + {b.offset})"
 
     def scratch(self) -> str:
-        """Pointer to the current node's scratch buffer (sized by its ``scratch_bytes()``)."""
+        """Pointer to the current node's scratch buffer (``kernel.scratch`` bytes)."""
         return f"(arena + {self.plan.scratch[self.step].offset})"
 
     def const(self, v: Value, ctype: str | None = None) -> str:
@@ -123,14 +131,23 @@ class EmitContext:
         self.arrays.append(ConstArray(sym, ctype, np.asarray(data).ravel(), comment))
         return sym
 
-    def params(self, ctype: str, **fields: object) -> str:
-        """A ``static FF_CONST`` parameter struct; returns ``&symbol`` to pass to the kernel."""
+    def params(self, ctype: str | None = None, /, **fields: object) -> str:
+        """A ``static FF_CONST`` parameter struct (of the kernel's type unless ``ctype`` says);
+        returns ``&symbol`` to pass to the kernel."""
+        ctype = ctype or self.kernel.params
+        if ctype is None:
+            raise IRError(f"kernel {self.kernel.fn} takes no parameter struct")
         sym = self.symbol("p")
         inits = ",\n".join(f"    .{k} = {c_literal(v)}" for k, v in fields.items())
         self.structs.append(f"static FF_CONST {ctype} {sym} = {{\n{inits}\n}};")
         return f"&{sym}"
 
+    def call_kernel(self, *args: object) -> None:
+        """Call the node's kernel with ``args``."""
+        self.call(self.kernel.header, self.kernel.fn, *args)
+
     def call(self, header: str, fn: str, *args: object) -> None:
+        """Call any core function (a copy beside the kernel, say)."""
         self.headers.add(header)
         self.body.append(f"    {fn}({', '.join(c_literal(a) for a in args)});")
 

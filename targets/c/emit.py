@@ -1,8 +1,17 @@
-"""Dispatch from an op class to its C emitter.
+"""Dispatch from an op class to its C kernel and its emitter.
 
-Each family module ``targets/c/emit_<family>.py`` registers one function per op with
-``@emit.register``; the type annotation of the node argument selects it. This module imports
-every ``emit_*`` module, so adding an op means adding its function there and nothing else.
+Each family module ``targets/c/emit_<family>.py`` registers, per op, two functions on the type
+annotation of their node argument:
+
+- ``@kernel.register``: the ``Kernel`` descriptor the node lowers to (function, header,
+  parameter struct, caller-owned scratch), chosen from the node's dtypes and weight encodings;
+  it raises ``UnsupportedOpError`` for what the C target cannot compute. The writer asks every
+  node first, so an unsupported op fails before anything is planned, and the memory plan sizes
+  scratch from the descriptors (scratch belongs to the target, not to the op).
+- ``@emit.register``: writes the call into an ``EmitContext`` whose ``kernel`` is that
+  descriptor (``ctx.params(...)``, ``ctx.call_kernel(...)``).
+
+This module imports every ``emit_*`` module, so adding an op means adding its functions there.
 """
 
 from __future__ import annotations
@@ -12,8 +21,11 @@ import pkgutil
 from functools import singledispatch
 from pathlib import Path
 
-from ...converter.ir import Node
-from .context import EmitContext
+from ...converter.ir import Node, Value
+from .context import EmitContext, Kernel
+
+__all__ = ["EmitContext", "Kernel", "UnsupportedOpError", "data_input", "emit", "kernel",
+           "unsupported"]
 
 
 class UnsupportedOpError(NotImplementedError):
@@ -21,12 +33,24 @@ class UnsupportedOpError(NotImplementedError):
 
 
 @singledispatch
-def emit(node: Node, ctx: EmitContext) -> None:
+def kernel(node: Node) -> Kernel:
     raise UnsupportedOpError(f"{node.name}: the C target has no kernel for {node.kind}")
+
+
+@singledispatch
+def emit(node: Node, ctx: EmitContext) -> None:
+    raise UnsupportedOpError(f"{node.name}: the C target has no emitter for {node.kind}")
 
 
 def unsupported(node: Node, what: str) -> UnsupportedOpError:
     return UnsupportedOpError(f"{node.name}: the C target has no {node.kind} kernel for {what}")
+
+
+def data_input(node: Node, *values: Value) -> None:
+    """Kernels read activations (``values``, default the first input): a constant operand
+    should have been folded."""
+    if any(v.is_const for v in values or node.inputs[:1]):
+        raise unsupported(node, "a constant input (fold it first)")
 
 
 for _mod in pkgutil.iter_modules([str(Path(__file__).parent)]):

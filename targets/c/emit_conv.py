@@ -14,7 +14,7 @@ from ...converter.ir import DType
 from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d
 from .context import EmitContext
-from .emit import emit, unsupported
+from .emit import Kernel, data_input, emit, kernel, unsupported
 
 # (input, weights, bias, output) dtypes -> kernel name suffix after ff_conv2d_ / ff_dwconv2d_
 _CONV_KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): "s8",
@@ -24,15 +24,14 @@ _DW_KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): "s8",
                (DType.s16, DType.s8, DType.s64, DType.s16): "s16_s8"}
 
 
-def _kernel(node: Conv2d | DepthwiseConv2d, table: dict[tuple[DType, ...], str]) -> str:
+def _words(node: Conv2d | DepthwiseConv2d, table: dict[tuple[DType, ...], str]) -> str:
     """The kernel's dtype words, or UnsupportedOpError."""
     x, w, b = node.inputs
     words = table.get((x.dtype, w.dtype, b.dtype, node.y.dtype))
     if words is None:
         raise unsupported(node, f"{x.dtype.value} inputs with {w.dtype.value} weights and "
                                 f"{b.dtype.value} bias")
-    if x.is_const:
-        raise unsupported(node, "a constant input (fold it first)")
+    data_input(node)
     return words
 
 
@@ -56,44 +55,52 @@ def is_pointwise(node: Conv2d) -> bool:
         and node.padding == Padding()
 
 
+@kernel.register
+def _conv2d_kernel(node: Conv2d) -> Kernel:
+    words = _words(node, _CONV_KERNELS)
+    if words == "s8" and is_pointwise(node):
+        return Kernel("ff_conv2d_s8_1x1", "ff_conv.h", "ff_conv2d_s8_1x1_params")
+    ptype = "ff_conv2d_s8_params" if words == "s8" else "ff_conv2d_s16_s8_params"
+    return Kernel(f"ff_conv2d_{words}", "ff_conv.h", ptype)
+
+
+@kernel.register
+def _dwconv2d_kernel(node: DepthwiseConv2d) -> Kernel:
+    words = _words(node, _DW_KERNELS)
+    return Kernel(f"ff_dwconv2d_{words}", "ff_conv.h", f"ff_dwconv2d_{words}_params")
+
+
 @emit.register
 def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
-    words = _kernel(node, _CONV_KERNELS)
     x, w, b = node.inputs
     y = node.y
     o, kh, kw, ci = w.shape
     n, ih, iw, c = x.shape
-    if words == "s8" and is_pointwise(node):
-        p = ctx.params("ff_conv2d_s8_1x1_params", pixels=n * ih * iw, in_c=c, out_c=o,
-                       **_requant_fields(node, ctx, o))
-        ctx.call("ff_conv.h", "ff_conv2d_s8_1x1", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b),
-                 ctx.ptr(y))
+    if ctx.kernel.fn == "ff_conv2d_s8_1x1":
+        p = ctx.params(pixels=n * ih * iw, in_c=c, out_c=o, **_requant_fields(node, ctx, o))
+        ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
         return
     _, oh, ow, _ = y.shape
-    ptype = "ff_conv2d_s8_params" if words == "s8" else "ff_conv2d_s16_s8_params"
     p = ctx.params(
-        ptype, batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,
+        batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,
         k_h=kh, k_w=kw, filter_c=ci, group_out=o // node.groups,
         stride_h=node.stride[0], stride_w=node.stride[1],
         dil_h=node.dilation[0], dil_w=node.dilation[1],
         pad_top=node.padding.top, pad_left=node.padding.left, **_requant_fields(node, ctx, o))
-    ctx.call("ff_conv.h", f"ff_conv2d_{words}", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b),
-             ctx.ptr(y))
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
 
 
 @emit.register
 def _dwconv2d(node: DepthwiseConv2d, ctx: EmitContext) -> None:
-    words = _kernel(node, _DW_KERNELS)
     x, w, b = node.inputs
     y = node.y
     _, kh, kw, oc = w.shape
     n, ih, iw, c = x.shape
     _, oh, ow, _ = y.shape
     p = ctx.params(
-        f"ff_dwconv2d_{words}_params", batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow,
+        batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow,
         out_c=oc, depth_mult=node.depth_multiplier, k_h=kh, k_w=kw,
         stride_h=node.stride[0], stride_w=node.stride[1],
         dil_h=node.dilation[0], dil_w=node.dilation[1],
         pad_top=node.padding.top, pad_left=node.padding.left, **_requant_fields(node, ctx, oc))
-    ctx.call("ff_conv.h", f"ff_dwconv2d_{words}", p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b),
-             ctx.ptr(y))
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))

@@ -7,7 +7,7 @@ import numpy as np
 from ...converter.ir import DType
 from ...converter.ops.dense import Dense
 from .context import EmitContext
-from .emit import emit, unsupported
+from .emit import Kernel, data_input, emit, kernel, unsupported
 
 # (input, weights, bias, output) dtypes -> (kernel, its parameter struct)
 _KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): ("ff_dense_s8", "ff_dense_s8_params"),
@@ -17,20 +17,26 @@ _KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): ("ff_dense_s8", "ff_dense
                                                            "ff_dense_s16_s8_params")}
 
 
+@kernel.register
+def _dense_kernel(node: Dense) -> Kernel:
+    x, w, b = node.inputs
+    found = _KERNELS.get((x.dtype, w.dtype, b.dtype, node.y.dtype))
+    if found is None:
+        raise unsupported(node, f"{x.dtype.value} inputs, {w.dtype.value} weights and "
+                                f"{b.dtype.value} bias")
+    data_input(node)
+    return Kernel(found[0], "ff_dense.h", found[1])
+
+
 @emit.register
 def _dense(node: Dense, ctx: EmitContext) -> None:
     x, w, b = node.inputs
-    kernel = _KERNELS.get((x.dtype, w.dtype, b.dtype, node.y.dtype))
-    if kernel is None:
-        raise unsupported(node, f"{x.dtype.value} inputs, {w.dtype.value} weights and "
-                                f"{b.dtype.value} bias")
-    fn, ptype = kernel
     o, k = w.shape
     mult, shift = node.requant()
     lo, hi = node.act_range()
     p = ctx.params(
-        ptype, rows=x.size // k, in_features=k, out_features=o,
+        rows=x.size // k, in_features=k, out_features=o,
         in_offset=-x.quant.zp, out_offset=node.y.quant.zp, act_min=lo, act_max=hi,
         mult=ctx.array("mult", np.broadcast_to(mult, (o,)), "int32_t"),
         shift=ctx.array("shift", np.broadcast_to(shift, (o,)), "int32_t"))
-    ctx.call("ff_dense.h", fn, p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(node.y))
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(node.y))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 
 from ...converter.ir import DType
-from ...converter.ops.eltwise import Add, Mul, Sub, _Binary
+from ...converter.ops.eltwise import Add, Binary, Mul, Sub
 from .context import EmitContext
-from .emit import emit, unsupported
+from .emit import Kernel, emit, kernel, unsupported
 
 RANK = 4
 
@@ -29,32 +29,48 @@ def broadcast_strides(shape: tuple[int, ...]) -> list[int]:
     return [0 if d == 1 else s for d, s in zip(padded, strides, strict=True)]
 
 
-def _layout(node: _Binary) -> dict[str, object]:
+def _layout(node: Binary) -> dict[str, object]:
     a, b = node.inputs
     out = (1,) * (RANK - len(node.y.shape)) + tuple(node.y.shape)
     return {"shape": list(out), "a_stride": broadcast_strides(a.shape),
             "b_stride": broadcast_strides(b.shape)}
 
 
-def _call(node: _Binary, ctx: EmitContext, op: str, ptype: str, fields: dict[str, object]
-          ) -> None:
+def _kernel(node: Binary, op: str, ptype: str) -> Kernel:
     a, b = node.inputs
     dtype = a.dtype
     if node.y.dtype is not dtype or dtype not in _DTYPES[op]:
         raise unsupported(node, f"{dtype.value} data")
     if a.is_const and b.is_const:
         raise unsupported(node, "two constant operands (fold them first)")
+    # One constant operand is read in place from constant memory by the _c variant.
+    suffix = "_c" if a.is_const or b.is_const else ""
+    return Kernel(f"ff_{op}_{dtype.value}{suffix}", "ff_eltwise.h", ptype)
+
+
+@kernel.register
+def _add_kernel(node: Add) -> Kernel:
+    return _kernel(node, "add", f"ff_add_{node.x.dtype.value}_params")
+
+
+@kernel.register
+def _sub_kernel(node: Sub) -> Kernel:
+    return _kernel(node, "sub", "ff_add_s8_params")
+
+
+@kernel.register
+def _mul_kernel(node: Mul) -> Kernel:
+    return _kernel(node, "mul", "ff_mul_s8_params")
+
+
+def _call(node: Binary, ctx: EmitContext, fields: dict[str, object]) -> None:
+    a, b = node.inputs
     lo, hi = node.act_range()
-    p = ctx.params(ptype, **_layout(node), const_first=int(a.is_const), a_offset=-a.quant.zp,
+    p = ctx.params(**_layout(node), const_first=int(a.is_const), a_offset=-a.quant.zp,
                    b_offset=-b.quant.zp, out_offset=node.y.quant.zp, **fields, act_min=lo,
                    act_max=hi)
-    if a.is_const or b.is_const:
-        x, c = (b, a) if a.is_const else (a, b)
-        ctx.call("ff_eltwise.h", f"ff_{op}_{dtype.value}_c", p, ctx.ptr(x), ctx.ptr(c),
-                 ctx.ptr(node.y))
-    else:
-        ctx.call("ff_eltwise.h", f"ff_{op}_{dtype.value}", p, ctx.ptr(a), ctx.ptr(b),
-                 ctx.ptr(node.y))
+    x, c = (b, a) if a.is_const else (a, b)
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(c), ctx.ptr(node.y))
 
 
 def _add_fields(node: Add | Sub) -> dict[str, object]:
@@ -66,15 +82,15 @@ def _add_fields(node: Add | Sub) -> dict[str, object]:
 
 @emit.register
 def _add(node: Add, ctx: EmitContext) -> None:
-    _call(node, ctx, "add", f"ff_add_{node.x.dtype.value}_params", _add_fields(node))
+    _call(node, ctx, _add_fields(node))
 
 
 @emit.register
 def _sub(node: Sub, ctx: EmitContext) -> None:
-    _call(node, ctx, "sub", "ff_add_s8_params", _add_fields(node))
+    _call(node, ctx, _add_fields(node))
 
 
 @emit.register
 def _mul(node: Mul, ctx: EmitContext) -> None:
     m, s = node.requant()
-    _call(node, ctx, "mul", "ff_mul_s8_params", {"mult": m, "shift": s})
+    _call(node, ctx, {"mult": m, "shift": s})

@@ -12,20 +12,15 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from ...converter.ir import DType, Node, Value
+from ...converter.ir import DType, Value
 from ...converter.ops.shape import Concat, Pad, Reshape, Transpose
 from .context import EmitContext
-from .emit import emit, unsupported
+from .emit import Kernel, data_input, emit, kernel, unsupported
 
 MAX_DIMS = 4  # FF_SHAPE_MAX_DIMS in ff_shape.h
 
 _TRANSPOSE_DTYPES = (DType.s8, DType.s16, DType.s32)
 _PAD_DTYPES = (DType.s8, DType.s16)
-
-
-def _data_input(node: Node, v: Value) -> None:
-    if v.is_const:
-        raise unsupported(node, "a constant input (fold it first)")
 
 
 def _copy(ctx: EmitContext, x: Value, y: Value) -> None:
@@ -79,64 +74,92 @@ def _left_fill(values: list[int], fill: int) -> list[int]:
     return [fill] * (MAX_DIMS - len(values)) + values
 
 
+_COPY = Kernel("ff_copy", "ff_shape.h")
+
+
+@kernel.register
+def _reshape_kernel(node: Reshape) -> Kernel:
+    data_input(node)
+    return _COPY  # only called when the planner could not make the output a view
+
+
+@kernel.register
+def _transpose_kernel(node: Transpose) -> Kernel:
+    x = node.x
+    if x.dtype not in _TRANSPOSE_DTYPES:
+        raise unsupported(node, f"{x.dtype.value} data")
+    data_input(node)
+    dims, _ = simplify_transpose(x.shape, node.perm)
+    if len(dims) <= 1:
+        return _COPY
+    if len(dims) > MAX_DIMS:
+        raise unsupported(node, f"a permutation of {len(dims)} irreducible dimensions")
+    return Kernel(f"ff_transpose_{x.dtype.value}", "ff_shape.h", "ff_transpose_params")
+
+
+@kernel.register
+def _concat_kernel(node: Concat) -> Kernel:
+    if node.y.dtype.bits % 8:
+        raise unsupported(node, f"packed {node.y.dtype.value} data")
+    data_input(node, *node.inputs)
+    return Kernel("ff_concat", "ff_shape.h", "ff_concat_params")
+
+
+@kernel.register
+def _pad_kernel(node: Pad) -> Kernel:
+    x = node.x
+    if x.dtype not in _PAD_DTYPES:
+        raise unsupported(node, f"{x.dtype.value} data")
+    data_input(node)
+    dims, pads = simplify_pad(x.shape, node.pads)
+    if all(p == (0, 0) for p in pads):
+        return _COPY
+    if len(dims) > MAX_DIMS:
+        raise unsupported(node, f"padding of {len(dims)} irreducible dimensions")
+    return Kernel(f"ff_pad_{x.dtype.value}", "ff_shape.h", "ff_pad_params")
+
+
 @emit.register
 def _reshape(node: Reshape, ctx: EmitContext) -> None:
-    if ctx.step not in ctx.plan.copies:
-        return  # the planner gave the output the input's buffer: nothing to move
-    _data_input(node, node.x)
-    _copy(ctx, node.x, node.y)
+    if ctx.step in ctx.plan.copies:
+        _copy(ctx, node.x, node.y)  # else the output is a view: nothing to move
 
 
 @emit.register
 def _transpose(node: Transpose, ctx: EmitContext) -> None:
     x, y = node.x, node.y
-    if x.dtype not in _TRANSPOSE_DTYPES:
-        raise unsupported(node, f"{x.dtype.value} data")
-    _data_input(node, x)
-    dims, strides = simplify_transpose(x.shape, node.perm)
-    if len(dims) <= 1:
+    if ctx.kernel is _COPY:
         _copy(ctx, x, y)
         return
-    if len(dims) > MAX_DIMS:
-        raise unsupported(node, f"a permutation of {len(dims)} irreducible dimensions")
-    p = ctx.params("ff_transpose_params", out_dims=_left_fill(dims, 1),
-                   in_stride=_left_fill(strides, 0))
-    ctx.call("ff_shape.h", f"ff_transpose_{x.dtype.value}", p, ctx.ptr(x), ctx.ptr(y))
+    dims, strides = simplify_transpose(x.shape, node.perm)
+    p = ctx.params(out_dims=_left_fill(dims, 1), in_stride=_left_fill(strides, 0))
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(y))
 
 
 @emit.register
 def _concat(node: Concat, ctx: EmitContext) -> None:
     y = node.y
-    if y.dtype.bits % 8:
-        raise unsupported(node, f"packed {y.dtype.value} data")
-    a = node._axis()
+    a = node.axis_index()
     size = y.dtype.bits // 8
     outer = math.prod(y.shape[:a])
     inner = math.prod(y.shape[a + 1:]) * size
     offset = 0
     for x in node.inputs:
-        _data_input(node, x)
         block = x.shape[a] * inner
-        p = ctx.params("ff_concat_params", outer=outer, in_block=block,
-                       out_block=y.shape[a] * inner, offset=offset)
-        ctx.call("ff_shape.h", "ff_concat", p, ctx.ptr(x), ctx.ptr(y))
+        p = ctx.params(outer=outer, in_block=block, out_block=y.shape[a] * inner, offset=offset)
+        ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(y))
         offset += block
 
 
 @emit.register
 def _pad(node: Pad, ctx: EmitContext) -> None:
     x, y = node.x, node.y
-    if x.dtype not in _PAD_DTYPES:
-        raise unsupported(node, f"{x.dtype.value} data")
-    _data_input(node, x)
-    dims, pads = simplify_pad(x.shape, node.pads)
-    if all(p == (0, 0) for p in pads):
+    if ctx.kernel is _COPY:
         _copy(ctx, x, y)
         return
-    if len(dims) > MAX_DIMS:
-        raise unsupported(node, f"padding of {len(dims)} irreducible dimensions")
+    dims, pads = simplify_pad(x.shape, node.pads)
     before = [a for a, _ in pads]
     out = [d + a + b for d, (a, b) in zip(dims, pads, strict=True)]
-    p = ctx.params("ff_pad_params", in_dims=_left_fill(dims, 1), out_dims=_left_fill(out, 1),
+    p = ctx.params(in_dims=_left_fill(dims, 1), out_dims=_left_fill(out, 1),
                    before=_left_fill(before, 0), fill=node.fill())
-    ctx.call("ff_shape.h", f"ff_pad_{x.dtype.value}", p, ctx.ptr(x), ctx.ptr(y))
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(y))

@@ -2,8 +2,10 @@
 
 ``<name>.c`` is a straight list of kernel calls with constant arguments over one static arena;
 ``<name>_weights.c`` holds every constant as an aligned ``FF_CONST`` array (flash on every
-target); ``<name>.h`` declares ``<name>_run`` and the size macros. Output is deterministic: the
-same graph gives byte-identical files.
+target); ``<name>.h`` declares ``<name>_run`` and the size macros. A stateful model (one with
+TFLite variable tensors or spiking membranes) also has a static state region and
+``<name>_reset()``, which restores the state and must be called once before the first run.
+Output is deterministic: the same graph gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...converter.ir import Graph
-from ...converter.plan import MemoryPlan, plan_memory
-from .context import ConstArray, EmitContext, c_identifier
-from .emit import emit
+from ...converter.ir import Graph, reset_value
+from ...converter.plan import MemoryPlan, Storage, plan_memory
+from .context import ConstArray, EmitContext, c_identifier, c_literal
+from .emit import emit, kernel
 
 GENERATOR = "firmforge"
 _CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8, "float": 4}
@@ -73,12 +75,13 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> C
     takes a third buffer that receives a copy of every node's output right after the node runs
     (for layer-by-layer comparison on the host)."""
     prefix = c_identifier(name or graph.name).lower()
-    plan = plan_memory(graph)
+    kernels = [kernel(node) for node in graph.nodes]  # every op supported, before any planning
+    plan = plan_memory(graph, [k.scratch for k in kernels])
     ctx = EmitContext(graph, plan, prefix)
     layout: list[tuple[str, int, int]] = []
     offset = 0
-    for t, node in enumerate(graph.nodes):
-        ctx.begin(node, t)
+    for t, (node, k) in enumerate(zip(graph.nodes, kernels, strict=True)):
+        ctx.begin(node, t, k)
         emit(node, ctx)
         if trace:
             for v in node.outputs:
@@ -86,6 +89,9 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> C
                 layout.append((v.name, offset, v.nbytes))
                 offset += (v.nbytes + 3) // 4 * 4
     proto = _run_prototype(graph, prefix, trace)
+    protos = [proto + ";"]
+    if graph.stateful:
+        protos.append(f"void {prefix}_reset(void);")
     weights = _weights_c(prefix, ctx.arrays)
     const_bytes = sum(a.data.size * _CTYPE_BYTES[a.ctype] for a in ctx.arrays)
     files = {
@@ -93,7 +99,7 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> C
         f"{prefix}.c": _model_c(graph, prefix, plan, ctx, proto),
         f"{prefix}_weights.c": weights,
     }
-    return CSources(prefix, files, [proto + ";"], plan, const_bytes, sorted(ctx.headers),
+    return CSources(prefix, files, protos, plan, const_bytes, sorted(ctx.headers),
                     layout if trace else None)
 
 
@@ -128,7 +134,13 @@ def _header(graph: Graph, prefix: str, plan: MemoryPlan, proto: str) -> str:
             if v.quant is not None and not v.quant.per_channel:
                 lines.append(f"#define {up}_{tag}_SCALE {float(np.float32(v.quant.s))!r}f")
                 lines.append(f"#define {up}_{tag}_ZERO_POINT {v.quant.zp}")
-    lines += [f"#define {up}_ARENA_SIZE {plan.arena_size}", "",
+    lines += [f"#define {up}_ARENA_SIZE {plan.arena_size}"]
+    if graph.stateful:
+        lines += [f"#define {up}_STATE_SIZE {plan.state_size}", "",
+                  "/* Restores the model's state (recurrent and variable tensors) to its initial",
+                  "   values: call once before the first run, and again to start a new sequence. */",
+                  f"void {prefix}_reset(void);"]
+    lines += ["",
               "/* Runs one inference. Activations are NHWC; in and out are the caller's and are",
               "   not used as scratch. Not reentrant: the arena is static. */",
               proto + ";", "", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {up}_H_ */",
@@ -146,15 +158,44 @@ def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, prot
     out += ctx.structs
     out += ["", "/* The arena, aligned for 32-bit access by the union. */",
             f"static union {{ int32_t align; int8_t bytes[{max(plan.arena_size, 1)}]; }}"
-            f" {prefix}_arena;", "",
-            f"{proto} {{"]
-    if "(arena + " in "\n".join(ctx.body) or ctx.plan.scratch:
+            f" {prefix}_arena;", ""]
+    if graph.stateful:
+        out += _state_c(graph, prefix, plan)
+    out.append(f"{proto} {{")
+    body = "\n".join(ctx.body)
+    if "(arena + " in body or ctx.plan.scratch:
         out.append(f"    int8_t *const arena = {prefix}_arena.bytes;")
     else:
         out.append(f"    (void){prefix}_arena.bytes;")
+    if "(state + " in body:
+        out.append(f"    int8_t *const state = {prefix}_state.bytes;")
     out += ctx.body
     out += ["}", ""]
     return "\n".join(out)
+
+
+def _state_c(graph: Graph, prefix: str, plan: MemoryPlan) -> list[str]:
+    """The state region and ``<prefix>_reset``: each state buffer filled with its reset value
+    (TFLM's ResetVariableTensors: the zero point of int8 state, 0 otherwise)."""
+    out = ["/* State kept from one run to the next; never part of the arena. */",
+           f"static union {{ int32_t align; int8_t bytes[{max(plan.state_size, 1)}]; }}"
+           f" {prefix}_state;", "", f"void {prefix}_reset(void) {{"]
+    for b in plan.buffers:
+        if b.storage is not Storage.STATE:
+            continue
+        v = b.values[0]
+        fill = reset_value(v)
+        ctype = v.dtype.ctype
+        out += [f"    /* {_comment(v.name)}: {ctype} x {v.size} */",
+                "    {", f"        {ctype} *s = ({ctype} *)({prefix}_state.bytes + {b.offset});",
+                f"        for (int32_t i = 0; i < {c_literal(v.size)}; i++) {{",
+                f"            s[i] = {c_literal(fill)};", "        }", "    }"]
+    out += ["}", ""]
+    return out
+
+
+def _comment(s: str) -> str:
+    return s.replace("*/", "* /").replace("\n", " ")
 
 
 def _weights_c(prefix: str, arrays: list[ConstArray]) -> str:
@@ -174,11 +215,5 @@ def _rows(data: np.ndarray, per_line: int = 16) -> list[str]:
     if data.dtype.kind == "f":
         items = [f"{float(np.float32(x))!r}f" for x in data]
     else:
-        items = [_int_item(int(x)) for x in data]
+        items = [c_literal(int(x)) for x in data]
     return ["    " + ", ".join(items[i:i + per_line]) + "," for i in range(0, len(items), per_line)]
-
-
-def _int_item(x: int) -> str:
-    if x == -(1 << 31):
-        return "(-2147483647L - 1)"
-    return f"{x}L" if abs(x) > 32767 else str(x)
