@@ -42,7 +42,7 @@ def main() -> None:
     n = 500
     xs = x_te[:n]
     q, _ = proj.prepare_input(xs)
-    host = proj._host
+    host = proj.host()
     t_c = best_of(lambda: host.run(q)) / n
     torch.set_num_threads(1)
     xt = torch.from_numpy(xs)

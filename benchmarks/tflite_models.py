@@ -39,7 +39,7 @@ def measure(path: Path) -> tuple:
     v = proj.graph.inputs[0]
     x = np.random.default_rng(0).integers(-128, 128, (N, *v.shape[1:])).astype(np.int8)
     proj.run_host(x[:1])  # compile (or load the cached build) outside the timing
-    host = proj._host
+    host = proj.host()
     t_c = per_call(lambda: host.run(x), N)
 
     tflm = runtime.Interpreter.from_file(str(path))

@@ -66,13 +66,15 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
-def _load_calib(path: str | None) -> np.ndarray | None:
-    if path is None:
-        return None
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise CLIError(f"cannot read calibration file {path}: {e}") from e
+def _load_arrays(paths: tuple[str, ...], what: str) -> list[np.ndarray]:
+    """One ``.npy`` array per path (one per model input)."""
+    out = []
+    for path in paths:
+        try:
+            out.append(np.load(path, allow_pickle=False))
+        except (OSError, ValueError) as e:
+            raise CLIError(f"cannot read {what} file {path}: {e}") from e
+    return out
 
 
 OBSERVERS = ("minmax", "percentile", "mse")
@@ -84,16 +86,17 @@ def _observer(name: str):
     return {"minmax": MinMaxObserver, "percentile": PercentileObserver, "mse": MSEObserver}[name]
 
 
-def _convert(model_spec, calib_path, example_shape, name, observer, need_calib, progress):
-    from .convert import convert
+def _convert(model_spec, calib_paths, example_shape, name, observer, need_calib, progress):
+    """Convert MODEL. A quantized .tflite file needs no calibration; a float model needs
+    --calib (one file per input), or for ``analyze`` (sizes only) --example-shape."""
+    from .convert import CalibrationRequired, convert
 
     model = _load_model(model_spec)
-    calib = _load_calib(calib_path)
+    arrays = _load_arrays(calib_paths, "calibration")
+    calib = None if not arrays else arrays[0] if len(arrays) == 1 else tuple(arrays)
     shape = _parse_shape(example_shape)
     note = None
-    if calib is None and not need_calib:
-        if shape is None:
-            raise CLIError("give --calib FILE.npy or --example-shape to analyze a float model")
+    if calib is None and not need_calib and shape is not None:
         calib = np.random.default_rng(0).standard_normal((64, *shape[1:])).astype(np.float32)
         note = "no --calib given: activation ranges come from random data (sizes do not depend on them)"
     example = None
@@ -102,6 +105,11 @@ def _convert(model_spec, calib_path, example_shape, name, observer, need_calib, 
     try:
         proj = convert(model, example_input=example, calibration=calib, name=name,
                        observer=_observer(observer), progress=progress)
+    except CalibrationRequired as e:
+        hint = ("give --calib FILE.npy (one per input) or --example-shape to analyze a float "
+                "model" if not need_calib else
+                "give --calib FILE.npy (one per input): a float model needs calibration data")
+        raise CLIError(hint) from e
     except (ValueError, OSError, NotImplementedError) as e:
         raise CLIError(str(e)) from e
     return proj, note
@@ -109,8 +117,10 @@ def _convert(model_spec, calib_path, example_shape, name, observer, need_calib, 
 
 _common = [
     click.argument("model"),
-    click.option("--calib", "calib_path", type=click.Path(dir_okay=False),
-                 help="float calibration samples (.npy, [N, ...] in the model's input layout)"),
+    click.option("--calib", "calib_paths", type=click.Path(dir_okay=False), multiple=True,
+                 help="float calibration samples (.npy, [N, ...] in the model's input layout); "
+                      "repeat once per input for a model with several; not needed for an int8 "
+                      ".tflite file"),
     click.option("--example-shape", help="input shape with batch, e.g. 1,1,28,28"),
     click.option("--name", help="symbol prefix of the generated C (default: the model's class)"),
     click.option("--observer", type=click.Choice(OBSERVERS), default="minmax", show_default=True,
@@ -135,9 +145,9 @@ def main() -> None:
 @_with_common
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="output directory for the C sources")
-def convert_cmd(model, calib_path, example_shape, name, observer, progress, out_dir):
+def convert_cmd(model, calib_paths, example_shape, name, observer, progress, out_dir):
     """Convert MODEL to int8 C sources in OUT."""
-    proj, _ = _convert(model, calib_path, example_shape, name, observer, True, progress)
+    proj, _ = _convert(model, calib_paths, example_shape, name, observer, True, progress)
     try:
         files = proj.write(out_dir)
     except OSError as e:
@@ -150,11 +160,11 @@ def convert_cmd(model, calib_path, example_shape, name, observer, progress, out_
 @main.command("analyze")
 @_with_common
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def analyze_cmd(model, calib_path, example_shape, name, observer, progress, as_json):
+def analyze_cmd(model, calib_paths, example_shape, name, observer, progress, as_json):
     """Print MODEL's per-layer table (op, shapes, MACs, weight bytes, arena) without writing code."""
     from .report import format_table
 
-    proj, note = _convert(model, calib_path, example_shape, name, observer, False, progress)
+    proj, note = _convert(model, calib_paths, example_shape, name, observer, False, progress)
     rep = proj.report()
     if as_json:
         click.echo(json.dumps(rep, indent=2))
@@ -166,16 +176,17 @@ def analyze_cmd(model, calib_path, example_shape, name, observer, progress, as_j
 
 @main.command("compare")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
-              help="inputs (.npy) of the model's dtype and shape, batch first; default random")
+@click.option("--input", "input_paths", type=click.Path(exists=True, dir_okay=False),
+              multiple=True, help="inputs (.npy) of the model's dtype and shape, batch first; "
+                                  "repeat once per model input; default random")
 @click.option("--samples", default=10, show_default=True, help="random inputs when no --input")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--host/--no-host", default=True, help="also run the generated C (trace build)")
-def compare_cmd(model, input_path, samples, seed, host):
+def compare_cmd(model, input_paths, samples, seed, host):
     """Run MODEL.tflite in TFLM, the firmforge reference and the host C; compare every layer."""
     from .compare import compare_tflm
 
-    x = _load_calib(input_path) if input_path else None
+    x = _load_arrays(input_paths, "input") or None
     try:
         result = compare_tflm(model, x, samples=samples, seed=seed, host=host)
     except (ValueError, OSError, RuntimeError, NotImplementedError) as e:
@@ -230,13 +241,12 @@ def boards_cmd():
                    f"{b.clock_hz / 1e6:>5.0f} MHz  {'yes' if b.can_build else 'no':<5}  {emu}")
 
 
-def _build(out_dir: str, board_name: str, x=None):
+def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray]):
     from ..targets.board.build import BuildError
 
-    proj = _load_out(out_dir)
     board = _board(board_name)
     try:
-        return proj.build(board, Path(out_dir) / board.name, x)
+        return proj.build(board, Path(out_dir) / board.name, *xs)
     except (BuildError, ValueError, OSError) as e:
         raise CLIError(str(e)) from e
 
@@ -246,41 +256,44 @@ def _build(out_dir: str, board_name: str, x=None):
 @_board_option
 def build_cmd(out_dir, board_name):
     """Write OUT's firmware project for a board into OUT/BOARD and build it."""
-    fw = _build(out_dir, board_name)
+    fw = _build(_load_out(out_dir), out_dir, board_name, [])
     b = fw.board
     click.echo(f"built {fw.elf}")
-    click.echo(f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B (at least {fw.predicted_flash:,} B "
-               f"predicted: weights, tables, test vectors)")
-    click.echo(f"RAM   {fw.ram_bytes:>9,} B of {b.ram.size:,} B (at least {fw.predicted_ram:,} B "
-               f"predicted: arena, I/O buffers, {b.stack:,} B stack)")
+    click.echo(f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B (known before linking: "
+               f"{fw.min_flash:,} B of weights, tables and test vectors)")
+    click.echo(f"RAM   {fw.ram_bytes:>9,} B of {b.ram.size:,} B (known before linking: "
+               f"{fw.min_ram:,} B of arena, state, I/O buffers and the {b.stack:,} B stack)")
 
 
 @main.command("run")
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
 @_board_option
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
-              help="inputs (.npy, batch first, framework layout); default: random inputs")
+@click.option("--input", "input_paths", type=click.Path(exists=True, dir_okay=False),
+              multiple=True, help="inputs (.npy, batch first, framework layout), repeated once "
+                                  "per model input; default: random inputs")
 @click.option("--count", default=4, show_default=True, help="random inputs when no --input")
 @click.option("--timeout", default=300.0, show_default=True, help="seconds for the emulator")
-def run_cmd(out_dir, board_name, input_path, count, timeout):
+def run_cmd(out_dir, board_name, input_paths, count, timeout):
     """Run OUT's model on an emulated board and compare with the reference byte for byte."""
     from ..targets.board.build import BuildError
 
     proj = _load_out(out_dir)
-    if input_path:
-        x = _load_calib(input_path)
-    else:
-        v = proj.graph.inputs[0]
-        info = np.iinfo(v.dtype.np)
-        q = np.random.default_rng(0).integers(info.min, info.max + 1, (count, *v.shape[1:]))
-        x = proj.input_layouts[0].from_ir(q.astype(v.dtype.np))
-    fw = _build(out_dir, board_name, x)
+    xs = _load_arrays(input_paths, "input")
+    if not xs:
+        xs = [lay.from_ir(q) for lay, q in zip(proj.input_layouts, proj.random_inputs(count),
+                                                strict=True)]
+    fw = _build(proj, out_dir, board_name, xs)
     try:
-        res = fw.run(x, timeout=timeout)
+        res = fw.run(timeout=timeout)
     except (BuildError, RuntimeError, ValueError) as e:
         raise CLIError(str(e)) from e
-    same = (res.outputs == res.reference).reshape(len(res.outputs), -1).all(axis=1)
-    click.echo(f"{fw.board.name}: {int(same.sum())}/{len(same)} outputs equal the reference "
+    outs = res.outputs if isinstance(res.outputs, list) else [res.outputs]
+    refs = res.reference if isinstance(res.reference, list) else [res.reference]
+    n = len(outs[0])
+    same = np.ones(n, bool)
+    for o, r in zip(outs, refs, strict=True):
+        same &= (o == r).reshape(n, -1).all(axis=1)
+    click.echo(f"{fw.board.name}: {int(same.sum())}/{n} inferences equal the reference "
                "byte for byte")
     if res.counts:
         per = res.instructions if res.unit == "instructions" else res.cycles

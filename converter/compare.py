@@ -12,12 +12,14 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import reference
+from .ir import Graph, random_batch
 
 
 @dataclass
@@ -147,12 +149,15 @@ def _stderr_to(f):
         os.close(saved)
 
 
-def compare_tflm(path: str | os.PathLike[str], x: np.ndarray | None = None, *, samples: int = 10,
-                 seed: int = 0, host: bool = True, examples: int = 8) -> Comparison:
+def compare_tflm(path: str | os.PathLike[str], x: np.ndarray | Sequence[np.ndarray] | None = None,
+                 *, samples: int = 10, seed: int = 0, host: bool = True, examples: int = 8
+                 ) -> Comparison:
     """Compare TFLM, the reference and (with ``host``) the generated C on ``x`` layer by layer.
 
     ``x`` holds inputs of the model's own dtype and shape (batch first; one sample without the
-    batch dimension is accepted); by default ``samples`` random inputs over the dtype's range.
+    batch dimension is accepted), a list with one such array per input for a model with several;
+    by default ``samples`` random inputs over each dtype's range. The samples run in order from
+    the model's initial state, so a stateful model (an LSTM) is compared over consecutive calls.
     """
     from ..targets.c import host as host_build
     from ..targets.c.writer import generate
@@ -163,37 +168,24 @@ def compare_tflm(path: str | os.PathLike[str], x: np.ndarray | None = None, *, s
     if not imp.quantized:
         raise ValueError(f"{path} is a float model: compare checks quantized models byte for "
                          "byte (convert it with calibration data to quantize it with firmforge)")
-    if len(g.inputs) != 1:
-        raise ValueError("compare supports models with one input")
-    v = g.inputs[0]
-    if x is None:
-        rng = np.random.default_rng(seed)
-        if v.dtype.is_float:
-            x = rng.standard_normal((samples, *v.shape[1:])).astype(np.float32)
-        else:
-            info = np.iinfo(v.dtype.np)
-            x = rng.integers(info.min, info.max + 1, (samples, *v.shape[1:])).astype(v.dtype.np)
-    x = np.asarray(x)
-    if x.shape == tuple(v.shape[1:]):
-        x = x[None]
-    if x.dtype != v.dtype.np or x.shape[1:] != tuple(v.shape[1:]):
-        raise ValueError(f"input must be {v.dtype.np}[n, {', '.join(map(str, v.shape[1:]))}], "
-                         f"got {x.dtype}{list(x.shape)}")
-    names = [o.name for n in g.nodes for o in n.outputs]
+    xs = _inputs(g, x, samples, seed)
+    n = xs[0].shape[0]
+    names = [o.name for node in g.nodes for o in node.outputs]
     mapped = [nm for nm in names if nm in imp.tensor_of]
-    _, tf = tflm_run(path, [x], [imp.tensor_of[nm] for nm in mapped], len(g.outputs))
-    _, ref = reference.run(g, [x], keep_all=True)
+    _, tf = tflm_run(path, xs, [imp.tensor_of[nm] for nm in mapped], len(g.outputs))
+    _, ref = reference.run(g, xs, keep_all=True)
     traced: dict[str, np.ndarray] = {}
     src = generate(g, f"{g.name}_trace", trace=host)
     if host:
         [hm] = host_build.build([(src, g)])
-        _, traced = hm.run_trace(x)
+        hm.reset()
+        _, traced = hm.run_trace(*xs)
     rows = []
     for node in g.nodes:
         for out in node.outputs:
             if out.name not in imp.tensor_of:
                 continue
-            t = tf[imp.tensor_of[out.name]].reshape(x.shape[0], *out.shape[1:])
+            t = tf[imp.tensor_of[out.name]].reshape(n, *out.shape[1:])
             r = ref[out.name]
             h = traced.get(out.name)
             rows.append(_row(imp.op_of.get(node.name, (-1, node.kind)), node.name, out, t, r, h,
@@ -201,7 +193,29 @@ def compare_tflm(path: str | os.PathLike[str], x: np.ndarray | None = None, *, s
     total = act = None
     with contextlib.suppress(RuntimeError):
         total, act = tflm_arena(path)
-    return Comparison(Path(path).name, x.shape[0], rows, src.plan.arena_size, total, act)
+    return Comparison(Path(path).name, n, rows, src.plan.arena_size, total, act)
+
+
+def _inputs(g: Graph, x: object, samples: int, seed: int) -> list[np.ndarray]:
+    """The comparison's inputs, one array per graph input, checked against the model."""
+    if x is None:
+        rng = np.random.default_rng(seed)
+        return [random_batch(v, samples, rng) for v in g.inputs]
+    xs = [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]
+    if len(xs) != len(g.inputs):
+        raise ValueError(f"the model has {len(g.inputs)} inputs, got {len(xs)} input arrays")
+    out = []
+    for v, a in zip(g.inputs, xs, strict=True):
+        if a.shape == tuple(v.shape[1:]):
+            a = a[None]
+        if a.dtype != v.dtype.np or a.shape[1:] != tuple(v.shape[1:]):
+            raise ValueError(f"input {v.name} must be {v.dtype.np}[n, "
+                             f"{', '.join(map(str, v.shape[1:]))}], got {a.dtype}{list(a.shape)}")
+        out.append(a)
+    if len({a.shape[0] for a in out}) > 1:
+        raise ValueError(f"input arrays hold different numbers of samples: "
+                         f"{[a.shape[0] for a in out]}")
+    return out
 
 
 def _row(op: tuple[int, str], node: str, out, t: np.ndarray, r: np.ndarray,

@@ -23,6 +23,10 @@ class ConversionError(ValueError):
     """The model or its options cannot be converted; the message says why."""
 
 
+class CalibrationRequired(ConversionError):
+    """A float model was given without calibration data."""
+
+
 def convert(model: object, example_input: object = None, calibration: object = None, *,
             name: str | None = None, observer: Callable[[], object] | None = None,
             progress: bool = True) -> Project:
@@ -31,9 +35,12 @@ def convert(model: object, example_input: object = None, calibration: object = N
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
     are quantized like PyTorch models.
 
-    ``example_input`` is one batch in the framework's layout (default: the first calibration
-    sample); ``calibration`` the float samples ([N, ...], framework layout) whose ranges set the
-    activation parameters; ``observer`` an observer class or factory (default min/max).
+    ``example_input`` is one batch in the framework's layout (a tuple of batches for a model
+    with several inputs; default: the first calibration sample); ``calibration`` the float
+    samples whose ranges set the activation parameters, in the framework's layout: one array
+    ``[N, ...]``, or for a model with several inputs a tuple with one array ``[N, ...]`` per
+    input, or a list of per-sample tuples; ``observer`` an observer class or factory (default
+    min/max).
     """
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
@@ -67,22 +74,36 @@ def _default_name(model: object) -> str:
     return type(model).__name__.lower()
 
 
-def _calibration_array(calibration: object) -> np.ndarray:
+def _calibration_arrays(calibration: object) -> list[np.ndarray]:
+    """Calibration data as one float32 array ``[N, ...]`` per model input (framework layout)."""
     if calibration is None:
-        raise ConversionError("a float model needs calibration data (a few hundred "
+        raise CalibrationRequired("a float model needs calibration data (a few hundred "
                               "representative inputs) to choose its int8 ranges")
-    arr = calibration
-    if hasattr(arr, "detach"):
-        arr = arr.detach().cpu().numpy()
-    arr = np.asarray(arr)
-    if arr.size == 0 or arr.ndim == 0 or arr.shape[0] == 0:
-        raise ConversionError("the calibration set is empty")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ConversionError(f"calibration data must be float, got {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.argwhere((~np.isfinite(arr.reshape(arr.shape[0], -1))).any(axis=1))[0, 0])
-        raise ConversionError(f"calibration sample {bad} contains NaN or Inf")
-    return arr.astype(np.float32)
+    if isinstance(calibration, list) and calibration and isinstance(calibration[0], tuple):
+        if len({len(s) for s in calibration}) != 1:
+            raise ConversionError("calibration samples hold different numbers of inputs")
+        calibration = tuple(np.stack([_numpy(s[k]) for s in calibration])
+                            for k in range(len(calibration[0])))
+    parts = calibration if isinstance(calibration, tuple) else (calibration,)
+    arrays = [_numpy(a) for a in parts]
+    for arr in arrays:
+        if arr.size == 0 or arr.ndim == 0 or arr.shape[0] == 0:
+            raise ConversionError("the calibration set is empty")
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise ConversionError(f"calibration data must be float, got {arr.dtype}")
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.argwhere((~np.isfinite(arr.reshape(arr.shape[0], -1))).any(axis=1))[0, 0])
+            raise ConversionError(f"calibration sample {bad} contains NaN or Inf")
+    if len({a.shape[0] for a in arrays}) > 1:
+        raise ConversionError(f"calibration arrays hold different numbers of samples: "
+                              f"{[a.shape[0] for a in arrays]}")
+    return [a.astype(np.float32) for a in arrays]
+
+
+def _numpy(x: object) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def _convert_tflite(path: Path, calibration, name, observer, progress) -> Project:
@@ -96,7 +117,8 @@ def _convert_tflite(path: Path, calibration, name, observer, progress) -> Projec
     if imp.quantized:
         return _checked(Project(imp.graph.name, imp.graph))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
-    return _quantize(fgraph, calibration, [Layout.FLAT], [Layout.FLAT] * len(fgraph.outputs),
+    return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
+                     [Layout.FLAT] * len(fgraph.outputs),
                      observer, progress)
 
 
@@ -111,16 +133,19 @@ def _checked(proj: Project) -> Project:
 def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress) -> Project:
     from .quantize import MinMaxObserver, calibrate, quantize
 
-    calib = _calibration_array(calibration)
-    if len(fgraph.inputs) != 1:
-        raise ConversionError("models with several inputs are not supported yet")
-    layout = in_layouts[0]
-    expected = layout.framework_shape(tuple(fgraph.inputs[0].shape))[1:]
-    if tuple(calib.shape[1:]) != tuple(expected):
-        raise ConversionError(f"calibration data has shape {list(calib.shape)}, the model's input "
-                              f"is {list(expected)} per sample")
-    ranges = calibrate(fgraph, layout.to_ir(calib), observer=observer or MinMaxObserver,
-                       progress=progress)
+    calib = _calibration_arrays(calibration)
+    if len(calib) != len(fgraph.inputs):
+        raise ConversionError(f"the model has {len(fgraph.inputs)} inputs, the calibration data "
+                              f"{len(calib)} (give a tuple with one array per input)")
+    ir = []
+    for v, layout, arr in zip(fgraph.inputs, in_layouts, calib, strict=True):
+        expected = layout.framework_shape(tuple(v.shape))[1:]
+        if tuple(arr.shape[1:]) != tuple(expected):
+            raise ConversionError(f"calibration data has shape {list(arr.shape)}, the model's "
+                                  f"input {v.name} is {list(expected)} per sample")
+        ir.append(layout.to_ir(arr))
+    ranges = calibrate(fgraph, tuple(ir) if len(ir) > 1 else ir[0],
+                       observer=observer or MinMaxObserver, progress=progress)
     qgraph = quantize(fgraph, ranges)
     return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts))
 
@@ -131,9 +156,10 @@ def _convert_torch(model, example_input, calibration, name, observer, progress) 
     from .frontends.torch_fx import import_torch
     from .passes import FLOAT_PIPELINE, run_passes
 
-    calib = _calibration_array(calibration)
+    calib = _calibration_arrays(calibration)
     if example_input is None:
-        example_input = torch.from_numpy(calib[:1])
+        example_input = tuple(torch.from_numpy(a[:1]) for a in calib)
     imp = import_torch(model, example_input, name=name or _default_name(model))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
-    return _quantize(fgraph, calib, imp.input_layouts, imp.output_layouts, observer, progress)
+    return _quantize(fgraph, tuple(calib), imp.input_layouts, imp.output_layouts, observer,
+                     progress)

@@ -467,6 +467,15 @@ class Graph:
         return "\n".join(lines)
 
 
+def random_batch(v: Value, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` random samples for value ``v`` (batch first): uniform over an integer dtype's whole
+    range, standard normal for float. The default inputs of test vectors and comparisons."""
+    shape = (n, *v.shape[1:])
+    if v.dtype.is_float:
+        return rng.standard_normal(shape).astype(np.float32)
+    return rng.integers(v.dtype.qmin, v.dtype.qmax, shape, dtype=v.dtype.np, endpoint=True)
+
+
 def const(name: str, data: np.ndarray, dtype: DType | None = None,
           quant: QuantParams | None = None) -> Value:
     """A constant value holding ``data`` (dtype inferred from numpy unless given)."""

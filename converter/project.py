@@ -1,9 +1,21 @@
 """The object ``convert()`` returns: one quantized model and everything a user does with it.
 
-``reference(x)`` runs the integer reference, ``run_host(x)`` the generated C on this machine,
-``report()`` gives sizes and MACs, ``write(out_dir)`` writes the C sources. Inputs come in the
-framework's layout (NCHW for PyTorch images) and may be float (quantized with the input's
+    proj.reference(x)            the integer reference (the answer every backend reproduces)
+    proj.run_host(x)             the generated C, compiled for this machine (cffi)
+    proj.verify(x)               host C == reference, or the first difference
+    proj.reset()                 restart a stateful model (LSTM, spiking) from its reset state
+    proj.build(board, out, x)    firmware project for a board, built; ``.run(x)`` in its emulator
+    proj.write(out)              the C sources; proj.report(): sizes and MACs
+
+A model with several inputs takes one positional argument per input (``proj.reference(a, b)``;
+a list ``[a, b]`` works too) and returns a list of outputs when it has several. Inputs come in
+the framework's layout (NCHW for PyTorch images) and may be float (quantized with the input's
 parameters) or already of the input's integer dtype; outputs stay quantized integers.
+
+A stateful model carries its state from one call to the next, and from one sample of a batch
+to the next, as TFLM carries variable tensors across ``Invoke()``; ``reset()`` restarts the
+reference and the host C alike. The Project orchestrates the targets (generate -> build -> run
+-> compare); the targets never compute the reference.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reference as reference_mod
-from .ir import Graph, IRError
+from .ir import Graph, IRError, random_batch
 from .layout import Layout
 from .report import build_report
 
@@ -32,6 +44,7 @@ class Project:
     output_layouts: Sequence[Layout] = ()
     _sources: object = field(default=None, repr=False)
     _host: object = field(default=None, repr=False)
+    _state: dict | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.input_layouts:
@@ -39,9 +52,32 @@ class Project:
         if not self.output_layouts:
             self.output_layouts = [Layout.FLAT] * len(self.graph.outputs)
 
+    @property
+    def backend(self):
+        """The code generator (``targets.backend.Backend``): MCU C."""
+        from ..targets.c.backend import CBackend
+
+        return CBackend()
+
     # -- inputs and outputs ---------------------------------------------------------------------
+    def prepare_inputs(self, xs: Sequence[object]) -> tuple[list[np.ndarray], bool]:
+        """Framework-layout inputs (one per graph input, or one list of them) -> IR integer
+        batches; also says whether a batch dimension was added (one sample given)."""
+        n = len(self.graph.inputs)
+        if len(xs) == 1 and n > 1 and isinstance(xs[0], (list, tuple)):
+            xs = tuple(xs[0])
+        if len(xs) != n:
+            names = ", ".join(v.name for v in self.graph.inputs)
+            raise IRError(f"{self.name} takes {n} input{'s' * (n > 1)} ({names}), got {len(xs)}")
+        prepared = [self.prepare_input(x, i) for i, x in enumerate(xs)]
+        added = {a for _, a in prepared}
+        if len(added) > 1 or len({len(q) for q, _ in prepared}) > 1:
+            raise IRError(f"inputs of {self.name} must all be batches of the same size, or all "
+                          "single samples")
+        return [q for q, _ in prepared], added.pop()
+
     def prepare_input(self, x: object, index: int = 0) -> tuple[np.ndarray, bool]:
-        """Framework-layout input -> IR integer batch; also says whether a batch dim was added."""
+        """One framework-layout input -> IR integer batch, and whether a batch dim was added."""
         v = self.graph.inputs[index]
         layout = self.input_layouts[index]
         arr = _as_numpy(x)
@@ -64,7 +100,9 @@ class Project:
             raise IRError(f"input {v.name} expects float data or {v.dtype.np}, got {arr.dtype}")
         return layout.to_ir(arr), added
 
-    def _finish(self, outs: list[np.ndarray], added: bool) -> np.ndarray | list[np.ndarray]:
+    def finish(self, outs: Sequence[np.ndarray], added: bool = False
+               ) -> np.ndarray | list[np.ndarray]:
+        """IR outputs -> framework layout: one array, or a list when the model has several."""
         res = [lay.from_ir(o) for lay, o in zip(self.output_layouts, outs, strict=True)]
         if added:
             res = [r[0] for r in res]
@@ -75,48 +113,75 @@ class Project:
         v = self.graph.outputs[index]
         return v.quant.dequantize(y) if v.quant is not None else np.asarray(y, np.float32)
 
-    # -- running --------------------------------------------------------------------------------
-    def reference(self, x: object) -> np.ndarray:
-        """The integer reference: the answer every backend must reproduce bit for bit."""
-        q, added = self.prepare_input(x)
-        outs, _ = reference_mod.run(self.graph, [q])
-        return self._finish(outs, added)
+    def random_inputs(self, n: int = 4, seed: int = 0) -> list[np.ndarray]:
+        """``n`` random samples per input (IR layout, the input's dtype): default test vectors."""
+        rng = np.random.default_rng(seed)
+        return [random_batch(v, n, rng) for v in self.graph.inputs]
 
-    def tensors(self, x: object) -> dict[str, np.ndarray]:
-        """Every intermediate tensor of the reference, by value name (IR layout, NHWC)."""
-        q, _ = self.prepare_input(x)
-        _, tensors = reference_mod.run(self.graph, [q], keep_all=True)
+    # -- running --------------------------------------------------------------------------------
+    def reference(self, *xs: object) -> np.ndarray | list[np.ndarray]:
+        """The integer reference: the answer every backend must reproduce bit for bit."""
+        q, added = self.prepare_inputs(xs)
+        outs, _ = reference_mod.run(self.graph, q, state=self._reference_state())
+        return self.finish(outs, added)
+
+    def tensors(self, *xs: object) -> dict[str, np.ndarray]:
+        """Every intermediate tensor of the reference, by value name (IR layout, NHWC); a
+        stateful model runs from its current state, which this leaves unchanged."""
+        q, _ = self.prepare_inputs(xs)
+        state = {k: a.copy() for k, a in self._reference_state().items()}
+        _, tensors = reference_mod.run(self.graph, q, keep_all=True, state=state)
         return tensors
 
-    def run_host(self, x: object) -> np.ndarray:
+    def run_host(self, *xs: object) -> np.ndarray | list[np.ndarray]:
         """The generated C, compiled for this machine and called through cffi."""
+        q, added = self.prepare_inputs(xs)
+        return self.finish(self.host().run(*q), added)
+
+    def verify(self, *xs: object):
+        """Run ``xs`` from the reset state in the reference and the host C; returns None when
+        every output is equal, else a ``targets.backend.Mismatch`` naming the first difference."""
+        q, _ = self.prepare_inputs(xs)
+        want, _ = reference_mod.run(self.graph, q)
+        return self.backend.verify(self.host(), q, want)
+
+    def reset(self) -> None:
+        """Restore the state of a stateful model in the reference and the host C."""
+        self._state = None
+        if self._host is not None:
+            self._host.reset()
+
+    def _reference_state(self) -> dict:
+        if self._state is None:
+            self._state = reference_mod.initial_state(self.graph)
+        return self._state
+
+    def host(self):
+        """The host build of the generated code (compiled, or loaded from the cache, on first
+        use): ``host().run(*batches)`` in IR layout, ``host().reset()``."""
         if self._host is None:
-            from ..targets.c import host
+            self._host = self.backend.build_host(self.sources(), self.graph)
+        return self._host
 
-            [self._host] = host.build([(self.sources(), self.graph)])
-        q, added = self.prepare_input(x)
-        return self._finish(self._host.run(q), added)
-
-    # -- sources and sizes ----------------------------------------------------------------------
+    # -- sources, files, firmware ---------------------------------------------------------------
     def sources(self):
         """The generated C (in memory): a ``targets.c.writer.CSources``."""
         if self._sources is None:
-            from ..targets.c.writer import generate
-
-            self._sources = generate(self.graph, self.name)
+            self._sources = self.backend.generate(self.graph, self.name)
         return self._sources
 
     def report(self) -> dict[str, object]:
         return build_report(self)
 
-    def build(self, board: str, out_dir: str | os.PathLike[str], x: object | None = None):
+    def build(self, board: str, out_dir: str | os.PathLike[str], *xs: object) -> Firmware:
         """Write and compile the firmware project for ``board`` (a name from ``boards/`` or a
-        board file) into ``out_dir``, with ``x`` (default: a few random inputs) as its test
-        vectors. Returns a ``targets.board.firmware.Firmware``: ``fw.flash_bytes``,
-        ``fw.ram_bytes``, ``fw.elf``, ``fw.run(x)``."""
+        board file) into ``out_dir``, with ``xs`` (one batch per input; default a few random
+        inputs) as its test vectors. Returns a ``Firmware``: ``fw.flash_bytes``,
+        ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``."""
         from ..targets.board.firmware import build_firmware
 
-        return build_firmware(self, board, out_dir, x)
+        vectors = self.prepare_inputs(xs)[0] if xs else self.random_inputs()
+        return Firmware(self, build_firmware(self.sources(), self.graph, board, out_dir, vectors))
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write the model's C sources, the C core files they use, and the project file
@@ -125,14 +190,93 @@ class Project:
         Everything is generated in memory first; files are then staged and renamed into place, so
         an error leaves no half-written output.
         """
-        from ..targets.c.host import core_files
-        from ..targets.c.writer import write_files
         from .serialize import SUFFIX, save_project
 
         src = self.sources()
-        written = write_files({**src.files, **core_files(src.headers)}, Path(out_dir))
+        written = self.backend.write(src, out_dir)
         # the quantized graph beside the sources, for `firmforge build/run OUT`
         return [*written, save_project(self, Path(out_dir) / f"{src.prefix}{SUFFIX}")]
+
+
+@dataclass
+class RunResult:
+    """What the firmware printed, decoded, beside the reference of the same inputs."""
+
+    outputs: np.ndarray | list[np.ndarray]  # framework layout, the model's output dtype(s)
+    reference: np.ndarray | list[np.ndarray]
+    counts: list[int]  # per inference
+    unit: str  # "instructions" (QEMU) or "cycles" (simavr)
+    seconds: float
+    log: str = field(repr=False, default="")
+
+    @property
+    def equal(self) -> bool:
+        a, b = self.outputs, self.reference
+        if isinstance(a, list):
+            return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        return bool(np.array_equal(a, b))
+
+    @property
+    def instructions(self) -> int | None:
+        """Instructions per inference (median over the vectors); None where cycles are counted."""
+        return int(np.median(self.counts)) if self.unit == "instructions" and self.counts else None
+
+    @property
+    def cycles(self) -> int | None:
+        return int(np.median(self.counts)) if self.unit == "cycles" and self.counts else None
+
+
+@dataclass
+class Firmware:
+    """A project built for a board: sizes from the ELF, ``run()`` in the board's emulator."""
+
+    project: Project
+    built: object  # targets.board.firmware.BuiltFirmware
+
+    @property
+    def board(self):
+        return self.built.board
+
+    @property
+    def elf(self) -> Path:
+        return self.built.elf
+
+    @property
+    def dir(self) -> Path:
+        return self.built.dir
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.built.flash_bytes
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.built.ram_bytes
+
+    @property
+    def const_bytes(self) -> int:
+        """Weights, biases and requantization tables in flash."""
+        return self.built.const_bytes
+
+    @property
+    def min_flash(self) -> int:
+        """Flash the image needs at least (constants and vectors), known before compiling."""
+        return self.built.min_flash
+
+    @property
+    def min_ram(self) -> int:
+        """RAM the image needs at least (arena, state, reserved stack), a true lower bound."""
+        return self.built.min_ram
+
+    def run(self, *xs: object, timeout: float = 120) -> RunResult:
+        """Run ``xs`` (default: the vectors built in) on the emulator, from the reset state, and
+        compare with the reference of the same inputs byte for byte. New vectors rebuild once."""
+        proj = self.project
+        q = proj.prepare_inputs(xs)[0] if xs else self.built.vectors
+        run = self.built.run(q, timeout=timeout)
+        want, _ = reference_mod.run(proj.graph, q)
+        return RunResult(proj.finish(run.outputs), proj.finish(want), run.counts, run.unit,
+                         run.seconds, run.log)
 
 
 def _as_numpy(x: object) -> np.ndarray:

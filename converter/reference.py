@@ -3,6 +3,11 @@
 For a quantized graph this *is* the answer every backend must reproduce bit for bit. It runs a
 whole batch at once (every op's reference accepts any size in dimension 0) and can return every
 intermediate tensor for layer-by-layer comparison.
+
+A stateful graph (ops derived from ``Stateful``) runs one sample at a time instead: sample ``i``
+sees the state sample ``i - 1`` left, as TFLM's consecutive ``Invoke()`` calls see their
+variable tensors. The state is a dict from state value name to array; ``run`` updates the one it
+is given in place, so a caller can carry it across calls (``Project.reference`` does).
 """
 
 from __future__ import annotations
@@ -11,24 +16,51 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .ir import Graph, IRError, Value
+from .ir import Graph, IRError, Node, Stateful, Value
+
+State = dict[str, np.ndarray]
 
 
-def run(graph: Graph, inputs: Sequence[np.ndarray], *,
-        keep_all: bool = False) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+def initial_state(graph: Graph) -> State:
+    """Every state value of ``graph`` at its reset value (empty for a stateless graph)."""
+    state: State = {}
+    for node in graph.nodes:
+        if isinstance(node, Stateful):
+            state.update((v.name, a) for v, a in zip(node.state, node.initial_state(), strict=True))
+    return state
+
+
+def run(graph: Graph, inputs: Sequence[np.ndarray], *, keep_all: bool = False,
+        state: State | None = None) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """Run ``graph`` on ``inputs`` (one array per graph input, batch first, the input's dtype).
 
     Returns ``(outputs, tensors)``; ``tensors`` maps value names to arrays and is filled only with
-    ``keep_all=True``.
+    ``keep_all=True``. A stateful graph starts from ``state`` (updated in place) or, when it is
+    None, from the reset state.
     """
     if len(inputs) != len(graph.inputs):
         raise IRError(f"graph {graph.name} takes {len(graph.inputs)} inputs, got {len(inputs)}")
-    env: dict[int, np.ndarray] = {}
-    for v, x in zip(graph.inputs, inputs, strict=True):
-        env[id(v)] = _check_input(v, np.asarray(x))
+    xs = [_check_input(v, np.asarray(x)) for v, x in zip(graph.inputs, inputs, strict=True)]
+    if not graph.stateful:
+        return _run_batch(graph, xs, keep_all, {})
+    if state is None:
+        state = initial_state(graph)
+    missing = set(initial_state(graph)) - set(state)
+    if missing:
+        raise IRError(f"graph {graph.name}: no state given for {sorted(missing)}")
+    runs = [_run_batch(graph, [x[i:i + 1] for x in xs], keep_all, state)
+            for i in range(xs[0].shape[0])]
+    outputs = [np.concatenate([r[0][k] for r in runs]) for k in range(len(graph.outputs))]
+    tensors = {k: np.concatenate([r[1][k] for r in runs]) for k in runs[0][1]} if runs else {}
+    return outputs, tensors
+
+
+def _run_batch(graph: Graph, xs: list[np.ndarray], keep_all: bool, state: State
+               ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    env: dict[int, np.ndarray] = {id(v): x for v, x in zip(graph.inputs, xs, strict=True)}
     for node in graph.nodes:
         args = [v.data if v.is_const else env[id(v)] for v in node.inputs]
-        outs = node.ref(args)
+        outs = _step(node, args, state)
         for v, y in zip(node.outputs, outs, strict=True):
             if y.dtype != v.dtype.np or tuple(y.shape[1:]) != tuple(v.shape[1:]):
                 raise IRError(f"{node.name}: reference produced {y.dtype}{list(y.shape)}, "
@@ -39,6 +71,18 @@ def run(graph: Graph, inputs: Sequence[np.ndarray], *,
     if keep_all:
         tensors = {v.name: env[id(v)] for v in graph.values() if id(v) in env}
     return outputs, tensors
+
+
+def _step(node: Node, args: list[np.ndarray], state: State) -> list[np.ndarray]:
+    if not isinstance(node, Stateful):
+        return node.ref(args)
+    outs, new = node.ref(args, [state[v.name] for v in node.state])
+    for v, a in zip(node.state, new, strict=True):
+        if a.dtype != v.dtype.np or a.shape != v.shape:
+            raise IRError(f"{node.name}: new state {v.name} is {a.dtype}{list(a.shape)}, "
+                          f"the value is {v.dtype.value}{list(v.shape)}")
+        state[v.name] = a
+    return outs
 
 
 def _check_input(v: Value, x: np.ndarray) -> np.ndarray:

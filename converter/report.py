@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .ir import Graph
-from .plan import plan_memory
+from .plan import MemoryPlan, plan_memory
 
 if TYPE_CHECKING:
     from .project import Project
@@ -21,8 +21,8 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def layer_rows(graph: Graph) -> list[dict[str, object]]:
-    plan = plan_memory(graph)
+def layer_rows(graph: Graph, plan: MemoryPlan | None = None) -> list[dict[str, object]]:
+    plan = plan or plan_memory(graph)
     rows = []
     for t, n in enumerate(graph.nodes):
         rows.append({
@@ -42,7 +42,7 @@ def build_report(project: Project) -> dict[str, object]:
     g = project.graph
     src = project.sources()
     plan = src.plan
-    layers = layer_rows(g)
+    layers = layer_rows(g, plan)
     consts = {id(v): v for n in g.nodes for v in n.inputs if v.is_const}
     return {
         "name": project.name,

@@ -345,8 +345,8 @@ def test_uno_linker_keeps_optiboot_and_the_stack(built, tmp_path):
     uno = tiny.board
     # code besides the tiny model's 128 B of weights, 32 B of bias and 32 B of vectors
     code = tiny.sizes.flash - (128 + 32 + 32)
-    o = 8
-    k = (0x7F00 - code - 4 * o) // (o + 1)  # weights o*k, one vector of k inputs
+    o = 32  # enough outputs that the k inputs (a static buffer in RAM) fit the 2 KB
+    k = (0x7F00 - code - 12 * o) // (o + 1)  # weights o*k, bias and tables 12*o, k inputs
     rng = np.random.default_rng(3)
     g = dense(rng, k, o)
     src, x = generate(g), random_inputs(rng, g, batch=1)
@@ -422,5 +422,5 @@ def test_model_too_big_is_refused_before_compiling(name, tmp_path):
     assert list(found) == ["RAM"]
     need, has, _, detail = found["RAM"]
     assert (need, has) == (ram_min, board.ram.size)
-    assert detail == f"arena, I/O buffers, {board.stack:,} B stack"
+    assert detail == f"arena, state, I/O buffers, {board.stack:,} B stack"
     build.check_fit(board, board.flash.size, board.ram.size, "exactly full")  # no error

@@ -10,8 +10,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from firmforge.targets.c.host import STRICT_FLAGS, core_dir, core_sources
+from firmforge.targets.c.host import STRICT_FLAGS
 from firmforge.targets.c.writer import generate
+from firmforge.targets.paths import core_dir, core_sources
 
 from cases import act_quant, bias, out_quant_for_acc, single, weights
 

@@ -126,7 +126,7 @@ def test_cli_convert_build_run_flash(tmp_path):
     assert r.returncode == 0 and "flash" in r.stdout, r.stderr
     r = run("run", "out", "--board", "qemu-mps2-an386", "--count", "3")
     assert r.returncode == 0, r.stderr
-    assert "3/3 outputs equal the reference" in r.stdout and "instructions per inference" in r.stdout
+    assert "3/3 inferences equal the reference" in r.stdout and "instructions per inference" in r.stdout
     r = run("boards")
     assert r.returncode == 0 and "qemu-mps2-an386" in r.stdout and "nucleo-f446re" in r.stdout
     r = run("flash", "out", "--board", "qemu-mps2-an386")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from firmforge.converter import fixed
-from firmforge.targets.c.host import STRICT_FLAGS, core_dir
+from firmforge.targets.c.host import STRICT_FLAGS
+from firmforge.targets.paths import core_dir
 
 # name -> (C expression of element i, extra int argument values); results go to out[i].
 CASES = {

@@ -33,7 +33,7 @@ def test_regular_install_imports_from_its_own_files(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(whl)], check=True, capture_output=True)
-    code = ("import firmforge.converter as c, firmforge.targets.c.host as h; "
+    code = ("import firmforge.converter as c, firmforge.targets.paths as h; "
             "print(c.__file__); print(h.core_dir())")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, env={"PYTHONPATH": str(target)}, check=True).stdout.split()

@@ -108,69 +108,81 @@ class MSEObserver(_HistogramObserver):
         return self.hist.mse_range(levels=255)
 
 
-def calibrate(graph: Graph, batches: Iterable[np.ndarray] | np.ndarray,
+def calibrate(graph: Graph, batches: Iterable[np.ndarray] | np.ndarray | tuple[np.ndarray, ...],
               observer: Callable[[], Observer] = MinMaxObserver,
               progress: bool = True) -> dict[str, tuple[float, float]]:
     """Run the float ``graph`` on every batch and return each value's observed range.
 
-    ``batches`` are float arrays ``[n, ...]`` for the graph's single input (IR layout), or one
-    array ``[N, ...]`` that is split into batches of 32. ``observer`` is a class or a zero-argument
-    factory; one observer is made per value.
+    ``batches`` are float arrays in IR layout: for a graph with one input, one array ``[N, ...]``
+    (split into batches of 32) or an iterable of arrays ``[n, ...]``; for several inputs, a
+    tuple holding one array ``[N, ...]`` per input (split alike), or an iterable of such tuples.
+    ``observer`` is a class or a zero-argument factory; one observer is made per value.
     """
-    if len(graph.inputs) != 1:
-        raise CalibrationError(f"calibrate needs a graph with one input, {graph.name} has "
-                               f"{len(graph.inputs)}")
-    inp = graph.inputs[0]
-    if inp.dtype is not DType.f32:
-        raise CalibrationError(f"calibrate needs a float graph; input {inp.name} is "
-                               f"{inp.dtype.value}")
+    inputs = graph.inputs
+    for inp in inputs:
+        if inp.dtype is not DType.f32:
+            raise CalibrationError(f"calibrate needs a float graph; input {inp.name} is "
+                                   f"{inp.dtype.value}")
     if not callable(observer):
         raise TypeError("observer must be an observer class or a zero-argument factory, "
                         f"not {observer!r}")
-    if isinstance(batches, np.ndarray):
-        data = _batch(batches, inp, 0)
-        batches = [data[i:i + BATCH] for i in range(0, len(data), BATCH)]
+    whole = batches if len(inputs) > 1 and isinstance(batches, tuple) else (
+        (batches,) if isinstance(batches, np.ndarray) else None)
+    if whole is not None:
+        data = _batch(whole, inputs, 0)
+        batches = [tuple(x[i:i + BATCH] for x in data) for i in range(0, len(data[0]), BATCH)]
     total = len(batches) if hasattr(batches, "__len__") else None
-    values = [v for v in [*graph.inputs, *(o for n in graph.nodes for o in n.outputs)]
+    values = [v for v in [*inputs, *(o for n in graph.nodes for o in n.outputs)]
               if not v.is_const]
     made_by = {id(o): n for n in graph.nodes for o in n.outputs}
     observers: dict[str, Observer] = {}
     seen = 0
     for batch in tqdm(batches, total=total, disable=not progress, unit="batch",
                       desc=f"calibrate {graph.name}"):
-        x = _batch(batch, inp, seen)
-        if len(x) == 0:
+        xs = _batch(batch if isinstance(batch, tuple) else (batch,), inputs, seen)
+        if len(xs[0]) == 0:
             continue
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            _, tensors = run(graph, [x], keep_all=True)
+            _, tensors = run(graph, xs, keep_all=True)
         for v in values:
             t = tensors[v.name]
             _check_finite(t, v, made_by.get(id(v)), seen)
             if v.name not in observers:
                 observers[v.name] = _make(observer)
             observers[v.name].observe(t)
-        seen += len(x)
+        seen += len(xs[0])
     if seen == 0:
         raise CalibrationError(f"empty calibration set for {graph.name}: no samples")
     return {name: _range(name, obs) for name, obs in observers.items()}
 
 
-def _batch(batch: np.ndarray, inp: Value, first: int) -> np.ndarray:
-    """One batch as float32 ``[n, *input.shape[1:]]``, all finite (``first``: its first index)."""
-    x = np.asarray(batch)
-    want = tuple(inp.shape[1:])
-    if x.ndim != len(inp.shape) or tuple(x.shape[1:]) != want:
-        raise CalibrationError(
-            f"calibration data for input {inp.name} has the wrong shape: expected "
-            f"[n, {', '.join(map(str, want))}], got {list(x.shape)} (at sample {first})")
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise CalibrationError(f"calibration data must be numeric, got {x.dtype}")
-    x = x.astype(np.float32, copy=False)
-    if len(x):
-        bad = np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1))
-        if bad.size:
-            raise CalibrationError(f"calibration sample {first + int(bad[0])} contains NaN or Inf")
-    return x
+def _batch(batch: tuple[np.ndarray, ...], inputs: list[Value], first: int) -> list[np.ndarray]:
+    """One batch per input as float32 ``[n, *input.shape[1:]]``, all finite, all of one size
+    ``n`` (``first``: the index of its first sample)."""
+    if len(batch) != len(inputs):
+        raise CalibrationError(f"calibration batches need one array per graph input "
+                               f"({len(inputs)}), got {len(batch)}")
+    out = []
+    for inp, arr in zip(inputs, batch, strict=True):
+        x = np.asarray(arr)
+        want = tuple(inp.shape[1:])
+        if x.ndim != len(inp.shape) or tuple(x.shape[1:]) != want:
+            raise CalibrationError(
+                f"calibration data for input {inp.name} has the wrong shape: expected "
+                f"[n, {', '.join(map(str, want))}], got {list(x.shape)} (at sample {first})")
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise CalibrationError(f"calibration data must be numeric, got {x.dtype}")
+        x = x.astype(np.float32, copy=False)
+        if len(x):
+            bad = np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1))
+            if bad.size:
+                raise CalibrationError(f"calibration sample {first + int(bad[0])} contains NaN "
+                                       "or Inf")
+        out.append(x)
+    if len({len(x) for x in out}) > 1:
+        raise CalibrationError(f"calibration batches of different sizes for the inputs: "
+                               f"{[len(x) for x in out]}")
+    return out
 
 
 def _check_finite(t: np.ndarray, v: Value, node: Node | None, first: int) -> None:

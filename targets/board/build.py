@@ -54,7 +54,7 @@ def check_fit(board: Board, flash_min: int, ram_min: int, what: str) -> None:
         problems.append(f"flash: needs at least {flash_min:,} B ({what}), the board has "
                         f"{board.flash.size:,} B (short by {flash_min - board.flash.size:,} B)")
     if ram_min > board.ram.size:
-        problems.append(f"RAM: needs at least {ram_min:,} B (arena, I/O buffers, "
+        problems.append(f"RAM: needs at least {ram_min:,} B (arena, state, I/O buffers, "
                         f"{board.stack:,} B stack), the board has {board.ram.size:,} B "
                         f"(short by {ram_min - board.ram.size:,} B)")
     if problems:

@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..c.host import cache_root, compiler, core_dir
+from ..c.host import cache_root, compiler
+from ..paths import tools_dir
 from .spec import Board
 
 MARKS = ("ff_platform_mark_start", "ff_platform_mark_stop")
@@ -59,10 +60,6 @@ class EmulatorRun:
     counts: list[int]  # one per inference (start -> stop mark)
     unit: str  # "instructions" (QEMU) or "cycles" (simavr)
     seconds: float  # wall time of the emulator process
-
-
-def tools_dir() -> Path:
-    return core_dir().parent / "tools"
 
 
 def run_elf(board: Board, elf: Path, *, timeout: float = 60) -> EmulatorRun:

@@ -16,19 +16,15 @@ import jinja2
 import numpy as np
 
 from ...converter.ir import Graph
-from ..c.host import core_dir, core_files
 from ..c.vectors import vector_files
 from ..c.writer import CSources, write_files
+from ..paths import core_files, templates_dir
 from .spec import Board, BoardError
 
 # Flags of every firmware build: strict C, dead code and data dropped at link time.
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
 SECTIONS = ("-ffunction-sections", "-fdata-sections")
 OPT = "-O2"
-
-
-def templates_dir() -> Path:
-    return core_dir().parent / "templates"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from types import ModuleType
 import numpy as np
 
 from ...converter.ir import Graph
+from ..paths import core_dir, core_sources
 from .writer import CSources
 
 STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -31,28 +32,6 @@ HOST_FLAGS = ["-O2", "-fPIC"]
 
 class HostBuildError(RuntimeError):
     """The host compiler rejected generated or core C; the message has its output."""
-
-
-def core_dir() -> Path:
-    from ... import firmware
-
-    return Path(firmware.__file__).parent / "core"
-
-
-def core_sources() -> list[Path]:
-    return sorted(core_dir().glob("*.c"))
-
-
-def core_files(headers: list[str]) -> dict[str, str]:
-    """The C core files a model needs: ``ff_fixed.h``, its kernel headers, and every
-    ``<header stem>*.c`` that implements them (``ff_conv.h`` -> ``ff_conv.c``, ``ff_conv_s16.c``)."""
-    core = core_dir()
-    files = {}
-    for h in sorted({"ff_fixed.h", *headers}):
-        files[h] = (core / h).read_text()
-        for c in sorted(core.glob(h.replace(".h", "*.c"))):
-            files[c.name] = c.read_text()
-    return files
 
 
 def cache_root() -> Path:
@@ -75,8 +54,14 @@ class HostModel:
     trace: list[tuple[str, int, int]] | None = None
 
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        """Run every sample of a batch (dimension 0) through ``<prefix>_run``."""
+        """Run every sample of a batch (dimension 0) through ``<prefix>_run``, in order: a
+        stateful model carries its state from each sample to the next."""
         return self._run(inputs)[0]
+
+    def reset(self) -> None:
+        """Restore a stateful model's state (``<prefix>_reset``); nothing for the others."""
+        if self.graph.stateful:
+            getattr(self.lib, f"{self.prefix}_reset")()
 
     def run_trace(self, *inputs: np.ndarray) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         """Outputs plus every node's output (by value name), from a ``trace=True`` build."""
@@ -146,7 +131,10 @@ def build(models: Sequence[tuple[CSources, Graph]], *, extra_flags: Sequence[str
     if so is None:
         so = _compile(final, modname, files, models, flags)
     mod = _load(modname, so)
-    return [HostModel(mod.lib, mod.ffi, src.prefix, g, src.trace) for src, g in models]
+    built = [HostModel(mod.lib, mod.ffi, src.prefix, g, src.trace) for src, g in models]
+    for m in built:
+        m.reset()  # the state starts at its reset values, as after TFLM's AllocateTensors
+    return built
 
 
 def _compile(final: Path, modname: str, files: dict[str, str],

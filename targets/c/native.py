@@ -17,15 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from ...converter.ir import Graph
-from .host import STRICT_FLAGS, HostBuildError, cache_root, compiler, core_dir, core_sources
+from ..paths import core_dir, core_sources, templates_dir
+from .host import STRICT_FLAGS, HostBuildError, cache_root, compiler
 from .vectors import parse_outputs, vector_files
 from .writer import CSources
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-
-
-def templates_dir() -> Path:
-    return core_dir().parent / "templates"
 
 
 def core_objects(flags: Sequence[str]) -> list[Path]:

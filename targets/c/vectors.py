@@ -1,8 +1,9 @@
 """Test vectors embedded in a firmware image, and the parser for what the image prints.
 
-``ff_vectors.h``/``ff_vectors.c`` name the model's run function and hold the inputs as one
-``FF_CONST`` array (flash on every target). ``firmware/templates/common/main.c`` runs each vector
-and prints ``ff:out <index> <values...>`` lines, then ``ff:done``.
+``ff_vectors.h``/``ff_vectors.c`` name the model's run function (and reset function, for a
+stateful model) and hold the inputs as one ``FF_CONST`` array (flash on every target).
+``firmware/templates/common/main.c`` resets a stateful model once, runs each vector in order and
+prints ``ff:out <index> <values...>`` lines, then ``ff:done``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def vector_files(src: CSources, graph: Graph, inputs: np.ndarray | list[np.ndarr
         '#include "ff_fixed.h"', f'#include "{src.prefix}.h"', "",
         f"#define FF_VECTOR_COUNT {n}", f"#define FF_IN_SIZE {in_size}",
         f"#define FF_OUT_SIZE {out_size}", f"#define FF_IN_TYPE {in_t}",
-        f"#define FF_OUT_TYPE {out_t}", "#define FF_RUN(in, out) ff_vectors_run(in, out)", "",
+        f"#define FF_OUT_TYPE {out_t}", "#define FF_RUN(in, out) ff_vectors_run(in, out)",
+        *([f"#define FF_RESET() {src.prefix}_reset()"] if graph.stateful else []), "",
         f"extern FF_CONST {in_t} ff_vectors_in[{n * in_size}];",
         f"void ff_vectors_run(const {in_t} *in, {out_t} *out);", "",
         "#endif /* FF_VECTORS_H */", ""])

@@ -29,10 +29,16 @@ static void put_int(int32_t v) {
     }
 }
 
+/* The input and output buffers live in .bss, not on the stack: a model's input can be far larger
+ * than any stack worth reserving, and the linker then accounts for them. */
+static FF_IN_TYPE in[FF_IN_SIZE];
+static FF_OUT_TYPE out[FF_OUT_SIZE];
+
 int main(void) {
-    FF_IN_TYPE in[FF_IN_SIZE];
-    FF_OUT_TYPE out[FF_OUT_SIZE];
     ff_platform_init();
+#ifdef FF_RESET
+    FF_RESET(); /* a stateful model starts from its reset state; vectors then run in order */
+#endif
     for (int32_t n = 0; n < FF_VECTOR_COUNT; n++) {
         for (int32_t i = 0; i < FF_IN_SIZE; i++) {
             in[i] = ff_vectors_in[n * (int32_t)FF_IN_SIZE + i];
