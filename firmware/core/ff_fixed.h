@@ -33,6 +33,16 @@
 #define FF_ALIGNED(n)
 #endif
 
+/* A kernel body shared by several public kernels and specialized by constant arguments (element
+ * size, operation): `static FF_INLINE_BODY void body(...)`. Inlining into every caller is forced
+ * where the compiler allows it, so the constants fold at -O2 and -Os alike and no dispatch on
+ * them is left inside a loop. */
+#if defined(__GNUC__)
+#define FF_INLINE_BODY inline __attribute__((always_inline))
+#else
+#define FF_INLINE_BODY inline
+#endif
+
 #define FF_INT32_MIN (-2147483647L - 1)
 #define FF_INT32_MAX 2147483647L
 
