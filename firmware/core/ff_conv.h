@@ -31,7 +31,8 @@
  *   ff_conv2d_s16_s8_s32 (int32 bias, where TFLM accumulates in int32):
  *     y[o] = clamp(ff_mbqm(acc[o] mod 2^32, mult[o], shift[o]), act_min, act_max)
  *   i.e. the accumulator wraps as TFLM's int32 one does. Products are summed in int32 over runs
- *   short enough not to overflow (each is at most 2^22 in magnitude) and the runs in int64.
+ *   short enough not to overflow (each is at most 2^22 in magnitude; FF_DOT_RUN in ff_fixed.h)
+ *   and the runs in int64.
  */
 #ifndef FF_CONV_H
 #define FF_CONV_H

@@ -1,44 +1,13 @@
 /* 16x8 convolution kernels (int16 activations, int8 weights); the math is in ff_conv.h.
  *
  * The exact sum of products is what TFLM's int64 accumulator holds. It is formed in int32 over
- * runs of at most FF_S16_RUN products and in int64 across runs: each product is at most
- * 2^15 * 2^7 = 2^22 in magnitude, so a run stays below 2^30, and on 32-bit cores most of the
- * work is 32-bit. The int32-bias variant wraps the exact sum to 32 bits at the end, which is
- * what accumulating in a wrapping int32 gives (addition modulo 2^32 is associative).
+ * runs of at most FF_DOT_RUN products and in int64 across runs (ff_dot_s16_s8 in ff_fixed.h,
+ * which gives the bound), so on 32-bit cores most of the work is 32-bit. ff_requant_16x8 applies
+ * the bias by its width: the int32-bias variant wraps the exact sum to 32 bits, which is what
+ * accumulating in a wrapping int32 gives (addition modulo 2^32 is associative).
  * Data is addressed through int32_t offsets, as in ff_conv.c.
  */
 #include "ff_conv.h"
-
-#define FF_S16_RUN 256
-
-/* sum_{i < n} x[i] * w[i], exact. */
-static int64_t dot_s16_s8(const int16_t *x, FF_CONST int8_t *w, int32_t n) {
-    int64_t acc = 0;
-    int32_t i = 0;
-    while (i < n) {
-        const int32_t end = n - i > FF_S16_RUN ? i + FF_S16_RUN : n;
-        int32_t part = 0;
-        for (; i < end; i++) {
-            part += (int32_t)x[i] * (int32_t)w[i];
-        }
-        acc += part;
-    }
-    return acc;
-}
-
-/* Requantize one output: exactly one of bias64 / bias32 is non-null and selects the variant. */
-static int16_t requant16(int64_t sum, FF_CONST int64_t *bias64, FF_CONST int32_t *bias32,
-                         int32_t o, int32_t mult, int32_t shift, int32_t lo, int32_t hi) {
-    int32_t v;
-    if (bias64 != 0) {
-        v = ff_mbqm64(sum + bias64[o], mult, shift);
-    } else {
-        /* Modulo 2^32 through unsigned arithmetic, as ff_add32 does. */
-        const uint32_t wrapped = (uint32_t)(uint64_t)sum + (uint32_t)bias32[o];
-        v = ff_mbqm((int32_t)wrapped, mult, shift);
-    }
-    return (int16_t)ff_clamp(v, lo, hi);
-}
 
 static void conv_s16(FF_CONST ff_conv2d_s16_s8_params *p, const int16_t *x, FF_CONST int8_t *w,
                      FF_CONST int64_t *bias64, FF_CONST int32_t *bias32, int16_t *y) {
@@ -77,11 +46,11 @@ static void conv_s16(FF_CONST ff_conv2d_s16_s8_params *p, const int16_t *x, FF_C
                                      + gi;
                         int32_t wt = o * w_size + (ky * k_w + kx0) * fc;
                         for (int32_t r = 0; r < runs; r++, xt += dil_w * in_c, wt += fc) {
-                            sum += dot_s16_s8(x + xt, w + wt, len);
+                            sum += ff_dot_s16_s8(x + xt, w + wt, len, 0);
                         }
                     }
-                    y[yo + o] = requant16(sum, bias64, bias32, o, p->mult[o], p->shift[o], lo,
-                                          hi);
+                    y[yo + o] = (int16_t)ff_clamp(
+                        ff_requant_16x8(sum, bias64, bias32, o, p->mult[o], p->shift[o]), lo, hi);
                 }
             }
         }
@@ -127,7 +96,7 @@ void ff_dwconv2d_s16_s8(FF_CONST ff_dwconv2d_s16_s8_params *p, const int16_t *x,
                         for (int32_t kx = kx0; kx < kx1; kx++) {
                             part += (int32_t)x[xrow + (ix0 + kx * dil_w) * in_c] *
                                     (int32_t)w[(ky * k_w + kx) * out_c + o];
-                            if (++count == FF_S16_RUN) {
+                            if (++count == FF_DOT_RUN) {
                                 sum += part;
                                 part = 0;
                                 count = 0;
@@ -135,7 +104,8 @@ void ff_dwconv2d_s16_s8(FF_CONST ff_dwconv2d_s16_s8_params *p, const int16_t *x,
                         }
                     }
                     sum += part;
-                    y[yo + o] = requant16(sum, bias, 0, o, p->mult[o], p->shift[o], lo, hi);
+                    y[yo + o] = (int16_t)ff_clamp(
+                        ff_requant_16x8(sum, bias, 0, o, p->mult[o], p->shift[o]), lo, hi);
                     if (++m == mult_d) {
                         m = 0;
                         c++;

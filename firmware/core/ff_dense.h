@@ -14,7 +14,7 @@
  *     y[r][o] = clamp(ff_mbqm(acc mod 2^32, mult[o], shift[o]) (+) out_offset, act_min, act_max)
  *   (+) being int32 addition with wrap-around, as in TFLM.
  * Each product is at most 2^16 * 2^7 = 2^23 in magnitude; they are summed in int32 over runs of
- * 128 (below 2^30) and in int64 across runs.
+ * FF_DOT_RUN = 255 (below 2^31) and in int64 across runs (ff_dot_s16_s8 in ff_fixed.h).
  */
 #ifndef FF_DENSE_H
 #define FF_DENSE_H

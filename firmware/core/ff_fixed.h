@@ -8,6 +8,11 @@
  * give TFLM's bytes. Right shifts of negative values are implementation-defined in C99; ff_asr32
  * and ff_asr64 spell the arithmetic shift out so no kernel depends on the compiler's choice.
  * Every function is static inline: no definitions with external linkage live in a header.
+ *
+ * The last section holds the 16x8 accumulation shared by ff_conv_s16.c and ff_dense.c (exact
+ * int16 x int8 dot product, the int64 / int32 bias choice). It lives here because ff_fixed.h is
+ * the one core header every generated project ships; its Python counterpart is the int64 numpy
+ * accumulation and requantize() in converter/ops/conv.py, not converter/fixed.py.
  */
 #ifndef FF_FIXED_H
 #define FF_FIXED_H
@@ -26,6 +31,16 @@
 #define FF_ALIGNED(n) __attribute__((aligned(n)))
 #else
 #define FF_ALIGNED(n)
+#endif
+
+/* A kernel body shared by several public kernels and specialized by constant arguments (element
+ * size, operation): `static FF_INLINE_BODY void body(...)`. Inlining into every caller is forced
+ * where the compiler allows it, so the constants fold at -O2 and -Os alike and no dispatch on
+ * them is left inside a loop. */
+#if defined(__GNUC__)
+#define FF_INLINE_BODY inline __attribute__((always_inline))
+#else
+#define FF_INLINE_BODY inline
 #endif
 
 #define FF_INT32_MIN (-2147483647L - 1)
@@ -248,6 +263,52 @@ static inline int32_t ff_get_reciprocal(int32_t x, int integer_digits, int *num_
     const int32_t shifted_sum_minus_one = ff_sub32((int32_t)shifted, (int32_t)FF_INT32_MIN);
     *num_bits_over_unit = integer_digits - headroom_plus_one;
     return ff_one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
+}
+
+/* -- 16x8 accumulation (ff_conv_s16.c, ff_dense.c) ---------------------------------------------
+ *
+ * TFLM accumulates int16 x int8 products in int64. Most of that work is done here in int32, over
+ * runs of FF_DOT_RUN products, and only the runs are added in int64. The run length follows from
+ * the worst-case product:
+ *   x is int16 and in_offset = -(int16 zero point), so |x + in_offset| <= 2^15 + 2^15 = 2^16;
+ *   |w| <= 2^7 (int8);  hence |(x + in_offset) * w| <= 2^(16+7) = 2^FF_DOT_PRODUCT_LOG2;
+ *   a run of n products is at most n * 2^23 in magnitude, below 2^31 (int32) for n < 2^(31-23),
+ * so FF_DOT_RUN = 2^8 - 1 = 255 (at most 2^31 - 2^23). Without an offset (the convolutions,
+ * whose zero points are 0) products are at most 2^22 and the same runs are looser still.
+ */
+#define FF_DOT_PRODUCT_LOG2 23
+#define FF_DOT_RUN ((int32_t)(((int32_t)1 << (31 - FF_DOT_PRODUCT_LOG2)) - 1))
+
+/* sum_{k < n} (x[k] + in_offset) * w[k], exact. */
+static inline int64_t ff_dot_s16_s8(const int16_t *x, FF_CONST int8_t *w, int32_t n,
+                                    int32_t in_offset) {
+    int64_t acc = 0;
+    int32_t k = 0;
+    while (k < n) {
+        const int32_t end = n - k > FF_DOT_RUN ? k + FF_DOT_RUN : n;
+        int32_t part = 0;
+        for (; k < end; k++) {
+            part += ((int32_t)x[k] + in_offset) * (int32_t)w[k];
+        }
+        acc += part;
+    }
+    return acc;
+}
+
+/* Requantize output o of a 16x8 kernel from its exact sum of products, by the bias width.
+ * Exactly one of bias64 / bias32 is non-null:
+ *   int64 bias: ff_mbqm64(sum + bias64[o], mult, shift)
+ *   int32 bias: ff_mbqm((sum + bias32[o]) mod 2^32, mult, shift), what TFLM's wrapping int32
+ *               accumulator holds (addition modulo 2^32 is associative), through unsigned
+ *               arithmetic as ff_add32 does.
+ * Returns the result before any output offset and clamp. */
+static inline int32_t ff_requant_16x8(int64_t sum, FF_CONST int64_t *bias64,
+                                      FF_CONST int32_t *bias32, int32_t o, int32_t mult,
+                                      int32_t shift) {
+    if (bias64 != 0) {
+        return ff_mbqm64(sum + bias64[o], mult, shift);
+    }
+    return ff_mbqm((int32_t)((uint32_t)(uint64_t)sum + (uint32_t)bias32[o]), mult, shift);
 }
 
 #endif /* FF_FIXED_H */

@@ -21,9 +21,22 @@ void ff_copy(int32_t nbytes, const void *x, void *y) {
     move_bytes((unsigned char *)y, (const unsigned char *)x, nbytes);
 }
 
-/* The three transposes differ only in the element type; each walks y contiguously and gathers
- * from x through the per-dimension strides, adding rather than multiplying in the inner loop. */
-void ff_transpose_s8(FF_CONST ff_transpose_params *p, const int8_t *x, int8_t *y) {
+/* The three transposes share one body, specialized by the constant element size (1, 2 or 4 bytes)
+ * at each call (FF_INLINE_BODY: no size test is left in the loops). It walks y contiguously and
+ * gathers from x through the per-dimension strides, adding rather than multiplying in the inner
+ * loop. Elements are moved as integers of their width, bit for bit. */
+static inline void move_elem(void *y, int32_t yi, const void *x, int32_t xi, int size) {
+    if (size == 1) {
+        ((int8_t *)y)[yi] = ((const int8_t *)x)[xi];
+    } else if (size == 2) {
+        ((int16_t *)y)[yi] = ((const int16_t *)x)[xi];
+    } else {
+        ((int32_t *)y)[yi] = ((const int32_t *)x)[xi];
+    }
+}
+
+static FF_INLINE_BODY void transpose(FF_CONST ff_transpose_params *p, const void *x, void *y,
+                                     int size) {
     const int32_t d0 = p->out_dims[0], d1 = p->out_dims[1], d2 = p->out_dims[2];
     const int32_t d3 = p->out_dims[3];
     const int32_t s0 = p->in_stride[0], s1 = p->in_stride[1], s2 = p->in_stride[2];
@@ -34,47 +47,23 @@ void ff_transpose_s8(FF_CONST ff_transpose_params *p, const int8_t *x, int8_t *y
             for (int32_t i2 = 0; i2 < d2; i2++) {
                 int32_t xo = i0 * s0 + i1 * s1 + i2 * s2;
                 for (int32_t i3 = 0; i3 < d3; i3++, xo += s3) {
-                    y[yo++] = x[xo];
+                    move_elem(y, yo++, x, xo, size);
                 }
             }
         }
     }
+}
+
+void ff_transpose_s8(FF_CONST ff_transpose_params *p, const int8_t *x, int8_t *y) {
+    transpose(p, x, y, 1);
 }
 
 void ff_transpose_s16(FF_CONST ff_transpose_params *p, const int16_t *x, int16_t *y) {
-    const int32_t d0 = p->out_dims[0], d1 = p->out_dims[1], d2 = p->out_dims[2];
-    const int32_t d3 = p->out_dims[3];
-    const int32_t s0 = p->in_stride[0], s1 = p->in_stride[1], s2 = p->in_stride[2];
-    const int32_t s3 = p->in_stride[3];
-    int32_t yo = 0;
-    for (int32_t i0 = 0; i0 < d0; i0++) {
-        for (int32_t i1 = 0; i1 < d1; i1++) {
-            for (int32_t i2 = 0; i2 < d2; i2++) {
-                int32_t xo = i0 * s0 + i1 * s1 + i2 * s2;
-                for (int32_t i3 = 0; i3 < d3; i3++, xo += s3) {
-                    y[yo++] = x[xo];
-                }
-            }
-        }
-    }
+    transpose(p, x, y, 2);
 }
 
 void ff_transpose_s32(FF_CONST ff_transpose_params *p, const int32_t *x, int32_t *y) {
-    const int32_t d0 = p->out_dims[0], d1 = p->out_dims[1], d2 = p->out_dims[2];
-    const int32_t d3 = p->out_dims[3];
-    const int32_t s0 = p->in_stride[0], s1 = p->in_stride[1], s2 = p->in_stride[2];
-    const int32_t s3 = p->in_stride[3];
-    int32_t yo = 0;
-    for (int32_t i0 = 0; i0 < d0; i0++) {
-        for (int32_t i1 = 0; i1 < d1; i1++) {
-            for (int32_t i2 = 0; i2 < d2; i2++) {
-                int32_t xo = i0 * s0 + i1 * s1 + i2 * s2;
-                for (int32_t i3 = 0; i3 < d3; i3++, xo += s3) {
-                    y[yo++] = x[xo];
-                }
-            }
-        }
-    }
+    transpose(p, x, y, 4);
 }
 
 void ff_concat(FF_CONST ff_concat_params *p, const void *x, void *y) {
