@@ -100,7 +100,8 @@ def tflm_run(path: str | os.PathLike[str], inputs: list[np.ndarray], tensors: li
     """Run TFLM sample by sample; return its ``n_out`` outputs and the chosen tensors."""
     runtime = _tflm()
     it = runtime.Interpreter.from_file(
-        str(path), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+        str(path), arena_size=_arena_size(path),
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     n = inputs[0].shape[0]
     outs: list[list[np.ndarray]] = []
     kept: dict[int, list[np.ndarray]] = {t: [] for t in tensors}
@@ -120,7 +121,7 @@ def tflm_arena(path: str | os.PathLike[str]) -> tuple[int, int]:
     runtime = _tflm()
     with tempfile.TemporaryFile(mode="w+b") as log:
         with _stderr_to(log):
-            it = runtime.Interpreter.from_file(str(path))
+            it = runtime.Interpreter.from_file(str(path), arena_size=_arena_size(path))
             it.print_allocations()
         log.seek(0)
         text = log.read().decode(errors="replace")
@@ -129,6 +130,16 @@ def tflm_arena(path: str | os.PathLike[str]) -> tuple[int, int]:
     if not total or not head:
         raise RuntimeError(f"could not read TFLM's arena size from its log:\n{text[:500]}")
     return int(total.group(1)), int(head.group(1))
+
+
+def _arena_size(path: str | os.PathLike[str]) -> int:
+    """An arena TFLM cannot run short of: every tensor of the model once, twice over, plus room
+    for its own bookkeeping (the runtime's default is sized for small models only)."""
+    from .frontends.tflite_schema import read_model
+
+    m = read_model(Path(path).read_bytes())
+    tensor_bytes = sum(t.size * 8 for t in m.tensors)  # 8 B per element bounds every type
+    return (1 << 20) + 2 * tensor_bytes
 
 
 @contextlib.contextmanager

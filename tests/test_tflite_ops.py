@@ -233,7 +233,7 @@ def test_several_problems_make_one_error():
     with pytest.raises(UnsupportedTFLiteError) as e:
         load_tflite(tc.rewrite(raw, edit), "two")
     msg = str(e.value)
-    assert "two: 2 unsupported items" in msg
+    assert "two: 2 operators firmforge does not support" in msg
     assert "operator 0 (GELU): operator not supported" in msg
     assert "operator 1 (CUSTOM 'MyOp'): custom operators are not supported" in msg
 

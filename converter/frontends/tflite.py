@@ -98,7 +98,33 @@ def is_quantized(m: ModelData) -> bool:
                for t in (*op.inputs, *op.outputs) if t >= 0)
 
 
+def check_support(m: ModelData, name: str) -> None:
+    """Name every operator firmforge cannot map, in one error, before reading any of them.
+
+    Only operators that compute on the graph's inputs (or on state) count: a constant-only
+    operator is folded or reported where its value is needed. Variable tensors (the state of
+    LSTM and SVDF layers) are written by the runtime, so they are inputs here, not unwritten
+    tensors of a malformed file."""
+    live = set(m.inputs) | {t.index for t in m.tensors if t.is_variable}
+    problems = []
+    for op in m.operators:
+        if op.op_name == "SHAPE" or not any(t in live for t in op.inputs if t >= 0):
+            continue
+        live.update(op.outputs)
+        if op.custom_code is not None:
+            problems.append(f"{op.label}: custom operators are not supported")
+        elif op.op_name not in HANDLERS:
+            problems.append(f"{op.label}: operator not supported")
+    if problems:
+        kinds = sorted({p.split("(", 1)[1].split(")", 1)[0] for p in problems})
+        n = len(problems)
+        raise UnsupportedTFLiteError(
+            f"{name}: {n} operator{'s' * (n > 1)} firmforge does not support "
+            f"({', '.join(kinds)}):\n  " + "\n  ".join(problems))
+
+
 def build(m: ModelData, name: str) -> TFLiteImport:
+    check_support(m, name)
     b = Builder(m, name)
     quantized = is_quantized(m)
     if m.subgraph_count > 1:
@@ -153,7 +179,8 @@ def _graph_input(b: Builder, t: int) -> None:
 def _operator(b: Builder, op: OperatorInfo, quantized: bool) -> None:
     ins = [t for t in op.inputs if t >= 0]
     for i, t in enumerate(op.inputs):
-        if t >= 0 and t not in b.written and not b.info(t).has_data:
+        info = b.info(t) if t >= 0 else None
+        if info is not None and t not in b.written and not (info.has_data or info.is_variable):
             raise TFLiteFormatError(f"{op.label}: input {i} ({b.info(t).label}) is read before "
                                     "anything writes it")
     for t in op.outputs:

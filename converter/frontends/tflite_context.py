@@ -48,6 +48,7 @@ class Builder:
         self.tensor_of: dict[str, int] = {}
         self.op_of: dict[str, tuple[int, str]] = {}
         self.names = Names()
+        self.state_of: dict[int, str] = {}     # variable tensor -> the node owning it
 
     def info(self, t: int) -> TensorInfo:
         return self.m.tensors[t]
@@ -72,8 +73,8 @@ class Builder:
             raise Unsupported(f"{info.label} is {info.type_name}; firmforge activations are "
                               "float32, int8, int16 or int32")
         if info.is_variable:
-            raise Unsupported(f"{info.label} is a variable (state); stateful TFLite models "
-                              "are not supported")
+            raise Unsupported(f"{info.label} is a variable tensor (state) read as an ordinary "
+                              "activation")
         _check_storage(info)
         if not info.shape or info.shape[0] != 1:
             raise Unsupported(f"{info.label} has shape {list(info.shape)}; firmforge needs "
@@ -186,6 +187,29 @@ class OpCtx:
                               f"by {self.b.static_by[t]}, which firmforge does not evaluate")
         return self.b.constant(t, f"{self.base}.{role or f'input{i}'}")
 
+    def state(self, i: int) -> Value:
+        """Variable tensor input ``i`` as a state value of the node being emitted (pass it as
+        ``emit(..., state=[...])``). TFLite keeps variable tensors across ``Invoke()`` calls;
+        the IR keeps them as the node's state, one owner per tensor."""
+        t = self.op.inputs[i]
+        if t < 0:
+            raise self.error(f"state input {i} is omitted")
+        info = self.b.info(t)
+        if not info.is_variable:
+            raise self.error(f"input {i} ({info.label}) must be a variable tensor (state)")
+        if t in self.b.state_of:
+            raise Unsupported(f"variable tensor {info.label} is also the state of "
+                              f"{self.b.state_of[t]}; firmforge gives each state one owner")
+        dtype = ACTIVATION_TYPES.get(info.type_name)
+        if dtype is None or 0 in info.shape:
+            raise Unsupported(f"state {info.label} is {info.type_name}{list(info.shape)}")
+        _check_storage(info)
+        quant = None if dtype is DType.f32 else self.b.quant_of(info)
+        v = Value(self.b.value_name(info), info.shape, dtype, quant)
+        self.b.state_of[t] = self.base
+        self.b.tensor_of[v.name] = t
+        return v
+
     def array(self, i: int, what: str) -> np.ndarray:
         """The value of input ``i``, which must be constant (axes, paddings, ...)."""
         t = self.op.inputs[i]
@@ -249,14 +273,15 @@ class OpCtx:
             raise Unsupported(f"output {info.label} is {info.type_name}")
         return ACTIVATION_TYPES[info.type_name]
 
-    def emit(self, cls: type[Node], inputs: list[Value], out: int = 0, **attrs: object
-             ) -> Value:
+    def emit(self, cls: type[Node], inputs: list[Value], out: int = 0,
+             state: list[Value] = (), **attrs: object) -> Value:
         """The node computing output ``out`` of the operator, checked against the stored
-        output tensor: infer() must give its exact shape and dtype."""
+        output tensor: infer() must give its exact shape and dtype. ``state`` lists the
+        node's state values (``state(i)``) for a stateful op."""
         t = self.op.outputs[out]
         y = self.b.activation(t)
         node = cls(name=self.base if out == 0 else self.b.unique(f"{self.base}.{out}"),
-                   inputs=list(inputs), outputs=[y], **attrs)
+                   inputs=list(inputs), outputs=[y], state=list(state), **attrs)
         try:
             ((shape, dtype),) = node.infer()
         except (IRError, ArithmeticError) as e:

@@ -314,7 +314,11 @@ def _quantization(r: _Reader, t, where: str, shape: tuple[int, ...]
     elif scale.size > 1 and shape[axis] != scale.size:
         problem = (f"{scale.size} scales for dimension {axis} of shape {list(shape)}")
     if problem is not None:
-        raise TFLiteFormatError(f"{where}: quantization has {problem}")
+        # Not an error of the file as such: TFLM reads no parameters of some tensors (a
+        # convolution's bias, whose scale it derives from the input's and the filter's; person
+        # detection's biases say dimension 3 of a 1-D shape). The importer refuses the
+        # parameters only where it reads them (``Builder.quant_of``).
+        return None, f"{where}: quantization has {problem}", details
     try:
         qp = QuantParams(scale.astype(np.float32), zp.astype(np.int64),
                          axis if scale.size > 1 else None)
