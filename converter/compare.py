@@ -170,8 +170,7 @@ def compare_tflm(path: str | os.PathLike[str], x: np.ndarray | Sequence[np.ndarr
     by default ``samples`` random inputs over each dtype's range. The samples run in order from
     the model's initial state, so a stateful model (an LSTM) is compared over consecutive calls.
     """
-    from ..targets.c import host as host_build
-    from ..targets.c.writer import generate
+    from ..targets.c.backend import CBackend
     from .frontends.tflite import load_tflite
 
     imp = load_tflite(path)
@@ -186,9 +185,10 @@ def compare_tflm(path: str | os.PathLike[str], x: np.ndarray | Sequence[np.ndarr
     _, tf = tflm_run(path, xs, [imp.tensor_of[nm] for nm in mapped], len(g.outputs))
     _, ref = reference.run(g, xs, keep_all=True)
     traced: dict[str, np.ndarray] = {}
-    src = generate(g, f"{g.name}_trace", trace=host)
+    backend = CBackend()
+    src = backend.generate(g, f"{g.name}_trace", trace=host)
     if host:
-        [hm] = host_build.build([(src, g)])
+        hm = backend.build_host(src, g)
         hm.reset()
         _, traced = hm.run_trace(*xs)
     rows = []
