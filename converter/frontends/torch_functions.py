@@ -10,11 +10,11 @@ tensors computed from the input arrive as their concrete values from the example
 
 from __future__ import annotations
 
-from ..ops.act import Relu, Relu6
+from ..ops.act import LeakyRelu, Relu, Relu6
 from ..ops.eltwise import Add, Mul, Sub
-from ..ops.nonlinear import Sigmoid, Tanh
+from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from . import torch_lower as low
-from .torch_context import Ctx, T, Unsupported
+from .torch_context import Ctx, T, Unsupported, ir_axis
 
 
 # -- activations ------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ def clamp(cx: Ctx, input: T, min: float | None = None, max: float | None = None)
 
 
 def leaky_relu(cx: Ctx, input: T, negative_slope: float = 0.01, inplace: bool = False) -> T:
-    return low.leaky_relu(cx, input, negative_slope)
+    return T(cx.emit(LeakyRelu, [input.value], alpha=float(negative_slope)), input.shape)
 
 
 def sigmoid(cx: Ctx, input: T) -> T:
@@ -51,7 +51,13 @@ def softmax(cx: Ctx, input: T, dim: int | None = None, _stacklevel: int = 3,
             dtype: object = None) -> T:
     if dtype is not None:
         raise Unsupported(f"softmax with dtype={dtype}")
-    return low.softmax(cx, input, dim)
+    if dim is None:  # torch's legacy implicit choice
+        dim = 0 if input.rank in (0, 1, 3) else 1
+    axis = ir_axis(input.rank, dim)
+    if axis != len(input.value.shape) - 1:
+        raise Unsupported(f"softmax over torch dim {dim} of a {input.rank}-D tensor is IR axis "
+                          f"{axis}; the IR's Softmax works on the last (channel) axis only")
+    return T(cx.emit(Softmax, [input.value]), input.shape)
 
 
 relu_ = relu

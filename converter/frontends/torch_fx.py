@@ -6,8 +6,9 @@ node by node. A node that does not depend on the input (parameters, ``x.size(0)`
 on it, shape queries) takes its recorded value, so shape arithmetic such as
 ``x.view(x.size(0), -1)`` is evaluated statically. Every other node goes to a handler named after
 its source op (``torch_modules`` for leaf modules, ``torch_functions`` for functions and
-methods). Unsupported nodes are all collected and reported together. Finally the float reference
-of the IR graph must reproduce torch's output on the example: a disagreement is a frontend bug.
+methods; a module without a handler of its own uses its ``torch.nn.functional`` twin's).
+Unsupported nodes are all collected and reported together. Finally the float reference of the IR
+graph must reproduce torch's output on the example: a disagreement is a frontend bug.
 """
 
 from __future__ import annotations
@@ -251,9 +252,10 @@ def _handler(gm: fx.GraphModule, node: fx.Node) -> tuple[object, tuple]:
     if node.op == "call_module":
         mod = gm.get_submodule(node.target)
         cls = type(mod)
-        h = getattr(torch_modules, cls.__name__, None)
-        if h is None or cls.__name__.startswith("_") or getattr(torch.nn, cls.__name__, None) \
-                is not cls:
+        if cls.__name__.startswith("_") or getattr(torch.nn, cls.__name__, None) is not cls:
+            raise Unsupported(f"no converter for {cls.__module__}.{cls.__qualname__}")
+        h = getattr(torch_modules, cls.__name__, None) or _functional_twin(mod)
+        if h is None:
             raise Unsupported(f"no converter for {cls.__module__}.{cls.__qualname__}")
         return h, (mod,)
     if node.op == "call_method":
@@ -268,6 +270,24 @@ def _handler(gm: fx.GraphModule, node: fx.Node) -> tuple[object, tuple]:
     if h is None or name.startswith("_") or not callable(h):
         raise Unsupported("no converter")
     return h, ()
+
+
+def _functional_twin(mod: torch.nn.Module):
+    """A module without a handler of its own is converted by the handler of its functional
+    twin in ``torch.nn.functional`` (``nn.LeakyReLU`` -> ``F.leaky_relu``), called with the
+    module's attributes that name the function's parameters (``negative_slope``). So an
+    activation needs one torch handler, not two."""
+    key = type(mod).__name__.lower()
+    for name in dir(F):
+        fn = getattr(torch_functions, name, None)
+        if name.replace("_", "") == key and not name.startswith("_") and callable(fn):
+            params = list(inspect.signature(fn).parameters)[2:]  # after (cx, input)
+            attrs = {p: vars(mod)[p] for p in params if p in vars(mod)}
+
+            def handler(cx: Ctx, mod: torch.nn.Module, input: T, fn=fn, attrs=attrs) -> T:
+                return fn(cx, input, **attrs)
+            return handler
+    return None
 
 
 def _stand_in(cx: Ctx, out: object) -> object:

@@ -9,12 +9,11 @@ import math
 
 import numpy as np
 
-from ..ops.act import LeakyRelu, Relu, Relu6
+from ..ops.act import Relu, Relu6
 from ..ops.common import Padding
 from ..ops.conv import Conv2d, DepthwiseConv2d
 from ..ops.dense import Dense
 from ..ops.eltwise import Add, Mul, Sub
-from ..ops.nonlinear import Softmax
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.reduce import Mean
 from ..ops.shape import Concat, Pad, Transpose
@@ -135,21 +134,6 @@ def clamp(cx: Ctx, x: T, lo: float | None, hi: float | None, what: str) -> T:
         return T(cx.emit(Relu6, [x.value]), x.shape)
     raise Unsupported(f"{what} with bounds ({lo}, {hi}): only (0, inf) [ReLU] and (0, 6) "
                       "[ReLU6] have an IR op")
-
-
-def leaky_relu(cx: Ctx, x: T, slope: float) -> T:
-    return T(cx.emit(LeakyRelu, [x.value], alpha=float(slope)), x.shape)
-
-
-def softmax(cx: Ctx, x: T, dim: int | None) -> T:
-    if dim is None:  # torch's legacy implicit choice
-        dim = 0 if x.rank in (0, 1, 3) else 1
-    axis = ir_axis(x.rank, dim)
-    last = len(x.value.shape) - 1
-    if axis != last:
-        raise Unsupported(f"softmax over torch dim {dim} of a {x.rank}-D tensor is IR axis "
-                          f"{axis}; the IR's Softmax works on the last (channel) axis only")
-    return T(cx.emit(Softmax, [x.value]), x.shape)
 
 
 # -- pooling, padding, reductions ---------------------------------------------------------------

@@ -2,14 +2,13 @@
 
 The importer calls ``<ClassName>(cx, module, *args, **kwargs)`` for a module whose type is
 ``torch.nn.<ClassName>``; defining a function here is all it takes to support a module. Names
-starting with an underscore are helpers.
+starting with an underscore are helpers. A module whose behaviour is its functional twin's
+(``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Softmax``, ...) needs no handler here: the importer calls
+the twin's handler in ``torch_functions`` with the module's attributes.
 """
 
 from __future__ import annotations
 
-from ..ops.act import Relu, Relu6
-from ..ops.nonlinear import Sigmoid as _Sigmoid
-from ..ops.nonlinear import Tanh as _Tanh
 from . import torch_lower as low
 from .torch_context import Ctx, T, Unsupported
 
@@ -34,34 +33,6 @@ def BatchNorm2d(cx: Ctx, mod, x: T) -> T:
 
 
 BatchNorm1d = BatchNorm2d
-
-
-def ReLU(cx: Ctx, mod, x: T) -> T:
-    return T(cx.emit(Relu, [x.value]), x.shape)
-
-
-def ReLU6(cx: Ctx, mod, x: T) -> T:
-    return T(cx.emit(Relu6, [x.value]), x.shape)
-
-
-def Hardtanh(cx: Ctx, mod, x: T) -> T:
-    return low.clamp(cx, x, mod.min_val, mod.max_val, "Hardtanh")
-
-
-def LeakyReLU(cx: Ctx, mod, x: T) -> T:
-    return low.leaky_relu(cx, x, mod.negative_slope)
-
-
-def Sigmoid(cx: Ctx, mod, x: T) -> T:
-    return T(cx.emit(_Sigmoid, [x.value]), x.shape)
-
-
-def Tanh(cx: Ctx, mod, x: T) -> T:
-    return T(cx.emit(_Tanh, [x.value]), x.shape)
-
-
-def Softmax(cx: Ctx, mod, x: T) -> T:
-    return low.softmax(cx, x, mod.dim)
 
 
 def AvgPool2d(cx: Ctx, mod, x: T) -> T:
