@@ -42,6 +42,7 @@ class Project:
     float_graph: Graph | None = None
     input_layouts: Sequence[Layout] = ()
     output_layouts: Sequence[Layout] = ()
+    backend: object = None  # a targets.backend.Backend; None: the MCU C backend
     _sources: object = field(default=None, repr=False)
     _host: object = field(default=None, repr=False)
     _state: dict | None = field(default=None, repr=False)
@@ -51,13 +52,16 @@ class Project:
             self.input_layouts = [Layout.FLAT] * len(self.graph.inputs)
         if not self.output_layouts:
             self.output_layouts = [Layout.FLAT] * len(self.graph.outputs)
+        if self.backend is None:
+            from ..targets.c.backend import CBackend
 
-    @property
-    def backend(self):
-        """The code generator (``targets.backend.Backend``): MCU C."""
-        from ..targets.c.backend import CBackend
+            self.backend = CBackend()
 
-        return CBackend()
+    def using(self, backend: object) -> Project:
+        """The same model driven through another backend (``targets.backend.Backend``): its
+        ``sources()``, ``write()``, ``run_host()`` and ``verify()`` then use that target."""
+        return Project(self.name, self.graph, self.float_graph, self.input_layouts,
+                       self.output_layouts, backend)
 
     # -- inputs and outputs ---------------------------------------------------------------------
     def prepare_inputs(self, xs: Sequence[object]) -> tuple[list[np.ndarray], bool]:
@@ -179,7 +183,10 @@ class Project:
         inputs) as its test vectors. Returns a ``Firmware``: ``fw.flash_bytes``,
         ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``."""
         from ..targets.board.firmware import build_firmware
+        from ..targets.c.backend import CBackend
 
+        if not isinstance(self.backend, CBackend):
+            raise IRError(f"boards run the MCU C backend; this project uses {self.backend.name}")
         vectors = self.prepare_inputs(xs)[0] if xs else self.random_inputs()
         return Firmware(self, build_firmware(self.sources(), self.graph, board, out_dir, vectors))
 

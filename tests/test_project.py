@@ -81,3 +81,66 @@ def test_written_sources_compile_standalone_and_are_deterministic(tmp_path):
     assert r.returncode == 0, r.stderr
     text = (tmp_path / "a" / "net.c").read_text()
     assert "malloc" not in text and "ff_conv2d_s8" in text
+
+
+class _ReferenceBackend:
+    """A backend written outside targets/c: its "generated code" is the graph's text and its
+    host build runs the integer reference with one element deliberately wrong when asked, so
+    ``verify`` can be seen to catch it. Nothing in the converter knows it."""
+
+    name = "reference-echo"
+
+    def __init__(self, flip: bool = False) -> None:
+        self.flip = flip
+
+    def generate(self, graph, name):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(prefix=name, files={f"{name}.txt": repr(graph)}, graph=graph)
+
+    def write(self, generated, out_dir):
+        from pathlib import Path
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for fname, text in generated.files.items():
+            (out / fname).write_text(text)
+            paths.append(out / fname)
+        return paths
+
+    def build_host(self, generated, graph):
+        from firmforge.converter import reference
+
+        flip = self.flip
+
+        class Runner:
+            def run(self, *xs):
+                outs, _ = reference.run(graph, list(xs))
+                if flip:
+                    outs[0] = outs[0].copy()
+                    outs[0].flat[3] ^= 1
+                return outs
+
+            def reset(self):
+                pass
+
+        return Runner()
+
+    def verify(self, runner, inputs, expected):
+        from firmforge.targets.backend import first_mismatch
+
+        runner.reset()
+        return first_mismatch(runner.run(*inputs), expected)
+
+
+def test_a_second_backend_plugs_in_through_the_interface(tmp_path):
+    _, calib, proj = _project("plug")
+    other = proj.using(_ReferenceBackend())
+    np.testing.assert_array_equal(other.run_host(calib[:3]), proj.run_host(calib[:3]))
+    assert other.verify(calib[:3]) is None and proj.verify(calib[:3]) is None
+    written = other.write(tmp_path / "out")
+    assert sorted(p.name for p in written) == ["plug.firmforge.npz", "plug.txt"]
+    bad = proj.using(_ReferenceBackend(flip=True)).verify(calib[:3])
+    assert bad is not None and (bad.output, bad.sample, bad.count) == (0, 0, 1)
+    assert "differs at 1 element" in str(bad)
