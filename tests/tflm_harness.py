@@ -8,18 +8,25 @@ API of the schema module that ships inside the installed tflite-micro package (n
 API (everything else here is private):
 
     TensorSpec(shape, dtype, scale=None, zero_point=None, quantized_dimension=0, data=None,
-               name="")                                  one tensor of the model
+               name="", variable=False)                  one tensor of the model
     TensorSpec.of(value)                                 the spec of a firmforge ``Value``
-    build_model(op, options, inputs, outputs) -> bytes   a one-operator model
+    build_model(op, options, inputs, outputs, *, intermediates=()) -> bytes
+                                                         a one-operator model
     run_model(model, inputs) -> list[np.ndarray]         run a batch in TFLM
     run_op(op, options, inputs, outputs, xs)             build_model + run_model
+    Session(model)                                       one interpreter kept across calls:
+        .invoke(inputs) -> list[np.ndarray]              one Invoke(); variable tensors carry over
+        .reset()                                         TFLM's Reset(): variables to initial values
     schema                                               the installed schema module
     BuiltinOperator, ActivationFunctionType, Padding     its enums, re-exported
 
 ``op`` is a ``BuiltinOperator`` code; ``options`` is the op's options object from the schema
 (``schema.AddOptionsT()``, ...) or None; its union tag is derived from the class name. Inputs
 with ``data`` become constant tensors (weights, bias, axes, paddings); the others, in order, are
-the model's inputs. An input spec of None is an omitted optional input (index -1).
+the model's inputs. An input spec of None is an omitted optional input (index -1). A spec with
+``variable=True`` is a variable tensor (``isVariable``, no data: TFLM allocates it in the arena and
+owns its contents, like the LSTM's state inputs); it is neither a model input nor a constant.
+Stateful models are run with ``Session``, whose interpreter lives across ``invoke`` calls.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ class TensorSpec:
     quantized_dimension: int = 0
     data: np.ndarray | None = None
     name: str = ""
+    variable: bool = False
 
     @classmethod
     def of(cls, value) -> TensorSpec:
@@ -98,8 +106,10 @@ def _options_type(options: object) -> int:
 
 
 def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | None],
-                outputs: Sequence[TensorSpec], *, version: int = 1) -> bytes:
-    """A .tflite flatbuffer holding one subgraph with one operator ``op``."""
+                outputs: Sequence[TensorSpec], *, version: int = 1,
+                intermediates: Sequence[TensorSpec] = ()) -> bytes:
+    """A .tflite flatbuffer holding one subgraph with one operator ``op``; ``intermediates``
+    become the operator's intermediate tensors (as TFLite's converter writes for LSTMs)."""
     buffers = [schema.BufferT()]  # buffer 0 is the empty buffer by convention
     tensors: list[schema.TensorT] = []
 
@@ -111,6 +121,9 @@ def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | N
         t.name = spec.name or f"t{len(tensors)}"
         t.quantization = spec._quantization()
         t.buffer = 0
+        t.isVariable = bool(spec.variable)
+        if spec.variable and spec.data is not None:
+            raise ValueError(f"{t.name}: a variable tensor has no constant data")
         if spec.data is not None:
             data = np.asarray(spec.data, dtype)  # (ascontiguousarray would make rank 0 rank 1)
             if tuple(data.shape) != tuple(spec.shape):
@@ -124,8 +137,9 @@ def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | N
 
     in_idx = [-1 if s is None else add(s) for s in inputs]
     out_idx = [add(s) for s in outputs]
+    mid_idx = [add(s) for s in intermediates]
     graph_inputs = [i for i, s in zip(in_idx, inputs, strict=True)
-                    if s is not None and s.data is None]
+                    if s is not None and s.data is None and not s.variable]
 
     code = schema.OperatorCodeT()
     code.builtinCode = int(op)
@@ -135,6 +149,8 @@ def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | N
     oper.opcodeIndex = 0
     oper.inputs = in_idx
     oper.outputs = out_idx
+    if mid_idx:
+        oper.intermediates = mid_idx
     if options is not None:
         oper.builtinOptionsType = _options_type(options)
         oper.builtinOptions = options
@@ -190,6 +206,33 @@ def run_op(op: int, options: object | None, inputs: Sequence[TensorSpec | None],
            outputs: Sequence[TensorSpec], xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Build the one-operator model and run it on ``xs`` (see ``run_model``)."""
     return run_model(build_model(op, options, inputs, outputs), xs)
+
+
+class Session:
+    """One TFLM interpreter kept across calls, so that variable tensors (recurrent state) carry
+    from one ``invoke`` to the next, as on a device that runs a stateful model repeatedly.
+
+    TFLM initialises variable tensors when it allocates them and again on ``reset()`` (the
+    runtime's ``Interpreter.reset``, MicroInterpreter::Reset): int8 ones to their zero point,
+    all others to 0.
+    """
+
+    def __init__(self, model: bytes, *, arena_size: int | None = None) -> None:
+        arena = arena_size or 64 * 1024 + 4 * _tensor_bytes(model)
+        self._interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
+        self._outputs = _count_outputs(model)
+
+    def invoke(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Set the model inputs (whole tensors, model batch included), Invoke() once and return
+        copies of the outputs."""
+        for i, x in enumerate(inputs):
+            self._interp.set_input(np.ascontiguousarray(x), i)
+        self._interp.invoke()
+        return [np.array(self._interp.get_output(i), copy=True) for i in range(self._outputs)]
+
+    def reset(self) -> None:
+        """Restore every variable tensor to its initial value."""
+        self._interp.reset()
 
 
 _ITEMSIZE = {t: np.dtype(d).itemsize for d, t in _TENSOR_TYPE.items()}
