@@ -443,9 +443,12 @@ class Graph:
                 raise IRError(f"graph {self.name!r}: two values are named {v.name!r}")
             names.add(v.name)
         for n in self.nodes:
-            for v in [*n.inputs, *n.state]:
+            for v in n.inputs:
                 if not v.is_const and id(v) not in ready:
                     raise IRError(f"{n.name}: input {v.name} is used before it is produced")
+            for v in n.state:  # the node's own storage: never produced, never a constant
+                if v.is_const or id(v) in ready:
+                    raise IRError(f"{n.name}: state {v.name} must be its own non-constant value")
             n.check()
             ready.update(id(o) for o in n.outputs)
         for v in self.outputs:
