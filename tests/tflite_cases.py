@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import flatbuffers
 import numpy as np
 
+from firmforge.converter.ir import DType
+
+import lstm_cases as lstm
 from tflm_harness import BuiltinOperator as Op
 from tflm_harness import TensorSpec, build_model, schema
 
@@ -356,11 +359,22 @@ def int16x8_cases() -> list[Case]:
             *binary_cases(4, np.int16, ("ADD",), "16")]
 
 
+def lstm_cases(n: int = 6) -> list[Case]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM, int8 and 16x8, drawn by lstm_cases.py (whose TFLM tests
+    cover the arithmetic); batch-major with batch 1 or time-major with one step."""
+    out = []
+    for i in range(n):
+        dtype = DType.s16 if i % 3 == 2 else DType.s8
+        case = lstm.ir_case(rng_for(f"lstm {i}"), dtype)
+        out.append(Case(f"lstm{i}", lstm.tflite_model(case), "UNIDIRECTIONAL_SEQUENCE_LSTM"))
+    return out
+
+
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
             "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
-            "int16x8": int16x8_cases()}
+            "int16x8": int16x8_cases(), "lstm": lstm_cases()}
 
 
 def float_cases() -> list[Case]:

@@ -19,12 +19,13 @@ import math
 
 import numpy as np
 
-from ..ir import Act, DType, Value
+from ..ir import Act, DType, QuantParams, Value, const
 from ..ops.act import LeakyRelu, Relu, Relu6
 from ..ops.common import Padding
 from ..ops.conv import Conv2d, DepthwiseConv2d
 from ..ops.dense import Dense
 from ..ops.eltwise import Add, Mul, Sub
+from ..ops.lstm import Lstm
 from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.quant import Dequantize, Quantize
@@ -321,6 +322,69 @@ def MEAN(cx: OpCtx) -> None:
     if not norm:
         raise Unsupported("MEAN over no axes")
     cx.emit(Mean, [x], axes=norm, keepdims=bool(cx.opt("KeepDims", False)))
+
+
+# -- recurrent ---------------------------------------------------------------------------------
+# Optional inputs of TFLite's LSTM variants; TFLM's kernel (ValidateTensorStatus) refuses them all.
+_LSTM_VARIANTS = {"peephole connections": (9, 10, 11), "a projection layer": (16, 17),
+                  "layer normalisation": (20, 21, 22, 23)}
+_LSTM_REQUIRED = (2, 3, 4, 6, 7, 8, 13, 14, 15, 18, 19)
+_TANH = 4
+
+
+def UNIDIRECTIONAL_SEQUENCE_LSTM(cx: OpCtx) -> None:
+    """The standard LSTM as TFLM runs it (inputs 0..23 in TFLite's order; the variable
+    tensors 18 and 19 become the node's state). Gate weights and biases are stacked in the
+    order i, f, g, o, the weights keeping one scale per gate along axis 0."""
+    cx.expect("UnidirectionalSequenceLSTMOptions", (1, 24), need_options=True)
+    if len(cx.op.inputs) != 24:
+        raise cx.error(f"takes 24 inputs, has {len(cx.op.inputs)}")
+    for feature, slots in _LSTM_VARIANTS.items():
+        if any(cx.has_input(i) for i in slots):
+            raise Unsupported(f"an LSTM with {feature} (TFLM's kernel runs the standard LSTM "
+                              "only)")
+    if not all(cx.has_input(i) for i in (1, 5, 12)):
+        raise Unsupported("a CIFG LSTM (no input gate; TFLM's kernel needs all four gates)")
+    for i in _LSTM_REQUIRED:
+        if not cx.has_input(i):
+            raise cx.error(f"required input {i} is omitted")
+    act = cx.opt("FusedActivationFunction", 0)
+    if act != _TANH:
+        name = {**{k: a.name for k, a in _ACT.items()}, **_ACT_NAMES}.get(act, act)
+        raise Unsupported(f"LSTM cell activation {name}: TFLM's kernel applies nothing but "
+                          "TANH there (the cell gate would stay a raw pre-activation)")
+    if cx.opt("DiagonalRecurrentTensors", False):
+        raise Unsupported("diagonal recurrent weights (TFLM's kernel needs full matrices)")
+    x = cx.operand(0)
+    w_x = _lstm_stack(cx, x, range(1, 5), "w_x")
+    w_h = _lstm_stack(cx, x, range(5, 9), "w_h")
+    units = w_x.shape[1]
+    wide = x.dtype is DType.s16  # TFLM's 16x8 LSTM reads int64 biases, int8's int32
+    biases = [cx.bias(i, units, x, wide) for i in range(12, 16)]
+    if len({b.dtype for b in biases}) != 1 or biases[0].dtype is not (
+            DType.s64 if wide else DType.s32 if x.dtype is DType.s8 else DType.f32):
+        raise Unsupported(f"LSTM biases of types {[b.dtype.value for b in biases]} with "
+                          f"{x.dtype.value} activations (TFLM reads "
+                          f"{'int64' if wide else 'int32'} for integer models)")
+    b = const(cx.b.unique(f"{cx.base}.biases"), np.stack([v.data for v in biases]), biases[0].dtype)
+    cx.emit(Lstm, [x, w_x, w_h, b], state=[cx.state(18), cx.state(19)],
+            cell_clip=float(cx.opt("CellClip", 0.0)), time_major=bool(cx.opt("TimeMajor", False)))
+
+
+def _lstm_stack(cx: OpCtx, x: Value, slots: range, tag: str) -> Value:
+    """Four gate weight tensors as one constant (4, units, depth), one scale per gate."""
+    ws = [cx.weights(i, x, axis=0) for i in slots]
+    if len({w.shape for w in ws}) != 1 or len(ws[0].shape) != 2:
+        raise cx.error(f"LSTM weights {[list(w.shape) for w in ws]} are not four equal matrices")
+    quant = None
+    if ws[0].quant is not None:
+        if any(w.quant.per_channel for w in ws):
+            raise Unsupported("per-channel LSTM weights (TFLM's LSTM reads one scale per weight "
+                              "tensor)")
+        quant = QuantParams(np.array([w.quant.scale[0] for w in ws], np.float32), np.zeros(4),
+                            axis=0)
+    return const(cx.b.unique(f"{cx.base}.{tag}"), np.stack([w.data for w in ws]), ws[0].dtype,
+                 quant)
 
 
 HANDLERS = {name: fn for name, fn in dict(globals()).items()
