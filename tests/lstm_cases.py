@@ -87,7 +87,8 @@ def random_case(rng: np.random.Generator, dtype: DType, *, units: int | None = N
     s_c = 2.0 ** -p
     if rng.random() < 0.2:
         s_c *= float(rng.uniform(0.8, 1.25))  # TFLM rounds log2 of a non-power-of-two scale
-    cell_clip = float(rng.choice([0.0, 10.0, float(rng.uniform(0.2, 3.0))]))
+    # no clip, a clip that rarely bites, one that does, one below a cell step (clamps c to 0)
+    cell_clip = float(rng.choice([0.0, 10.0, float(rng.uniform(0.2, 3.0)), s_c / 2]))
     weights = lstm.LstmWeights(w_x, w_h, bias)
     return LstmCase(dtype, batch, steps, inputs, units, time_major, x_q, h_q,
                     float(np.float32(s_c)), cell_clip, w_scales, weights)

@@ -133,7 +133,12 @@ def _f32_mul_multiplier(s_a, s_b, s_out):
 
 
 def _rounded_cell_clip(cell_clip, s_c):
-    return round(float(np.float32(cell_clip)) / s_c) if cell_clip > 0 else 0
+    return round(float(np.float32(cell_clip)) / s_c) if cell_clip > 0 else None
+
+
+def _clip_below_one_step_ignored(cell_clip, s_c, _quantized=lstm.quantized_cell_clip):
+    """The alternative: a clip that quantizes to 0 read as no clip at all."""
+    return _quantized(cell_clip, s_c) or None
 
 
 def _zero_initial_state(q, batch, units):
@@ -178,6 +183,12 @@ def _clip_case(rng, dtype):
     return case if 0.5 <= frac < 0.95 else None  # rounding and truncation disagree
 
 
+def _tiny_clip_case(rng, dtype):
+    case = random_case(rng, dtype)
+    case.cell_clip = float(np.float32(case.s_c * rng.uniform(0.1, 0.9)))
+    return case
+
+
 def _non_pot_case(rng, dtype):
     case = random_case(rng, dtype)
     return case if abs(math.log2(case.s_c) - round(math.log2(case.s_c))) > 0.05 else None
@@ -196,6 +207,8 @@ CHOICES = {
                                _f32_gate_multiplier),
     "mul_multiplier_double": (DType.s16, None, "mul_multiplier", _f32_mul_multiplier),
     "cell_clip_truncated": (DType.s8, _clip_case, "quantized_cell_clip", _rounded_cell_clip),
+    "cell_clip_to_zero": (DType.s8, _tiny_clip_case, "quantized_cell_clip",
+                          _clip_below_one_step_ignored),
     "cell_tanh_rounded_log2": (DType.s8, _non_pot_case, "cell_tanh_rescale",
                                _true_scale_cell_tanh),
     "state_reset_to_zero_point": (DType.s8, _zp_case, "initial_state", _zero_initial_state),

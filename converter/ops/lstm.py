@@ -15,7 +15,8 @@ and gate outputs Q0.15 (2**-15). Per time step, for each gate k in (i, f, g, o):
                   + fc(h_q - zp_h, R_k, 0; s_h s_R_k / 2**-12))
     i, f, o = sigmoid16(pre);  g = tanh16(pre)               (lut16.py, rescale (0, 0))
     c' = sat16(mul(f, c; 2**-15 s_c / s_c) + mul(i, g; 2**-30 / s_c))
-    c' = clamp(c', -C, C), C = trunc(cell_clip / s_c), only when cell_clip > 0
+    c' = clamp(c', -C, C), C = trunc(cell_clip / s_c), whenever cell_clip > 0 (so a clip
+         below one cell step clamps c' to 0)
     h' = clamp(zp_h + mbqm(tanh16(c'; cell rescale) * o, M_h, S_h), qmin, qmax),
          (M_h, S_h) = quantize(2**-30 / s_h);    y_t = h'
 with
@@ -79,7 +80,7 @@ class LstmQuant:
     forget_mul: tuple[int, int]
     input_mul: tuple[int, int]
     output_mul: tuple[int, int]
-    cell_clip: int           # 0: no clipping
+    cell_clip: int | None    # None: no clipping
     tanh_multiplier: int     # cell-state tanh rescale (lut16._rescale)
     tanh_shift: int
 
@@ -107,10 +108,12 @@ def cell_tanh_rescale(s_c: float) -> tuple[int, int]:
     return (0, 12 - p) if p <= 12 else (3, p - 12)
 
 
-def quantized_cell_clip(cell_clip: float, s_c: float) -> int:
-    """int16(min(max(double(clip) / double(s_c), -32768), 32767)), truncated toward zero."""
+def quantized_cell_clip(cell_clip: float, s_c: float) -> int | None:
+    """int16(min(max(double(clip) / double(s_c), -32768), 32767)), truncated toward zero; None
+    (no clipping) unless the float clip is positive, which is TFLM's test, so a positive clip
+    that truncates to 0 clamps the cell state to 0."""
     if not cell_clip > 0:
-        return 0
+        return None
     return int(min(max(float(np.float32(cell_clip)) / s_c, -32768.0), 32767.0))
 
 
@@ -177,7 +180,7 @@ def step(q: LstmQuant, w: LstmWeights, x: np.ndarray, h: np.ndarray, c: np.ndarr
     i_gate, f_gate, o_gate = (sigmoid_s16(pre[k]) for k in (0, 1, 3))
     g_gate = tanh_s16(pre[2])
     c_new = _sat16(_sat16(_mul(f_gate, c, q.forget_mul)) + _sat16(_mul(i_gate, g_gate, q.input_mul)))
-    if q.cell_clip > 0:
+    if q.cell_clip is not None:
         c_new = np.clip(c_new, -q.cell_clip, q.cell_clip)
     c_new = c_new.astype(np.int16)
     t = tanh_s16(c_new, q.tanh_multiplier, q.tanh_shift)

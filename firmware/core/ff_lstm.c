@@ -85,7 +85,7 @@ static int32_t unit_update(FF_CONST ff_lstm_params *p, const int32_t pre[4], int
     const int32_t fc = sat16(ff_mbqm(f * (int32_t)*c, p->forget_mult, p->forget_shift));
     const int32_t ig = sat16(ff_mbqm(i * g, p->input_mult, p->input_shift));
     int32_t cell = sat16(fc + ig);
-    if (p->cell_clip > 0) {
+    if (p->cell_clip >= 0) {
         cell = ff_clamp(cell, -p->cell_clip, p->cell_clip);
     }
     *c = (int16_t)cell;

@@ -14,7 +14,7 @@
  *   i, f, o = sigmoid(pre);  g = tanh(pre)                      Q3.12 -> Q0.15
  *   c[j]  = sat16(sat16(ff_mbqm(f * c[j], forget_mult, forget_shift))
  *                 + sat16(ff_mbqm(i * g, input_mult, input_shift)))
- *   c[j]  = clamp(c[j], -cell_clip, cell_clip)                  when cell_clip > 0
+ *   c[j]  = clamp(c[j], -cell_clip, cell_clip)                  when cell_clip >= 0
  *   y_t[j] = clamp(h_zero_point + ff_mbqm(tanh_c(c[j]) * o, output_mult, output_shift),
  *                  activation range)
  * and h = y_t once every unit of the step is done (all units read the previous h). tanh_c
@@ -50,7 +50,7 @@ typedef struct {
     int32_t input_shift;
     int32_t output_mult;    /* tanh(c) * o -> h */
     int32_t output_shift;
-    int32_t cell_clip;      /* 0: no clipping */
+    int32_t cell_clip;      /* < 0: no clipping (0 clamps c to 0) */
     int32_t tanh_multiplier; /* cell-state tanh input rescale */
     int32_t tanh_shift;
 } ff_lstm_params;

@@ -37,6 +37,7 @@ def _lstm(node: Lstm, ctx: EmitContext) -> None:
         forget_mult=q.forget_mul[0], forget_shift=q.forget_mul[1],
         input_mult=q.input_mul[0], input_shift=q.input_mul[1],
         output_mult=q.output_mul[0], output_shift=q.output_mul[1],
-        cell_clip=q.cell_clip, tanh_multiplier=q.tanh_multiplier, tanh_shift=q.tanh_shift)
+        cell_clip=-1 if q.cell_clip is None else q.cell_clip,
+        tanh_multiplier=q.tanh_multiplier, tanh_shift=q.tanh_shift)
     ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w_x), ctx.ptr(w_h), ctx.ptr(bias), ctx.ptr(h),
                     ctx.ptr(c), ctx.ptr(node.y))
