@@ -52,6 +52,7 @@ def build_report(project: Project) -> dict[str, object]:
         "const_bytes": src.const_bytes,
         "arena_bytes": plan.arena_size,
         "arena_lower_bound": plan.lower_bound,
+        "state_bytes": plan.state_size,
         "input_bytes": sum(v.nbytes for v in g.inputs),
         "output_bytes": sum(v.nbytes for v in g.outputs),
     }
