@@ -6,6 +6,7 @@ exactly as TFLM's consecutive ``Invoke()`` calls do.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -44,7 +45,7 @@ def test_state_has_its_own_region(lstm_file):
     (node,) = [n for n in proj.graph.nodes if n.state]
     assert [b.values[0] for b in state] == node.state
     spans = sorted((b.offset, b.offset + b.size) for b in state)
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
     assert plan.state_size >= sum(v.nbytes for v in node.state)
     # never in the arena, whatever the arena reuses
     assert all(b.storage is not Storage.STATE for b in plan.scratch.values())
