@@ -86,7 +86,17 @@ def _observer(name: str):
     return {"minmax": MinMaxObserver, "percentile": PercentileObserver, "mse": MSEObserver}[name]
 
 
-def _convert(model_spec, calib_paths, example_shape, name, observer, need_calib, progress):
+WEIGHT_BITS = ("8", "4")
+
+
+def _weight_dtype(bits: str):
+    from .ir import DType
+
+    return {"8": DType.s8, "4": DType.s4}[bits]
+
+
+def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits, need_calib,
+             progress):
     """Convert MODEL. A quantized .tflite file needs no calibration; a float model needs
     --calib (one file per input), or for ``analyze`` (sizes only) --example-shape."""
     from .convert import CalibrationRequired, convert
@@ -104,7 +114,8 @@ def _convert(model_spec, calib_paths, example_shape, name, observer, need_calib,
         example = np.zeros(shape, np.float32)
     try:
         proj = convert(model, example_input=example, calibration=calib, name=name,
-                       observer=_observer(observer), progress=progress)
+                       observer=_observer(observer), progress=progress,
+                       weight_dtype=_weight_dtype(weight_bits))
     except CalibrationRequired as e:
         hint = ("give --calib FILE.npy (one per input) or --example-shape to analyze a float "
                 "model" if not need_calib else
@@ -125,6 +136,9 @@ _common = [
     click.option("--name", help="symbol prefix of the generated C (default: the model's class)"),
     click.option("--observer", type=click.Choice(OBSERVERS), default="minmax", show_default=True,
                  help="how calibration chooses activation ranges"),
+    click.option("--weight-bits", type=click.Choice(WEIGHT_BITS), default="8", show_default=True,
+                 help="conv/dense weights of a float model: int8, or int4 packed two per byte "
+                      "(per-channel symmetric in [-7, 7]); a quantized .tflite keeps its own"),
     click.option("--progress/--no-progress", default=True, help="progress bar on calibration"),
 ]
 
@@ -145,9 +159,11 @@ def main() -> None:
 @_with_common
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="output directory for the C sources")
-def convert_cmd(model, calib_paths, example_shape, name, observer, progress, out_dir):
+def convert_cmd(model, calib_paths, example_shape, name, observer, weight_bits, progress,
+                out_dir):
     """Convert MODEL to int8 C sources in OUT."""
-    proj, _ = _convert(model, calib_paths, example_shape, name, observer, True, progress)
+    proj, _ = _convert(model, calib_paths, example_shape, name, observer, weight_bits, True,
+                       progress)
     try:
         files = proj.write(out_dir)
     except OSError as e:
@@ -160,11 +176,13 @@ def convert_cmd(model, calib_paths, example_shape, name, observer, progress, out
 @main.command("analyze")
 @_with_common
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def analyze_cmd(model, calib_paths, example_shape, name, observer, progress, as_json):
+def analyze_cmd(model, calib_paths, example_shape, name, observer, weight_bits, progress,
+                as_json):
     """Print MODEL's per-layer table (op, shapes, MACs, weight bytes, arena) without writing code."""
     from .report import format_table
 
-    proj, note = _convert(model, calib_paths, example_shape, name, observer, False, progress)
+    proj, note = _convert(model, calib_paths, example_shape, name, observer, weight_bits, False,
+                          progress)
     rep = proj.report()
     if as_json:
         click.echo(json.dumps(rep, indent=2))

@@ -9,12 +9,12 @@ written.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from .ir import IRError
+from .ir import DType, IRError
 from .layout import Layout
 from .project import Project
 
@@ -29,7 +29,8 @@ class CalibrationRequired(ConversionError):
 
 def convert(model: object, example_input: object = None, calibration: object = None, *,
             name: str | None = None, observer: Callable[[], object] | None = None,
-            progress: bool = True) -> Project:
+            progress: bool = True,
+            weight_dtype: DType | Mapping[str, DType] = DType.s8) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path or a ``.tflite`` path) into a Project.
 
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
@@ -40,19 +41,33 @@ def convert(model: object, example_input: object = None, calibration: object = N
     samples whose ranges set the activation parameters, in the framework's layout: one array
     ``[N, ...]``, or for a model with several inputs a tuple with one array ``[N, ...]`` per
     input, or a list of per-sample tuples; ``observer`` an observer class or factory (default
-    min/max).
+    min/max); ``weight_dtype`` the dtype of the quantized weights: ``DType.s8`` (default) or
+    ``DType.s4`` (int4 in [-7, 7], packed two per byte), for every conv/dense layer or as a
+    mapping from layer (node) names to it, the others staying int8.
     """
+    _check_weight_dtype(weight_dtype)
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
-            return _convert_tflite(path, calibration, name, observer, progress)
+            return _convert_tflite(path, calibration, name, observer, progress, weight_dtype)
         model = _load_path(path)
     import torch
 
     if not isinstance(model, torch.nn.Module):
         raise ConversionError(f"cannot convert a {type(model).__name__}: expected a torch.nn.Module "
                               "or the path of a saved model")
-    return _convert_torch(model, example_input, calibration, name, observer, progress)
+    return _convert_torch(model, example_input, calibration, name, observer, progress,
+                          weight_dtype)
+
+
+def _check_weight_dtype(weight_dtype: object) -> None:
+    """The type of ``weight_dtype`` (its names and dtypes are checked by the quantizer)."""
+    if isinstance(weight_dtype, DType):
+        return
+    if not isinstance(weight_dtype, Mapping) or not all(
+            isinstance(k, str) and isinstance(d, DType) for k, d in weight_dtype.items()):
+        raise ConversionError(f"weight_dtype must be a DType (DType.s8, DType.s4) or a mapping "
+                              f"from layer names to DType, got {weight_dtype!r}")
 
 
 def _load_path(path: Path) -> object:
@@ -106,8 +121,9 @@ def _numpy(x: object) -> np.ndarray:
     return np.asarray(x)
 
 
-def _convert_tflite(path: Path, calibration, name, observer, progress) -> Project:
-    """Quantized files are taken as stored; float files go through firmforge's own PTQ."""
+def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dtype) -> Project:
+    """Quantized files are taken as stored (int8 or INT4 weights as the file has them); float
+    files go through firmforge's own PTQ."""
     from .frontends.tflite import load_tflite
     from .passes import FLOAT_PIPELINE, run_passes
 
@@ -115,11 +131,14 @@ def _convert_tflite(path: Path, calibration, name, observer, progress) -> Projec
         raise ConversionError(f"model file {path} does not exist")
     imp = load_tflite(path, name=name)
     if imp.quantized:
+        if weight_dtype is not DType.s8:
+            raise ConversionError(f"{path.name} is already quantized: its weights keep the "
+                                  "dtypes the file stores, weight_dtype applies to float models")
         return _checked(Project(imp.graph.name, imp.graph))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
                      [Layout.FLAT] * len(fgraph.outputs),
-                     observer, progress)
+                     observer, progress, weight_dtype)
 
 
 def _checked(proj: Project) -> Project:
@@ -130,7 +149,8 @@ def _checked(proj: Project) -> Project:
     return proj
 
 
-def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress) -> Project:
+def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
+              weight_dtype) -> Project:
     from .quantize import MinMaxObserver, calibrate, quantize
 
     calib = _calibration_arrays(calibration)
@@ -146,11 +166,12 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress) 
         ir.append(layout.to_ir(arr))
     ranges = calibrate(fgraph, tuple(ir) if len(ir) > 1 else ir[0],
                        observer=observer or MinMaxObserver, progress=progress)
-    qgraph = quantize(fgraph, ranges)
+    qgraph = quantize(fgraph, ranges, weight_dtype=weight_dtype)
     return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts))
 
 
-def _convert_torch(model, example_input, calibration, name, observer, progress) -> Project:
+def _convert_torch(model, example_input, calibration, name, observer, progress,
+                   weight_dtype) -> Project:
     import torch
 
     from .frontends.torch_fx import import_torch
@@ -162,4 +183,4 @@ def _convert_torch(model, example_input, calibration, name, observer, progress) 
     imp = import_torch(model, example_input, name=name or _default_name(model))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, tuple(calib), imp.input_layouts, imp.output_layouts, observer,
-                     progress)
+                     progress, weight_dtype)

@@ -6,9 +6,10 @@ activation value carries a leading batch dimension, which is 1 in the IR. Refere
 (``Node.ref``) accept any batch size in that dimension, so calibration and accuracy runs are
 vectorised over samples.
 
-Dtype words are shared with the C core: ``f32 s64 s32 s16 s8 s4 b1 u1``. ``s64`` holds the int64
-biases of TFLite's 16x8 scheme, ``s4`` int4 weights (two per byte when stored), ``b1`` binary +-1
-values (bit set = +1), ``u1`` spikes/bits (0/1).
+Dtype words are shared with the C core: ``f32 s64 s32 s16 s8 s4 s2 b1 u1``. ``s64`` holds the
+int64 biases of TFLite's 16x8 scheme, ``s4``/``s2`` int4/int2 weights, ``b1`` binary +-1 values
+(bit set = +1), ``u1`` spikes/bits (0/1). How a constant is stored (sub-byte types packed, sparse,
+codebook) is its ``Value.encoding`` (``encoding.py``); its ``data`` always holds dense values.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import enum
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .encoding import Encoding
 
 
 class IRError(ValueError):
@@ -35,6 +39,7 @@ class DType(enum.Enum):
     s16 = "s16"
     s8 = "s8"
     s4 = "s4"
+    s2 = "s2"
     b1 = "b1"
     u1 = "u1"
     s64 = "s64"  # 16x8 convolution / fully connected biases (TFLite stores them as int64)
@@ -73,23 +78,24 @@ class DType(enum.Enum):
 
     @property
     def ctype(self) -> str:
-        """C element type of an unpacked buffer (packed s4/b1/u1 are stored as bytes)."""
+        """C element type of an unpacked buffer (packed s4/s2/b1/u1 are stored as bytes)."""
         return _CTYPE[self]
 
     @classmethod
     def of_numpy(cls, dtype: np.dtype) -> DType:
         for d, name in _NP.items():
-            if d not in (DType.s4, DType.b1, DType.u1) and np.dtype(name) == dtype:
+            if d not in (DType.s4, DType.s2, DType.b1, DType.u1) and np.dtype(name) == dtype:
                 return d
         raise IRError(f"no firmforge dtype for numpy {dtype}")
 
 
 _BITS = {DType.f32: 32, DType.s64: 64, DType.s32: 32, DType.s16: 16, DType.s8: 8, DType.s4: 4,
-         DType.b1: 1, DType.u1: 1}
+         DType.s2: 2, DType.b1: 1, DType.u1: 1}
 _NP = {DType.f32: "float32", DType.s64: "int64", DType.s32: "int32", DType.s16: "int16",
-       DType.s8: "int8", DType.s4: "int8", DType.b1: "int8", DType.u1: "uint8"}
+       DType.s8: "int8", DType.s4: "int8", DType.s2: "int8", DType.b1: "int8", DType.u1: "uint8"}
 _CTYPE = {DType.f32: "float", DType.s64: "int64_t", DType.s32: "int32_t", DType.s16: "int16_t",
-          DType.s8: "int8_t", DType.s4: "int8_t", DType.b1: "uint8_t", DType.u1: "uint8_t"}
+          DType.s8: "int8_t", DType.s4: "int8_t", DType.s2: "int8_t", DType.b1: "uint8_t",
+          DType.u1: "uint8_t"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,15 +182,25 @@ def round_away(x: np.ndarray | float) -> np.ndarray:
     return t + np.where(np.abs(x - t) >= 0.5, np.sign(x), 0).astype(x.dtype)
 
 
+def _dense() -> Encoding:
+    from .encoding import Dense
+
+    return Dense()
+
+
 @dataclass(eq=False)
 class Value:
-    """A tensor: activation (``data is None``) or constant (weights, bias, tables)."""
+    """A tensor: activation (``data is None``) or constant (weights, bias, tables).
+
+    A constant's ``data`` holds its dense values; ``encoding`` says how the target stores them
+    (``encoding.py``: ``Dense()`` by default, ``Packed()`` for int4 weights, ...)."""
 
     name: str
     shape: tuple[int, ...]
     dtype: DType
     quant: QuantParams | None = None
     data: np.ndarray | None = None
+    encoding: Encoding = field(default_factory=_dense)
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(d) for d in self.shape)
@@ -194,6 +210,15 @@ class Value:
             self.data = np.asarray(self.data)
             if tuple(self.data.shape) != self.shape:
                 raise IRError(f"constant {self.name!r}: data {self.data.shape} != shape {self.shape}")
+        if self.encoding != _dense():
+            from .encoding import encode
+
+            if self.data is None:
+                raise IRError(f"value {self.name!r}: only constants have a storage encoding")
+            try:
+                encode(self.data, self.dtype, self.encoding)
+            except IRError as e:
+                raise IRError(f"constant {self.name!r}: {e}") from None
 
     @property
     def is_const(self) -> bool:
@@ -205,7 +230,10 @@ class Value:
 
     @property
     def nbytes(self) -> int:
-        """Bytes this value occupies in memory (sub-byte types packed)."""
+        """Bytes this value occupies in memory: a constant's encoded size, an activation's
+        elements (sub-byte types packed)."""
+        if self.data is not None:
+            return self.encoding.nbytes(self.data, self.dtype)
         return (self.size * self.dtype.bits + 7) // 8
 
     def __repr__(self) -> str:

@@ -1,6 +1,7 @@
 """Sizes and work of a converted model: per-layer table and totals.
 
-``weight_bytes`` counts the constant tensors of the model (weights, biases, tables) as stored;
+``weight_bytes`` counts the constant tensors of the model (weights, biases, tables) as stored,
+in their encoding (``Value.nbytes``: packed int4 weights take half a byte each);
 ``const_bytes`` adds the per-channel requantization tables the C target keeps in flash beside
 them. ``arena_bytes`` is the planned static arena (intermediates only: input and output live in
 the caller's buffers); ``arena_lower_bound`` the largest set of simultaneously live buffers.

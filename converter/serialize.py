@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ops  # noqa: F401  (defines every op class, so Node.kinds is complete)
+from .encoding import FORMATS, Dense, Encoding
 from .ir import Act, DType, Graph, IRError, Node, QuantParams, Value
 from .layout import Layout
 from .ops.common import Padding
@@ -52,6 +53,20 @@ def _unattr(v: object) -> object:
     return v
 
 
+def _encoding(entry: dict | None, path: Path) -> Encoding:
+    """A constant's storage encoding from its JSON entry (absent: dense)."""
+    if entry is None:
+        return Dense()
+    fields = dict(entry)
+    cls = {c.__name__: c for c in FORMATS}.get(fields.pop("format", None))
+    if cls is not None:
+        try:
+            return cls(**fields)
+        except TypeError:
+            pass
+    raise IRError(f"{path}: unknown storage encoding {entry!r}")
+
+
 def save_project(proj: Project, path: str | os.PathLike[str]) -> Path:
     g = proj.graph
     arrays: dict[str, np.ndarray] = {}
@@ -68,6 +83,9 @@ def save_project(proj: Project, path: str | os.PathLike[str]) -> Path:
         if v.is_const:
             arrays[f"d{len(values)}"] = v.data
             entry["data"] = f"d{len(values)}"
+            if not isinstance(v.encoding, Dense):
+                entry["encoding"] = {"format": type(v.encoding).__name__,
+                                     **dataclasses.asdict(v.encoding)}
         values.append(entry)
     nodes = [{"op": type(n).__name__, "name": n.name, "attrs": {k: _attr(a) for k, a in n.attrs.items()},
               "inputs": [index[id(v)] for v in n.inputs], "outputs": [index[id(v)] for v in n.outputs],
@@ -108,7 +126,8 @@ def load_project(path: str | os.PathLike[str]) -> Project:
             k = e["quant"]["key"]
             q = QuantParams(arrays[k + "s"], arrays[k + "z"], e["quant"]["axis"])
         data = arrays[e["data"]] if "data" in e else None
-        values.append(Value(e["name"], tuple(e["shape"]), DType(e["dtype"]), q, data))
+        values.append(Value(e["name"], tuple(e["shape"]), DType(e["dtype"]), q, data,
+                            _encoding(e.get("encoding"), path)))
     nodes = []
     for e in header["nodes"]:
         if e["op"] not in kinds:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from firmforge.converter.encoding import Packed
 from firmforge.converter.ir import DType, Graph, Node, QuantParams, Value, const
 
 
@@ -44,14 +45,28 @@ def weights(rng: np.random.Generator, shape: tuple[int, ...], axis: int, name: s
     return const(name, w, DType.s8, QuantParams(scales, np.zeros(shape[axis]), axis))
 
 
+def weights_s4(rng: np.random.Generator, shape: tuple[int, ...], axis: int, name: str = "w"
+               ) -> Value:
+    """Per-channel symmetric int4 weights along ``axis``, stored ``Packed()``: the whole nibble
+    range [-8, 7] (the kernels must sign-extend -8, which firmforge's PTQ never produces)."""
+    w = rng.integers(-8, 8, shape).astype(np.int8)
+    scales = rng.uniform(0.02, 0.3, shape[axis]).astype(np.float32)
+    return Value(name, shape, DType.s4, QuantParams(scales, np.zeros(shape[axis]), axis), w,
+                 Packed())
+
+
+S4_MEAN_ABS = 4.0  # mean |w| of uniform int4 weights in [-8, 7] (73 for int8 in [-127, 127])
+
+
 def bias(rng: np.random.Generator, n: int, spread: float, name: str = "b") -> Value:
     return const(name, rng.integers(-int(spread), int(spread) + 1, n).astype(np.int32), DType.s32)
 
 
-def out_quant_for_acc(rng: np.random.Generator, x_q: QuantParams, w_q: QuantParams, depth: int
-                      ) -> QuantParams:
-    """Output scale near the real-valued spread of an accumulator over ``depth`` products."""
-    spread = 74.0 * 73.0 * math.sqrt(depth) * x_q.s * float(np.mean(w_q.scale))
+def out_quant_for_acc(rng: np.random.Generator, x_q: QuantParams, w_q: QuantParams, depth: int,
+                      w_abs: float = 73.0) -> QuantParams:
+    """Output scale near the real-valued spread of an accumulator over ``depth`` products
+    (``w_abs``: the mean magnitude of the integer weights)."""
+    spread = 74.0 * w_abs * math.sqrt(depth) * x_q.s * float(np.mean(w_q.scale))
     return QuantParams.per_tensor(spread / float(rng.uniform(15, 150)),
                                   int(rng.integers(-128, 128)))
 

@@ -14,7 +14,7 @@ from firmforge.targets.c.host import STRICT_FLAGS
 from firmforge.targets.c.writer import generate
 from firmforge.targets.paths import core_dir, core_sources
 
-from cases import act_quant, bias, out_quant_for_acc, single, weights
+from cases import act_quant, bias, out_quant_for_acc, single, weights, weights_s4
 
 TARGETS = {
     "gcc": ["-O2"],
@@ -32,10 +32,11 @@ def _model_sources(tmp_path):
     rng = np.random.default_rng(0)
     xq = act_quant(rng)
     x = Value("x", (1, 24), DType.s8, xq)
-    w = weights(rng, (7, 24), 0)
-    g = single(Dense, "fc/1", [x, w, bias(rng, 7, 500)], out_quant_for_acc(rng, xq, w.quant, 24))
-    src = generate(g, "cross")
-    src.write(tmp_path)
+    for name, make in (("cross", weights), ("cross4", weights_s4)):  # int8, packed int4
+        w = make(rng, (7, 24), 0)
+        g = single(Dense, "fc/1", [x, w, bias(rng, 7, 500)],
+                   out_quant_for_acc(rng, xq, w.quant, 24))
+        generate(g, name).write(tmp_path)
     return sorted(tmp_path.glob("*.c"))
 
 

@@ -21,7 +21,7 @@ from firmforge.targets.c.emit import UnsupportedOpError
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
 
-from cases import Row, act_quant, bias, out_quant_for_acc, single, weights
+from cases import S4_MEAN_ABS, Row, act_quant, bias, out_quant_for_acc, single, weights, weights_s4
 from kernel_harness import check_row
 
 ACTS = [Act.NONE, Act.NONE, Act.RELU, Act.RELU6]  # half the cases use the full range
@@ -76,17 +76,29 @@ def geometry(rng: np.random.Generator) -> Geometry:
     return Geometry(h, w, k, s, d, p)
 
 
-def conv2d_s8(rng: np.random.Generator) -> Graph:
+def _conv2d(rng: np.random.Generator, int4: bool) -> Graph:
     g = geometry(rng)
     groups = _pick(rng, [1, 1, 1, 2, 3, 4])
     ci = _pick(rng, [1, 2, 3, 5, 8, 13])
     o = groups * _pick(rng, [1, 2, 3, 4, 7])
     xq = act_quant(rng)
     x = Value("x", (1, g.h, g.w, groups * ci), DType.s8, xq)
-    w = weights(rng, (o, *g.kernel, ci), axis=0)
-    yq = out_quant_for_acc(rng, xq, w.quant, g.kernel[0] * g.kernel[1] * ci)
-    return single(Conv2d, "conv", [x, w, bias(rng, o, 3000)], yq, stride=g.stride,
-                  dilation=g.dilation, padding=g.padding, groups=groups, act=_act(rng))
+    shape = (o, *g.kernel, ci)
+    w = weights_s4(rng, shape, axis=0) if int4 else weights(rng, shape, axis=0)
+    yq = out_quant_for_acc(rng, xq, w.quant, g.kernel[0] * g.kernel[1] * ci,
+                           S4_MEAN_ABS if int4 else 73.0)
+    return single(Conv2d, "conv", [x, w, bias(rng, o, 300 if int4 else 3000)], yq,
+                  stride=g.stride, dilation=g.dilation, padding=g.padding, groups=groups,
+                  act=_act(rng))
+
+
+def conv2d_s8(rng: np.random.Generator) -> Graph:
+    return _conv2d(rng, int4=False)
+
+
+def conv2d_s8_s4(rng: np.random.Generator) -> Graph:
+    """Packed int4 weights: odd filter sizes make filters and kernel rows start mid-byte."""
+    return _conv2d(rng, int4=True)
 
 
 def conv2d_s8_1x1(rng: np.random.Generator) -> Graph:
@@ -100,21 +112,32 @@ def conv2d_s8_1x1(rng: np.random.Generator) -> Graph:
     return single(Conv2d, "conv1x1", [x, w, bias(rng, o, 2000)], yq, act=_act(rng))
 
 
-def dwconv2d_s8(rng: np.random.Generator) -> Graph:
+def _dwconv2d(rng: np.random.Generator, int4: bool) -> Graph:
     g = geometry(rng)
     c = _pick(rng, [1, 2, 3, 5, 8, 16, 17, 33])
     m = int(rng.integers(1, 4))
     xq = act_quant(rng)
     x = Value("x", (1, g.h, g.w, c), DType.s8, xq)
-    w = weights(rng, (1, *g.kernel, c * m), axis=3)
-    yq = out_quant_for_acc(rng, xq, w.quant, g.kernel[0] * g.kernel[1])
-    return single(DepthwiseConv2d, "dwconv", [x, w, bias(rng, c * m, 1000)], yq,
-                  stride=g.stride, dilation=g.dilation, padding=g.padding, depth_multiplier=m,
-                  act=_act(rng))
+    shape = (1, *g.kernel, c * m)
+    w = weights_s4(rng, shape, axis=3) if int4 else weights(rng, shape, axis=3)
+    yq = out_quant_for_acc(rng, xq, w.quant, g.kernel[0] * g.kernel[1],
+                           S4_MEAN_ABS if int4 else 73.0)
+    return single(DepthwiseConv2d, "dwconv", [x, w, bias(rng, c * m, 100 if int4 else 1000)],
+                  yq, stride=g.stride, dilation=g.dilation, padding=g.padding,
+                  depth_multiplier=m, act=_act(rng))
+
+
+def dwconv2d_s8(rng: np.random.Generator) -> Graph:
+    return _dwconv2d(rng, int4=False)
+
+
+def dwconv2d_s8_s4(rng: np.random.Generator) -> Graph:
+    return _dwconv2d(rng, int4=True)
 
 
 ROWS = [Row("conv2d_s8", conv2d_s8), Row("conv2d_s8_1x1", conv2d_s8_1x1),
-        Row("dwconv2d_s8", dwconv2d_s8)]
+        Row("dwconv2d_s8", dwconv2d_s8), Row("conv2d_s8_s4", conv2d_s8_s4),
+        Row("dwconv2d_s8_s4", dwconv2d_s8_s4)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)

@@ -18,7 +18,7 @@ from firmforge.converter.ir import DType
 
 import lstm_cases as lstm
 from tflm_harness import BuiltinOperator as Op
-from tflm_harness import TensorSpec, build_model, schema
+from tflm_harness import TensorSpec, build_model, int4, schema
 
 SAME, VALID = schema.Padding.SAME, schema.Padding.VALID
 ACTS = [0, 1, 2, 3]  # NONE, RELU, RELU_N1_TO_1, RELU6
@@ -84,13 +84,22 @@ def bias(rng, n, x: TensorSpec, w: TensorSpec, dtype=np.int32) -> TensorSpec:
                       rng.integers(-3000, 3001, n).astype(dtype))
 
 
+def weights4(rng, shape, axis, per_channel=True) -> TensorSpec:
+    """INT4 weights over the whole nibble range [-8, 7], per channel along ``axis`` or not."""
+    n = shape[axis] if per_channel else 1
+    return TensorSpec(shape, int4, rng.uniform(0.02, 0.3, n).astype(np.float32),
+                      np.zeros(n, np.int64), axis if per_channel else 0,
+                      rng.integers(-8, 8, shape).astype(np.int8))
+
+
 def out_for_acc(rng, x: TensorSpec, w: TensorSpec, depth: int, shape) -> TensorSpec:
     """An output whose scale sits near the accumulator's spread (both the linear range and the
     clamps get exercised)."""
     if np.dtype(x.dtype) == np.float32:
         return TensorSpec(tuple(shape), np.float32)
     span = 32768.0 if np.dtype(x.dtype) == np.int16 else 74.0
-    spread = span * 73.0 * math.sqrt(depth) * float(x.scale) * float(np.mean(w.scale))
+    w_abs = 4.0 if w.dtype is int4 else 73.0  # mean |w| of uniform int4 / int8 weights
+    spread = span * w_abs * math.sqrt(depth) * float(x.scale) * float(np.mean(w.scale))
     if np.dtype(x.dtype) == np.int16:
         return TensorSpec(tuple(shape), np.int16, spread / float(rng.uniform(3000, 20000)), 0)
     return TensorSpec(tuple(shape), np.int8, spread / float(rng.uniform(15, 150)),
@@ -370,11 +379,55 @@ def lstm_cases(n: int = 6) -> list[Case]:
     return out
 
 
+def int4_cases(n: int = 6) -> list[Case]:
+    """INT4 weights (TFLM unpacks them to int8 and runs its int8 kernels): CONV_2D with
+    per-channel and per-tensor filters, grouped ones, and filter sizes that put filters and
+    kernel rows mid-byte; DEPTHWISE_CONV_2D; FULLY_CONNECTED with per-tensor weights (TFLM's
+    FULLY_CONNECTED refuses per-channel INT4) and odd depths."""
+    rng = rng_for("int4")
+    out = []
+    for i in range(n):
+        h, w, kh, kw, stride, dil, pad, oh, ow = _geometry(rng)
+        groups = 2 if i % 3 == 2 else 1
+        ci, o = int(rng.integers(1, 6)), int(rng.integers(1, 5)) * groups
+        x = act(rng, (1, h, w, ci * groups))
+        wt = weights4(rng, (o, kh, kw, ci), 0, per_channel=i % 2 == 0)
+        y = out_for_acc(rng, x, wt, kh * kw * ci, (1, oh, ow, o))
+        opt = options(schema.Conv2DOptionsT, padding=pad, strideH=stride[0], strideW=stride[1],
+                      dilationHFactor=dil[0], dilationWFactor=dil[1],
+                      fusedActivationFunction=ACTS[i % 4])
+        ins = [x, wt, bias(rng, o, x, wt)]
+        out.append(Case(f"conv4_{i}", build_model(Op.CONV_2D, opt, ins, [y]), "CONV_2D"))
+    for i in range(n):
+        h, w, kh, kw, stride, dil, pad, oh, ow = _geometry(rng)
+        c, m = int(rng.integers(1, 6)), int(rng.integers(1, 3))
+        x = act(rng, (1, h, w, c))
+        wt = weights4(rng, (1, kh, kw, c * m), 3, per_channel=i % 2 == 0)
+        y = out_for_acc(rng, x, wt, kh * kw, (1, oh, ow, c * m))
+        opt = options(schema.DepthwiseConv2DOptionsT, padding=pad, strideH=stride[0],
+                      strideW=stride[1], dilationHFactor=dil[0], dilationWFactor=dil[1],
+                      depthMultiplier=m, fusedActivationFunction=ACTS[i % 4])
+        ins = [x, wt, bias(rng, c * m, x, wt)]
+        out.append(Case(f"dw4_{i}", build_model(Op.DEPTHWISE_CONV_2D, opt, ins, [y]),
+                        "DEPTHWISE_CONV_2D"))
+    for i in range(n):
+        k = int(rng.integers(1, 40)) | (i % 2)  # odd depths: rows start mid-byte
+        o = int(rng.integers(1, 12))
+        x = act(rng, (1, k))
+        wt = weights4(rng, (o, k), 0, per_channel=False)
+        y = out_for_acc(rng, x, wt, k, (1, o))
+        opt = options(schema.FullyConnectedOptionsT, fusedActivationFunction=ACTS[i % 4])
+        ins = [x, wt, bias(rng, o, x, wt)] if i != 3 else [x, wt, None]
+        out.append(Case(f"fc4_{i}", build_model(Op.FULLY_CONNECTED, opt, ins, [y]),
+                        "FULLY_CONNECTED"))
+    return out
+
+
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
             "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
-            "int16x8": int16x8_cases(), "lstm": lstm_cases()}
+            "int16x8": int16x8_cases(), "lstm": lstm_cases(), "int4": int4_cases()}
 
 
 def float_cases() -> list[Case]:

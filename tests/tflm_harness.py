@@ -9,6 +9,7 @@ API (everything else here is private):
 
     TensorSpec(shape, dtype, scale=None, zero_point=None, quantized_dimension=0, data=None,
                name="", variable=False)                  one tensor of the model
+    int4                                                 the dtype of an INT4 tensor
     TensorSpec.of(value)                                 the spec of a firmforge ``Value``
     build_model(op, options, inputs, outputs, *, intermediates=()) -> bytes
                                                          a one-operator model
@@ -42,6 +43,24 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 BuiltinOperator = schema.BuiltinOperator
 ActivationFunctionType = schema.ActivationFunctionType
 Padding = schema.Padding
+
+
+class int4:  # a dtype word, like np.int8
+    """The ``dtype`` of a TensorSpec of TFLite INT4 data: ``data`` holds int8 values in [-8, 7],
+    which the model stores two per byte, the even element in the low nibble (TFLite's
+    ``PackInt8IntoDenseInt`` layout, transcribed here independently of firmforge)."""
+
+
+def pack_int4(values: np.ndarray) -> np.ndarray:
+    """int8 values in [-8, 7], flattened in C order -> TFLite's INT4 bytes."""
+    v = np.asarray(values, np.int8).reshape(-1)
+    if v.size and (v.min() < -8 or v.max() > 7):
+        raise ValueError("int4 values must lie in [-8, 7]")
+    out = np.zeros((v.size + 1) // 2, np.uint8)
+    for i, x in enumerate(v.tolist()):
+        out[i // 2] |= (x & 0x0F) << (4 * (i % 2))
+    return out
+
 
 _TENSOR_TYPE = {
     np.dtype(np.float32): schema.TensorType.FLOAT32,
@@ -82,7 +101,8 @@ class TensorSpec:
             scale = np.asarray(q.scale, np.float32)
             zp = np.asarray(q.zero_point, np.int64)
             axis = q.axis or 0
-        return cls(tuple(value.shape), value.dtype.np, scale, zp, axis, value.data, value.name)
+        dtype = int4 if value.dtype.value == "s4" else value.dtype.np
+        return cls(tuple(value.shape), dtype, scale, zp, axis, value.data, value.name)
 
     def _quantization(self) -> schema.QuantizationParametersT | None:
         if self.scale is None:
@@ -114,10 +134,11 @@ def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | N
     tensors: list[schema.TensorT] = []
 
     def add(spec: TensorSpec) -> int:
-        dtype = np.dtype(spec.dtype)
+        packed = spec.dtype is int4
+        dtype = np.dtype(np.int8 if packed else spec.dtype)
         t = schema.TensorT()
         t.shape = [int(d) for d in spec.shape]
-        t.type = _TENSOR_TYPE[dtype]
+        t.type = schema.TensorType.INT4 if packed else _TENSOR_TYPE[dtype]
         t.name = spec.name or f"t{len(tensors)}"
         t.quantization = spec._quantization()
         t.buffer = 0
@@ -129,7 +150,8 @@ def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | N
             if tuple(data.shape) != tuple(spec.shape):
                 raise ValueError(f"{t.name}: data {data.shape} != shape {spec.shape}")
             b = schema.BufferT()
-            b.data = np.ascontiguousarray(data.reshape(-1)).view(np.uint8)
+            b.data = pack_int4(data) if packed else \
+                np.ascontiguousarray(data.reshape(-1)).view(np.uint8)
             t.buffer = len(buffers)
             buffers.append(b)
         tensors.append(t)

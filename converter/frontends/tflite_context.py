@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ..encoding import Packed
 from ..ir import DType, Graph, IRError, Names, Node, QuantParams, Value
 from .tflite_errors import TFLiteFormatError
 from .tflite_schema import ModelData, OperatorInfo, TensorInfo
@@ -25,6 +26,8 @@ from .tflite_schema import ModelData, OperatorInfo, TensorInfo
 ACTIVATION_TYPES = {"FLOAT32": DType.f32, "INT8": DType.s8, "INT16": DType.s16,
                     "INT32": DType.s32}
 CONSTANT_TYPES = {**ACTIVATION_TYPES, "INT64": DType.s64}
+# Packed constant types, read only as weights: they keep the file's packing (Packed()).
+PACKED_WEIGHT_TYPES = {"INT4": DType.s4}
 MAX_ELEMENTS = 1 << 31  # TFLM sizes tensors with int; more is corruption, not a model
 
 
@@ -94,14 +97,19 @@ class Builder:
         self.tensor_of[v.name] = t
         return v
 
-    def constant(self, t: int, hint: str, strict_quant: bool = True) -> Value:
+    def constant(self, t: int, hint: str, strict_quant: bool = True,
+                 packed: bool = False) -> Value:
         """A constant operand's IR value (one per tensor however many ops read it), named
-        ``hint`` after the first node reading it (weights names are long and uninformative)."""
+        ``hint`` after the first node reading it (weights names are long and uninformative).
+        ``packed``: the reader takes INT4 weights (stored ``Packed()``, as in the file)."""
         if t in self.values:
             return self.values[t]
         info = self.info(t)
         data = self.folded.get(t, info.data)
         dtype = CONSTANT_TYPES.get(info.type_name) if t not in self.folded else None
+        encoding = None
+        if packed and t not in self.folded and info.type_name in PACKED_WEIGHT_TYPES:
+            dtype, encoding = PACKED_WEIGHT_TYPES[info.type_name], Packed()
         if t in self.folded:
             try:
                 dtype = DType.of_numpy(data.dtype)
@@ -113,7 +121,8 @@ class Builder:
         _check_storage(info)
         quant = None if dtype is DType.f32 else self.quant_of(info, strict_quant)
         try:
-            v = Value(self.unique(hint), tuple(data.shape), dtype, quant, data)
+            v = Value(self.unique(hint), tuple(data.shape), dtype, quant, data,
+                      **({} if encoding is None else {"encoding": encoding}))
         except IRError as e:
             raise TFLiteFormatError(f"{info.label}: {e}") from None
         self.values[t] = v
@@ -175,8 +184,9 @@ class OpCtx:
         return self.b.info(self.op.outputs[i])
 
     # -- operands ---------------------------------------------------------------------------
-    def operand(self, i: int, role: str = "") -> Value:
-        """Input ``i`` as an IR value: an activation, or a constant operand."""
+    def operand(self, i: int, role: str = "", packed: bool = False) -> Value:
+        """Input ``i`` as an IR value: an activation, or a constant operand (``packed``: INT4
+        constants allowed, see ``Builder.constant``)."""
         t = self.op.inputs[i]
         if t < 0:
             raise self.error(f"input {i} is omitted")
@@ -185,7 +195,7 @@ class OpCtx:
         if t in self.b.static_by:
             raise Unsupported(f"input {i} ({self.b.info(t).label}) is computed from constants "
                               f"by {self.b.static_by[t]}, which firmforge does not evaluate")
-        return self.b.constant(t, f"{self.base}.{role or f'input{i}'}")
+        return self.b.constant(t, f"{self.base}.{role or f'input{i}'}", packed=packed)
 
     def state(self, i: int) -> Value:
         """Variable tensor input ``i`` as a state value of the node being emitted (pass it as
@@ -221,19 +231,22 @@ class OpCtx:
         return np.asarray(data)
 
     def weights(self, i: int, x: Value, axis: int) -> Value:
-        """Constant weights of a conv/dense whose input is ``x``: per-channel along ``axis``."""
+        """Constant weights of a conv/dense whose input is ``x``: per-channel along ``axis``.
+        An int8 input takes int8 weights or INT4 ones (TFLM's int4 filters: packed two per
+        byte, imported as s4 constants stored ``Packed()``, the file's bytes)."""
         t = self.op.inputs[i]
         if t in self.b.dynamic:
             raise Unsupported(f"weights (input {i}) are not constant")
-        w = self.operand(i, "weights")
+        w = self.operand(i, "weights", packed=x.dtype is DType.s8)
         want = DType.f32 if x.dtype is DType.f32 else DType.s8
-        if w.dtype is not want:
+        if w.dtype is not want and not (want is DType.s8 and w.dtype is DType.s4):
             raise Unsupported(f"{x.dtype.value} input with {w.dtype.value} weights (firmforge "
                               f"needs {want.value}; hybrid models are not supported)")
         q = w.quant
         if want is DType.s8:
             if q is None:
-                raise Unsupported(f"int8 weights {w.name} without quantization parameters")
+                raise Unsupported(f"{w.dtype.value} weights {w.name} without quantization "
+                                  "parameters")
             if np.any(q.zero_point != 0):
                 raise Unsupported(f"weights {w.name} have zero point "
                                   f"{int(q.zero_point[q.zero_point != 0][0])}; firmforge needs "

@@ -123,6 +123,10 @@ def FULLY_CONNECTED(cx: OpCtx) -> None:
     w = cx.weights(1, x, axis=0)
     if len(w.shape) != 2:
         raise cx.error(f"weights have shape {list(w.shape)}, not [units, depth]")
+    if w.dtype is DType.s4 and w.quant.scale.size > 1:
+        # TFLM's FULLY_CONNECTED Prepare: per-channel parameters need int8 (not int4) filters.
+        raise Unsupported(f"INT4 weights {w.name} with per-channel scales (TFLM's "
+                          "FULLY_CONNECTED takes per-tensor INT4 weights only)")
     o, k = w.shape
     b = cx.bias(2, o, x, _wide_bias(cx))
     keep = bool(cx.opt("KeepNumDims", False))

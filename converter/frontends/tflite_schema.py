@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ir import IRError, QuantParams
+from ..encoding import from_packed
+from ..ir import DType, IRError, QuantParams
 from .tflite_errors import SchemaUnavailableError, TFLiteFormatError, check_header
 
 SCHEMA_VERSION = 3
@@ -57,12 +58,14 @@ _NP_TYPES = {"FLOAT32": "<f4", "FLOAT16": "<f2", "FLOAT64": "<f8", "INT8": "i1",
              "INT16": "<i2", "UINT16": "<u2", "INT32": "<i4", "UINT32": "<u4", "INT64": "<i8",
              "UINT64": "<u8", "BOOL": "?"}
 _PACKED_BITS = {"INT4": 4, "UINT4": 4, "INT2": 2}
+_PACKED_DTYPES = {"INT4": DType.s4}  # packed types read as values (TFLM's INT4 filters)
 
 
 @dataclass(frozen=True)
 class TensorInfo:
     """One tensor of the subgraph as stored. ``data`` is a read-only little-endian view of its
-    buffer in the tensor's shape (None for activations and for types numpy cannot hold)."""
+    buffer in the tensor's shape (None for activations and for types numpy cannot hold); an
+    INT4 buffer (two values per byte, low nibble first) is unpacked to int8 values."""
 
     index: int
     name: str
@@ -287,7 +290,11 @@ def _constant(buf: np.ndarray, shape: tuple[int, ...], type_name: str, where: st
         raise TFLiteFormatError(f"{where}: buffer holds {buf.size} bytes, shape [{dims}] "
                                 f"{type_name.lower()} needs {need}")
     if dt is None:
-        return None
+        if type_name not in _PACKED_DTYPES:
+            return None
+        arr = from_packed(buf, shape, _PACKED_DTYPES[type_name])
+        arr.flags.writeable = False
+        return arr
     arr = np.frombuffer(buf, dt).reshape(shape)
     arr.flags.writeable = False
     return arr

@@ -8,6 +8,9 @@ int8 (TFLM's per-channel scheme, weights symmetric so their zero point is 0):
                                                                  contributing nothing
         y_q[o]  = clamp(mbqm(acc[o], M[o], S[o]) + y_zp, act_min, act_max)
         M[o], S[o] = quantize_multiplier(double(s_x) * double(s_w[o]) / double(s_y))
+        w_q is int8, or int4 (s4, values in [-8, 7]) with exactly the same arithmetic: TFLM
+        unpacks INT4 filters to int8 and runs its int8 kernel. How the weights are stored
+        (packed two per byte) is the constant's encoding, not the op's concern.
 16x8 (int16 activations, int8 weights; TFLM's int16 ConvPerChannel / DepthwiseConvPerChannel):
         zero points of x and y must be 0 (TFLM's int16 convolutions ignore them)
         acc[o]  = b[o] + sum x_q * w_q                             exact, in int64
@@ -56,8 +59,8 @@ def _check_int_io(node: Node, depth: int = 0,
     if x.dtype is DType.s16:
         _check_16x8(node, depth, bias16, offsets16)
         return
-    if w.dtype is not DType.s8 or b.dtype is not DType.s32:
-        raise IRError(f"{node.name}: int8 {node.kind} needs s8 weights and s32 bias, "
+    if w.dtype not in (DType.s8, DType.s4) or b.dtype is not DType.s32:
+        raise IRError(f"{node.name}: int8 {node.kind} needs s8 or s4 weights and s32 bias, "
                       f"got {w.dtype.value}/{b.dtype.value}")
 
 

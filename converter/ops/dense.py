@@ -4,7 +4,8 @@ Float:  y[..., o] = b[o] + sum_k x[..., k] * w[o, k]
 int8 (TFLM's FULLY_CONNECTED, symmetric weights so their zero point is 0):
         acc[o] = b[o] + sum_k (x_q[k] + in_offset) * w_q[o, k]       in_offset = -x_zp
         y_q[o] = clamp(mbqm(acc[o], M[o], S[o]) + y_zp, act_min, act_max)
-        with per-tensor or per-channel weight scales (M, S as for convolutions).
+        with per-tensor or per-channel weight scales (M, S as for convolutions); w_q is int8
+        or int4 (s4), the same arithmetic (see conv.py).
 16x8 (int16 x and y, int8 weights; TFLM's int16 FULLY_CONNECTED, which does apply the int16
 zero points): acc[o] as above, exact in int64, then
         y_q[o] = clamp(mbqm64(acc[o], M[o], S[o]) + y_zp, act_min, act_max)        s64 bias

@@ -2,6 +2,7 @@
 
     ranges = calibrate(graph, batches, observer=MinMaxObserver)   # value name -> (lo, hi)
     qgraph = quantize(graph, ranges)                              # a new int8 Graph
+    qgraph = quantize(graph, ranges, weight_dtype=DType.s4)       # int4 weights, packed
 """
 
 from .calibrate import CalibrationError, MinMaxObserver, MSEObserver, Observer, PercentileObserver, calibrate

@@ -4,9 +4,14 @@ Activations (asymmetric, per tensor), from a range (lo, hi):
     lo' = min(lo, 0), hi' = max(hi, 0)                 (0 must be exactly representable)
     s   = float32((hi' - lo') / 255)                   (a degenerate range becomes _TINY_RANGE wide)
     z   = clamp(round(-128 - lo' / s), -128, 127)      so real 0 is the integer z
-Weights (symmetric, per output channel c along ``axis``):
-    s_c = float32(max|w_c| / 127)                      (an all-zero channel gets s_c = 1.0)
-    q   = clamp(round(w / s_c), -127, 127),  z = 0
+Weights (symmetric, per output channel c along ``axis``), Q = 127 for int8, 7 for int4:
+    s_c = float32(max|w_c| / Q)                        (an all-zero channel gets s_c = 1.0)
+    q   = clamp(round(w / s_c), -Q, Q),  z = 0
+    The range is narrow ([-127, 127], [-7, 7]: the dtype's minimum -2**(b-1) is never used), as
+    in TFLite's spec and its own int4 quantizer (kMinQuantizedValue4bit = -7): a symmetric grid
+    maps +max|w_c| and -max|w_c| to +Q and -Q alike, so neither sign of a channel is clipped or
+    favoured, and zero stays exactly 0. The extra negative level would only serve values that a
+    symmetric scale never produces.
 Bias (int32, per channel, zero point 0):
     s_c = float32(s_in) * float32(s_w[c])              (the float32 product TFLite stores)
     q   = clamp(round(b / s_c), int32 range)
@@ -53,18 +58,28 @@ def constant_params(data: np.ndarray, dtype: DType = DType.s8) -> QuantParams:
     return activation_params(float(data.min()), float(data.max()), dtype)
 
 
-def quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, QuantParams]:
-    """Per-channel symmetric int8 weights along ``axis``: ``(q int8, params)``."""
+# Largest weight magnitude of each weight dtype PTQ produces (the narrow symmetric range).
+WEIGHT_QMAX = {DType.s8: 127, DType.s4: 7}
+
+
+def quantize_weights(w: np.ndarray, axis: int, dtype: DType = DType.s8
+                     ) -> tuple[np.ndarray, QuantParams]:
+    """Per-channel symmetric weights along ``axis`` in [-Q, Q] (Q = ``WEIGHT_QMAX[dtype]``):
+    ``(q, params)``, ``q`` held as ``dtype.np`` (int8 for int4 too: dense values)."""
+    if dtype not in WEIGHT_QMAX:
+        raise QuantizationError(f"weights can be quantized to "
+                                f"{' or '.join(d.value for d in WEIGHT_QMAX)}, not {dtype.value}")
+    qmax = WEIGHT_QMAX[dtype]
     w64 = np.asarray(w, np.float64)
     axis = axis % w64.ndim
     others = tuple(a for a in range(w64.ndim) if a != axis)
     maxabs = np.abs(w64).max(axis=others) if others else np.abs(w64)
-    scale = (maxabs / 127.0).astype(np.float32)
+    scale = (maxabs / float(qmax)).astype(np.float32)
     scale[scale == 0] = _ZERO_CHANNEL_SCALE  # zero channels, and channels whose scale underflows
     shape = [1] * w64.ndim
     shape[axis] = scale.size
-    q = np.clip(round_away(w64 / scale.astype(np.float64).reshape(shape)), -127, 127)
-    return q.astype(np.int8), QuantParams(scale, np.zeros(scale.size, np.int64), axis)
+    q = np.clip(round_away(w64 / scale.astype(np.float64).reshape(shape)), -qmax, qmax)
+    return q.astype(dtype.np), QuantParams(scale, np.zeros(scale.size, np.int64), axis)
 
 
 def bias_scale(s_in: float, w_scale: np.ndarray) -> np.ndarray:

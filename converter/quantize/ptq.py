@@ -4,7 +4,9 @@ Each op class declares how it is quantized (``Node.quant_rule``, ``weight_axis``
 ``fixed_quant``; formulas in ``params.py``); this module only applies the declarations:
 
 - ``weight_axis``: per-channel symmetric int8 weights along that axis of input 1, int32 bias
-  (input 2) at ``s_in * s_w[c]``.
+  (input 2) at ``s_in * s_w[c]``. ``weight_dtype`` may ask for int4 weights instead (for every
+  weighted node, or per node name): values in [-7, 7] with ``s_w[c] = max|w_c| / 7``, stored
+  ``Packed()`` (two per byte); activations and biases stay int8 and int32.
 - ``SHARED``: the output shares the first input's parameters; ``JOINED``: every input and the
   output share one set (a Concat copies bytes). Sharing is a union-find over values, so chains
   (pool after concat, reshape of reshape) resolve to one group, whose parameters come from the
@@ -31,10 +33,21 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ..encoding import Dense, Encoding, Packed
 from ..ir import DType, Graph, Names, Node, QuantParams, QuantRule, Value
 from ..ops.quant import Quantize
 from .calibrate import CalibrationError
-from .params import QuantizationError, activation_params, quantize_bias, quantize_weights
+from .params import (
+    WEIGHT_QMAX,
+    QuantizationError,
+    activation_params,
+    quantize_bias,
+    quantize_weights,
+)
+
+# How PTQ stores the weights of each dtype it produces.
+_WEIGHT_ENCODING: dict[DType, Encoding] = {DType.s8: Dense(), DType.s4: Packed()}
+WeightDtype = DType | Mapping[str, DType]
 
 
 def _moves_values(node: Node) -> bool:
@@ -60,13 +73,17 @@ class _UnionFind:
             self.parent[ra] = rb
 
 
-def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]]) -> Graph:
+def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]], *,
+             weight_dtype: WeightDtype = DType.s8) -> Graph:
     """A new int8 graph from the float ``graph`` and ``ranges`` (value name -> (lo, hi)).
 
     The input and outputs become s8 values of the same names; node classes and attributes are
-    unchanged (each op's int8 reference is chosen by dtype). ``graph`` is not modified.
+    unchanged (each op's int8 reference is chosen by dtype). ``weight_dtype`` is the dtype of
+    every node's weights (``DType.s8`` or ``DType.s4``), or a mapping from node names to it
+    (nodes it does not name get s8). ``graph`` is not modified.
     """
     _check_graph(graph)
+    wdtypes = weight_dtypes(graph, weight_dtype)
     operands = _operands(graph)
     groups = _UnionFind()
     for v in operands:
@@ -84,7 +101,39 @@ def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]]) -> Graph:
                 else:
                     groups.union(id(v), id(node.y))
     params = _group_params(graph, operands, groups, ranges)
-    return _Rewriter(graph, lambda v: params[groups.find(id(v))], requant).run()
+    return _Rewriter(graph, lambda v: params[groups.find(id(v))], requant, wdtypes).run()
+
+
+def weight_dtypes(graph: Graph, weight_dtype: WeightDtype) -> dict[str, DType]:
+    """The weight dtype of every weighted node of ``graph`` (node name -> s8 or s4) from a
+    ``quantize`` argument; raises QuantizationError for anything else (a dtype PTQ does not
+    produce, a name that is not a weighted node of the graph, a value that is not a DType)."""
+    weighted = [n for n in graph.nodes if n.weight_axis is not None]
+
+    def checked(d: object, where: str) -> DType:
+        if not isinstance(d, DType) or d not in WEIGHT_QMAX:
+            allowed = ", ".join(f"DType.{k.value}" for k in WEIGHT_QMAX)
+            raise QuantizationError(f"{where}: weights are quantized to {allowed}, not {d!r}")
+        return d
+
+    if isinstance(weight_dtype, DType):
+        d = checked(weight_dtype, "weight_dtype")
+        return {n.name: d for n in weighted}
+    if not isinstance(weight_dtype, Mapping):
+        raise QuantizationError(f"weight_dtype must be a DType or a mapping from node names to "
+                                f"DType, not {type(weight_dtype).__name__}")
+    by_name = {n.name: n for n in graph.nodes}
+    for name, d in weight_dtype.items():
+        node = by_name.get(name)
+        if node is None:
+            known = ", ".join(n.name for n in weighted[:12]) or "none"
+            raise QuantizationError(f"weight_dtype names {name!r}, which is no node of graph "
+                                    f"{graph.name} (its weighted nodes: {known})")
+        if node.weight_axis is None:
+            raise QuantizationError(f"weight_dtype names {name!r}, a {node.kind} node, which "
+                                    "has no weights")
+        checked(d, f"weight_dtype[{name!r}]")
+    return {n.name: weight_dtype.get(n.name, DType.s8) for n in weighted}
 
 
 def _fixed_source(graph: Graph, v: Value) -> tuple[float, int] | None:
@@ -192,10 +241,11 @@ class _Rewriter:
     """Builds the int8 copy: new Values (names kept) and shallow copies of the nodes."""
 
     def __init__(self, graph: Graph, params_of: Callable[[Value], QuantParams],
-                 requant: set[tuple[int, int]]) -> None:
+                 requant: set[tuple[int, int]], weight_dtypes: Mapping[str, DType]) -> None:
         self.graph = graph
         self.params_of = params_of
         self.requant = requant
+        self.weight_dtypes = weight_dtypes
         self.new: dict[object, Value] = {}
         # Activations keep their names; a constant keeps its own for its first int8 version.
         self.names = Names(v.name for v in graph.values() if not v.is_const)
@@ -206,7 +256,7 @@ class _Rewriter:
         for node in g.nodes:
             if node.weight_axis is not None:
                 x = self.operand(node.inputs[0])
-                w = self.weights(node.inputs[1], node.weight_axis)
+                w = self.weights(node.inputs[1], node.weight_axis, self.weight_dtypes[node.name])
                 ins = [x, w, self.bias(node.inputs[2], x.quant.s, w.quant.scale)]
             else:
                 ins = [self.operand(v) for v in node.inputs]
@@ -243,11 +293,12 @@ class _Rewriter:
                               outputs=[out], dtype=v.dtype))
         return out
 
-    def weights(self, v: Value, axis: int) -> Value:
-        key = ("w", id(v), axis)
+    def weights(self, v: Value, axis: int, dtype: DType) -> Value:
+        key = ("w", id(v), axis, dtype)
         if key not in self.new:
-            q, p = quantize_weights(v.data, axis)
-            self.new[key] = Value(self._name(v.name), v.shape, DType.s8, p, q)
+            q, p = quantize_weights(v.data, axis, dtype)
+            self.new[key] = Value(self._name(v.name), v.shape, dtype, p, q,
+                                  _WEIGHT_ENCODING[dtype])
         return self.new[key]
 
     def bias(self, v: Value, s_in: float, w_scale: np.ndarray) -> Value:

@@ -23,6 +23,12 @@
  * Accumulators are int32 as in TFLM: each product is at most 127 * 255 in magnitude, so depths up
  * to 2^16 products cannot overflow.
  *
+ * ff_conv2d_s8_s4, ff_dwconv2d_s8_s4 (in ff_conv_s4.c): the same two computations, parameters
+ * and layouts with int4 weights packed two per byte (converter/encoding.py's Packed(), TFLite's
+ * INT4 layout): w[...] above is element e of the packed tensor, e its C-order index (OHWI for
+ * ff_conv2d_s8_s4, 1HWC for ff_dwconv2d_s8_s4), stored in the low nibble of byte e / 2 for even
+ * e and in the high nibble for odd e (ff_s4_at in ff_fixed.h).
+ *
  * 16x8 kernels (int16 activations with zero point 0, int8 weights; TFLM's int16 ConvPerChannel
  * and DepthwiseConvPerChannel, in ff_conv_s16.c). Same geometry as above, no offsets:
  *   acc[o] = bias[o] + sum over in-image taps of x * w       (exact: int64)
@@ -61,6 +67,11 @@ typedef struct {
 void ff_conv2d_s8(FF_CONST ff_conv2d_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                   FF_CONST int32_t *bias, int8_t *y);
 
+typedef ff_conv2d_s8_params ff_conv2d_s8_s4_params;
+
+void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                     FF_CONST int32_t *bias, int8_t *y);
+
 typedef struct {
     int32_t pixels;           /* batches * height * width */
     int32_t in_c, out_c;
@@ -90,6 +101,11 @@ typedef struct {
 
 void ff_dwconv2d_s8(FF_CONST ff_dwconv2d_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                     FF_CONST int32_t *bias, int8_t *y);
+
+typedef ff_dwconv2d_s8_params ff_dwconv2d_s8_s4_params;
+
+void ff_dwconv2d_s8_s4(FF_CONST ff_dwconv2d_s8_s4_params *p, const int8_t *x,
+                       FF_CONST uint8_t *w, FF_CONST int32_t *bias, int8_t *y);
 
 typedef struct {
     int32_t batches;

@@ -20,6 +20,21 @@ void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int8_
     }
 }
 
+void ff_dense_s8_s4(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                    FF_CONST int32_t *bias, int8_t *y) {
+    const int32_t rows = p->rows, in_n = p->in_features, out_n = p->out_features;
+    const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t r = 0; r < rows; r++) {
+        const int8_t *xr = x + r * in_n;
+        for (int32_t o = 0; o < out_n; o++) {
+            int32_t acc = ff_dot_s8_s4(xr, w, o * in_n, in_n, in_offset, bias[o]);
+            acc = ff_mbqm(acc, p->mult[o], p->shift[o]) + out_offset;
+            y[r * out_n + o] = (int8_t)ff_clamp(acc, lo, hi);
+        }
+    }
+}
+
 /* Exactly one of bias64 / bias32 is non-null and selects the variant (ff_requant_16x8). */
 static void dense_s16(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x, FF_CONST int8_t *w,
                       FF_CONST int64_t *bias64, FF_CONST int32_t *bias32, int16_t *y) {

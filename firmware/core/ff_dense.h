@@ -5,6 +5,11 @@
  *   y[r][o]   = clamp(ff_mbqm(acc, mult[o], shift[o]) + out_offset, act_min, act_max)
  * x is rows x in_features, w is out_features x in_features (row-major), y rows x out_features.
  *
+ * ff_dense_s8_s4: the same arithmetic with int4 weights (values in [-8, 7]; firmforge's PTQ uses
+ * [-7, 7]) packed two per byte: w[o][k] is element e = o * in_features + k of the packed tensor,
+ * the low nibble of byte e / 2 for even e, the high nibble for odd e (ff_s4_at in ff_fixed.h;
+ * rows of odd length share a byte, as in TFLite's INT4 buffers).
+ *
  * 16x8 (int16 activations, int8 symmetric weights; TFLM's int16 FULLY_CONNECTED, which applies
  * the activation zero points through in_offset / out_offset as above):
  *   acc[r][o] = bias[o] + sum_k (x[r][k] + in_offset) * w[o][k]        exact
@@ -35,11 +40,14 @@ typedef struct {
     FF_CONST int32_t *shift;  /* per output feature (<= 7 for ff_dense_s16_s8) */
 } ff_dense_s8_params;
 
-/* The 16x8 kernels take the same parameters. */
+/* The int4-weight and 16x8 kernels take the same parameters. */
+typedef ff_dense_s8_params ff_dense_s8_s4_params;
 typedef ff_dense_s8_params ff_dense_s16_s8_params;
 
 void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                  FF_CONST int32_t *bias, int8_t *y);
+void ff_dense_s8_s4(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                    FF_CONST int32_t *bias, int8_t *y);
 void ff_dense_s16_s8(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x, FF_CONST int8_t *w,
                      FF_CONST int64_t *bias, int16_t *y);
 void ff_dense_s16_s8_s32(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x,

@@ -9,10 +9,11 @@
  * and ff_asr64 spell the arithmetic shift out so no kernel depends on the compiler's choice.
  * Every function is static inline: no definitions with external linkage live in a header.
  *
- * The last section holds the 16x8 accumulation shared by ff_conv_s16.c and ff_dense.c (exact
- * int16 x int8 dot product, the int64 / int32 bias choice). It lives here because ff_fixed.h is
- * the one core header every generated project ships; its Python counterpart is the int64 numpy
- * accumulation and requantize() in converter/ops/conv.py, not converter/fixed.py.
+ * The last sections hold the 16x8 accumulation shared by ff_conv_s16.c and ff_dense.c (exact
+ * int16 x int8 dot product, the int64 / int32 bias choice) and the packed int4 weight access of
+ * the s4 kernels. They live here because ff_fixed.h is the one core header every generated
+ * project ships; their Python counterparts are the int64 numpy accumulation and requantize() in
+ * converter/ops/conv.py and Packed() in converter/encoding.py, not converter/fixed.py.
  */
 #ifndef FF_FIXED_H
 #define FF_FIXED_H
@@ -309,6 +310,51 @@ static inline int32_t ff_requant_16x8(int64_t sum, FF_CONST int64_t *bias64,
         return ff_mbqm64(sum + bias64[o], mult, shift);
     }
     return ff_mbqm((int32_t)((uint32_t)(uint64_t)sum + (uint32_t)bias32[o]), mult, shift);
+}
+
+/* -- Packed int4 weights (ff_dense.c, ff_conv_s4.c) ---------------------------------------------
+ *
+ * The Packed() storage of converter/encoding.py (its Python twin), which is TFLite's INT4 layout:
+ * element e of a weight tensor (C order over the whole tensor, rows not padded) is the low nibble
+ * of byte e / 2 when e is even and the high nibble when e is odd; a nibble is the 4-bit two's
+ * complement of a value in [-8, 7]. A nibble n in [0, 15] becomes its value as (n ^ 8) - 8
+ * (0..7 stay, 8..15 become -8..-1), so no negative value is ever shifted; the high nibble is
+ * the unsigned byte shifted right by 4, which is well defined.
+ */
+static inline int32_t ff_s4_lo(uint8_t b) {
+    return ((int32_t)(b & 0x0F) ^ 8) - 8;
+}
+
+static inline int32_t ff_s4_hi(uint8_t b) {
+    return ((int32_t)(b >> 4) ^ 8) - 8;
+}
+
+/* Element e >= 0 of a packed int4 tensor. */
+static inline int32_t ff_s4_at(FF_CONST uint8_t *w, int32_t e) {
+    const uint8_t b = w[e >> 1];
+    return (e & 1) != 0 ? ff_s4_hi(b) : ff_s4_lo(b);
+}
+
+/* acc + sum_{i < n} (x[i] + in_offset) * w4[e0 + i], w4 being the packed int4 tensor w and
+ * e0 >= 0 an element index, even or odd. Products are at most 255 * 8 in magnitude. */
+static inline int32_t ff_dot_s8_s4(const int8_t *x, FF_CONST uint8_t *w, int32_t e0, int32_t n,
+                                   int32_t in_offset, int32_t acc) {
+    int32_t i = 0;
+    int32_t byte = e0 >> 1;
+    if ((e0 & 1) != 0 && n > 0) { /* the first element is a high nibble */
+        acc += ((int32_t)x[0] + in_offset) * ff_s4_hi(w[byte]);
+        byte++;
+        i = 1;
+    }
+    for (; i + 1 < n; i += 2, byte++) {
+        const uint8_t b = w[byte];
+        acc += ((int32_t)x[i] + in_offset) * ff_s4_lo(b) +
+               ((int32_t)x[i + 1] + in_offset) * ff_s4_hi(b);
+    }
+    if (i < n) { /* the last element is a low nibble */
+        acc += ((int32_t)x[i] + in_offset) * ff_s4_lo(w[byte]);
+    }
+    return acc;
 }
 
 #endif /* FF_FIXED_H */

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...converter.encoding import Dense, encode
 from ...converter.ir import Graph, IRError, Names, Node, Value
 from ...converter.plan import MemoryPlan, Storage
 
@@ -52,12 +53,15 @@ def c_literal(v: object) -> str:
 @dataclass(frozen=True)
 class Kernel:
     """The C kernel a node lowers to: ``fn(&params, operands...)`` declared in ``header``,
-    with ``scratch`` bytes of caller-owned scratch (0: none)."""
+    with ``scratch`` bytes of caller-owned scratch (0: none). ``decodes`` lists the inputs the
+    kernel reads in their storage encoding (``Value.encoding``, e.g. packed int4 weights); every
+    other constant input must be stored ``Dense()``."""
 
     fn: str
     header: str
     params: str | None = None
     scratch: int = 0
+    decodes: tuple[int, ...] = ()
 
 
 @dataclass
@@ -81,7 +85,7 @@ class EmitContext:
     kernel: Kernel | None = None
     _layer: str = ""
     _layer_names: Names = field(default_factory=Names)
-    _const_symbols: dict[int, str] = field(default_factory=dict)
+    _const_symbols: dict[int, dict[str, str]] = field(default_factory=dict)
     _symbols: Names = field(default_factory=Names)
 
     # -- used by the writer ---------------------------------------------------------------------
@@ -116,13 +120,30 @@ class EmitContext:
         return f"(arena + {self.plan.scratch[self.step].offset})"
 
     def const(self, v: Value, ctype: str | None = None) -> str:
-        """The symbol of a constant value's array (emitted once however often it is used)."""
+        """The symbol of a constant stored as one array (``Dense()``, whose C type ``ctype``
+        may override, or ``Packed()``); emitted once however often it is used."""
+        syms = self.const_arrays(v, ctype)
+        if len(syms) != 1:
+            raise IRError(f"{v.name} is stored {v.encoding} in {len(syms)} arrays "
+                          f"({', '.join(syms)}): use const_arrays")
+        return next(iter(syms.values()))
+
+    def const_arrays(self, v: Value, ctype: str | None = None) -> dict[str, str]:
+        """The symbols of the arrays a constant is stored as, by their role in its encoding
+        (``converter/encoding.py``: ``values``, ``packed``, ``row_ptr``, ...)."""
         if not v.is_const:
             raise IRError(f"{v.name} is not a constant")
         if id(v) not in self._const_symbols:
-            data = np.ascontiguousarray(v.data)
-            self._const_symbols[id(v)] = self.array(_tag(v.name), data,
-                                                    ctype or v.dtype.ctype, v.name)
+            enc = encode(v.data, v.dtype, v.encoding)
+            dense = isinstance(v.encoding, Dense)
+            syms = {}
+            for a in enc.arrays:
+                tag = _tag(v.name) if len(enc.arrays) == 1 else f"{_tag(v.name)}_{a.name}"
+                note = v.name if dense else f"{v.name}: {v.dtype.value}{list(v.shape)} " \
+                    f"stored {v.encoding}" + (f", {a.name}" if len(enc.arrays) > 1 else "")
+                syms[a.name] = self.array(tag, a.data, ctype if dense and ctype else a.ctype,
+                                          note)
+            self._const_symbols[id(v)] = syms
         return self._const_symbols[id(v)]
 
     def array(self, tag: str, data: np.ndarray, ctype: str, comment: str = "") -> str:

@@ -1,36 +1,44 @@
-"""Emitters for Conv2d (general and 1x1) and DepthwiseConv2d: int8, and 16x8 (int16
-activations, int8 weights, int64 or, for Conv2d, int32 bias).
+"""Emitters for Conv2d (general and 1x1) and DepthwiseConv2d: int8 (int8 or packed int4
+weights), and 16x8 (int16 activations, int8 weights, int64 or, for Conv2d, int32 bias).
 
-All geometry and requantization constants are computed here; the kernels in ``ff_conv.c`` and
-``ff_conv_s16.c`` only loop. A 1x1 int8 convolution with stride 1, no padding and one group is a
-matrix product over pixels and goes to ``ff_conv2d_s8_1x1``, which gives the same bytes faster.
+All geometry and requantization constants are computed here; the kernels in ``ff_conv.c``,
+``ff_conv_s4.c`` and ``ff_conv_s16.c`` only loop. A 1x1 int8 convolution with stride 1, no
+padding and one group is a matrix product over pixels and goes to ``ff_conv2d_s8_1x1``, which
+gives the same bytes faster. Int4 weights (``Packed()``) take the general kernels.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...converter.encoding import Dense, Encoding, Packed
 from ...converter.ir import DType
 from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d
 from .context import EmitContext
-from .emit import Kernel, data_input, emit, kernel, unsupported
+from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 
-# (input, weights, bias, output) dtypes -> kernel name suffix after ff_conv2d_ / ff_dwconv2d_
-_CONV_KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): "s8",
-                 (DType.s16, DType.s8, DType.s64, DType.s16): "s16_s8",
-                 (DType.s16, DType.s8, DType.s32, DType.s16): "s16_s8_s32"}
-_DW_KERNELS = {(DType.s8, DType.s8, DType.s32, DType.s8): "s8",
-               (DType.s16, DType.s8, DType.s64, DType.s16): "s16_s8"}
+_Key = tuple[DType, DType, Encoding, DType, DType]
+# (input, weights, weight encoding, bias, output) -> kernel name suffix after ff_conv2d_ /
+# ff_dwconv2d_
+_CONV_KERNELS: dict[_Key, str] = {
+    (DType.s8, DType.s8, Dense(), DType.s32, DType.s8): "s8",
+    (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): "s8_s4",
+    (DType.s16, DType.s8, Dense(), DType.s64, DType.s16): "s16_s8",
+    (DType.s16, DType.s8, Dense(), DType.s32, DType.s16): "s16_s8_s32"}
+_DW_KERNELS: dict[_Key, str] = {
+    (DType.s8, DType.s8, Dense(), DType.s32, DType.s8): "s8",
+    (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): "s8_s4",
+    (DType.s16, DType.s8, Dense(), DType.s64, DType.s16): "s16_s8"}
 
 
-def _words(node: Conv2d | DepthwiseConv2d, table: dict[tuple[DType, ...], str]) -> str:
+def _words(node: Conv2d | DepthwiseConv2d, table: dict[_Key, str]) -> str:
     """The kernel's dtype words, or UnsupportedOpError."""
     x, w, b = node.inputs
-    words = table.get((x.dtype, w.dtype, b.dtype, node.y.dtype))
+    words = table.get((x.dtype, w.dtype, w.encoding, b.dtype, node.y.dtype))
     if words is None:
-        raise unsupported(node, f"{x.dtype.value} inputs with {w.dtype.value} weights and "
-                                f"{b.dtype.value} bias")
+        raise unsupported(node, f"{x.dtype.value} inputs with {w.dtype.value} weights"
+                                f"{stored(w)} and {b.dtype.value} bias")
     data_input(node)
     return words
 
@@ -60,14 +68,15 @@ def _conv2d_kernel(node: Conv2d) -> Kernel:
     words = _words(node, _CONV_KERNELS)
     if words == "s8" and is_pointwise(node):
         return Kernel("ff_conv2d_s8_1x1", "ff_conv.h", "ff_conv2d_s8_1x1_params")
-    ptype = "ff_conv2d_s8_params" if words == "s8" else "ff_conv2d_s16_s8_params"
-    return Kernel(f"ff_conv2d_{words}", "ff_conv.h", ptype)
+    ptype = "ff_conv2d_s16_s8_params" if words.startswith("s16") else f"ff_conv2d_{words}_params"
+    return Kernel(f"ff_conv2d_{words}", "ff_conv.h", ptype, decodes=(1,))
 
 
 @kernel.register
 def _dwconv2d_kernel(node: DepthwiseConv2d) -> Kernel:
     words = _words(node, _DW_KERNELS)
-    return Kernel(f"ff_dwconv2d_{words}", "ff_conv.h", f"ff_dwconv2d_{words}_params")
+    return Kernel(f"ff_dwconv2d_{words}", "ff_conv.h", f"ff_dwconv2d_{words}_params",
+                  decodes=(1,))
 
 
 @emit.register

@@ -20,10 +20,11 @@ import numpy as np
 from ...converter.ir import Graph, reset_value
 from ...converter.plan import MemoryPlan, Storage, plan_memory
 from .context import ConstArray, EmitContext, c_identifier, c_literal
-from .emit import emit, kernel
+from .emit import emit, lower
 
 GENERATOR = "firmforge"
-_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8, "float": 4}
+_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4,
+                "int64_t": 8, "float": 4}
 
 
 @dataclass
@@ -34,7 +35,7 @@ class CSources:
     files: dict[str, str]
     prototypes: list[str]
     plan: MemoryPlan
-    const_bytes: int  # every constant array: weights, biases, requantization tables
+    const_bytes: int  # every constant array as stored (encoded weights, biases, tables)
     headers: list[str]
     trace: list[tuple[str, int, int]] | None = None  # (value name, offset, bytes) in trace mode
 
@@ -75,7 +76,7 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> C
     takes a third buffer that receives a copy of every node's output right after the node runs
     (for layer-by-layer comparison on the host)."""
     prefix = c_identifier(name or graph.name).lower()
-    kernels = [kernel(node) for node in graph.nodes]  # every op supported, before any planning
+    kernels = [lower(node) for node in graph.nodes]  # every op supported, before any planning
     plan = plan_memory(graph, [k.scratch for k in kernels])
     ctx = EmitContext(graph, plan, prefix)
     layout: list[tuple[str, int, int]] = []
