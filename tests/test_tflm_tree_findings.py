@@ -4,9 +4,9 @@ here in their relevant detail, since CI has no copy of TFLM's tree):
 - person_detect.tflite stores per-channel parameters on convolution biases whose quantized
   dimension (3) is outside the bias's 1-D shape; TFLM never reads a bias's parameters, so the
   file runs there, and must import and compute the same here;
-- models with operators firmforge lacks (an LSTM or SVDF with its variable state tensors, the
-  Ethos-U custom operator with its scratch tensor) are named as unsupported, every one in one
-  message, not called malformed;
+- models with operators firmforge lacks (a recurrent operator with its variable state tensors,
+  as keyword_scrambled's SVDF was before firmforge had one, the Ethos-U custom operator with its
+  scratch tensor) are named as unsupported, every one in one message, not called malformed;
 - ``firmforge analyze`` of an int8 file needs no calibration data;
 - the RAM ``firmforge build`` predicts before compiling is a true lower bound of the linked ELF.
 """
@@ -73,9 +73,10 @@ def _variable(model: bytes, tensor: int) -> bytes:
     return rewrite(model, edit)
 
 
-def _svdf() -> bytes:
-    """SVDF (keyword_scrambled.tflite's layer): input, feature and time weights, bias, and the
-    variable activation state as input 4, which nothing in the file writes."""
+def _recurrent() -> bytes:
+    """keyword_scrambled.tflite's SVDF layer as an operator firmforge lacks (TFLite's
+    UNIDIRECTIONAL_SEQUENCE_RNN code): input, two weights, bias, and the variable state as
+    input 4, which nothing in the file writes."""
     rng = np.random.default_rng(1)
     x = act(rng, (1, 8))
     wf = TensorSpec((16, 8), np.int8, 0.01, 0, data=rng.integers(-127, 128, (16, 8)).astype(np.int8))
@@ -83,9 +84,8 @@ def _svdf() -> bytes:
     b = TensorSpec((16,), np.int32, 1e-4, 0, data=np.zeros(16, np.int32))
     state = TensorSpec((1, 64), np.int16, 0.002, 0, name="state")
     y = act(rng, (1, 16))
-    opts = options(schema.SVDFOptionsT, rank=1, fusedActivationFunction=0)
     # the state is listed as a graph input by the harness; make it a variable instead
-    model = build_model(Op.SVDF, opts, [x, wf, wt, b, state], [y])
+    model = build_model(Op.UNIDIRECTIONAL_SEQUENCE_RNN, None, [x, wf, wt, b, state], [y])
 
     def edit(m):
         sub = m.subgraphs[0]
@@ -111,9 +111,10 @@ def _custom_with_scratch() -> bytes:
 
 def test_unsupported_operators_are_named_not_called_malformed():
     with pytest.raises(UnsupportedTFLiteError) as e:
-        load_tflite(_svdf(), "kws")
+        load_tflite(_recurrent(), "kws")
     msg = str(e.value)
-    assert "operator 0 (SVDF): operator not supported" in msg and "read before" not in msg
+    assert "operator 0 (UNIDIRECTIONAL_SEQUENCE_RNN): operator not supported" in msg
+    assert "read before" not in msg
     with pytest.raises(UnsupportedTFLiteError) as e:
         load_tflite(_custom_with_scratch(), "vela")
     msg = str(e.value)
@@ -123,7 +124,7 @@ def test_unsupported_operators_are_named_not_called_malformed():
 
 def test_every_unsupported_operator_is_in_one_message():
     """Two unsupported operators in one file: both named, with the count."""
-    model = _svdf()
+    model = _recurrent()
 
     def edit(m):
         sub = m.subgraphs[0]
@@ -142,8 +143,9 @@ def test_every_unsupported_operator_is_in_one_message():
     with pytest.raises(UnsupportedTFLiteError) as e:
         load_tflite(rewrite(model, edit), "two")
     msg = str(e.value)
-    assert msg.startswith("two: 2 operators firmforge does not support (GELU, SVDF)")
-    assert "operator 0 (SVDF)" in msg and "operator 1 (GELU)" in msg
+    assert msg.startswith("two: 2 operators firmforge does not support (GELU, "
+                          "UNIDIRECTIONAL_SEQUENCE_RNN)")
+    assert "operator 0 (UNIDIRECTIONAL_SEQUENCE_RNN)" in msg and "operator 1 (GELU)" in msg
 
 
 def test_a_truly_unwritten_tensor_is_still_malformed():

@@ -17,6 +17,7 @@ import numpy as np
 from firmforge.converter.ir import DType
 
 import lstm_cases as lstm
+import svdf_cases as svdf
 from tflm_harness import BuiltinOperator as Op
 from tflm_harness import TensorSpec, build_model, int4, schema
 
@@ -423,11 +424,24 @@ def int4_cases(n: int = 6) -> list[Case]:
     return out
 
 
+def svdf_cases(n: int = 6) -> list[Case]:
+    """SVDF with an int16 and an int8 state, drawn by svdf_cases.py (whose TFLM tests cover the
+    arithmetic); batch 1, ranks 1 to 3, any fused activation code (TFLM's integer kernel
+    applies none)."""
+    out = []
+    for i in range(n):
+        dtype = DType.s16 if i % 2 == 0 else DType.s8
+        case = svdf.random_case(rng_for(f"svdf {i}"), dtype, batch=1)
+        out.append(Case(f"svdf{i}", svdf.tflite_model(case), "SVDF"))
+    return out
+
+
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
             "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
-            "int16x8": int16x8_cases(), "lstm": lstm_cases(), "int4": int4_cases()}
+            "int16x8": int16x8_cases(), "lstm": lstm_cases(), "svdf": svdf_cases(),
+            "int4": int4_cases()}
 
 
 def float_cases() -> list[Case]:

@@ -31,6 +31,7 @@ from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.quant import Dequantize, Quantize
 from ..ops.reduce import Mean
 from ..ops.shape import Concat, Pad, Reshape
+from ..ops.svdf import Svdf
 from .tflite_context import OpCtx, Unsupported, resolve_shape
 
 # TFLite ActivationFunctionType -> the IR's fused clamp (TANH and SIGN_BIT have no counterpart)
@@ -389,6 +390,33 @@ def _lstm_stack(cx: OpCtx, x: Value, slots: range, tag: str) -> Value:
                             axis=0)
     return const(cx.b.unique(f"{cx.base}.{tag}"), np.stack([w.data for w in ws]), ws[0].dtype,
                  quant)
+
+
+def SVDF(cx: OpCtx) -> None:
+    """TFLM's integer SVDF (inputs x, weights_feature, weights_time, bias, and the variable
+    tensor 4, which becomes the node's state). TFLM's integer kernel applies no fused
+    activation (it clamps to int8 only), so the node gets none whatever the option says."""
+    cx.expect("SVDFOptions", (3, 5), need_options=True)
+    if len(cx.op.inputs) != 5 or not cx.has_input(4):
+        raise cx.error(f"takes 5 inputs, the state last, has {len(cx.op.inputs)}")
+    x = cx.operand(0)
+    if x.dtype is not DType.s8:
+        raise Unsupported(f"{x.dtype.value} SVDF (firmforge implements TFLM's int8 SVDF; "
+                          "a float one would need a quantizer rule)")
+    w_f = cx.weights(1, x, axis=0)
+    if w_f.quant.per_channel:
+        raise Unsupported("per-channel SVDF weights (TFLM's SVDF reads one scale per tensor)")
+    if cx.op.inputs[2] in cx.b.dynamic:
+        raise Unsupported("SVDF time weights (input 2) are not constant")
+    w_t = cx.operand(2, "weights_time")
+    rank = int(cx.opt("Rank", 0))
+    if rank < 1 or len(w_f.shape) != 2 or w_f.shape[0] % rank:
+        raise cx.error(f"weights {list(w_f.shape)} are not a whole number of rank-{rank} units")
+    if not cx.has_input(3):
+        raise Unsupported("an int8 SVDF without a bias (TFLM's Prepare reads the bias's scale "
+                          "and cannot run one)")
+    b = cx.bias(3, w_f.shape[0] // rank, x, False)
+    cx.emit(Svdf, [x, w_f, w_t, b], state=[cx.state(4)], rank=rank, act=Act.NONE)
 
 
 HANDLERS = {name: fn for name, fn in dict(globals()).items()
