@@ -13,7 +13,7 @@ from firmforge.converter.ops.act import LeakyRelu, Relu, Relu6
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
 from firmforge.converter.ops.dense import Dense
-from firmforge.converter.ops.eltwise import Add, Mul, Sub
+from firmforge.converter.ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from firmforge.converter.ops.nonlinear import Sigmoid, Softmax, Tanh
 from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d
 from firmforge.converter.ops.quant import Quantize
@@ -233,6 +233,30 @@ def test_concat_chains_resolve_to_one_group():
     assert qg.outputs[0].quant.scale[0] == _act(-1.0, 1.0)[0]
 
 
+@pytest.mark.parametrize("cls", [Maximum, Minimum])
+def test_maximum_minimum_join_operands_and_output(cls):
+    """TFLM compares raw integers, so both operands (a constant included) and the output get
+    the parameters of their joined range, and the int8 reference is then exact on the grid."""
+    rng = np.random.default_rng(14)
+    b = _B(rng, (1, 4, 4, 2))
+    a1, a2 = b.conv("a1", b.x, 3, k=1), b.conv("a2", b.x, 3, k=1)
+    m = b.op(cls, "m", [a1, a2])
+    k = const("k", np.array([-2.5, 0.0, 0.7], np.float32))
+    g = b.graph(b.op(cls, "mk", [m, k]))
+    ranges = {"x": (-1, 1), "a1": (-3.0, 0.5), "a2": (-0.5, 1.5), "m": (-0.5, 1.5),
+              "mk": (-2.5, 1.5)}
+    qg = quantize(g, ranges)
+    s, z = _act(-3.0, 1.5)
+    group = [qg.nodes[2].inputs[0], qg.nodes[2].inputs[1], *qg.nodes[3].inputs, qg.outputs[0]]
+    for v in group:
+        assert v.quant.scale[0] == s and v.quant.zp == z, v.name
+    qk = qg.nodes[3].inputs[1]
+    assert np.array_equal(qk.data, np.round(k.data / s) + z)
+    xs = [rng.integers(-128, 128, (3, 4, 4, 3), dtype=np.int8) for _ in range(2)]
+    pick = np.maximum if cls is Maximum else np.minimum
+    assert np.array_equal(qg.nodes[2].ref(xs)[0], pick(*xs))
+
+
 @pytest.mark.parametrize(("cls", "scale", "zp"), [
     (Softmax, 1 / 256, -128), (Sigmoid, 1 / 256, -128), (Tanh, 1 / 128, 0)])
 def test_fixed_output_params(cls, scale, zp):
@@ -317,7 +341,7 @@ def _conv_then(cls, **attrs):
     def build(rng):
         b = _B(rng, (1, 6, 6, 3))
         c = b.conv("c", b.x, 4, padding=SAME)
-        if cls in (Add, Sub, Mul):
+        if cls in (Add, Sub, Mul, Maximum, Minimum):
             other = b.conv("c2", b.x, 4, k=1)
             return b.graph(b.op(cls, "op", [c, other], **attrs))
         return b.graph(b.op(cls, "op", [c], **attrs))
@@ -340,6 +364,7 @@ PENDING = {
     "mean": _conv_then(Mean, axes=(1, 2)), "relu": _conv_then(Relu), "relu6": _conv_then(Relu6),
     "leaky_relu": _conv_then(LeakyRelu, alpha=0.1), "softmax": _conv_then(Softmax),
     "sigmoid": _conv_then(Sigmoid), "tanh": _conv_then(Tanh),
+    "maximum": _conv_then(Maximum), "minimum_const": _const_operand(Minimum),
 }
 
 

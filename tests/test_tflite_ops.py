@@ -200,6 +200,29 @@ def test_options_firmforge_refuses_are_listed():
             load_tflite(case.model)
 
 
+def test_minmax_compares_raw_integers_so_parameters_must_agree():
+    """TFLM's MAXIMUM/MINIMUM have no Prepare: they compare the stored integers whatever the
+    parameters. With operands of different scales (or an output with its own parameters) TFLM's
+    answer is the maximum of the raw values, which is not the maximum of the real ones, so
+    firmforge refuses such files instead of choosing between TFLM's bytes and the maximum."""
+    rng = tc.rng_for("minmax refuse")
+    a = TensorSpec((1, 4, 8), np.int8, 0.05, -20)
+    b = TensorSpec(a.shape, np.int8, 0.15, 7)
+    y_other = TensorSpec(a.shape, np.int8, 0.05, -19)
+    xs = [rng.integers(-128, 128, (2, 4, 8), dtype=np.int8) for _ in range(2)]
+    for name, pick in (("MAXIMUM", np.maximum), ("MINIMUM", np.minimum)):
+        for ins, y in (([a, b], tc.same_q(a, a.shape)), ([a, tc.same_q(a, a.shape)], y_other)):
+            model = build_model(getattr(Op, name), schema.MaximumMinimumOptionsT(), ins, [y])
+            (got,) = run_model(model, xs)
+            assert np.array_equal(got, pick(*xs))  # the raw integers, whatever the parameters
+            real = pick(*((x.astype(np.float64) - s.zero_point) * s.scale
+                          for x, s in zip(xs, ins, strict=True)))
+            want = np.clip(np.round(real / y.scale) + y.zero_point, -128, 127)
+            assert not np.array_equal(got, want)  # ... which is not the maximum of the reals
+            with pytest.raises(UnsupportedTFLiteError, match="identical quantization"):
+                load_tflite(model)
+
+
 def _spec_inputs(model: bytes):
     sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
     return [sub.Tensors(sub.Inputs(i)).ShapeAsNumpy() for i in range(sub.InputsLength())]

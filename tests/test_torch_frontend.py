@@ -293,6 +293,10 @@ CASES = [
                                        b=nn.Parameter(torch.randn(4)),
                                        c=nn.Parameter(torch.randn(1, 5, 1))), (3, 5, 4), (5, 4),
      None),
+    ("maximum_minimum", lambda: Fn2(lambda s, x, y: (
+        torch.maximum(x, y), torch.minimum(x, s.c), x.maximum(y * 2), torch.minimum(s.c, y)),
+        c=nn.Parameter(torch.randn(5, 1))), (3, 5, 4), (3, 5, 4), {"Maximum": 2, "Minimum": 2,
+                                                                   "Mul": 1}),
     ("squeeze_unsqueeze", lambda: Fn(lambda s, x: s.c1(s.fc(x.mean((2, 3), keepdim=True)
                                                             .squeeze(-1).squeeze(-1))
                                                        .unsqueeze(2)),

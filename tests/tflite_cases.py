@@ -239,6 +239,38 @@ def binary_cases(n: int = 6, dtype=np.int8, ops=("ADD", "SUB", "MUL"), tag="") -
     return out
 
 
+def minmax_cases(n: int = 6, dtype=np.int8, tag: str = "") -> list[Case]:
+    """MAXIMUM and MINIMUM: broadcasting shapes, a constant operand (first or second, of lower
+    rank, holding the dtype's extremes), a lower-rank activation; one quantization shared by
+    both operands and the output, as TFLite's converter writes it (TFLM compares raw values)."""
+    out = []
+    for name in ("MAXIMUM", "MINIMUM"):
+        rng = rng_for(name + tag)
+        for i in range(n):
+            shape = (1, *(int(d) for d in rng.integers(1, 6, int(rng.integers(1, 4)))))
+            sa, sb = (tuple(d if j == 0 or rng.random() < 0.6 else 1
+                            for j, d in enumerate(shape)) for _ in range(2))
+            q = act(rng, shape, dtype)
+            specs = [same_q(q, sa), same_q(q, sb)]
+            if i % 3 == 1:  # a constant, sometimes of lower rank, first or second
+                k = i % 2
+                cs = specs[k].shape[int(rng.integers(len(specs[k].shape))):] or (1,)
+                specs[k] = same_q(q, cs)
+                if np.dtype(dtype) == np.float32:
+                    specs[k].data = rng.normal(0, 1, cs).astype(np.float32)
+                else:
+                    info = np.iinfo(dtype)
+                    pool = np.array([info.min, info.max, -1, 0, 1], dtype)
+                    specs[k].data = rng.choice(pool, cs).astype(dtype)
+            elif i % 3 == 2 and len(sa) > 2:  # an activation of lower rank: [1, C]
+                specs[1] = same_q(q, (1, shape[-1]))
+            sy = tuple(np.broadcast_shapes(*(sp.shape for sp in specs)))
+            out.append(Case(f"{name.lower()}{tag}{i}",
+                            build_model(getattr(Op, name), schema.MaximumMinimumOptionsT(),
+                                        specs, [same_q(q, sy)]), name))
+    return out
+
+
 def _shape(rng, lo=2, hi=4):
     return (1, *(int(d) for d in rng.integers(1, 7, int(rng.integers(lo, hi + 1)) - 1)))
 
@@ -353,12 +385,14 @@ def int16x8_cases() -> list[Case]:
             *depthwise_cases(4, np.int16, "dw16"),
             *dense_cases(4, np.int16, "fc16", np.int64),
             *dense_cases(3, np.int16, "fc16b32", np.int32),
-            *binary_cases(4, np.int16, ("ADD",), "16")]
+            *binary_cases(4, np.int16, ("ADD",), "16"),
+            *minmax_cases(3, np.int16, "16")]
 
 
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
-            "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
+            "pool": pool_cases(), "binary": binary_cases(), "minmax": minmax_cases(),
+            "activation": activation_cases(),
             "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
             "int16x8": int16x8_cases()}
 
@@ -380,8 +414,10 @@ def float_cases() -> list[Case]:
 
     cat = rewrite(cat, same_input)
     binary = binary_cases(2, f, ("ADD", "MUL"), "f")
+    minmax = minmax_cases(2, f, "f")
     cases = [conv_cases(1, f, "conv")[0], depthwise_cases(1, f, "dw")[0],
              dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
+             minmax[1], minmax[3],
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
              Case("concat", cat, "CONCATENATION")]

@@ -24,7 +24,7 @@ from ..ops.act import LeakyRelu, Relu, Relu6
 from ..ops.common import Padding
 from ..ops.conv import Conv2d, DepthwiseConv2d
 from ..ops.dense import Dense
-from ..ops.eltwise import Add, Mul, Sub
+from ..ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.quant import Dequantize, Quantize
@@ -189,6 +189,15 @@ def SUB(cx: OpCtx) -> None:
 
 def MUL(cx: OpCtx) -> None:
     _binary(cx, Mul, "MulOptions")
+
+
+def MAXIMUM(cx: OpCtx) -> None:
+    # TFLM compares the raw integers: Maximum refuses operands whose parameters differ
+    _binary(cx, Maximum, "MaximumMinimumOptions")
+
+
+def MINIMUM(cx: OpCtx) -> None:
+    _binary(cx, Minimum, "MaximumMinimumOptions")
 
 
 # -- activations ---------------------------------------------------------------------------------

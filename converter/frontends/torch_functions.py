@@ -11,7 +11,7 @@ tensors computed from the input arrive as their concrete values from the example
 from __future__ import annotations
 
 from ..ops.act import Relu, Relu6
-from ..ops.eltwise import Add, Mul, Sub
+from ..ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from ..ops.nonlinear import Sigmoid, Tanh
 from . import torch_lower as low
 from .torch_context import Ctx, T, Unsupported
@@ -138,6 +138,14 @@ def div(cx: Ctx, input: object, other: object, rounding_mode: object = None) -> 
     if rounding_mode is not None:
         raise Unsupported(f"division with rounding_mode={rounding_mode!r}")
     return truediv(cx, input, other)
+
+
+def maximum(cx: Ctx, input: object, other: object) -> T:
+    return low.binary(cx, Maximum, input, other)
+
+
+def minimum(cx: Ctx, input: object, other: object) -> T:
+    return low.binary(cx, Minimum, input, other)
 
 
 def neg(cx: Ctx, input: T) -> T:
