@@ -9,7 +9,7 @@ import pytest
 
 from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, Value, const, make_node
-from firmforge.converter.ops.act import LeakyRelu, Relu, Relu6
+from firmforge.converter.ops.act import HardSwish, LeakyRelu, Relu, Relu6
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
 from firmforge.converter.ops.dense import Dense
@@ -283,7 +283,7 @@ def test_float_constant_operand_becomes_per_tensor_int8(cls):
     assert np.all(np.abs(qc.quant.dequantize(qc.data) - c.data) <= s / 2 * 1.0001)
 
 
-@pytest.mark.parametrize("cls", [Relu, Relu6, LeakyRelu, Mean])
+@pytest.mark.parametrize("cls", [Relu, Relu6, LeakyRelu, Mean, HardSwish])
 def test_own_range_ops(cls):
     b = _B(np.random.default_rng(8), (1, 3, 3, 2))
     g = b.graph(b.op(cls, "op", [b.conv("c", b.x, 2, padding=SAME)]))
@@ -365,6 +365,7 @@ PENDING = {
     "leaky_relu": _conv_then(LeakyRelu, alpha=0.1), "softmax": _conv_then(Softmax),
     "sigmoid": _conv_then(Sigmoid), "tanh": _conv_then(Tanh),
     "maximum": _conv_then(Maximum), "minimum_const": _const_operand(Minimum),
+    "hard_swish": _conv_then(HardSwish),
 }
 
 

@@ -223,6 +223,25 @@ def test_minmax_compares_raw_integers_so_parameters_must_agree():
                 load_tflite(model)
 
 
+def test_hard_swish_configurations_tflm_refuses():
+    """TFLM's Prepare rejects an output multiplier s_x / (128 s_y) of 1 or more (a positive
+    exponent) and its Eval has no int16 HardSwish: firmforge refuses both files as well."""
+    x = TensorSpec((1, 4, 6), np.int8, 0.02, 3)
+    for s_y in (0.02 / 128, 0.02 / 128 * 0.7):
+        model = build_model(Op.HARD_SWISH, None, [x], [TensorSpec(x.shape, np.int8, s_y, 0)])
+        assert _tflm_rejects(model, x.shape)
+        with pytest.raises(UnsupportedTFLiteError, match="TFLM's Prepare rejects it"):
+            load_tflite(model)
+    ok = build_model(Op.HARD_SWISH, None, [x], [TensorSpec(x.shape, np.int8, 0.02 / 100, 0)])
+    assert not _tflm_rejects(ok, x.shape)
+    load_tflite(ok)
+    x16 = TensorSpec((1, 4, 6), np.int16, 0.001, 0)
+    model = build_model(Op.HARD_SWISH, None, [x16], [TensorSpec(x16.shape, np.int16, 0.001, 0)])
+    assert _tflm_rejects(model, x16.shape, np.int16)
+    with pytest.raises(UnsupportedTFLiteError, match="hard_swish has no s16 implementation"):
+        load_tflite(model)
+
+
 def _spec_inputs(model: bytes):
     sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
     return [sub.Tensors(sub.Inputs(i)).ShapeAsNumpy() for i in range(sub.InputsLength())]

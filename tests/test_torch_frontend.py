@@ -267,6 +267,8 @@ CASES = [
         torch.sigmoid(x), F.sigmoid(x), x.sigmoid(), torch.tanh(x), F.softmax(x, dim=1),
         torch.softmax(x, 1), F.hardtanh(x, 0.0, 6.0), torch.clamp(x, min=0))), (3, 4, 4),
      {"Relu": 4, "Relu6": 1, "Mul": 1, "LeakyRelu": 1, "Sigmoid": 3, "Tanh": 1, "Softmax": 2}),
+    ("hardswish", lambda: Fn(lambda s, x: (F.hardswish(x * 3), s.h(x)), h=nn.Hardswish()),
+     (3, 4, 4), {"HardSwish": 2, "Mul": 1}),
     ("avgpool_count_include_pad", lambda: seq(nn.AvgPool2d(3, 2, padding=1),
                                               nn.AvgPool2d(2, 1, 1, count_include_pad=False),
                                               nn.AvgPool2d(2, ceil_mode=True)), (2, 9, 9),

@@ -300,6 +300,23 @@ def activation_cases(n: int = 4, dtype=np.int8) -> list[Case]:
     return out
 
 
+def hard_swish_cases(n: int = 8, dtype=np.int8) -> list[Case]:
+    """HARD_SWISH: input scales from 1e-5 to 3 and output multipliers s_x / (128 s_y) from 2**-22
+    to just below 1, so the int16 arithmetic takes each of its branches and the outputs reach
+    both clamps; zero points anywhere."""
+    rng = rng_for("HARD_SWISH")
+    out = []
+    for i in range(n):
+        x = act(rng, _shape(rng), dtype)
+        y = act(rng, x.shape, dtype)
+        if np.dtype(dtype) == np.int8:
+            x.scale = float(10 ** rng.uniform(-5, 0.5))
+            y.scale = x.scale / 128 / 2.0 ** rng.uniform(-22, -0.02)
+        out.append(Case(f"hard_swish{i}", build_model(Op.HARD_SWISH, None, [x], [y]),
+                        "HARD_SWISH"))
+    return out
+
+
 def i32(data, name="") -> TensorSpec:
     a = np.asarray(data, np.int32)
     return TensorSpec(a.shape, np.int32, data=a, name=name)
@@ -392,7 +409,7 @@ def int16x8_cases() -> list[Case]:
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "minmax": minmax_cases(),
-            "activation": activation_cases(),
+            "activation": activation_cases(), "hard_swish": hard_swish_cases(),
             "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
             "int16x8": int16x8_cases()}
 
@@ -417,7 +434,7 @@ def float_cases() -> list[Case]:
     minmax = minmax_cases(2, f, "f")
     cases = [conv_cases(1, f, "conv")[0], depthwise_cases(1, f, "dw")[0],
              dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
-             minmax[1], minmax[3],
+             minmax[1], minmax[3], hard_swish_cases(1, f)[0],
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
              Case("concat", cat, "CONCATENATION")]

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..ir import Act, DType, Value
-from ..ops.act import LeakyRelu, Relu, Relu6
+from ..ops.act import HardSwish, LeakyRelu, Relu, Relu6
 from ..ops.common import Padding
 from ..ops.conv import Conv2d, DepthwiseConv2d
 from ..ops.dense import Dense
@@ -228,6 +228,10 @@ def RELU6(cx: OpCtx) -> None:
 
 def LEAKY_RELU(cx: OpCtx) -> None:
     _unary(cx, LeakyRelu, "LeakyReluOptions", alpha=float(cx.opt("Alpha", 0.0)))
+
+
+def HARD_SWISH(cx: OpCtx) -> None:
+    _unary(cx, HardSwish, "HardSwishOptions")
 
 
 def QUANTIZE(cx: OpCtx) -> None:

@@ -10,7 +10,7 @@ tensors computed from the input arrive as their concrete values from the example
 
 from __future__ import annotations
 
-from ..ops.act import Relu, Relu6
+from ..ops.act import HardSwish, Relu, Relu6
 from ..ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from ..ops.nonlinear import Sigmoid, Tanh
 from . import torch_lower as low
@@ -37,6 +37,10 @@ def clamp(cx: Ctx, input: T, min: float | None = None, max: float | None = None)
 
 def leaky_relu(cx: Ctx, input: T, negative_slope: float = 0.01, inplace: bool = False) -> T:
     return low.leaky_relu(cx, input, negative_slope)
+
+
+def hardswish(cx: Ctx, input: T, inplace: bool = False) -> T:
+    return T(cx.emit(HardSwish, [input.value]), input.shape)
 
 
 def sigmoid(cx: Ctx, input: T) -> T:

@@ -7,7 +7,7 @@ starting with an underscore are helpers.
 
 from __future__ import annotations
 
-from ..ops.act import Relu, Relu6
+from ..ops.act import HardSwish, Relu, Relu6
 from ..ops.nonlinear import Sigmoid as _Sigmoid
 from ..ops.nonlinear import Tanh as _Tanh
 from . import torch_lower as low
@@ -50,6 +50,10 @@ def Hardtanh(cx: Ctx, mod, x: T) -> T:
 
 def LeakyReLU(cx: Ctx, mod, x: T) -> T:
     return low.leaky_relu(cx, x, mod.negative_slope)
+
+
+def Hardswish(cx: Ctx, mod, x: T) -> T:
+    return T(cx.emit(HardSwish, [x.value]), x.shape)
 
 
 def Sigmoid(cx: Ctx, mod, x: T) -> T:
