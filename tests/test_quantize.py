@@ -4,11 +4,14 @@ rewrite, end-to-end accuracy of the int8 reference against the float one, and th
 Expected parameters are written out here from the TFLite int8 rules, not taken from the code.
 """
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
 from firmforge.converter import reference
-from firmforge.converter.ir import Act, DType, Graph, Value, const, make_node
+from firmforge.converter.ir import Act, DType, Graph, Node, QuantRule, Value, const, make_node
 from firmforge.converter.ops.act import HardSwish, LeakyRelu, Relu, Relu6
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
@@ -208,6 +211,37 @@ def test_pool_reshape_transpose_pad_share_their_input_params():
     assert by["avg"].quant.scale[0] == s and by["avg"].quant.zp == z
     assert by["flat"].quant.same_as(by["dw"].quant)
     assert not by["dw"].quant.same_as(by["avg"].quant)
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class _Halves(Node):
+    """Test-only two-output op: the halves of the last axis (a split), parameters SHARED."""
+
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
+
+    def infer(self):
+        *lead, c = self.x.shape
+        return [((*lead, c // 2), self.x.dtype)] * 2
+
+    def ref(self, xs):
+        c = xs[0].shape[-1] // 2
+        return [xs[0][..., :c], xs[0][..., c:2 * c]]
+
+
+def test_every_output_of_a_multi_output_node_shares_its_rule():
+    """Both outputs of a SHARED two-output node join the input's group, and a JOINED consumer
+    of the second output pulls the whole group to the union range."""
+    b = _B(np.random.default_rng(15), (1, 4, 4, 6))
+    h = make_node(_Halves, "h", [b.conv("c", b.x, 6, k=1)], ["h0", "h1"])
+    b.nodes.append(h)
+    cat = b.op(Concat, "cat", [h.outputs[1], b.x], axis=3)
+    g = b.graph(h.outputs[0], cat)
+    qg = quantize(g, {"x": (-1.0, 1.0), "c": (-2.0, 3.0), "h0": (-2.0, 1.0), "h1": (0.0, 3.0),
+                      "cat": (-1.0, 3.0)})
+    s, z = _act(-2.0, 3.0)
+    for v in qg.values():
+        if v.name in ("x", "c", "h0", "h1", "cat"):
+            assert v.quant.scale[0] == s and v.quant.zp == z, v.name
 
 
 def test_concat_chains_resolve_to_one_group():
