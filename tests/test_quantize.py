@@ -21,7 +21,7 @@ from firmforge.converter.ops.nonlinear import Sigmoid, Softmax, Tanh
 from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d
 from firmforge.converter.ops.quant import Quantize
 from firmforge.converter.ops.reduce import Mean
-from firmforge.converter.ops.shape import Concat, Pad, Reshape, Transpose
+from firmforge.converter.ops.shape import Concat, Pad, Reshape, Split, Transpose
 from firmforge.converter.quantize import (
     CalibrationError,
     MSEObserver,
@@ -391,6 +391,15 @@ def _const_operand(cls):
     return build
 
 
+def _split_then_add(rng):
+    b = _B(rng, (1, 6, 6, 3))
+    sp = make_node(Split, "sp", [b.conv("c", b.x, 5, padding=SAME)], ["p0", "p1"], axis=3,
+                   sizes=(2, 3))
+    b.nodes.append(sp)
+    return b.graph(b.op(Add, "op", [sp.outputs[0], b.op(Mean, "m", [sp.outputs[1]], axes=(3,),
+                                                        keepdims=True)]))
+
+
 # These ops' int8 references are written by other helpers; the tests stand as their acceptance.
 PENDING = {
     "add": _conv_then(Add), "sub": _conv_then(Sub), "mul": _conv_then(Mul),
@@ -399,7 +408,7 @@ PENDING = {
     "leaky_relu": _conv_then(LeakyRelu, alpha=0.1), "softmax": _conv_then(Softmax),
     "sigmoid": _conv_then(Sigmoid), "tanh": _conv_then(Tanh),
     "maximum": _conv_then(Maximum), "minimum_const": _const_operand(Minimum),
-    "hard_swish": _conv_then(HardSwish),
+    "hard_swish": _conv_then(HardSwish), "split": _split_then_add,
 }
 
 

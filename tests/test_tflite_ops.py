@@ -14,7 +14,11 @@ import pytest
 import tflite_cases as tc
 
 from firmforge.converter import reference
-from firmforge.converter.frontends.tflite import UnsupportedTFLiteError, load_tflite
+from firmforge.converter.frontends.tflite import (
+    TFLiteFormatError,
+    UnsupportedTFLiteError,
+    load_tflite,
+)
 from firmforge.converter.ir import DType, Graph
 from firmforge.converter.quantize import calibrate, quantize
 from firmforge.targets.c import host
@@ -97,15 +101,14 @@ def _quantized_float(case: tc.Case) -> tuple[Graph, Graph, np.ndarray]:
 def test_float_file_imports_and_quantizes(case):
     g, q, data = _quantized_float(case)
     xs = [data[:4]]  # inside the calibrated ranges
-    (want,), _ = reference.run(g, xs)
-    (got,) = run_model(case.model, xs)
-    np.testing.assert_allclose(want, got.reshape(want.shape), rtol=1e-4, atol=1e-4)
-    # the int8 graph of firmforge's PTQ tracks the float one within a few output steps
+    wants, _ = reference.run(g, xs)
     qx = [q.inputs[0].quant.quantize(x, DType.s8) for x in xs]
-    (qy,), _ = reference.run(q, qx)
-    yq = q.outputs[0].quant
-    err = np.abs(yq.dequantize(qy) - want)
-    assert err.max() <= 6 * yq.s + 0.05 * np.abs(want).max(), (case.name, err.max(), yq.s)
+    qys, _ = reference.run(q, qx)
+    for want, got, qy, v in zip(wants, run_model(case.model, xs), qys, q.outputs, strict=True):
+        np.testing.assert_allclose(want, got.reshape(want.shape), rtol=1e-4, atol=1e-4)
+        # the int8 graph of firmforge's PTQ tracks the float one within a few output steps
+        err = np.abs(v.quant.dequantize(qy) - want)
+        assert err.max() <= 6 * v.quant.s + 0.05 * np.abs(want).max(), (case.name, err.max())
 
 
 # -- refusals ------------------------------------------------------------------------------------
@@ -240,6 +243,39 @@ def test_hard_swish_configurations_tflm_refuses():
     assert _tflm_rejects(model, x16.shape, np.int16)
     with pytest.raises(UnsupportedTFLiteError, match="hard_swish has no s16 implementation"):
         load_tflite(model)
+
+
+def test_split_configurations_tflm_refuses_and_copies():
+    """TFLM copies SPLIT's bytes whatever the outputs' parameters, so firmforge refuses outputs
+    quantized unlike the input (TFLM's answer is then not the split of the real values); TFLM's
+    Prepare refuses an axis computed at run time and its Eval an axis out of range: so does
+    firmforge. A split along the batch (which TFLM runs) is firmforge's own refusal."""
+    rng = tc.rng_for("split refuse")
+    x = TensorSpec((1, 4, 6), np.int8, 0.05, 3)
+    xs = [rng.integers(-128, 128, (2, 4, 6), dtype=np.int8)]
+    opt = tc.options(schema.SplitOptionsT, numSplits=2)
+    pieces = [tc.same_q(x, (1, 4, 3)), TensorSpec((1, 4, 3), np.int8, 0.1, 3)]
+    model = build_model(Op.SPLIT, opt, [tc.i32(np.int32(2)), x], pieces)
+    got = run_model(model, xs)
+    assert np.array_equal(got[1], xs[0][:, :, 3:])  # the bytes, read with other parameters
+    with pytest.raises(UnsupportedTFLiteError, match="quantized as its input"):
+        load_tflite(model)
+    pieces = [tc.same_q(x, (1, 4, 3))] * 2
+    dynamic = build_model(Op.SPLIT, opt, [TensorSpec((1,), np.int32), x], pieces)
+    with pytest.raises(RuntimeError):
+        run_model(dynamic, [np.array([2], np.int32), xs[0][:1]])
+    with pytest.raises(UnsupportedTFLiteError, match=r"axis .* must be a constant"):
+        load_tflite(dynamic)
+    far = build_model(Op.SPLIT, tc.options(schema.SplitOptionsT, numSplits=1),
+                      [tc.i32(np.int32(3)), x], [tc.same_q(x, x.shape)])
+    assert _tflm_rejects(far, x.shape)
+    with pytest.raises(TFLiteFormatError, match="axis 3 is out of range"):
+        load_tflite(far)
+    batch = build_model(Op.SPLIT, tc.options(schema.SplitOptionsT, numSplits=1),
+                        [tc.i32(np.int32(0)), x], [tc.same_q(x, x.shape)])
+    assert np.array_equal(run_model(batch, xs)[0], xs[0])
+    with pytest.raises(UnsupportedTFLiteError, match="batch dimension"):
+        load_tflite(batch)
 
 
 def _spec_inputs(model: bytes):

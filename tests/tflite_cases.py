@@ -362,6 +362,36 @@ def shape_cases(n: int = 4, dtype=np.int8) -> list[Case]:
     return out
 
 
+def split_cases(n: int = 6, dtype=np.int8, tag: str = "") -> list[Case]:
+    """SPLIT (equal pieces) and SPLIT_V (given sizes, one of them -1 at times) along every
+    non-batch axis, spelled positive or negative, 1 to 4 outputs, ranks 2 to 5; every output
+    quantized as the input (TFLM copies bytes)."""
+    out = []
+    for name in ("SPLIT", "SPLIT_V"):
+        rng = rng_for(name + tag)
+        for i in range(n):
+            rank = int(rng.integers(2, 6))
+            shape = [1, *(int(d) for d in rng.integers(1, 5, rank - 1))]
+            axis, k = int(rng.integers(1, rank)), int(rng.integers(1, 5))
+            sizes = [int(rng.integers(1, 4))] * k if name == "SPLIT" else \
+                [int(d) for d in rng.integers(1, 4, k)]
+            shape[axis] = sum(sizes)
+            x = act(rng, shape, dtype)
+            outs = [same_q(x, (*shape[:axis], s, *shape[axis + 1:])) for s in sizes]
+            spelled = i32(np.int32(axis - rank if i % 2 else axis))
+            if name == "SPLIT":
+                model = build_model(Op.SPLIT, options(schema.SplitOptionsT, numSplits=k),
+                                    [spelled, x], outs)
+            else:
+                spec = list(sizes)
+                if i % 3 == 1:
+                    spec[int(rng.integers(k))] = -1
+                model = build_model(Op.SPLIT_V, options(schema.SplitVOptionsT, numSplits=k),
+                                    [x, i32(spec), spelled], outs)
+            out.append(Case(f"{name.lower()}{tag}{i}", model, name))
+    return out
+
+
 def mean_cases(n: int = 6, dtype=np.int8) -> list[Case]:
     rng = rng_for("mean")
     out = []
@@ -403,14 +433,16 @@ def int16x8_cases() -> list[Case]:
             *dense_cases(4, np.int16, "fc16", np.int64),
             *dense_cases(3, np.int16, "fc16b32", np.int32),
             *binary_cases(4, np.int16, ("ADD",), "16"),
-            *minmax_cases(3, np.int16, "16")]
+            *minmax_cases(3, np.int16, "16"),
+            *split_cases(3, np.int16, "16")]
 
 
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "minmax": minmax_cases(),
             "activation": activation_cases(), "hard_swish": hard_swish_cases(),
-            "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
+            "shape": shape_cases(), "split": split_cases(), "mean": mean_cases(),
+            "quant": quant_cases(),
             "int16x8": int16x8_cases()}
 
 
@@ -435,6 +467,7 @@ def float_cases() -> list[Case]:
     cases = [conv_cases(1, f, "conv")[0], depthwise_cases(1, f, "dw")[0],
              dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
              minmax[1], minmax[3], hard_swish_cases(1, f)[0],
+             *split_cases(1, f, "f"),
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
              Case("concat", cat, "CONCATENATION")]

@@ -29,7 +29,7 @@ from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.quant import Dequantize, Quantize
 from ..ops.reduce import Mean
-from ..ops.shape import Concat, Pad, Reshape
+from ..ops.shape import Concat, Pad, Reshape, Split
 from .tflite_context import OpCtx, Unsupported, resolve_shape
 
 # TFLite ActivationFunctionType -> the IR's fused clamp (TANH and SIGN_BIT have no counterpart)
@@ -321,6 +321,62 @@ def CONCATENATION(cx: OpCtx) -> None:
     if not -rank <= axis < rank:
         raise cx.error(f"axis {axis} is out of range for {rank}-D inputs")
     cx.emit(Concat, xs, axis=axis)
+
+
+def _split_axis(cx: OpCtx, i: int, x: Value) -> int:
+    """The constant int32 axis of SPLIT / SPLIT_V (TFLM's Prepare refuses a computed one, and
+    its Eval reads int32 and fails outside [-rank, rank))."""
+    a = cx.array(i, "axis")
+    if a.dtype != np.int32 or a.size != 1:
+        raise cx.error(f"axis must be one int32, got {a.dtype} of shape {list(a.shape)}")
+    rank = len(x.shape)
+    axis = int(a.reshape(-1)[0])
+    if not -rank <= axis < rank:
+        raise cx.error(f"axis {axis} is out of range for a {rank}-D input")
+    if axis % rank == 0:
+        raise Unsupported("split along the batch dimension")
+    return axis % rank
+
+
+def _outputs(cx: OpCtx, options: str, inputs: int) -> int:
+    n = len(cx.op.outputs)
+    if n < 1:
+        raise cx.error("has no outputs")
+    cx.expect(options, (inputs, inputs), outputs=n)
+    return n
+
+
+def SPLIT(cx: OpCtx) -> None:
+    """Equal pieces, one per output; TFLM ignores num_splits and so does firmforge."""
+    n = _outputs(cx, "SplitOptions", 2)
+    x = cx.operand(1)
+    axis = _split_axis(cx, 0, x)
+    if x.shape[axis] % n:
+        raise cx.error(f"dimension {axis} of {list(x.shape)} does not split into {n} outputs")
+    cx.emit_outputs(Split, [x], axis=axis, sizes=(x.shape[axis] // n,) * n)
+
+
+def SPLIT_V(cx: OpCtx) -> None:
+    """The pieces are the stored outputs' sizes, as TFLM reads them; a constant size_splits
+    (one -1 resolved) must agree."""
+    n = _outputs(cx, "SplitVOptions", 3)
+    x = cx.operand(0)
+    axis = _split_axis(cx, 2, x)
+    shapes = [cx.out_info(i).shape for i in range(n)]
+    if any(len(s) != len(x.shape) for s in shapes):
+        raise cx.error(f"outputs {[list(s) for s in shapes]} must have the input's rank")
+    sizes = [s[axis] for s in shapes]
+    known = cx.b.const_array(cx.op.inputs[1])
+    if known is not None and cx.op.inputs[1] not in cx.b.dynamic:
+        spec = [int(d) for d in np.asarray(known).reshape(-1)]
+        if -1 in spec and spec.count(-1) == 1:
+            spec[spec.index(-1)] = x.shape[axis] - (sum(spec) + 1)
+        if spec != sizes:
+            raise cx.error(f"size_splits {known.reshape(-1).tolist()} disagree with the stored "
+                           f"outputs' sizes {sizes} along dimension {axis}")
+    if 0 in sizes:
+        raise Unsupported(f"an empty piece (sizes {sizes}): firmforge values are never empty")
+    cx.emit_outputs(Split, [x], axis=axis, sizes=tuple(sizes))
 
 
 def MEAN(cx: OpCtx) -> None:
