@@ -278,6 +278,57 @@ def test_split_configurations_tflm_refuses_and_copies():
         load_tflite(batch)
 
 
+def test_transpose_configurations_tflm_refuses():
+    """TFLM's Prepare refuses a computed perm, a perm entry out of bounds and a 6-D input, its
+    Eval int32 data: firmforge refuses each. TFLM moves the bytes whatever the output's
+    parameters, and runs a perm that repeats a dimension or moves the batch: firmforge refuses
+    those as well (the first is not TFLM's transpose of the real values, the others are not
+    transposes the IR's batch-first graphs can hold)."""
+    rng = tc.rng_for("transpose refuse")
+    x = TensorSpec((1, 2, 3, 4), np.int8, 0.05, 3)
+    xs = [rng.integers(-128, 128, (1, 2, 3, 4), dtype=np.int8)]
+
+    def model(perm, y=None, spec=x):
+        shape = tuple(spec.shape[d] for d in perm)
+        return build_model(Op.TRANSPOSE, None, [spec, tc.i32(perm)],
+                           [y or TensorSpec(shape, spec.dtype, spec.scale, spec.zero_point)])
+
+    other = model([0, 3, 1, 2], TensorSpec((1, 4, 2, 3), np.int8, 0.1, 3))
+    assert np.array_equal(run_model(other, xs)[0], xs[0].transpose(0, 3, 1, 2))
+    with pytest.raises(UnsupportedTFLiteError, match="quantized as the input"):
+        load_tflite(other)
+    x1 = TensorSpec((1,), np.int8, 0.05, 3)  # 1-D, so that a perm input can be a model input
+    computed = build_model(Op.TRANSPOSE, None, [x1, TensorSpec((1,), np.int32)],
+                           [tc.same_q(x1, (1,))])
+    with pytest.raises(RuntimeError):
+        run_model(computed, [np.array([5], np.int8), np.array([0], np.int32)])
+    with pytest.raises(UnsupportedTFLiteError, match=r"perm .* must be a constant"):
+        load_tflite(computed)
+    far = build_model(Op.TRANSPOSE, None, [x, tc.i32([0, 1, 2, 4])], [tc.same_q(x, x.shape)])
+    assert _tflm_rejects(far, x.shape)
+    with pytest.raises(TFLiteFormatError, match="out of bounds"):
+        load_tflite(far)
+    x6 = TensorSpec((1, 1, 2, 1, 2, 1), np.int8, 0.05, 3)
+    six = model([0, 2, 1, 3, 4, 5], spec=x6)
+    assert _tflm_rejects(six, x6.shape)
+    with pytest.raises(UnsupportedTFLiteError, match="6-D input"):
+        load_tflite(six)
+    x32 = TensorSpec((1, 2, 3), np.int32)
+    i32 = model([0, 2, 1], spec=x32)
+    assert _tflm_rejects(i32, x32.shape, np.int32)
+    with pytest.raises(UnsupportedTFLiteError, match="s32 data"):
+        load_tflite(i32)
+    twice = model([0, 1, 1, 3])
+    run_model(twice, xs)  # TFLM runs it
+    with pytest.raises(UnsupportedTFLiteError, match="repeats a dimension"):
+        load_tflite(twice)
+    xb = TensorSpec((1, 1, 3), np.int8, 0.05, 3)
+    batch = model([1, 0, 2], spec=xb)
+    run_model(batch, [xs[0].reshape(-1)[:3].reshape(1, 1, 3)])
+    with pytest.raises(UnsupportedTFLiteError, match="moves the batch"):
+        load_tflite(batch)
+
+
 def _spec_inputs(model: bytes):
     sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
     return [sub.Tensors(sub.Inputs(i)).ShapeAsNumpy() for i in range(sub.InputsLength())]

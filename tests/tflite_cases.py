@@ -392,6 +392,22 @@ def split_cases(n: int = 6, dtype=np.int8, tag: str = "") -> list[Case]:
     return out
 
 
+def transpose_cases(n: int = 8, dtype=np.int8, tag: str = "") -> list[Case]:
+    """TRANSPOSE over ranks 1 to 5 (batch 1 first, kept in place), random permutations of the
+    other dimensions (the identity now and then), dimensions of 1 among them."""
+    rng = rng_for("TRANSPOSE" + tag)
+    out = []
+    for i in range(n):
+        rank = [1, 2, 3, 4, 5, 5, 4, 3][i % 8]
+        shape = (1, *(int(d) for d in rng.integers(1, 6, rank - 1)))
+        perm = [0, *(int(d) + 1 for d in rng.permutation(rank - 1))]
+        x = act(rng, shape, dtype)
+        y = same_q(x, tuple(shape[d] for d in perm))
+        out.append(Case(f"transpose{tag}{i}", build_model(Op.TRANSPOSE, None, [x, i32(perm)],
+                                                          [y]), "TRANSPOSE"))
+    return out
+
+
 def mean_cases(n: int = 6, dtype=np.int8) -> list[Case]:
     rng = rng_for("mean")
     out = []
@@ -434,14 +450,16 @@ def int16x8_cases() -> list[Case]:
             *dense_cases(3, np.int16, "fc16b32", np.int32),
             *binary_cases(4, np.int16, ("ADD",), "16"),
             *minmax_cases(3, np.int16, "16"),
-            *split_cases(3, np.int16, "16")]
+            *split_cases(3, np.int16, "16"),
+            *transpose_cases(4, np.int16, "16")]
 
 
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "minmax": minmax_cases(),
             "activation": activation_cases(), "hard_swish": hard_swish_cases(),
-            "shape": shape_cases(), "split": split_cases(), "mean": mean_cases(),
+            "shape": shape_cases(), "split": split_cases(), "transpose": transpose_cases(),
+            "mean": mean_cases(),
             "quant": quant_cases(),
             "int16x8": int16x8_cases()}
 
@@ -467,7 +485,7 @@ def float_cases() -> list[Case]:
     cases = [conv_cases(1, f, "conv")[0], depthwise_cases(1, f, "dw")[0],
              dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
              minmax[1], minmax[3], hard_swish_cases(1, f)[0],
-             *split_cases(1, f, "f"),
+             *split_cases(1, f, "f"), transpose_cases(4, f, "f")[3],
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
              Case("concat", cat, "CONCATENATION")]

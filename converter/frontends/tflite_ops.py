@@ -29,7 +29,7 @@ from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.quant import Dequantize, Quantize
 from ..ops.reduce import Mean
-from ..ops.shape import Concat, Pad, Reshape, Split
+from ..ops.shape import Concat, Pad, Reshape, Split, Transpose
 from .tflite_context import OpCtx, Unsupported, resolve_shape
 
 # TFLite ActivationFunctionType -> the IR's fused clamp (TANH and SIGN_BIT have no counterpart)
@@ -321,6 +321,34 @@ def CONCATENATION(cx: OpCtx) -> None:
     if not -rank <= axis < rank:
         raise cx.error(f"axis {axis} is out of range for {rank}-D inputs")
     cx.emit(Concat, xs, axis=axis)
+
+
+def TRANSPOSE(cx: OpCtx) -> None:
+    """TFLM's Prepare: 1-D to 5-D input, a constant 1-D int32 perm of the input's rank with
+    every entry in [0, rank); its Eval moves float32, int8 and int16 elements. The bytes move
+    unchanged, so the output must be quantized as the input."""
+    cx.expect("TransposeOptions", (2, 2))
+    x = cx.operand(0)
+    rank = len(x.shape)
+    if rank > 5:
+        raise Unsupported(f"a {rank}-D input (TFLM's TRANSPOSE takes 1-D to 5-D)")
+    if x.dtype not in (DType.f32, DType.s8, DType.s16):
+        raise Unsupported(f"{x.dtype.value} data (TFLM's TRANSPOSE moves float32, int8, int16)")
+    p = cx.array(1, "perm")
+    if p.dtype != np.int32 or p.shape != (rank,):
+        raise cx.error(f"perm must be {rank} int32 values, got {p.dtype} of shape "
+                       f"{list(p.shape)}")
+    perm = tuple(int(d) for d in p)
+    if any(not 0 <= d < rank for d in perm):
+        raise cx.error(f"perm {list(perm)} is out of bounds for a {rank}-D input")
+    if sorted(perm) != list(range(rank)):
+        raise Unsupported(f"perm {list(perm)} repeats a dimension (not a permutation)")
+    if perm[0] != 0:
+        raise Unsupported(f"perm {list(perm)} moves the batch dimension")
+    out_q = cx.out_info().quant
+    if x.quant is not None and not x.quant.same_as(out_q):
+        raise Unsupported("TRANSPOSE moves bytes: the output must be quantized as the input")
+    cx.emit(Transpose, [x], perm=perm)
 
 
 def _split_axis(cx: OpCtx, i: int, x: Value) -> int:
