@@ -329,6 +329,42 @@ def test_transpose_configurations_tflm_refuses():
         load_tflite(batch)
 
 
+def test_batch_matmul_configurations_tflm_refuses():
+    """TFLM's Prepare refuses operands of different types (a hybrid float x int8), depths that
+    differ, batch dims that do not broadcast, 6-D operands and int16 zero points other than 0:
+    so does firmforge. TFLM runs int16 and rank-2 activations, which firmforge refuses (no
+    int16 kernel; a rank-2 activation has no batch dimension of its own)."""
+    opt = tc.options(schema.BatchMatMulOptionsT)
+
+    def q(shape, dtype=np.int8, zp=0):
+        return TensorSpec(shape, dtype, None if dtype == np.float32 else 0.05,
+                          None if dtype == np.float32 else zp)
+
+    def refused(a, b, y, match, error=UnsupportedTFLiteError):
+        model = build_model(Op.BATCH_MATMUL, opt, [a, b], [y])
+        assert _tflm_rejects(model, a.shape, a.dtype)
+        with pytest.raises(error, match=match):
+            load_tflite(model)
+
+    w = q((3, 4))
+    w.data = np.ones((3, 4), np.int8)
+    refused(q((1, 2, 3), np.float32), w, q((1, 2, 4), np.float32), "f32 x s8")
+    refused(q((1, 2, 3)), q((1, 5, 4)), q((1, 2, 4)), "do not multiply")
+    refused(q((1, 2, 2, 3)), q((1, 3, 3, 4)), q((1, 2, 2, 4)), "do not broadcast")
+    refused(q((1, 1, 1, 1, 2, 3)), q((1, 1, 1, 1, 3, 4)), q((1, 1, 1, 1, 2, 4)), "2 to 5")
+    refused(q((1, 2, 3), np.int16, 1), q((1, 3, 4), np.int16), q((1, 2, 4), np.int16), "s16")
+    runs = [build_model(Op.BATCH_MATMUL, opt, [q((1, 2, 3), np.int16), q((1, 3, 4), np.int16)],
+                        [q((1, 2, 4), np.int16)]),
+            build_model(Op.BATCH_MATMUL, opt, [q((1, 3)), w], [q((1, 4))])]
+    for model, match in zip(runs, ("s16 x s16", "keep the batch first"), strict=True):
+        sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
+        xs = [np.zeros(tuple(sub.Tensors(sub.Inputs(i)).ShapeAsNumpy()),
+                       np.int16 if "s16" in match else np.int8) for i in range(sub.InputsLength())]
+        run_model(model, xs)  # TFLM runs it
+        with pytest.raises(UnsupportedTFLiteError, match=match):
+            load_tflite(model)
+
+
 def _spec_inputs(model: bytes):
     sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
     return [sub.Tensors(sub.Inputs(i)).ShapeAsNumpy() for i in range(sub.InputsLength())]

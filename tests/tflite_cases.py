@@ -189,6 +189,38 @@ def dense_cases(n: int = 8, dtype=np.int8, tag: str = "fc", bias_dtype=np.int32)
     return out
 
 
+def batch_matmul_cases(n: int = 10, dtype=np.int8, tag: str = "") -> list[Case]:
+    """BATCH_MATMUL: adj_x / adj_y, ranks 3 to 5 with batch dims broadcasting either way, a
+    constant operand (first or second, sometimes of lower rank) in a third of the cases, zero
+    points anywhere, output scales around the accumulator's spread (both clamps reached)."""
+    rng = rng_for("BATCH_MATMUL" + tag)
+    out = []
+    for i in range(n):
+        adj_x, adj_y = bool(i % 2), bool(i % 4 >= 2)
+        rows, depth, cols = (int(d) for d in rng.integers(1, 9, 3))
+        rank = int(rng.integers(3, 6))
+        batch = (1, *(int(d) for d in rng.integers(1, 4, rank - 3)))
+        mats = ((depth, rows) if adj_x else (rows, depth), (cols, depth) if adj_y else (depth, cols))
+        specs = [act(rng, (*(d if rng.random() < 0.7 else 1 for d in batch), *m), dtype)
+                 for m in mats]
+        if i % 3 == 2:  # a constant, first or second, sometimes of lower rank
+            k = int(rng.integers(2))
+            shape = specs[k].shape[int(rng.integers(len(specs[k].shape) - 1)):]
+            specs[k] = TensorSpec(shape, specs[k].dtype, specs[k].scale, specs[k].zero_point)
+            specs[k].data = (rng.normal(0, 1, shape).astype(np.float32)
+                             if np.dtype(dtype) == np.float32
+                             else rng.integers(-128, 128, shape).astype(dtype))
+        ys = (*np.broadcast_shapes(specs[0].shape[:-2], specs[1].shape[:-2]), rows, cols)
+        y = act(rng, ys, dtype)
+        if np.dtype(dtype) == np.int8:
+            spread = 150.0 * math.sqrt(depth) * specs[0].scale * specs[1].scale * 74
+            y.scale = spread / float(rng.uniform(15, 150))
+        opt = options(schema.BatchMatMulOptionsT, adjX=adj_x, adjY=adj_y)
+        out.append(Case(f"batch_matmul{tag}{i}", build_model(Op.BATCH_MATMUL, opt, specs, [y]),
+                        "BATCH_MATMUL"))
+    return out
+
+
 def pool_cases(n: int = 8, dtype=np.int8) -> list[Case]:
     out = []
     for code, name in ((Op.AVERAGE_POOL_2D, "AVERAGE_POOL_2D"), (Op.MAX_POOL_2D, "MAX_POOL_2D")):
@@ -456,6 +488,7 @@ def int16x8_cases() -> list[Case]:
 
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
+            "batch_matmul": batch_matmul_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "minmax": minmax_cases(),
             "activation": activation_cases(), "hard_swish": hard_swish_cases(),
             "shape": shape_cases(), "split": split_cases(), "transpose": transpose_cases(),
@@ -486,6 +519,7 @@ def float_cases() -> list[Case]:
              dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
              minmax[1], minmax[3], hard_swish_cases(1, f)[0],
              *split_cases(1, f, "f"), transpose_cases(4, f, "f")[3],
+             batch_matmul_cases(3, f, "f")[2],
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
              Case("concat", cat, "CONCATENATION")]

@@ -23,7 +23,7 @@ from ..ir import Act, DType, Value
 from ..ops.act import HardSwish, LeakyRelu, Relu, Relu6
 from ..ops.common import Padding
 from ..ops.conv import Conv2d, DepthwiseConv2d
-from ..ops.dense import Dense
+from ..ops.dense import BatchMatMul, Dense
 from ..ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
@@ -140,6 +140,14 @@ def FULLY_CONNECTED(cx: OpCtx) -> None:
                           "than 1 (export with keep_num_dims=True to keep the leading dims)")
     flat = cx.emit_internal(Reshape, [x], "flatten", shape=(1, k))
     cx.emit(Dense, [flat, w, b], act=_act(cx))
+
+
+def BATCH_MATMUL(cx: OpCtx) -> None:
+    """Both operands may be activations or constants; TFLM's Prepare checks what infer()
+    checks (one type, 2-D to 5-D, broadcasting batch dims, equal depths)."""
+    cx.expect("BatchMatMulOptions", (2, 2))
+    cx.emit(BatchMatMul, [cx.operand(0), cx.operand(1)], adj_x=bool(cx.opt("AdjX", False)),
+            adj_y=bool(cx.opt("AdjY", False)))
 
 
 # -- pools -------------------------------------------------------------------------------------
