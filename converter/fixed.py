@@ -22,6 +22,8 @@ from .ir import Act, DType, QuantParams, round_away
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
+INT16_MIN = -(1 << 15)
+INT16_MAX = (1 << 15) - 1
 
 
 def wrap32(x: np.ndarray) -> np.ndarray:
@@ -101,6 +103,14 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if shift > 30:
         raise ValueError(f"requantization multiplier {real} is too large for a 32-bit shift")
     return q_fixed, shift
+
+
+def downscale_multiplier16(multiplier: int) -> int:
+    """A Q31 multiplier from ``quantize_multiplier`` rounded to Q15, saturating at 32767 (TFLM's
+    DownScaleInt32ToInt16Multiplier)."""
+    if multiplier >= INT32_MAX - (1 << 15):
+        return INT16_MAX
+    return (multiplier + (1 << 15)) >> 16
 
 
 def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,3 +316,50 @@ def get_reciprocal(x: np.ndarray, integer_digits: int) -> tuple[np.ndarray, np.n
     shifted_sum_minus_one = sub32(shifted, INT32_MIN)
     num_bits_over_unit = integer_digits - headroom_plus_one
     return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
+
+
+# -- int16 fixed point of the integer HardSwish ------------------------------------------------
+#
+# gemmlowp's and TFLM's int16 primitives as TFLM's reference HardSwish evaluates them: the raw
+# values are int16 (a Q15 value v stands for v / 2**15), held here in int64 arrays.
+
+def srdhm16(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """int16 saturating rounding doubling high multiply: ``a * b / 2**15`` rounded half away
+    from zero; -1 * -1 saturates to INT16_MAX (gemmlowp's SaturatingRoundingDoublingHighMul)."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    overflow = (a == b) & (a == INT16_MIN)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    high = _trunc_div_pow2(ab + nudge, 15)
+    return np.where(overflow, INT16_MAX, high)
+
+
+def sdhm16(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """int16 saturating doubling high multiply *without* rounding: ``a * b / 2**15`` truncated
+    toward zero; -1 * -1 saturates (TFLM's SaturatingDoublingHighMul in hard_swish.h)."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    overflow = (a == b) & (a == INT16_MIN)
+    high = _trunc_div_pow2(a * b, 15)
+    return np.where(overflow, INT16_MAX, high)
+
+
+def rdbpot16(x: np.ndarray, exponent: int) -> np.ndarray:
+    """gemmlowp's RoundingDivideByPOT evaluated on int16 values (0 <= exponent <= 31).
+
+    As ``rdbpot`` for exponent <= 15. The mask 2**exponent - 1 is itself an int16, so for
+    exponent >= 16 it keeps only its low 16 bits, -1; then every x >= 0 (0 included) gives 1 and
+    every x < 0 gives -1, which is what TFLM computes there.
+    """
+    x = np.asarray(x, np.int64)
+    mask = -1 if exponent >= 16 else (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def saturating_left_shift16(x: np.ndarray, amount: int) -> np.ndarray:
+    """``x * 2**amount`` saturated to the int16 range (TFLM's SaturatingLeftShift)."""
+    r = np.asarray(x, np.int64) * (1 << amount)
+    return np.where(r > INT16_MAX, INT16_MAX, np.where(r < INT16_MIN, INT16_MIN, r))

@@ -31,7 +31,7 @@ def layer_rows(graph: Graph, plan: MemoryPlan | None = None) -> list[dict[str, o
             "op": n.kind,
             "dtype": n.y.dtype.value,
             "inputs": [_shape(v.shape) for v in n.inputs if not v.is_const],
-            "output": _shape(n.y.shape),
+            "output": ",".join(_shape(v.shape) for v in n.outputs),
             "macs": n.macs(),
             "weight_bytes": sum(v.nbytes for v in n.inputs if v.is_const),
             "arena_live_bytes": plan.live_bytes(t),

@@ -73,9 +73,10 @@ def out_quant_for_acc(rng: np.random.Generator, x_q: QuantParams, w_q: QuantPara
 
 def single(node_cls: type[Node], name: str, inputs: list[Value], out_quant: QuantParams | None,
            **attrs: object) -> Graph:
-    """A graph holding one node whose output comes from its own shape inference."""
+    """A graph holding one node whose outputs (y, y1, y2, ...) come from its own shape
+    inference."""
     node = node_cls(name=name, inputs=inputs, outputs=[], **attrs)
-    node.outputs = [Value("y", s, d, out_quant) for s, d in node.infer()]
+    node.outputs = [Value(f"y{i or ''}", s, d, out_quant) for i, (s, d) in enumerate(node.infer())]
     g = Graph(name, [node], [v for v in inputs if not v.is_const], list(node.outputs))
     g.validate()
     return g

@@ -5,9 +5,14 @@ import sys
 
 import numpy as np
 import pytest
+import tflite_cases as tc
 
 from firmforge.converter import compare_tflm
+from firmforge.converter.frontends.tflite import load_tflite
 from firmforge.converter.ops.conv import DepthwiseConv2d
+from firmforge.targets.c.writer import generate
+
+from tflm_harness import TensorSpec, schema
 
 
 @pytest.fixture
@@ -51,3 +56,44 @@ def test_cli_compare_exit_codes(kws, tmp_path):
     np.save(tmp_path / "bad.npy", x.astype(np.int16))
     r = subprocess.run([*cmd[:-1], str(tmp_path / "bad.npy")], capture_output=True, text=True)
     assert r.returncode == 2 and "int8" in r.stderr and "Traceback" not in r.stderr
+
+
+def _split_then_concat() -> bytes:
+    """SPLIT of [1, 4, 6] into three [1, 4, 2] pieces, joined again in reverse order by a
+    CONCATENATION: the pieces are intermediates, live together in the arena."""
+    x = TensorSpec((1, 4, 6), np.int8, 0.05, 3)
+    pieces = [tc.same_q(x, (1, 4, 2)) for _ in range(3)]
+    model = tc.build_model(tc.Op.SPLIT, tc.options(schema.SplitOptionsT, numSplits=3),
+                           [tc.i32(np.int32(2)), x], pieces)
+
+    def add_concat(m):
+        sub = m.subgraphs[0]
+        y = schema.TensorT()
+        y.shape, y.type, y.buffer, y.name = [1, 4, 6], schema.TensorType.INT8, 0, b"y"
+        y.quantization = sub.tensors[1].quantization
+        sub.tensors.append(y)
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = tc.Op.CONCATENATION
+        code.version = 1
+        m.operatorCodes.append(code)
+        cat = schema.OperatorT()
+        cat.opcodeIndex, cat.inputs, cat.outputs = 1, list(sub.outputs[::-1]), [len(sub.tensors) - 1]
+        cat.builtinOptionsType = schema.BuiltinOptions.ConcatenationOptions
+        cat.builtinOptions = tc.options(schema.ConcatenationOptionsT, axis=2)
+        sub.operators.append(cat)
+        sub.outputs = [len(sub.tensors) - 1]
+
+    return tc.rewrite(model, add_concat)
+
+
+def test_every_output_of_a_split_is_compared(tmp_path):
+    """A multi-output node: each of its outputs is a row of its own (reference and trace build
+    against TFLM), and the generated C comments the node with all its outputs."""
+    path = tmp_path / "split_concat.tflite"
+    path.write_bytes(_split_then_concat())
+    result = compare_tflm(path, samples=3, host=True)
+    assert result.ok, result.format()
+    assert [r.op for r in result.rows] == ["SPLIT"] * 3 + ["CONCATENATION"]
+    assert all(r.host_equal for r in result.rows)
+    g = load_tflite(path).graph
+    assert "split 4x6 -> 4x2 4x2 4x2 */" in generate(g, "m").files["m.c"]

@@ -1,4 +1,5 @@
-"""The gemmlowp fixed-point twins (converter/fixed.py == firmware/core/ff_fixed.h) on raw int32.
+"""The gemmlowp fixed-point twins (converter/fixed.py == firmware/core/ff_fixed.h) on raw int32
+(and on raw int16 for HardSwish's primitives).
 
 int8 kernel outputs hide most intermediate bits, so the primitives are compared directly: each C
 function, wrapped in a loop over an array, against the numpy function of the same name on random
@@ -31,6 +32,10 @@ CASES = {
     "tanh_q31": ("ff_tanh_q31(a[i], k)", [0, 2, 4, 6]),
     "clz32": ("ff_clz32((uint32_t)a[i])", [0]),
     "get_reciprocal": ("ff_get_reciprocal(a[i], k, &bits[i])", [0, 5, 12]),
+    "srdhm16": ("ff_srdhm16(a[i], b[i])", [0]),
+    "sdhm16": ("ff_sdhm16(a[i], b[i])", [0]),
+    "rdbpot16": ("ff_rdbpot16(a[i], k)", list(range(32))),
+    "saturating_left_shift16": ("ff_saturating_left_shift16(a[i], k)", [0, 1, 2, 7, 15, 16, 30]),
 }
 
 
@@ -80,6 +85,10 @@ def _domain(name: str, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np
         a = np.abs(a).clip(1, hi)
     elif name == "mbqm_greater_than_one":
         b = np.abs(b).clip(1 << 30, hi)  # a QuantizeMultiplier significand; a * 2**k may wrap
+    if name.endswith("16"):  # int16 values, with the int16 edges
+        edges16 = np.array([-32768, -32767, -16384, -1, 0, 1, 16384, 32766, 32767])
+        a = np.concatenate([a % 65536 - 32768, edges16, edges16])
+        b = np.concatenate([b % 65536 - 32768, edges16, edges16[::-1]])
     return a, b
 
 
@@ -97,9 +106,10 @@ def test_c_twin_matches_numpy(lib, name):
                                       ffi.from_buffer("int32_t[]", out),
                                       ffi.from_buffer("int[]", bits), a.size, k)
         fn = getattr(fixed, name)
-        if name in ("srmbpot", "exp_on_negative_values", "logistic_q31", "tanh_q31"):
+        if name in ("srmbpot", "exp_on_negative_values", "logistic_q31", "tanh_q31",
+                    "rdbpot16", "saturating_left_shift16"):
             want = fn(a, k)
-        elif name in ("rounding_half_sum",):
+        elif name in ("rounding_half_sum", "srdhm16", "sdhm16"):
             want = fn(a, b)
         elif name == "mbqm_greater_than_one":
             want = fn(a, b, k)
@@ -132,3 +142,9 @@ def test_functions_approximate_their_math():
     np.testing.assert_allclose(got, 1 / (s / 2.0 ** 19), rtol=1e-8)
     assert list(fixed.clz32(np.array([0, 1, 255, 1 << 31, -1]))) == [32, 31, 24, 0, 0]
     assert math.isclose(fixed.exp_on_negative_values(np.array([0]), 5)[0], fixed.INT32_MAX)
+    v = np.arange(-32768, 32768)
+    assert np.max(np.abs(fixed.srdhm16(v, 24576) - v * 0.75)) <= 0.5
+    assert np.max(np.abs(fixed.sdhm16(v, 24576) - v * 0.75)) < 1
+    # int16 rounding shifts: exact up to 15; beyond, TFLM's degenerate mask (sign, 0 -> 1)
+    assert np.max(np.abs(fixed.rdbpot16(v, 4) - v / 16)) <= 0.5
+    assert list(fixed.rdbpot16(np.array([-300, -1, 0, 1, 300]), 17)) == [-1, -1, 1, 1, 1]

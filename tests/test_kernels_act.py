@@ -1,8 +1,10 @@
-"""Standalone activation kernels (Relu, Relu6, LeakyRelu int8) == reference on random shapes.
+"""Standalone activation kernels (Relu, Relu6, LeakyRelu, HardSwish int8) == reference on random
+shapes.
 
 Scales over the whole activation range (so the requantizing Relu both shrinks and grows), zero
-points anywhere in int8, LeakyRelu alphas from 0 through > 1 and negative; plus a chain where
-the planner runs each activation in place over its input.
+points anywhere in int8, LeakyRelu alphas from 0 through > 1 and negative, HardSwish scale pairs
+over every branch of its int16 arithmetic; plus a chain where the planner runs each activation
+in place over its input.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import pytest
 
 from firmforge.converter import reference
 from firmforge.converter.ir import DType, Graph, QuantParams, Value
-from firmforge.converter.ops.act import LeakyRelu, Relu, Relu6
+from firmforge.converter.ops.act import HardSwish, LeakyRelu, Relu, Relu6
 from firmforge.converter.ops.quant import Quantize
 from firmforge.converter.plan import plan_memory
 from firmforge.targets.c import host
@@ -45,7 +47,23 @@ def leaky_relu_s8(rng):
                   act_quant(rng), alpha=alpha)
 
 
-ROWS = [Row("relu_s8", relu_s8), Row("relu6_s8", relu6_s8), Row("leaky_relu_s8", leaky_relu_s8)]
+def hard_swish_scales(rng: np.random.Generator) -> tuple[QuantParams, QuantParams]:
+    """Input scales from 1e-5 to 3 (the relu multiplier's exponent from below -16 to above 0)
+    and output multipliers s_x / (128 s_y) from 2**-22 (exponent below -16, where TFLM's int16
+    rounding shift degenerates) to just below 1 (outputs saturate at both ends)."""
+    sx = float(10 ** rng.uniform(-5, 0.5))
+    sy = sx / 128 / 2.0 ** rng.uniform(-22, -0.02)
+    return (QuantParams.per_tensor(sx, int(rng.integers(-128, 128))),
+            QuantParams.per_tensor(sy, int(rng.integers(-128, 128))))
+
+
+def hard_swish_s8(rng):
+    xq, yq = hard_swish_scales(rng)
+    return single(HardSwish, "hard_swish", [Value("x", _shape(rng), DType.s8, xq)], yq)
+
+
+ROWS = [Row("relu_s8", relu_s8), Row("relu6_s8", relu6_s8), Row("leaky_relu_s8", leaky_relu_s8),
+        Row("hard_swish_s8", hard_swish_s8)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)

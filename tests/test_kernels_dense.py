@@ -1,10 +1,17 @@
-"""Dense kernels == reference on random shapes (one row per op)."""
+"""Dense kernels == reference on random shapes (one row per op).
+
+BatchMatMul: ranks 3 to 5 with batch dims broadcasting on either side, adj_x / adj_y, a third of
+the cases with a constant operand (first or second, sometimes of lower rank) read from constant
+memory, zero points anywhere and output scales around the accumulator's spread (both clamps).
+"""
+
+import math
 
 import numpy as np
 import pytest
 
-from firmforge.converter.ir import Act, DType, Value
-from firmforge.converter.ops.dense import Dense
+from firmforge.converter.ir import Act, DType, QuantParams, Value, const
+from firmforge.converter.ops.dense import BatchMatMul, Dense
 
 from cases import S4_MEAN_ABS, Row, act_quant, bias, out_quant_for_acc, single, weights, weights_s4
 from kernel_harness import check_row
@@ -32,7 +39,31 @@ def dense_s8_s4(rng: np.random.Generator):
     return _dense(rng, int4=True)
 
 
-ROWS = [Row("dense_s8", dense_s8), Row("dense_s8_s4", dense_s8_s4)]
+
+def batch_matmul_s8(rng: np.random.Generator):
+    adj_x, adj_y = bool(rng.integers(2)), bool(rng.integers(2))
+    rows, depth, cols = (int(rng.choice([1, 2, 3, 5, 8, 17])) for _ in range(3))
+    rank = int(rng.integers(3, 6))
+    batch = (1, *(int(rng.integers(1, 4)) for _ in range(rank - 3)))
+    shapes = []
+    for mat in ((depth, rows) if adj_x else (rows, depth), (cols, depth) if adj_y else (depth, cols)):
+        shapes.append((*(d if rng.random() < 0.7 else 1 for d in batch), *mat))
+    qa, qb = act_quant(rng), act_quant(rng)
+    which = int(rng.integers(6))  # 0: a constant, 1: b constant, else both activations
+    ops = []
+    for i, (shape, q) in enumerate(zip(shapes, (qa, qb), strict=True)):
+        if which != i:
+            ops.append(Value("ab"[i], shape, DType.s8, q))
+            continue
+        shape = shape[int(rng.integers(len(shape) - 1)):]  # rank 2 up to the output's
+        ops.append(const("ab"[i], rng.integers(-128, 128, shape).astype(np.int8), DType.s8, q))
+    spread = 150.0 * math.sqrt(depth) * qa.s * qb.s * 74
+    yq = QuantParams.per_tensor(spread / float(rng.uniform(15, 150)), int(rng.integers(-128, 128)))
+    return single(BatchMatMul, "bmm", ops, yq, adj_x=adj_x, adj_y=adj_y)
+
+
+ROWS = [Row("dense_s8", dense_s8), Row("dense_s8_s4", dense_s8_s4),
+        Row("batch_matmul_s8", batch_matmul_s8)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)

@@ -1,9 +1,11 @@
-"""Elementwise kernels (Add, Sub, Mul int8) == reference on random broadcasts.
+"""Elementwise kernels (Add, Sub, Mul int8; Maximum, Minimum int8 and int16) == reference on
+random broadcasts.
 
 Operands of rank 2..4 broadcast along random dimensions (either or both sides), a third of the
 cases with a constant operand (first or second, sometimes of lower rank, read from constant
-memory by the _c kernels), every fused activation; plus graphs where the planner makes the
-kernel write its output over its first input.
+memory by the _c kernels), every fused activation; Maximum/Minimum with one shared quantization
+and constants holding the dtype's extremes and values that tie with the other operand; plus
+graphs where the planner makes the kernel write its output over its first input.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value, const
 from firmforge.converter.ops.act import Relu
-from firmforge.converter.ops.eltwise import Add, Binary, Mul, Sub
+from firmforge.converter.ops.eltwise import Add, Binary, Maximum, Minimum, MinMax, Mul, Sub
 from firmforge.converter.plan import Storage, plan_memory
 from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
@@ -54,8 +56,31 @@ def _binary_graph(rng: np.random.Generator, cls: type[Binary]) -> Graph:
     return single(cls, cls.__name__.lower(), [a, b], yq, act=act)
 
 
+def _minmax_graph(rng: np.random.Generator, cls: type[MinMax], dtype: DType) -> Graph:
+    """Broadcasting operands sharing one quantization; a constant operand (a third of the
+    cases) holds the dtype's extremes and small values, which tie with random inputs often."""
+    rank = int(rng.integers(2, 5))
+    out = (1, *(int(rng.choice([1, 2, 3, 5, 8, 17])) for _ in range(rank - 1)))
+    shapes = [tuple(d if k == 0 or rng.random() < 0.6 else 1 for k, d in enumerate(out))
+              for _ in range(2)]
+    q = act_quant(rng, dtype)
+    which = int(rng.integers(6))  # 0: a constant, 1: b constant, else both activations
+    ops = []
+    for i, shape in enumerate(shapes):
+        if which != i:
+            ops.append(Value("ab"[i], shape, dtype, q))
+            continue
+        shape = shape[int(rng.integers(len(shape))):]  # sometimes of lower rank
+        pool = np.array([dtype.qmin, dtype.qmax, -1, 0, 1], dtype.np)
+        ops.append(const("ab"[i], rng.choice(pool, shape), dtype, q))
+    return single(cls, cls.__name__.lower(), ops, q)
+
+
 ROWS = [Row(f"{cls.__name__.lower()}_s8", lambda rng, cls=cls: _binary_graph(rng, cls))
         for cls in (Add, Sub, Mul)]
+ROWS += [Row(f"{cls.__name__.lower()}_{d.value}",
+             lambda rng, cls=cls, d=d: _minmax_graph(rng, cls, d))
+         for cls in (Maximum, Minimum) for d in (DType.s8, DType.s16)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)

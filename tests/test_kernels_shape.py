@@ -1,4 +1,5 @@
-"""Data-movement kernels == reference: transpose, concat, pad, and Reshape as copy or as view.
+"""Data-movement kernels == reference: transpose, concat, split, pad, and Reshape as copy or as
+view.
 
 Shapes carry many size-1 dimensions on purpose: the emitter drops and merges dimensions before
 calling the 4-D kernels, and those simplifications (including the ones that end in a plain copy)
@@ -14,7 +15,7 @@ import pytest
 
 from firmforge.converter import reference
 from firmforge.converter.ir import DType, Graph, QuantParams, Value, make_node
-from firmforge.converter.ops.shape import Concat, Pad, Reshape, Transpose
+from firmforge.converter.ops.shape import Concat, Pad, Reshape, Split, Transpose
 from firmforge.targets.c.emit import UnsupportedOpError
 from firmforge.targets.c.emit_shape import simplify_pad, simplify_transpose
 from firmforge.targets.c.native import run_native
@@ -64,6 +65,46 @@ def concat(rng: np.random.Generator) -> Graph:
     return single(Concat, "concat", xs, q, axis=spelled)
 
 
+def _pieces(rng: np.random.Generator, n: int) -> tuple[int, ...]:
+    """A random composition of ``n`` into 1 to 4 positive parts."""
+    k = int(rng.integers(1, min(n, 4) + 1))
+    cuts = sorted(int(c) for c in rng.choice(np.arange(1, n), k - 1, replace=False))
+    return tuple(int(d) for d in np.diff([0, *cuts, n]))
+
+
+def split(rng: np.random.Generator) -> Graph:
+    """Every output a graph output (caller buffers), sizes equal or not, axes spelled either way."""
+    dtype = [DType.s8, DType.s8, DType.s16, DType.s32][rng.integers(4)]
+    rank = int(rng.integers(2, 6))
+    shape = list(_dims(rng, rank, 6))
+    axis = int(rng.integers(1, rank))
+    shape[axis] = int(rng.integers(1, 9))
+    q = _quant(rng, dtype)
+    spelled = axis - rank if rng.integers(2) else axis
+    return single(Split, "split", [Value("x", tuple(shape), dtype, q)], q, axis=spelled,
+                  sizes=_pieces(rng, shape[axis]))
+
+
+def split_in_arena(rng: np.random.Generator) -> Graph:
+    """Split -> Concat of the pieces in reverse: the outputs live together in the arena."""
+    dtype = [DType.s8, DType.s16][rng.integers(2)]
+    shape = list(_dims(rng, 4, 6))
+    axis = int(rng.integers(1, 4))
+    shape[axis] = int(rng.integers(2, 9))
+    q = act_quant(rng, dtype)
+    x = Value("x", tuple(shape), dtype, q)
+    sizes = _pieces(rng, shape[axis])
+    sp = make_node(Split, "sp", [x], [f"p{i}" for i in range(len(sizes))], axis=axis,
+                   sizes=sizes)
+    for v in sp.outputs:
+        v.quant = q
+    cat = make_node(Concat, "cat", sp.outputs[::-1], ["y"], axis=axis)
+    cat.y.quant = q
+    g = Graph("split_in_arena", [sp, cat], [x], cat.outputs)
+    g.validate()
+    return g
+
+
 def _pad(rng: np.random.Generator, dtype: DType) -> Graph:
     rank = int(rng.integers(2, 6))
     shape = _dims(rng, rank, 6)
@@ -110,6 +151,8 @@ def reshape_view(rng: np.random.Generator) -> Graph:
 ROWS = [
     Row("transpose", transpose),
     Row("concat", concat),
+    Row("split", split),
+    Row("split_in_arena", split_in_arena),
     Row("pad_s8", lambda rng: _pad(rng, DType.s8)),
     Row("pad_s16", lambda rng: _pad(rng, DType.s16)),
     Row("reshape_copy", reshape_copy),

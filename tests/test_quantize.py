@@ -4,21 +4,24 @@ rewrite, end-to-end accuracy of the int8 reference against the float one, and th
 Expected parameters are written out here from the TFLite int8 rules, not taken from the code.
 """
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
 from firmforge.converter import reference
-from firmforge.converter.ir import Act, DType, Graph, Value, const, make_node
-from firmforge.converter.ops.act import LeakyRelu, Relu, Relu6
+from firmforge.converter.ir import Act, DType, Graph, Node, QuantRule, Value, const, make_node
+from firmforge.converter.ops.act import HardSwish, LeakyRelu, Relu, Relu6
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
 from firmforge.converter.ops.dense import Dense
-from firmforge.converter.ops.eltwise import Add, Mul, Sub
+from firmforge.converter.ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from firmforge.converter.ops.nonlinear import Sigmoid, Softmax, Tanh
 from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d
 from firmforge.converter.ops.quant import Quantize
 from firmforge.converter.ops.reduce import Mean
-from firmforge.converter.ops.shape import Concat, Pad, Reshape, Transpose
+from firmforge.converter.ops.shape import Concat, Pad, Reshape, Split, Transpose
 from firmforge.converter.quantize import (
     CalibrationError,
     MSEObserver,
@@ -210,6 +213,37 @@ def test_pool_reshape_transpose_pad_share_their_input_params():
     assert not by["dw"].quant.same_as(by["avg"].quant)
 
 
+@dataclass(eq=False, kw_only=True, repr=False)
+class _Halves(Node):
+    """Test-only two-output op: the halves of the last axis (a split), parameters SHARED."""
+
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
+
+    def infer(self):
+        *lead, c = self.x.shape
+        return [((*lead, c // 2), self.x.dtype)] * 2
+
+    def ref(self, xs):
+        c = xs[0].shape[-1] // 2
+        return [xs[0][..., :c], xs[0][..., c:2 * c]]
+
+
+def test_every_output_of_a_multi_output_node_shares_its_rule():
+    """Both outputs of a SHARED two-output node join the input's group, and a JOINED consumer
+    of the second output pulls the whole group to the union range."""
+    b = _B(np.random.default_rng(15), (1, 4, 4, 6))
+    h = make_node(_Halves, "h", [b.conv("c", b.x, 6, k=1)], ["h0", "h1"])
+    b.nodes.append(h)
+    cat = b.op(Concat, "cat", [h.outputs[1], b.x], axis=3)
+    g = b.graph(h.outputs[0], cat)
+    qg = quantize(g, {"x": (-1.0, 1.0), "c": (-2.0, 3.0), "h0": (-2.0, 1.0), "h1": (0.0, 3.0),
+                      "cat": (-1.0, 3.0)})
+    s, z = _act(-2.0, 3.0)
+    for v in qg.values():
+        if v.name in ("x", "c", "h0", "h1", "cat"):
+            assert v.quant.scale[0] == s and v.quant.zp == z, v.name
+
+
 def test_concat_chains_resolve_to_one_group():
     rng = np.random.default_rng(5)
     b = _B(rng)
@@ -231,6 +265,30 @@ def test_concat_chains_resolve_to_one_group():
         if v.name in group:
             assert v.quant.scale[0] == s and v.quant.zp == z, v.name
     assert qg.outputs[0].quant.scale[0] == _act(-1.0, 1.0)[0]
+
+
+@pytest.mark.parametrize("cls", [Maximum, Minimum])
+def test_maximum_minimum_join_operands_and_output(cls):
+    """TFLM compares raw integers, so both operands (a constant included) and the output get
+    the parameters of their joined range, and the int8 reference is then exact on the grid."""
+    rng = np.random.default_rng(14)
+    b = _B(rng, (1, 4, 4, 2))
+    a1, a2 = b.conv("a1", b.x, 3, k=1), b.conv("a2", b.x, 3, k=1)
+    m = b.op(cls, "m", [a1, a2])
+    k = const("k", np.array([-2.5, 0.0, 0.7], np.float32))
+    g = b.graph(b.op(cls, "mk", [m, k]))
+    ranges = {"x": (-1, 1), "a1": (-3.0, 0.5), "a2": (-0.5, 1.5), "m": (-0.5, 1.5),
+              "mk": (-2.5, 1.5)}
+    qg = quantize(g, ranges)
+    s, z = _act(-3.0, 1.5)
+    group = [qg.nodes[2].inputs[0], qg.nodes[2].inputs[1], *qg.nodes[3].inputs, qg.outputs[0]]
+    for v in group:
+        assert v.quant.scale[0] == s and v.quant.zp == z, v.name
+    qk = qg.nodes[3].inputs[1]
+    assert np.array_equal(qk.data, np.round(k.data / s) + z)
+    xs = [rng.integers(-128, 128, (3, 4, 4, 3), dtype=np.int8) for _ in range(2)]
+    pick = np.maximum if cls is Maximum else np.minimum
+    assert np.array_equal(qg.nodes[2].ref(xs)[0], pick(*xs))
 
 
 @pytest.mark.parametrize(("cls", "scale", "zp"), [
@@ -259,7 +317,7 @@ def test_float_constant_operand_becomes_per_tensor_int8(cls):
     assert np.all(np.abs(qc.quant.dequantize(qc.data) - c.data) <= s / 2 * 1.0001)
 
 
-@pytest.mark.parametrize("cls", [Relu, Relu6, LeakyRelu, Mean])
+@pytest.mark.parametrize("cls", [Relu, Relu6, LeakyRelu, Mean, HardSwish])
 def test_own_range_ops(cls):
     b = _B(np.random.default_rng(8), (1, 3, 3, 2))
     g = b.graph(b.op(cls, "op", [b.conv("c", b.x, 2, padding=SAME)]))
@@ -317,7 +375,7 @@ def _conv_then(cls, **attrs):
     def build(rng):
         b = _B(rng, (1, 6, 6, 3))
         c = b.conv("c", b.x, 4, padding=SAME)
-        if cls in (Add, Sub, Mul):
+        if cls in (Add, Sub, Mul, Maximum, Minimum):
             other = b.conv("c2", b.x, 4, k=1)
             return b.graph(b.op(cls, "op", [c, other], **attrs))
         return b.graph(b.op(cls, "op", [c], **attrs))
@@ -333,6 +391,15 @@ def _const_operand(cls):
     return build
 
 
+def _split_then_add(rng):
+    b = _B(rng, (1, 6, 6, 3))
+    sp = make_node(Split, "sp", [b.conv("c", b.x, 5, padding=SAME)], ["p0", "p1"], axis=3,
+                   sizes=(2, 3))
+    b.nodes.append(sp)
+    return b.graph(b.op(Add, "op", [sp.outputs[0], b.op(Mean, "m", [sp.outputs[1]], axes=(3,),
+                                                        keepdims=True)]))
+
+
 # These ops' int8 references are written by other helpers; the tests stand as their acceptance.
 PENDING = {
     "add": _conv_then(Add), "sub": _conv_then(Sub), "mul": _conv_then(Mul),
@@ -340,6 +407,8 @@ PENDING = {
     "mean": _conv_then(Mean, axes=(1, 2)), "relu": _conv_then(Relu), "relu6": _conv_then(Relu6),
     "leaky_relu": _conv_then(LeakyRelu, alpha=0.1), "softmax": _conv_then(Softmax),
     "sigmoid": _conv_then(Sigmoid), "tanh": _conv_then(Tanh),
+    "maximum": _conv_then(Maximum), "minimum_const": _const_operand(Minimum),
+    "hard_swish": _conv_then(HardSwish), "split": _split_then_add,
 }
 
 

@@ -14,7 +14,11 @@ import pytest
 import tflite_cases as tc
 
 from firmforge.converter import reference
-from firmforge.converter.frontends.tflite import UnsupportedTFLiteError, load_tflite
+from firmforge.converter.frontends.tflite import (
+    TFLiteFormatError,
+    UnsupportedTFLiteError,
+    load_tflite,
+)
 from firmforge.converter.ir import DType, Graph
 from firmforge.converter.quantize import calibrate, quantize
 from firmforge.targets.c import host
@@ -97,15 +101,14 @@ def _quantized_float(case: tc.Case) -> tuple[Graph, Graph, np.ndarray]:
 def test_float_file_imports_and_quantizes(case):
     g, q, data = _quantized_float(case)
     xs = [data[:4]]  # inside the calibrated ranges
-    (want,), _ = reference.run(g, xs)
-    (got,) = run_model(case.model, xs)
-    np.testing.assert_allclose(want, got.reshape(want.shape), rtol=1e-4, atol=1e-4)
-    # the int8 graph of firmforge's PTQ tracks the float one within a few output steps
+    wants, _ = reference.run(g, xs)
     qx = [q.inputs[0].quant.quantize(x, DType.s8) for x in xs]
-    (qy,), _ = reference.run(q, qx)
-    yq = q.outputs[0].quant
-    err = np.abs(yq.dequantize(qy) - want)
-    assert err.max() <= 6 * yq.s + 0.05 * np.abs(want).max(), (case.name, err.max(), yq.s)
+    qys, _ = reference.run(q, qx)
+    for want, got, qy, v in zip(wants, run_model(case.model, xs), qys, q.outputs, strict=True):
+        np.testing.assert_allclose(want, got.reshape(want.shape), rtol=1e-4, atol=1e-4)
+        # the int8 graph of firmforge's PTQ tracks the float one within a few output steps
+        err = np.abs(v.quant.dequantize(qy) - want)
+        assert err.max() <= 6 * v.quant.s + 0.05 * np.abs(want).max(), (case.name, err.max())
 
 
 # -- refusals ------------------------------------------------------------------------------------
@@ -198,6 +201,168 @@ def test_options_firmforge_refuses_are_listed():
         run_model(case.model, [a, b])  # TFLM runs them
         with pytest.raises(UnsupportedTFLiteError, match="has no s16 implementation"):
             load_tflite(case.model)
+
+
+def test_minmax_compares_raw_integers_so_parameters_must_agree():
+    """TFLM's MAXIMUM/MINIMUM have no Prepare: they compare the stored integers whatever the
+    parameters. With operands of different scales (or an output with its own parameters) TFLM's
+    answer is the maximum of the raw values, which is not the maximum of the real ones, so
+    firmforge refuses such files instead of choosing between TFLM's bytes and the maximum."""
+    rng = tc.rng_for("minmax refuse")
+    a = TensorSpec((1, 4, 8), np.int8, 0.05, -20)
+    b = TensorSpec(a.shape, np.int8, 0.15, 7)
+    y_other = TensorSpec(a.shape, np.int8, 0.05, -19)
+    xs = [rng.integers(-128, 128, (2, 4, 8), dtype=np.int8) for _ in range(2)]
+    for name, pick in (("MAXIMUM", np.maximum), ("MINIMUM", np.minimum)):
+        for ins, y in (([a, b], tc.same_q(a, a.shape)), ([a, tc.same_q(a, a.shape)], y_other)):
+            model = build_model(getattr(Op, name), schema.MaximumMinimumOptionsT(), ins, [y])
+            (got,) = run_model(model, xs)
+            assert np.array_equal(got, pick(*xs))  # the raw integers, whatever the parameters
+            real = pick(*((x.astype(np.float64) - s.zero_point) * s.scale
+                          for x, s in zip(xs, ins, strict=True)))
+            want = np.clip(np.round(real / y.scale) + y.zero_point, -128, 127)
+            assert not np.array_equal(got, want)  # ... which is not the maximum of the reals
+            with pytest.raises(UnsupportedTFLiteError, match="identical quantization"):
+                load_tflite(model)
+
+
+def test_hard_swish_configurations_tflm_refuses():
+    """TFLM's Prepare rejects an output multiplier s_x / (128 s_y) of 1 or more (a positive
+    exponent) and its Eval has no int16 HardSwish: firmforge refuses both files as well."""
+    x = TensorSpec((1, 4, 6), np.int8, 0.02, 3)
+    for s_y in (0.02 / 128, 0.02 / 128 * 0.7):
+        model = build_model(Op.HARD_SWISH, None, [x], [TensorSpec(x.shape, np.int8, s_y, 0)])
+        assert _tflm_rejects(model, x.shape)
+        with pytest.raises(UnsupportedTFLiteError, match="TFLM's Prepare rejects it"):
+            load_tflite(model)
+    ok = build_model(Op.HARD_SWISH, None, [x], [TensorSpec(x.shape, np.int8, 0.02 / 100, 0)])
+    assert not _tflm_rejects(ok, x.shape)
+    load_tflite(ok)
+    x16 = TensorSpec((1, 4, 6), np.int16, 0.001, 0)
+    model = build_model(Op.HARD_SWISH, None, [x16], [TensorSpec(x16.shape, np.int16, 0.001, 0)])
+    assert _tflm_rejects(model, x16.shape, np.int16)
+    with pytest.raises(UnsupportedTFLiteError, match="hard_swish has no s16 implementation"):
+        load_tflite(model)
+
+
+def test_split_configurations_tflm_refuses_and_copies():
+    """TFLM copies SPLIT's bytes whatever the outputs' parameters, so firmforge refuses outputs
+    quantized unlike the input (TFLM's answer is then not the split of the real values); TFLM's
+    Prepare refuses an axis computed at run time and its Eval an axis out of range: so does
+    firmforge. A split along the batch (which TFLM runs) is firmforge's own refusal."""
+    rng = tc.rng_for("split refuse")
+    x = TensorSpec((1, 4, 6), np.int8, 0.05, 3)
+    xs = [rng.integers(-128, 128, (2, 4, 6), dtype=np.int8)]
+    opt = tc.options(schema.SplitOptionsT, numSplits=2)
+    pieces = [tc.same_q(x, (1, 4, 3)), TensorSpec((1, 4, 3), np.int8, 0.1, 3)]
+    model = build_model(Op.SPLIT, opt, [tc.i32(np.int32(2)), x], pieces)
+    got = run_model(model, xs)
+    assert np.array_equal(got[1], xs[0][:, :, 3:])  # the bytes, read with other parameters
+    with pytest.raises(UnsupportedTFLiteError, match="quantized as its input"):
+        load_tflite(model)
+    pieces = [tc.same_q(x, (1, 4, 3))] * 2
+    dynamic = build_model(Op.SPLIT, opt, [TensorSpec((1,), np.int32), x], pieces)
+    with pytest.raises(RuntimeError):
+        run_model(dynamic, [np.array([2], np.int32), xs[0][:1]])
+    with pytest.raises(UnsupportedTFLiteError, match=r"axis .* must be a constant"):
+        load_tflite(dynamic)
+    far = build_model(Op.SPLIT, tc.options(schema.SplitOptionsT, numSplits=1),
+                      [tc.i32(np.int32(3)), x], [tc.same_q(x, x.shape)])
+    assert _tflm_rejects(far, x.shape)
+    with pytest.raises(TFLiteFormatError, match="axis 3 is out of range"):
+        load_tflite(far)
+    batch = build_model(Op.SPLIT, tc.options(schema.SplitOptionsT, numSplits=1),
+                        [tc.i32(np.int32(0)), x], [tc.same_q(x, x.shape)])
+    assert np.array_equal(run_model(batch, xs)[0], xs[0])
+    with pytest.raises(UnsupportedTFLiteError, match="batch dimension"):
+        load_tflite(batch)
+
+
+def test_transpose_configurations_tflm_refuses():
+    """TFLM's Prepare refuses a computed perm, a perm entry out of bounds and a 6-D input, its
+    Eval int32 data: firmforge refuses each. TFLM moves the bytes whatever the output's
+    parameters, and runs a perm that repeats a dimension or moves the batch: firmforge refuses
+    those as well (the first is not TFLM's transpose of the real values, the others are not
+    transposes the IR's batch-first graphs can hold)."""
+    rng = tc.rng_for("transpose refuse")
+    x = TensorSpec((1, 2, 3, 4), np.int8, 0.05, 3)
+    xs = [rng.integers(-128, 128, (1, 2, 3, 4), dtype=np.int8)]
+
+    def model(perm, y=None, spec=x):
+        shape = tuple(spec.shape[d] for d in perm)
+        return build_model(Op.TRANSPOSE, None, [spec, tc.i32(perm)],
+                           [y or TensorSpec(shape, spec.dtype, spec.scale, spec.zero_point)])
+
+    other = model([0, 3, 1, 2], TensorSpec((1, 4, 2, 3), np.int8, 0.1, 3))
+    assert np.array_equal(run_model(other, xs)[0], xs[0].transpose(0, 3, 1, 2))
+    with pytest.raises(UnsupportedTFLiteError, match="quantized as the input"):
+        load_tflite(other)
+    x1 = TensorSpec((1,), np.int8, 0.05, 3)  # 1-D, so that a perm input can be a model input
+    computed = build_model(Op.TRANSPOSE, None, [x1, TensorSpec((1,), np.int32)],
+                           [tc.same_q(x1, (1,))])
+    with pytest.raises(RuntimeError):
+        run_model(computed, [np.array([5], np.int8), np.array([0], np.int32)])
+    with pytest.raises(UnsupportedTFLiteError, match=r"perm .* must be a constant"):
+        load_tflite(computed)
+    far = build_model(Op.TRANSPOSE, None, [x, tc.i32([0, 1, 2, 4])], [tc.same_q(x, x.shape)])
+    assert _tflm_rejects(far, x.shape)
+    with pytest.raises(TFLiteFormatError, match="out of bounds"):
+        load_tflite(far)
+    x6 = TensorSpec((1, 1, 2, 1, 2, 1), np.int8, 0.05, 3)
+    six = model([0, 2, 1, 3, 4, 5], spec=x6)
+    assert _tflm_rejects(six, x6.shape)
+    with pytest.raises(UnsupportedTFLiteError, match="6-D input"):
+        load_tflite(six)
+    x32 = TensorSpec((1, 2, 3), np.int32)
+    i32 = model([0, 2, 1], spec=x32)
+    assert _tflm_rejects(i32, x32.shape, np.int32)
+    with pytest.raises(UnsupportedTFLiteError, match="s32 data"):
+        load_tflite(i32)
+    twice = model([0, 1, 1, 3])
+    run_model(twice, xs)  # TFLM runs it
+    with pytest.raises(UnsupportedTFLiteError, match="repeats a dimension"):
+        load_tflite(twice)
+    xb = TensorSpec((1, 1, 3), np.int8, 0.05, 3)
+    batch = model([1, 0, 2], spec=xb)
+    run_model(batch, [xs[0].reshape(-1)[:3].reshape(1, 1, 3)])
+    with pytest.raises(UnsupportedTFLiteError, match="moves the batch"):
+        load_tflite(batch)
+
+
+def test_batch_matmul_configurations_tflm_refuses():
+    """TFLM's Prepare refuses operands of different types (a hybrid float x int8), depths that
+    differ, batch dims that do not broadcast, 6-D operands and int16 zero points other than 0:
+    so does firmforge. TFLM runs int16 and rank-2 activations, which firmforge refuses (no
+    int16 kernel; a rank-2 activation has no batch dimension of its own)."""
+    opt = tc.options(schema.BatchMatMulOptionsT)
+
+    def q(shape, dtype=np.int8, zp=0):
+        return TensorSpec(shape, dtype, None if dtype == np.float32 else 0.05,
+                          None if dtype == np.float32 else zp)
+
+    def refused(a, b, y, match, error=UnsupportedTFLiteError):
+        model = build_model(Op.BATCH_MATMUL, opt, [a, b], [y])
+        assert _tflm_rejects(model, a.shape, a.dtype)
+        with pytest.raises(error, match=match):
+            load_tflite(model)
+
+    w = q((3, 4))
+    w.data = np.ones((3, 4), np.int8)
+    refused(q((1, 2, 3), np.float32), w, q((1, 2, 4), np.float32), "f32 x s8")
+    refused(q((1, 2, 3)), q((1, 5, 4)), q((1, 2, 4)), "do not multiply")
+    refused(q((1, 2, 2, 3)), q((1, 3, 3, 4)), q((1, 2, 2, 4)), "do not broadcast")
+    refused(q((1, 1, 1, 1, 2, 3)), q((1, 1, 1, 1, 3, 4)), q((1, 1, 1, 1, 2, 4)), "2 to 5")
+    refused(q((1, 2, 3), np.int16, 1), q((1, 3, 4), np.int16), q((1, 2, 4), np.int16), "s16")
+    runs = [build_model(Op.BATCH_MATMUL, opt, [q((1, 2, 3), np.int16), q((1, 3, 4), np.int16)],
+                        [q((1, 2, 4), np.int16)]),
+            build_model(Op.BATCH_MATMUL, opt, [q((1, 3)), w], [q((1, 4))])]
+    for model, match in zip(runs, ("s16 x s16", "keep the batch first"), strict=True):
+        sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
+        xs = [np.zeros(tuple(sub.Tensors(sub.Inputs(i)).ShapeAsNumpy()),
+                       np.int16 if "s16" in match else np.int8) for i in range(sub.InputsLength())]
+        run_model(model, xs)  # TFLM runs it
+        with pytest.raises(UnsupportedTFLiteError, match=match):
+            load_tflite(model)
 
 
 def _spec_inputs(model: bytes):

@@ -20,7 +20,7 @@ from firmforge.converter.ir import Act, DType, Graph, IRError, QuantParams, Valu
 from firmforge.converter.ops.act import LeakyRelu, Relu, Relu6
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
-from firmforge.converter.ops.dense import Dense
+from firmforge.converter.ops.dense import BatchMatMul, Dense
 from firmforge.converter.ops.eltwise import Add, Mul, Sub
 from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d
 from firmforge.converter.ops.quant import Dequantize, Quantize
@@ -121,6 +121,9 @@ def to_tflite(g: Graph) -> bytes:
         o = _options(schema.FullyConnectedOptionsT, fusedActivationFunction=act,
                      keepNumDims=len(node.x.shape) > 2)
         return build_model(Op.FULLY_CONNECTED, o, [ins[0], ins[1], _bias_spec(node)], outs)
+    if t is BatchMatMul:
+        o = _options(schema.BatchMatMulOptionsT, adjX=node.adj_x, adjY=node.adj_y)
+        return build_model(Op.BATCH_MATMUL, o, ins, outs)
     if t in (AvgPool2d, MaxPool2d):
         pad = _pad_kind(node.padding, node.x, node.kernel, node.stride)
         o = _options(schema.Pool2DOptionsT, padding=pad, strideH=node.stride[0],

@@ -19,7 +19,7 @@ from firmforge.converter.fixed import quantize_multiplier
 from firmforge.converter.ir import DType, QuantParams, Value, const
 from firmforge.converter.ops import eltwise
 from firmforge.converter.ops.act import LeakyRelu, Relu
-from firmforge.converter.ops.dense import Dense
+from firmforge.converter.ops.dense import BatchMatMul, Dense
 from firmforge.converter.ops.eltwise import Add, Mul, Sub
 from firmforge.converter.ops.quant import Quantize
 
@@ -133,6 +133,24 @@ def _dense_grid(rng):
         yield single(Dense, "fc", [x, w, b], QuantParams.per_tensor(s_y, 0)), [x_all]
 
 
+def _f32_product_bmm_requant(self):
+    """The alternative for BATCH_MATMUL (TFLM's source at hand): s_a * s_b in float32."""
+    a, b = self.inputs
+    prod = float(np.float32(a.quant.s) * np.float32(b.quant.s))
+    return quantize_multiplier(prod / float(np.float32(self.y.quant.s)))
+
+
+def _bmm_grid(rng):
+    """Every int8 lhs value times a constant 1 (depth 1, 256 rows); s_a walks its float32
+    neighbours around ties."""
+    s_b = 0.05
+    b = const("b", np.ones((1, 1), np.int8), DType.s8, QuantParams.per_tensor(s_b, 0))
+    for s_a, s_y in _near_ties(rng, unit=s_b):
+        a = Value("a", (1, 256, 1), DType.s8, QuantParams.per_tensor(s_a, 0))
+        yield (single(BatchMatMul, "bmm", [a, b], QuantParams.per_tensor(s_y, 0)),
+               [_ALL_INT8.reshape(1, 256, 1)])
+
+
 PRECISION = {
     "add": (lambda rng: _binary_grid(Add, rng), eltwise, "add_requant", _f32_add_requant),
     "sub": (lambda rng: _binary_grid(Sub, rng), eltwise, "add_requant", _f32_add_requant),
@@ -142,6 +160,7 @@ PRECISION = {
     "leaky_relu_alpha": (_leaky_alpha_grid, LeakyRelu, "requant", _f32_leaky_requant),
     "dense_per_tensor": (_dense_grid, Dense, "requant", _f32_product_dense_requant),
     "mul": (_mul_grid, Mul, "requant", _f32_mul_requant),
+    "batch_matmul": (_bmm_grid, BatchMatMul, "requant", _f32_product_bmm_requant),
     "quantize_s8_s8": (lambda rng: _unary_grid(Quantize, rng, dtype=DType.s8), Quantize,
                        "requant", _f32_quantize_requant),
 }

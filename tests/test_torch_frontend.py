@@ -110,6 +110,18 @@ def _se(s, x):
     return x * w.view(w.shape[0], -1, 1, 1)
 
 
+def _split_chunk(s, x):
+    a, b = torch.split(x, [1, 3], dim=1)
+    c = x.chunk(3, dim=3)  # width 5: pieces of 2, 2, 1
+    d, e = x.split(2, 2)
+    return a, F.relu(b), c[0], c[2], d * e, torch.chunk(x, 1, -1)[0]
+
+
+def _split_1d(s, x):
+    c, d = torch.chunk(x, 2, -1), x.split([1, 3], 1)
+    return c[0], c[1], d[0], d[1]
+
+
 def _conv_bn(cin, cout, **kw) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1, **kw), nn.BatchNorm2d(cout), nn.ReLU()]
 
@@ -267,6 +279,8 @@ CASES = [
         torch.sigmoid(x), F.sigmoid(x), x.sigmoid(), torch.tanh(x), F.softmax(x, dim=1),
         torch.softmax(x, 1), F.hardtanh(x, 0.0, 6.0), torch.clamp(x, min=0))), (3, 4, 4),
      {"Relu": 4, "Relu6": 1, "Mul": 1, "LeakyRelu": 1, "Sigmoid": 3, "Tanh": 1, "Softmax": 2}),
+    ("hardswish", lambda: Fn(lambda s, x: (F.hardswish(x * 3), s.h(x)), h=nn.Hardswish()),
+     (3, 4, 4), {"HardSwish": 2, "Mul": 1}),
     ("avgpool_count_include_pad", lambda: seq(nn.AvgPool2d(3, 2, padding=1),
                                               nn.AvgPool2d(2, 1, 1, count_include_pad=False),
                                               nn.AvgPool2d(2, ceil_mode=True)), (2, 9, 9),
@@ -293,6 +307,12 @@ CASES = [
                                        b=nn.Parameter(torch.randn(4)),
                                        c=nn.Parameter(torch.randn(1, 5, 1))), (3, 5, 4), (5, 4),
      None),
+    ("maximum_minimum", lambda: Fn2(lambda s, x, y: (
+        torch.maximum(x, y), torch.minimum(x, s.c), x.maximum(y * 2), torch.minimum(s.c, y)),
+        c=nn.Parameter(torch.randn(5, 1))), (3, 5, 4), (3, 5, 4), {"Maximum": 2, "Minimum": 2,
+                                                                   "Mul": 1}),
+    ("split_chunk", lambda: Fn(_split_chunk), (4, 4, 5), {"Split": 3, "Relu": 1, "Mul": 1}),
+    ("split_1d", lambda: Fn(_split_1d), (4, 6), {"Split": 2}),
     ("squeeze_unsqueeze", lambda: Fn(lambda s, x: s.c1(s.fc(x.mean((2, 3), keepdim=True)
                                                             .squeeze(-1).squeeze(-1))
                                                        .unsqueeze(2)),
@@ -441,6 +461,8 @@ def test_nested_function_names_its_module_and_batch_mixing_is_rejected():
         import_torch(Fn(lambda s, x: x.reshape(-1)), torch.randn(2, 3))
     with pytest.raises(UnsupportedModelError, match="batch"):
         import_torch(Fn(lambda s, x: x.mean()), torch.randn(2, 3))
+    with pytest.raises(UnsupportedModelError, match="split along the batch dim"):
+        import_torch(Fn(lambda s, x: torch.split(x, 1)[0]), torch.randn(2, 3))  # dim=0
 
 
 def test_untraceable_model_is_a_clear_error():

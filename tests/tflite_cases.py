@@ -202,6 +202,38 @@ def dense_cases(n: int = 8, dtype=np.int8, tag: str = "fc", bias_dtype=np.int32)
     return out
 
 
+def batch_matmul_cases(n: int = 10, dtype=np.int8, tag: str = "") -> list[Case]:
+    """BATCH_MATMUL: adj_x / adj_y, ranks 3 to 5 with batch dims broadcasting either way, a
+    constant operand (first or second, sometimes of lower rank) in a third of the cases, zero
+    points anywhere, output scales around the accumulator's spread (both clamps reached)."""
+    rng = rng_for("BATCH_MATMUL" + tag)
+    out = []
+    for i in range(n):
+        adj_x, adj_y = bool(i % 2), bool(i % 4 >= 2)
+        rows, depth, cols = (int(d) for d in rng.integers(1, 9, 3))
+        rank = int(rng.integers(3, 6))
+        batch = (1, *(int(d) for d in rng.integers(1, 4, rank - 3)))
+        mats = ((depth, rows) if adj_x else (rows, depth), (cols, depth) if adj_y else (depth, cols))
+        specs = [act(rng, (*(d if rng.random() < 0.7 else 1 for d in batch), *m), dtype)
+                 for m in mats]
+        if i % 3 == 2:  # a constant, first or second, sometimes of lower rank
+            k = int(rng.integers(2))
+            shape = specs[k].shape[int(rng.integers(len(specs[k].shape) - 1)):]
+            specs[k] = TensorSpec(shape, specs[k].dtype, specs[k].scale, specs[k].zero_point)
+            specs[k].data = (rng.normal(0, 1, shape).astype(np.float32)
+                             if np.dtype(dtype) == np.float32
+                             else rng.integers(-128, 128, shape).astype(dtype))
+        ys = (*np.broadcast_shapes(specs[0].shape[:-2], specs[1].shape[:-2]), rows, cols)
+        y = act(rng, ys, dtype)
+        if np.dtype(dtype) == np.int8:
+            spread = 150.0 * math.sqrt(depth) * specs[0].scale * specs[1].scale * 74
+            y.scale = spread / float(rng.uniform(15, 150))
+        opt = options(schema.BatchMatMulOptionsT, adjX=adj_x, adjY=adj_y)
+        out.append(Case(f"batch_matmul{tag}{i}", build_model(Op.BATCH_MATMUL, opt, specs, [y]),
+                        "BATCH_MATMUL"))
+    return out
+
+
 def pool_cases(n: int = 8, dtype=np.int8) -> list[Case]:
     out = []
     for code, name in ((Op.AVERAGE_POOL_2D, "AVERAGE_POOL_2D"), (Op.MAX_POOL_2D, "MAX_POOL_2D")):
@@ -252,6 +284,38 @@ def binary_cases(n: int = 6, dtype=np.int8, ops=("ADD", "SUB", "MUL"), tag="") -
     return out
 
 
+def minmax_cases(n: int = 6, dtype=np.int8, tag: str = "") -> list[Case]:
+    """MAXIMUM and MINIMUM: broadcasting shapes, a constant operand (first or second, of lower
+    rank, holding the dtype's extremes), a lower-rank activation; one quantization shared by
+    both operands and the output, as TFLite's converter writes it (TFLM compares raw values)."""
+    out = []
+    for name in ("MAXIMUM", "MINIMUM"):
+        rng = rng_for(name + tag)
+        for i in range(n):
+            shape = (1, *(int(d) for d in rng.integers(1, 6, int(rng.integers(1, 4)))))
+            sa, sb = (tuple(d if j == 0 or rng.random() < 0.6 else 1
+                            for j, d in enumerate(shape)) for _ in range(2))
+            q = act(rng, shape, dtype)
+            specs = [same_q(q, sa), same_q(q, sb)]
+            if i % 3 == 1:  # a constant, sometimes of lower rank, first or second
+                k = i % 2
+                cs = specs[k].shape[int(rng.integers(len(specs[k].shape))):] or (1,)
+                specs[k] = same_q(q, cs)
+                if np.dtype(dtype) == np.float32:
+                    specs[k].data = rng.normal(0, 1, cs).astype(np.float32)
+                else:
+                    info = np.iinfo(dtype)
+                    pool = np.array([info.min, info.max, -1, 0, 1], dtype)
+                    specs[k].data = rng.choice(pool, cs).astype(dtype)
+            elif i % 3 == 2 and len(sa) > 2:  # an activation of lower rank: [1, C]
+                specs[1] = same_q(q, (1, shape[-1]))
+            sy = tuple(np.broadcast_shapes(*(sp.shape for sp in specs)))
+            out.append(Case(f"{name.lower()}{tag}{i}",
+                            build_model(getattr(Op, name), schema.MaximumMinimumOptionsT(),
+                                        specs, [same_q(q, sy)]), name))
+    return out
+
+
 def _shape(rng, lo=2, hi=4):
     return (1, *(int(d) for d in rng.integers(1, 7, int(rng.integers(lo, hi + 1)) - 1)))
 
@@ -278,6 +342,23 @@ def activation_cases(n: int = 4, dtype=np.int8) -> list[Case]:
                 opt = options(schema.LeakyReluOptionsT, alpha=[0.1, 0.01, 0.5, -0.2][i % 4])
             out.append(Case(f"{name.lower()}{i}", build_model(getattr(Op, name), opt, [x], [y]),
                             name))
+    return out
+
+
+def hard_swish_cases(n: int = 8, dtype=np.int8) -> list[Case]:
+    """HARD_SWISH: input scales from 1e-5 to 3 and output multipliers s_x / (128 s_y) from 2**-22
+    to just below 1, so the int16 arithmetic takes each of its branches and the outputs reach
+    both clamps; zero points anywhere."""
+    rng = rng_for("HARD_SWISH")
+    out = []
+    for i in range(n):
+        x = act(rng, _shape(rng), dtype)
+        y = act(rng, x.shape, dtype)
+        if np.dtype(dtype) == np.int8:
+            x.scale = float(10 ** rng.uniform(-5, 0.5))
+            y.scale = x.scale / 128 / 2.0 ** rng.uniform(-22, -0.02)
+        out.append(Case(f"hard_swish{i}", build_model(Op.HARD_SWISH, None, [x], [y]),
+                        "HARD_SWISH"))
     return out
 
 
@@ -326,6 +407,52 @@ def shape_cases(n: int = 4, dtype=np.int8) -> list[Case]:
     return out
 
 
+def split_cases(n: int = 6, dtype=np.int8, tag: str = "") -> list[Case]:
+    """SPLIT (equal pieces) and SPLIT_V (given sizes, one of them -1 at times) along every
+    non-batch axis, spelled positive or negative, 1 to 4 outputs, ranks 2 to 5; every output
+    quantized as the input (TFLM copies bytes)."""
+    out = []
+    for name in ("SPLIT", "SPLIT_V"):
+        rng = rng_for(name + tag)
+        for i in range(n):
+            rank = int(rng.integers(2, 6))
+            shape = [1, *(int(d) for d in rng.integers(1, 5, rank - 1))]
+            axis, k = int(rng.integers(1, rank)), int(rng.integers(1, 5))
+            sizes = [int(rng.integers(1, 4))] * k if name == "SPLIT" else \
+                [int(d) for d in rng.integers(1, 4, k)]
+            shape[axis] = sum(sizes)
+            x = act(rng, shape, dtype)
+            outs = [same_q(x, (*shape[:axis], s, *shape[axis + 1:])) for s in sizes]
+            spelled = i32(np.int32(axis - rank if i % 2 else axis))
+            if name == "SPLIT":
+                model = build_model(Op.SPLIT, options(schema.SplitOptionsT, numSplits=k),
+                                    [spelled, x], outs)
+            else:
+                spec = list(sizes)
+                if i % 3 == 1:
+                    spec[int(rng.integers(k))] = -1
+                model = build_model(Op.SPLIT_V, options(schema.SplitVOptionsT, numSplits=k),
+                                    [x, i32(spec), spelled], outs)
+            out.append(Case(f"{name.lower()}{tag}{i}", model, name))
+    return out
+
+
+def transpose_cases(n: int = 8, dtype=np.int8, tag: str = "") -> list[Case]:
+    """TRANSPOSE over ranks 1 to 5 (batch 1 first, kept in place), random permutations of the
+    other dimensions (the identity now and then), dimensions of 1 among them."""
+    rng = rng_for("TRANSPOSE" + tag)
+    out = []
+    for i in range(n):
+        rank = [1, 2, 3, 4, 5, 5, 4, 3][i % 8]
+        shape = (1, *(int(d) for d in rng.integers(1, 6, rank - 1)))
+        perm = [0, *(int(d) + 1 for d in rng.permutation(rank - 1))]
+        x = act(rng, shape, dtype)
+        y = same_q(x, tuple(shape[d] for d in perm))
+        out.append(Case(f"transpose{tag}{i}", build_model(Op.TRANSPOSE, None, [x, i32(perm)],
+                                                          [y]), "TRANSPOSE"))
+    return out
+
+
 def mean_cases(n: int = 6, dtype=np.int8) -> list[Case]:
     rng = rng_for("mean")
     out = []
@@ -366,7 +493,10 @@ def int16x8_cases() -> list[Case]:
             *depthwise_cases(4, np.int16, "dw16"),
             *dense_cases(4, np.int16, "fc16", np.int64),
             *dense_cases(3, np.int16, "fc16b32", np.int32),
-            *binary_cases(4, np.int16, ("ADD",), "16")]
+            *binary_cases(4, np.int16, ("ADD",), "16"),
+            *minmax_cases(3, np.int16, "16"),
+            *split_cases(3, np.int16, "16"),
+            *transpose_cases(4, np.int16, "16")]
 
 
 def lstm_cases(n: int = 6) -> list[Case]:
@@ -438,10 +568,12 @@ def svdf_cases(n: int = 6) -> list[Case]:
 
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
-            "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
-            "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
-            "int16x8": int16x8_cases(), "lstm": lstm_cases(), "svdf": svdf_cases(),
-            "int4": int4_cases()}
+            "batch_matmul": batch_matmul_cases(),
+            "pool": pool_cases(), "binary": binary_cases(), "minmax": minmax_cases(),
+            "activation": activation_cases(), "hard_swish": hard_swish_cases(),
+            "shape": shape_cases(), "split": split_cases(), "transpose": transpose_cases(),
+            "mean": mean_cases(), "quant": quant_cases(), "int16x8": int16x8_cases(),
+            "lstm": lstm_cases(), "svdf": svdf_cases(), "int4": int4_cases()}
 
 
 def float_cases() -> list[Case]:
@@ -461,8 +593,12 @@ def float_cases() -> list[Case]:
 
     cat = rewrite(cat, same_input)
     binary = binary_cases(2, f, ("ADD", "MUL"), "f")
+    minmax = minmax_cases(2, f, "f")
     cases = [conv_cases(1, f, "conv")[0], depthwise_cases(1, f, "dw")[0],
              dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
+             minmax[1], minmax[3], hard_swish_cases(1, f)[0],
+             *split_cases(1, f, "f"), transpose_cases(4, f, "f")[3],
+             batch_matmul_cases(3, f, "f")[2],
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
              Case("concat", cat, "CONCATENATION")]

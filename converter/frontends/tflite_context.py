@@ -291,23 +291,37 @@ class OpCtx:
         """The node computing output ``out`` of the operator, checked against the stored
         output tensor: infer() must give its exact shape and dtype. ``state`` lists the
         node's state values (``state(i)``) for a stateful op."""
-        t = self.op.outputs[out]
-        y = self.b.activation(t)
-        node = cls(name=self.base if out == 0 else self.b.unique(f"{self.base}.{out}"),
-                   inputs=list(inputs), outputs=[y], state=list(state), **attrs)
+        return self._emit(cls, inputs, [out], state, attrs)[0]
+
+    def emit_outputs(self, cls: type[Node], inputs: list[Value], **attrs: object
+                     ) -> list[Value]:
+        """One node computing every output of the operator, in order (SPLIT), each checked
+        against its stored tensor as ``emit`` checks one."""
+        return self._emit(cls, inputs, list(range(len(self.op.outputs))), (), attrs)
+
+    def _emit(self, cls: type[Node], inputs: list[Value], outs: list[int],
+              state: list[Value], attrs: dict[str, object]) -> list[Value]:
+        ts = [self.op.outputs[i] for i in outs]
+        ys = [self.b.activation(t) for t in ts]
+        name = self.base if outs[0] == 0 else self.b.unique(f"{self.base}.{outs[0]}")
+        node = cls(name=name, inputs=list(inputs), outputs=ys, state=list(state), **attrs)
         try:
-            ((shape, dtype),) = node.infer()
+            inferred = node.infer()
         except (IRError, ArithmeticError) as e:
             raise Unsupported(str(e)) from None
-        if tuple(shape) != y.shape or dtype is not y.dtype:
-            raise self.error(f"output {self.b.info(t).label} is stored as {y.dtype.value}"
-                             f"{list(y.shape)}, the operator computes {dtype.value}"
-                             f"{list(shape)} from its inputs")
+        if len(inferred) != len(ys):
+            raise self.error(f"has {len(ys)} output(s), the operator computes {len(inferred)}")
+        for t, y, (shape, dtype) in zip(ts, ys, inferred, strict=True):
+            if tuple(shape) != y.shape or dtype is not y.dtype:
+                raise self.error(f"output {self.b.info(t).label} is stored as {y.dtype.value}"
+                                 f"{list(y.shape)}, the operator computes {dtype.value}"
+                                 f"{list(shape)} from its inputs")
         self._prepare(node)
         self.b.add_node(node, self.op)
-        self.b.values[t] = y
-        self.b.dynamic.add(t)
-        return y
+        for t, y in zip(ts, ys, strict=True):
+            self.b.values[t] = y
+            self.b.dynamic.add(t)
+        return ys
 
     def emit_internal(self, cls: type[Node], inputs: list[Value], suffix: str,
                       **attrs: object) -> Value:

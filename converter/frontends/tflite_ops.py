@@ -20,17 +20,17 @@ import math
 import numpy as np
 
 from ..ir import Act, DType, QuantParams, Value, const
-from ..ops.act import LeakyRelu, Relu, Relu6
+from ..ops.act import HardSwish, LeakyRelu, Relu, Relu6
 from ..ops.common import Padding
 from ..ops.conv import Conv2d, DepthwiseConv2d
-from ..ops.dense import Dense
-from ..ops.eltwise import Add, Mul, Sub
+from ..ops.dense import BatchMatMul, Dense
+from ..ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from ..ops.lstm import Lstm
 from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.quant import Dequantize, Quantize
 from ..ops.reduce import Mean
-from ..ops.shape import Concat, Pad, Reshape
+from ..ops.shape import Concat, Pad, Reshape, Split, Transpose
 from ..ops.svdf import Svdf
 from .tflite_context import OpCtx, Unsupported, resolve_shape
 
@@ -148,6 +148,14 @@ def FULLY_CONNECTED(cx: OpCtx) -> None:
     cx.emit(Dense, [flat, w, b], act=_act(cx))
 
 
+def BATCH_MATMUL(cx: OpCtx) -> None:
+    """Both operands may be activations or constants; TFLM's Prepare checks what infer()
+    checks (one type, 2-D to 5-D, broadcasting batch dims, equal depths)."""
+    cx.expect("BatchMatMulOptions", (2, 2))
+    cx.emit(BatchMatMul, [cx.operand(0), cx.operand(1)], adj_x=bool(cx.opt("AdjX", False)),
+            adj_y=bool(cx.opt("AdjY", False)))
+
+
 # -- pools -------------------------------------------------------------------------------------
 def _pool(cx: OpCtx, cls: type) -> None:
     cx.expect("Pool2DOptions", (1, 1), need_options=True)
@@ -197,6 +205,15 @@ def MUL(cx: OpCtx) -> None:
     _binary(cx, Mul, "MulOptions")
 
 
+def MAXIMUM(cx: OpCtx) -> None:
+    # TFLM compares the raw integers: Maximum refuses operands whose parameters differ
+    _binary(cx, Maximum, "MaximumMinimumOptions")
+
+
+def MINIMUM(cx: OpCtx) -> None:
+    _binary(cx, Minimum, "MaximumMinimumOptions")
+
+
 # -- activations ---------------------------------------------------------------------------------
 def _unary(cx: OpCtx, cls: type, options: str | None = None, **attrs: object) -> None:
     cx.expect(options, (1, 1))
@@ -225,6 +242,10 @@ def RELU6(cx: OpCtx) -> None:
 
 def LEAKY_RELU(cx: OpCtx) -> None:
     _unary(cx, LeakyRelu, "LeakyReluOptions", alpha=float(cx.opt("Alpha", 0.0)))
+
+
+def HARD_SWISH(cx: OpCtx) -> None:
+    _unary(cx, HardSwish, "HardSwishOptions")
 
 
 def QUANTIZE(cx: OpCtx) -> None:
@@ -314,6 +335,90 @@ def CONCATENATION(cx: OpCtx) -> None:
     if not -rank <= axis < rank:
         raise cx.error(f"axis {axis} is out of range for {rank}-D inputs")
     cx.emit(Concat, xs, axis=axis)
+
+
+def TRANSPOSE(cx: OpCtx) -> None:
+    """TFLM's Prepare: 1-D to 5-D input, a constant 1-D int32 perm of the input's rank with
+    every entry in [0, rank); its Eval moves float32, int8 and int16 elements. The bytes move
+    unchanged, so the output must be quantized as the input."""
+    cx.expect("TransposeOptions", (2, 2))
+    x = cx.operand(0)
+    rank = len(x.shape)
+    if rank > 5:
+        raise Unsupported(f"a {rank}-D input (TFLM's TRANSPOSE takes 1-D to 5-D)")
+    if x.dtype not in (DType.f32, DType.s8, DType.s16):
+        raise Unsupported(f"{x.dtype.value} data (TFLM's TRANSPOSE moves float32, int8, int16)")
+    p = cx.array(1, "perm")
+    if p.dtype != np.int32 or p.shape != (rank,):
+        raise cx.error(f"perm must be {rank} int32 values, got {p.dtype} of shape "
+                       f"{list(p.shape)}")
+    perm = tuple(int(d) for d in p)
+    if any(not 0 <= d < rank for d in perm):
+        raise cx.error(f"perm {list(perm)} is out of bounds for a {rank}-D input")
+    if sorted(perm) != list(range(rank)):
+        raise Unsupported(f"perm {list(perm)} repeats a dimension (not a permutation)")
+    if perm[0] != 0:
+        raise Unsupported(f"perm {list(perm)} moves the batch dimension")
+    out_q = cx.out_info().quant
+    if x.quant is not None and not x.quant.same_as(out_q):
+        raise Unsupported("TRANSPOSE moves bytes: the output must be quantized as the input")
+    cx.emit(Transpose, [x], perm=perm)
+
+
+def _split_axis(cx: OpCtx, i: int, x: Value) -> int:
+    """The constant int32 axis of SPLIT / SPLIT_V (TFLM's Prepare refuses a computed one, and
+    its Eval reads int32 and fails outside [-rank, rank))."""
+    a = cx.array(i, "axis")
+    if a.dtype != np.int32 or a.size != 1:
+        raise cx.error(f"axis must be one int32, got {a.dtype} of shape {list(a.shape)}")
+    rank = len(x.shape)
+    axis = int(a.reshape(-1)[0])
+    if not -rank <= axis < rank:
+        raise cx.error(f"axis {axis} is out of range for a {rank}-D input")
+    if axis % rank == 0:
+        raise Unsupported("split along the batch dimension")
+    return axis % rank
+
+
+def _outputs(cx: OpCtx, options: str, inputs: int) -> int:
+    n = len(cx.op.outputs)
+    if n < 1:
+        raise cx.error("has no outputs")
+    cx.expect(options, (inputs, inputs), outputs=n)
+    return n
+
+
+def SPLIT(cx: OpCtx) -> None:
+    """Equal pieces, one per output; TFLM ignores num_splits and so does firmforge."""
+    n = _outputs(cx, "SplitOptions", 2)
+    x = cx.operand(1)
+    axis = _split_axis(cx, 0, x)
+    if x.shape[axis] % n:
+        raise cx.error(f"dimension {axis} of {list(x.shape)} does not split into {n} outputs")
+    cx.emit_outputs(Split, [x], axis=axis, sizes=(x.shape[axis] // n,) * n)
+
+
+def SPLIT_V(cx: OpCtx) -> None:
+    """The pieces are the stored outputs' sizes, as TFLM reads them; a constant size_splits
+    (one -1 resolved) must agree."""
+    n = _outputs(cx, "SplitVOptions", 3)
+    x = cx.operand(0)
+    axis = _split_axis(cx, 2, x)
+    shapes = [cx.out_info(i).shape for i in range(n)]
+    if any(len(s) != len(x.shape) for s in shapes):
+        raise cx.error(f"outputs {[list(s) for s in shapes]} must have the input's rank")
+    sizes = [s[axis] for s in shapes]
+    known = cx.b.const_array(cx.op.inputs[1])
+    if known is not None and cx.op.inputs[1] not in cx.b.dynamic:
+        spec = [int(d) for d in np.asarray(known).reshape(-1)]
+        if -1 in spec and spec.count(-1) == 1:
+            spec[spec.index(-1)] = x.shape[axis] - (sum(spec) + 1)
+        if spec != sizes:
+            raise cx.error(f"size_splits {known.reshape(-1).tolist()} disagree with the stored "
+                           f"outputs' sizes {sizes} along dimension {axis}")
+    if 0 in sizes:
+        raise Unsupported(f"an empty piece (sizes {sizes}): firmforge values are never empty")
+    cx.emit_outputs(Split, [x], axis=axis, sizes=tuple(sizes))
 
 
 def MEAN(cx: OpCtx) -> None:

@@ -91,6 +91,18 @@ class Ctx:
         self.emitted.append(node)
         return node.outputs[0]
 
+    def emit_outputs(self, cls: type[Node], inputs: list[Value], suffix: str | None = None,
+                     **attrs: object) -> list[Value]:
+        """A node with several outputs (a split), named like ``emit``'s; its values are
+        ``<node>.0``, ``<node>.1``, ..."""
+        name = self.unique(f"{self.base}.{suffix or cls.__name__.lower()}")
+        node = cls(name=name, inputs=list(inputs), outputs=[], **attrs)
+        node.outputs = [Value(self.unique(f"{name}.{i}"), shape, dtype)
+                        for i, (shape, dtype) in enumerate(node.infer())]
+        self.graph.nodes.append(node)
+        self.emitted.append(node)
+        return node.outputs
+
     def const(self, suffix: str, data: np.ndarray) -> Value:
         return const(self.unique(f"{self.base}.{suffix}"), np.asarray(data, np.float32), DType.f32)
 

@@ -10,9 +10,10 @@ tensors computed from the input arrive as their concrete values from the example
 
 from __future__ import annotations
 
-from ..ops.act import LeakyRelu, Relu, Relu6
-from ..ops.eltwise import Add, Mul, Sub
+from ..ops.act import HardSwish, LeakyRelu, Relu, Relu6
+from ..ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from ..ops.nonlinear import Sigmoid, Softmax, Tanh
+from ..ops.shape import Split
 from . import torch_lower as low
 from .torch_context import Ctx, T, Unsupported, ir_axis
 
@@ -37,6 +38,10 @@ def clamp(cx: Ctx, input: T, min: float | None = None, max: float | None = None)
 
 def leaky_relu(cx: Ctx, input: T, negative_slope: float = 0.01, inplace: bool = False) -> T:
     return T(cx.emit(LeakyRelu, [input.value], alpha=float(negative_slope)), input.shape)
+
+
+def hardswish(cx: Ctx, input: T, inplace: bool = False) -> T:
+    return T(cx.emit(HardSwish, [input.value]), input.shape)
 
 
 def sigmoid(cx: Ctx, input: T) -> T:
@@ -107,6 +112,45 @@ def dropout(cx: Ctx, input: T, p: float = 0.5, training: bool = False,
     return input
 
 
+def _dim_size(t: T, dim: object) -> int:
+    ir_axis(t.rank, dim)  # raises Unsupported for a dim that is not one of t's
+    return t.shape[dim % t.rank]
+
+
+def split(cx: Ctx, tensor: T, split_size_or_sections: object, dim: int = 0) -> tuple[T, ...]:
+    """Pieces of the given size (the last one smaller) or of the listed sizes: one Split along
+    the IR axis of torch dim ``dim`` (cutting a dimension commutes with the layout's
+    permutation, so each piece is the IR layout of torch's piece)."""
+    n = _dim_size(tensor, dim)
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step < 1:
+            raise Unsupported(f"split size {step}")
+        sizes = [step] * (n // step) + ([n % step] if n % step else [])
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n or min(sizes, default=0) < 1:
+            raise Unsupported(f"split sections {sizes} of a dim of {n}")
+    axis = ir_axis(tensor.rank, dim)
+    if axis == 0:
+        raise Unsupported("split along the batch dim")
+    if len(sizes) == 1:
+        return (tensor,)
+    d = dim % tensor.rank
+    vs = cx.emit_outputs(Split, [tensor.value], axis=axis, sizes=tuple(sizes))
+    return tuple(T(v, (*tensor.shape[:d], s, *tensor.shape[d + 1:]))
+                 for v, s in zip(vs, sizes, strict=True))
+
+
+def chunk(cx: Ctx, input: T, chunks: int, dim: int = 0) -> tuple[T, ...]:
+    """torch's chunks: ceil(n / chunks) elements each, the last one smaller (so possibly fewer
+    than ``chunks`` pieces)."""
+    if chunks < 1:
+        raise Unsupported(f"chunk into {chunks} pieces")
+    n = _dim_size(input, dim)
+    return split(cx, input, -(-n // chunks), dim)
+
+
 def getitem(cx: Ctx, a: object, index: object) -> T:
     if isinstance(a, (tuple, list)):
         return a[index]
@@ -144,6 +188,14 @@ def div(cx: Ctx, input: object, other: object, rounding_mode: object = None) -> 
     if rounding_mode is not None:
         raise Unsupported(f"division with rounding_mode={rounding_mode!r}")
     return truediv(cx, input, other)
+
+
+def maximum(cx: Ctx, input: object, other: object) -> T:
+    return low.binary(cx, Maximum, input, other)
+
+
+def minimum(cx: Ctx, input: object, other: object) -> T:
+    return low.binary(cx, Minimum, input, other)
 
 
 def neg(cx: Ctx, input: T) -> T:

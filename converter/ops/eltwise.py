@@ -1,6 +1,7 @@
-"""Elementwise binary ops with numpy broadcasting: Add, Sub, Mul (TFLite ADD, SUB, MUL).
+"""Elementwise binary ops with numpy broadcasting: Add, Sub, Mul, Maximum, Minimum (TFLite ADD,
+SUB, MUL, MAXIMUM, MINIMUM).
 
-Float: y = act(a + b), act(a - b), act(a * b).
+Float: y = act(a + b), act(a - b), act(a * b), max(a, b), min(a, b).
 
 int8 (TFLM's reference kernels, add_common.cc / sub_common.cc / mul_common.cc):
 
@@ -16,6 +17,13 @@ int16 Add (16x8): the same formula with left_shift 15 (65535 * 2**15 < 2**31). T
 reference has a second int16 path for power-of-two scales with zero points 0 (a saturating add
 of pre-shifted inputs), but TFLM's ADD kernel always calls the general path, so that is the
 only one here; zero points other than 0 are applied as for int8.
+
+Maximum/Minimum (TFLM's maximum_minimum.cc, int8 and int16): y_q = max(a_q, b_q) / min(a_q, b_q)
+of the raw integers, no requantization and no clamp. TFLM's kernel has no Prepare and reads no
+quantization parameter, so its answer is the maximum of the real values only when a, b and y
+share one scale and zero point (what TFLite's converter writes for these ops); firmforge
+requires exactly that, so a file whose parameters differ is refused rather than given an answer
+that is either not TFLM's or not the maximum.
 
 Every real multiplier is computed in double from the float32 scales. (TFLM's source has at times
 computed SUB's in float32; the tflite-micro package used here works in double, which the TFLM
@@ -195,3 +203,56 @@ class Mul(Binary):
         y = mbqm(prod, m, s) + self.y.quant.zp
         lo, hi = self.act_range()
         return np.clip(y, lo, hi).astype(self.y.dtype.np)
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class MinMax(Binary, abstract=True):
+    """Elementwise maximum or minimum; integer data is compared raw (module docstring), so
+    both inputs and the output share one set of parameters (``QuantRule.JOINED``)."""
+
+    quant_rule: ClassVar[QuantRule] = QuantRule.JOINED
+    _dtypes: ClassVar[tuple[DType, ...]] = (DType.f32, DType.s8, DType.s16)
+    _pick: ClassVar[np.ufunc]
+
+    def infer(self):
+        out = super().infer()
+        if self.act is not Act.NONE:
+            raise IRError(f"{self.name}: {self.kind} has no fused activation")
+        self._check_quant()
+        return out
+
+    def _check_quant(self) -> None:
+        """Integer inputs and (once known) output must share per-tensor parameters."""
+        a, b = self.inputs
+        if a.dtype is DType.f32:
+            return
+        ys = [v for v in self.outputs[:1] if v.quant is not None]
+        if any(not v.quant.same_as(a.quant) for v in (b, *ys)):
+            got = ", ".join(f"{v.name} ({v.quant.s!r}, {v.quant.zp})" for v in (a, b, *ys))
+            raise IRError(f"{self.name}: integer {self.kind} compares raw integers, so its "
+                          f"inputs and output need identical quantization; got {got}")
+
+    def prepare(self) -> None:
+        self._check_quant()
+        super().prepare()
+
+    def _float(self, a, b):
+        return self._pick(a, b)
+
+    def _int(self, a, b):
+        self._check_quant()
+        return self._pick(a, b).astype(self.y.dtype.np)
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class Maximum(MinMax):
+    """y = max(a, b)."""
+
+    _pick: ClassVar[np.ufunc] = np.maximum
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class Minimum(MinMax):
+    """y = min(a, b)."""
+
+    _pick: ClassVar[np.ufunc] = np.minimum

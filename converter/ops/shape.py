@@ -1,8 +1,9 @@
-"""Data movement: Reshape, Transpose, Concat, Pad. No arithmetic except Concat's requantization.
+"""Data movement: Reshape, Transpose, Concat, Split, Pad. No arithmetic.
 
 Reshape reinterprets the bytes (NHWC order), so in C it costs nothing: the planner gives its
-output the input's buffer. Concat requires equal quantization of inputs and output (TFLM copies
-bytes); firmforge's quantizer arranges that. Pad fills with the real value 0, i.e. the zero point.
+output the input's buffer. Concat and Split require equal quantization of inputs and outputs
+(TFLM copies bytes); firmforge's quantizer arranges that. Pad fills with the real value 0, i.e.
+the zero point.
 """
 
 from __future__ import annotations
@@ -86,6 +87,47 @@ class Concat(Node):
 
     def ref(self, xs):
         return [np.concatenate(xs, axis=self.axis_index())]
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class Split(Node):
+    """Cut the input along ``axis`` (not the batch axis) into consecutive pieces of ``sizes``
+    elements, one output each: TFLite's SPLIT (equal pieces) and SPLIT_V (given sizes).
+
+    y_i = x[..., o_i : o_i + sizes[i], ...] along ``axis``, with o_i = sizes[0] + ... +
+    sizes[i-1]. TFLM copies the bytes (split.cc, split_v.cc), so integer outputs must carry the
+    input's quantization; the quantizer gives every output the input's parameters.
+    """
+
+    axis: int = -1
+    sizes: tuple[int, ...] = ()
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
+
+    def axis_index(self) -> int:
+        """``axis`` as a non-negative dimension index (never the batch axis)."""
+        nd = len(self.x.shape)
+        if not -nd <= self.axis < nd:
+            raise IRError(f"{self.name}: axis {self.axis} is out of range for {self.x.shape}")
+        a = self.axis % nd
+        if a == 0:
+            raise IRError(f"{self.name}: split along the batch axis")
+        return a
+
+    def infer(self):
+        x, a = self.x, self.axis_index()
+        sizes = tuple(self.sizes)
+        if not sizes or min(sizes) < 1 or sum(sizes) != x.shape[a]:
+            raise IRError(f"{self.name}: sizes {sizes} do not split dimension {a} of {x.shape}")
+        if x.dtype is not DType.f32:
+            if any(v.quant is not None and not v.quant.same_as(x.quant) for v in self.outputs):
+                raise IRError(f"{self.name}: integer split needs every output quantized as its "
+                              "input (TFLM copies bytes)")
+        return [(tuple(s if d == a else n for d, n in enumerate(x.shape)), x.dtype)
+                for s in sizes]
+
+    def ref(self, xs):
+        cuts = np.cumsum(self.sizes)[:-1]
+        return [np.ascontiguousarray(y) for y in np.split(xs[0], cuts, axis=self.axis_index())]
 
 
 @dataclass(eq=False, kw_only=True, repr=False)

@@ -7,11 +7,11 @@ Each op class declares how it is quantized (``Node.quant_rule``, ``weight_axis``
   (input 2) at ``s_in * s_w[c]``. ``weight_dtype`` may ask for int4 weights instead (for every
   weighted node, or per node name): values in [-7, 7] with ``s_w[c] = max|w_c| / 7``, stored
   ``Packed()`` (two per byte); activations and biases stay int8 and int32.
-- ``SHARED``: the output shares the first input's parameters; ``JOINED``: every input and the
-  output share one set (a Concat copies bytes). Sharing is a union-find over values, so chains
-  (pool after concat, reshape of reshape) resolve to one group, whose parameters come from the
-  union of its members' ranges; a Concat's producers thus write their outputs with the union
-  range.
+- ``SHARED``: the output (every output, for a split) shares the first input's parameters;
+  ``JOINED``: every input and the output share one set (a Concat copies bytes). Sharing is a
+  union-find over values, so chains (pool after concat, reshape of reshape) resolve to one
+  group, whose parameters come from the union of its members' ranges; a Concat's producers
+  thus write their outputs with the union range.
 - ``FIXED``: the op's ``fixed_quant`` (Softmax, Sigmoid: 1/256, -128; Tanh: 1/128, 0),
   whatever was observed.
 - ``OWN``: asymmetric from the output's own observed range (post fused activation, as the
@@ -90,6 +90,9 @@ def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]], *,
         groups.find(id(v))
     requant: set[tuple[int, int]] = set()  # (id(concat node), input index) to requantize
     for node in graph.nodes:
+        if _moves_values(node):  # every output of a split shares the first one's group
+            for y in node.outputs[1:]:
+                groups.union(id(node.y), id(y))
         if node.quant_rule is QuantRule.SHARED:
             groups.union(id(node.x), id(node.y))
         elif node.quant_rule is QuantRule.JOINED:
@@ -196,7 +199,7 @@ def _group_params(graph: Graph, operands: list[Value], groups: _UnionFind,
         if n.quant_rule is QuantRule.FIXED:
             fixed[id(n.y)] = QuantParams.per_tensor(*n.fixed_quant)
         elif _moves_values(n):
-            derived.add(id(n.y))
+            derived.update(id(o) for o in n.outputs)
     members: dict[int, list[Value]] = {}
     for v in operands:
         members.setdefault(groups.find(id(v)), []).append(v)

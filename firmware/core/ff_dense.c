@@ -61,3 +61,54 @@ void ff_dense_s16_s8_s32(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x,
                          FF_CONST int8_t *w, FF_CONST int32_t *bias, int16_t *y) {
     dense_s16(p, x, w, 0, bias, y);
 }
+
+/* One body for both batch-matmul kernels: each operand comes either from RAM (a, b) or from
+ * constant memory (ca, cb); exactly one pointer of each pair is non-null. Every call passes
+ * literal nulls, so FF_INLINE_BODY folds the choice out of the loops. */
+static FF_INLINE_BODY void batch_matmul_s8(FF_CONST ff_batch_matmul_s8_params *p,
+                                           const int8_t *a, FF_CONST int8_t *ca,
+                                           const int8_t *b, FF_CONST int8_t *cb, int8_t *y) {
+    const int32_t rows = p->rows, cols = p->cols, depth = p->depth;
+    const int32_t ar = p->a_row_stride, ak = p->a_depth_stride;
+    const int32_t bk = p->b_depth_stride, bc = p->b_col_stride;
+    const int32_t a_off = p->a_offset, b_off = p->b_offset, out_off = p->out_offset;
+    int32_t yo = 0;
+    for (int32_t b0 = 0; b0 < p->batch[0]; b0++) {
+        for (int32_t b1 = 0; b1 < p->batch[1]; b1++) {
+            for (int32_t b2 = 0; b2 < p->batch[2]; b2++) {
+                const int32_t abase = b0 * p->a_batch_stride[0] + b1 * p->a_batch_stride[1] +
+                                      b2 * p->a_batch_stride[2];
+                const int32_t bbase = b0 * p->b_batch_stride[0] + b1 * p->b_batch_stride[1] +
+                                      b2 * p->b_batch_stride[2];
+                for (int32_t i = 0; i < rows; i++) {
+                    for (int32_t j = 0; j < cols; j++) {
+                        int32_t acc = 0;
+                        for (int32_t k = 0; k < depth; k++) {
+                            const int32_t ia = abase + i * ar + k * ak;
+                            const int32_t ib = bbase + k * bk + j * bc;
+                            const int32_t va = ca != 0 ? ca[ia] : a[ia];
+                            const int32_t vb = cb != 0 ? cb[ib] : b[ib];
+                            acc += (va + a_off) * (vb + b_off);
+                        }
+                        acc = ff_mbqm(acc, p->mult, p->shift) + out_off;
+                        y[yo++] = (int8_t)ff_clamp(acc, -128, 127);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void ff_batch_matmul_s8(FF_CONST ff_batch_matmul_s8_params *p, const int8_t *a, const int8_t *b,
+                        int8_t *y) {
+    batch_matmul_s8(p, a, 0, b, 0, y);
+}
+
+void ff_batch_matmul_s8_c(FF_CONST ff_batch_matmul_s8_params *p, const int8_t *x,
+                          FF_CONST int8_t *c, int8_t *y) {
+    if (p->const_first != 0) {
+        batch_matmul_s8(p, 0, c, x, 0, y);
+    } else {
+        batch_matmul_s8(p, x, 0, 0, c, y);
+    }
+}

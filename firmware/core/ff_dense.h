@@ -20,6 +20,18 @@
  *   (+) being int32 addition with wrap-around, as in TFLM.
  * Each product is at most 2^16 * 2^7 = 2^23 in magnitude; they are summed in int32 over runs of
  * FF_DOT_RUN = 255 (below 2^31) and in int64 across runs (ff_dot_s16_s8 in ff_fixed.h).
+ *
+ * ff_batch_matmul_s8: TFLM's int8 BATCH_MATMUL, for every batch index (b0, b1, b2) of the output
+ * (operands broadcast along batch dimensions through a stride of 0) and every i < rows,
+ * j < cols:
+ *   acc = sum_k (A[i][k] + a_offset) * (B[k][j] + b_offset)             int32
+ *   y   = clamp(ff_mbqm(acc, mult, shift) + out_offset, -128, 127)
+ * where A[i][k] = a[a_batch + i * a_row_stride + k * a_depth_stride] and
+ *       B[k][j] = b[b_batch + k * b_depth_stride + j * b_col_stride]
+ * (the strides express adj_x / adj_y: a transposed operand is read in place). y is contiguous,
+ * batch dims x rows x cols. depth <= 33025 keeps acc inside int32 (|products| <= 255^2).
+ * ff_batch_matmul_s8_c takes one operand from constant memory: c is A when const_first is 1,
+ * B otherwise, and x is the other one.
  */
 #ifndef FF_DENSE_H
 #define FF_DENSE_H
@@ -52,5 +64,23 @@ void ff_dense_s16_s8(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x, FF_CO
                      FF_CONST int64_t *bias, int16_t *y);
 void ff_dense_s16_s8_s32(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x,
                          FF_CONST int8_t *w, FF_CONST int32_t *bias, int16_t *y);
+
+typedef struct {
+    int32_t batch[3];           /* output batch dims, outermost first (leading 1s) */
+    int32_t a_batch_stride[3];  /* element strides of a per batch dim, 0 where it broadcasts */
+    int32_t b_batch_stride[3];
+    int32_t rows, cols, depth;
+    int32_t a_row_stride, a_depth_stride;
+    int32_t b_depth_stride, b_col_stride;
+    int32_t const_first;        /* _c kernel only: 1 when the constant operand is a */
+    int32_t a_offset, b_offset; /* -zero points */
+    int32_t out_offset;
+    int32_t mult, shift;
+} ff_batch_matmul_s8_params;
+
+void ff_batch_matmul_s8(FF_CONST ff_batch_matmul_s8_params *p, const int8_t *a, const int8_t *b,
+                        int8_t *y);
+void ff_batch_matmul_s8_c(FF_CONST ff_batch_matmul_s8_params *p, const int8_t *x,
+                          FF_CONST int8_t *c, int8_t *y);
 
 #endif /* FF_DENSE_H */

@@ -126,3 +126,96 @@ void ff_add_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int1
         bcast_step(p->shape, p->a_stride, p->b_stride, &q);
     }
 }
+
+/* Maximum / minimum: is_max selects the comparison (a constant at every call, folded by
+ * FF_INLINE_BODY). The values are compared as stored: no offset, no rescale. */
+static int32_t pick(int32_t a, int32_t b, int is_max) {
+    if (is_max) {
+        return a > b ? a : b;
+    }
+    return a < b ? a : b;
+}
+
+static FF_INLINE_BODY void minmax_s8(FF_CONST ff_minmax_params *p, const int8_t *a,
+                                     const int8_t *b, int8_t *y, int is_max) {
+    const int32_t n = element_count(p->shape);
+    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
+    for (int32_t i = 0; i < n; i++) {
+        y[i] = (int8_t)pick(a[q.ia], b[q.ib], is_max);
+        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
+    }
+}
+
+static FF_INLINE_BODY void minmax_s8_c(FF_CONST ff_minmax_params *p, const int8_t *x,
+                                       FF_CONST int8_t *c, int8_t *y, int is_max) {
+    const int32_t n = element_count(p->shape);
+    const int first = p->const_first != 0;
+    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t a = first ? c[q.ia] : x[q.ia];
+        const int32_t b = first ? x[q.ib] : c[q.ib];
+        y[i] = (int8_t)pick(a, b, is_max);
+        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
+    }
+}
+
+static FF_INLINE_BODY void minmax_s16(FF_CONST ff_minmax_params *p, const int16_t *a,
+                                      const int16_t *b, int16_t *y, int is_max) {
+    const int32_t n = element_count(p->shape);
+    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
+    for (int32_t i = 0; i < n; i++) {
+        y[i] = (int16_t)pick(a[q.ia], b[q.ib], is_max);
+        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
+    }
+}
+
+static FF_INLINE_BODY void minmax_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x,
+                                        FF_CONST int16_t *c, int16_t *y, int is_max) {
+    const int32_t n = element_count(p->shape);
+    const int first = p->const_first != 0;
+    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t a = first ? c[q.ia] : x[q.ia];
+        const int32_t b = first ? x[q.ib] : c[q.ib];
+        y[i] = (int16_t)pick(a, b, is_max);
+        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
+    }
+}
+
+void ff_maximum_s8(FF_CONST ff_minmax_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
+    minmax_s8(p, a, b, y, 1);
+}
+
+void ff_minimum_s8(FF_CONST ff_minmax_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
+    minmax_s8(p, a, b, y, 0);
+}
+
+void ff_maximum_s8_c(FF_CONST ff_minmax_params *p, const int8_t *x, FF_CONST int8_t *c,
+                     int8_t *y) {
+    minmax_s8_c(p, x, c, y, 1);
+}
+
+void ff_minimum_s8_c(FF_CONST ff_minmax_params *p, const int8_t *x, FF_CONST int8_t *c,
+                     int8_t *y) {
+    minmax_s8_c(p, x, c, y, 0);
+}
+
+void ff_maximum_s16(FF_CONST ff_minmax_params *p, const int16_t *a, const int16_t *b,
+                    int16_t *y) {
+    minmax_s16(p, a, b, y, 1);
+}
+
+void ff_minimum_s16(FF_CONST ff_minmax_params *p, const int16_t *a, const int16_t *b,
+                    int16_t *y) {
+    minmax_s16(p, a, b, y, 0);
+}
+
+void ff_maximum_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x, FF_CONST int16_t *c,
+                      int16_t *y) {
+    minmax_s16_c(p, x, c, y, 1);
+}
+
+void ff_minimum_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x, FF_CONST int16_t *c,
+                      int16_t *y) {
+    minmax_s16_c(p, x, c, y, 0);
+}

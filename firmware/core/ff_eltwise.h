@@ -1,5 +1,5 @@
-/* Elementwise binary kernels with broadcasting (int8, and int16 ADD), TFLM's ADD, SUB and MUL
- * arithmetic.
+/* Elementwise binary kernels with broadcasting (int8, and int16 ADD, MAXIMUM and MINIMUM), TFLM's
+ * ADD, SUB, MUL, MAXIMUM and MINIMUM arithmetic.
  *
  * Shapes are 4-D (the emitter pads lower ranks with leading 1s). y is contiguous with dims
  * shape[0..3]; element (i0, i1, i2, i3) reads a[sum_k i_k * a_stride[k]] and
@@ -17,6 +17,8 @@
  *   y  = clamp(ff_mbqm((a + a_offset) * (b + b_offset), mult, shift) + out_offset,
  *              act_min, act_max)
  * (a_offset and b_offset are the negated zero points, out_offset the output zero point.)
+ * ff_maximum_s8/_s16, ff_minimum_s8/_s16 (a, b and y share one scale and zero point):
+ *   y  = a > b ? a : b,   y = a < b ? a : b     on the raw integers, no requantization
  *
  * The _c variants take one operand from constant memory (flash on AVR): c is operand a when
  * const_first is 1, operand b otherwise, and x is the other one.
@@ -57,6 +59,14 @@ typedef struct {
     int32_t act_min, act_max;
 } ff_mul_s8_params;
 
+/* Maximum and minimum move values only: the layout is all they need. */
+typedef struct {
+    int32_t shape[4];
+    int32_t a_stride[4];
+    int32_t b_stride[4];
+    int32_t const_first;
+} ff_minmax_params;
+
 void ff_add_s8(FF_CONST ff_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *y);
 void ff_sub_s8(FF_CONST ff_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *y);
 void ff_mul_s8(FF_CONST ff_mul_s8_params *p, const int8_t *a, const int8_t *b, int8_t *y);
@@ -68,5 +78,18 @@ void ff_mul_s8_c(FF_CONST ff_mul_s8_params *p, const int8_t *x, FF_CONST int8_t 
 void ff_add_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *y);
 void ff_add_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int16_t *c,
                   int16_t *y);
+
+void ff_maximum_s8(FF_CONST ff_minmax_params *p, const int8_t *a, const int8_t *b, int8_t *y);
+void ff_minimum_s8(FF_CONST ff_minmax_params *p, const int8_t *a, const int8_t *b, int8_t *y);
+void ff_maximum_s8_c(FF_CONST ff_minmax_params *p, const int8_t *x, FF_CONST int8_t *c, int8_t *y);
+void ff_minimum_s8_c(FF_CONST ff_minmax_params *p, const int8_t *x, FF_CONST int8_t *c, int8_t *y);
+void ff_maximum_s16(FF_CONST ff_minmax_params *p, const int16_t *a, const int16_t *b,
+                    int16_t *y);
+void ff_minimum_s16(FF_CONST ff_minmax_params *p, const int16_t *a, const int16_t *b,
+                    int16_t *y);
+void ff_maximum_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x, FF_CONST int16_t *c,
+                      int16_t *y);
+void ff_minimum_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x, FF_CONST int16_t *c,
+                      int16_t *y);
 
 #endif /* FF_ELTWISE_H */

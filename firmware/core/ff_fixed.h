@@ -266,6 +266,46 @@ static inline int32_t ff_get_reciprocal(int32_t x, int integer_digits, int *num_
     return ff_one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
 }
 
+/* -- int16 fixed point of the integer HardSwish ------------------------------------------------
+ *
+ * gemmlowp's and TFLM's int16 primitives as TFLM's reference HardSwish evaluates them, on int16
+ * values held in int32_t (a Q15 value v stands for v / 2^15). Twins of converter/fixed.py.
+ */
+
+/* a * b / 2^15 rounded half away from zero; -1 * -1 saturates
+ * (gemmlowp's SaturatingRoundingDoublingHighMul). */
+static inline int32_t ff_srdhm16(int32_t a, int32_t b) {
+    const int overflow = (a == b) && (a == -32768L);
+    const int32_t ab = a * b;
+    const int32_t nudge = ab >= 0 ? ((int32_t)1 << 14) : (1 - ((int32_t)1 << 14));
+    const int32_t high = (int32_t)ff_trunc_div_pow2(ab + nudge, 15);
+    return overflow ? 32767 : high;
+}
+
+/* a * b / 2^15 truncated toward zero; -1 * -1 saturates (TFLM's SaturatingDoublingHighMul). */
+static inline int32_t ff_sdhm16(int32_t a, int32_t b) {
+    const int overflow = (a == b) && (a == -32768L);
+    const int32_t high = (int32_t)ff_trunc_div_pow2(a * b, 15);
+    return overflow ? 32767 : high;
+}
+
+/* gemmlowp's RoundingDivideByPOT on int16 values (0 <= exponent <= 31). The mask 2^exponent - 1
+ * is an int16 there, so for exponent >= 16 it keeps its low 16 bits, -1: x >= 0 then gives 1
+ * and x < 0 gives -1, as in TFLM. */
+static inline int32_t ff_rdbpot16(int32_t x, int exponent) {
+    const int32_t mask = exponent >= 16 ? -1 : (((int32_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = ff_asr32(mask, 1) + (x < 0 ? 1 : 0);
+    return ff_asr32(x, exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * 2^amount saturated to the int16 range (TFLM's SaturatingLeftShift); a multiplication,
+ * since a left shift of a negative value is undefined in C99. */
+static inline int32_t ff_saturating_left_shift16(int32_t x, int amount) {
+    const int64_t r = (int64_t)x * ((int64_t)1 << amount);
+    return r > 32767 ? 32767 : (r < -32768L ? -32768L : (int32_t)r);
+}
+
 /* -- 16x8 accumulation (ff_conv_s16.c, ff_dense.c) ---------------------------------------------
  *
  * TFLM accumulates int16 x int8 products in int64. Most of that work is done here in int32, over

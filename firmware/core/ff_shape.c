@@ -75,6 +75,15 @@ void ff_concat(FF_CONST ff_concat_params *p, const void *x, void *y) {
     }
 }
 
+void ff_split(FF_CONST ff_split_params *p, const void *x, void *y) {
+    const unsigned char *src = (const unsigned char *)x;
+    unsigned char *dst = (unsigned char *)y;
+    const int32_t in_block = p->in_block, out_block = p->out_block, offset = p->offset;
+    for (int32_t o = 0; o < p->outer; o++) {
+        move_bytes(dst + o * out_block, src + o * in_block + offset, out_block);
+    }
+}
+
 /* Padding: the outer three dimensions select an output row of out_dims[3] elements; a row outside
  * the input in any of them is all fill, any other row is fill, one input row, fill. */
 typedef struct {

@@ -1,4 +1,4 @@
-/* Data-movement kernels: copy, transpose, concatenation, constant padding. No arithmetic.
+/* Data-movement kernels: copy, transpose, concatenation, split, constant padding. No arithmetic.
  *
  * ff_copy: y[i] = x[i] for nbytes bytes (a Reshape whose output cannot share its input's buffer).
  *
@@ -13,6 +13,11 @@
  * every tensor as [outer][axis * inner] bytes (inner = elements after the axis times their size):
  *   y[o*out_block + offset + k] = x[o*in_block + k]   for o < outer, k < in_block
  * The compiler emits one call per input, with offset the bytes of the inputs before it.
+ *
+ * ff_split: one output's share of a split, the mirror image of ff_concat. Viewing every tensor
+ * as [outer][axis * inner] bytes:
+ *   y[o*out_block + k] = x[o*in_block + offset + k]   for o < outer, k < out_block
+ * The compiler emits one call per output, with offset the bytes of the outputs before it.
  *
  * ff_pad_s8/_s16: constant padding of up to 4 dimensions, filled with `fill` (the output zero
  * point, i.e. the real value 0):
@@ -46,6 +51,15 @@ typedef struct {
 } ff_concat_params;
 
 void ff_concat(FF_CONST ff_concat_params *p, const void *x, void *y);
+
+typedef struct {
+    int32_t outer;
+    int32_t in_block;    /* bytes of the input per outer index */
+    int32_t out_block;   /* bytes of this output per outer index */
+    int32_t offset;      /* bytes of the earlier outputs within an input block */
+} ff_split_params;
+
+void ff_split(FF_CONST ff_split_params *p, const void *x, void *y);
 
 typedef struct {
     int32_t in_dims[FF_SHAPE_MAX_DIMS];

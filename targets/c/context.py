@@ -94,7 +94,7 @@ class EmitContext:
         self.kernel = kernel
         self._layer = self._layer_names.fresh(c_identifier(node.name))
         shapes = " ".join("x".join(map(str, v.shape[1:])) for v in node.inputs if not v.is_const)
-        out = "x".join(map(str, node.y.shape[1:]))
+        out = " ".join("x".join(map(str, v.shape[1:])) for v in node.outputs)
         self.body.append(f"    /* {_comment_safe(node.name)}: {node.kind} {shapes} -> {out} */")
 
     def symbol(self, tag: str) -> str:

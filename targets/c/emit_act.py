@@ -1,9 +1,10 @@
-"""Emitters for the standalone Relu, Relu6 and LeakyRelu (int8, kernels in ``ff_act.c``)."""
+"""Emitters for the standalone Relu, Relu6, LeakyRelu and HardSwish (int8, kernels in
+``ff_act.c``)."""
 
 from __future__ import annotations
 
 from ...converter.ir import DType
-from ...converter.ops.act import IntActivation, LeakyRelu, Relu, Relu6
+from ...converter.ops.act import HardSwish, IntActivation, LeakyRelu, Relu, Relu6
 from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, unsupported
 
@@ -30,6 +31,11 @@ def _leaky_relu_kernel(node: LeakyRelu) -> Kernel:
     return _s8(node, "ff_leaky_relu_s8")
 
 
+@kernel.register
+def _hard_swish_kernel(node: HardSwish) -> Kernel:
+    return _s8(node, "ff_hard_swish_s8")
+
+
 @emit.register
 def _relu(node: Relu, ctx: EmitContext) -> None:
     m, s = node.requant()
@@ -51,4 +57,13 @@ def _leaky_relu(node: LeakyRelu, ctx: EmitContext) -> None:
     mi, si, ma, sa, negative = node.requant()
     p = ctx.params(n=node.x.size, x_off=node.x.quant.zp, y_off=node.y.quant.zp, mult=mi,
                    shift=si, alpha_mult=ma, alpha_shift=sa, alpha_sign=-1 if negative else 1)
+    ctx.call_kernel(p, ctx.ptr(node.x), ctx.ptr(node.y))
+
+
+@emit.register
+def _hard_swish(node: HardSwish, ctx: EmitContext) -> None:
+    r = node.requant()
+    p = ctx.params(n=node.x.size, x_off=node.x.quant.zp, y_off=node.y.quant.zp,
+                   out_mult=r.out_mult, out_exp=r.out_exp, relu_mult=r.relu_mult,
+                   relu_exp=r.relu_exp)
     ctx.call_kernel(p, ctx.ptr(node.x), ctx.ptr(node.y))

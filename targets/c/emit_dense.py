@@ -1,14 +1,16 @@
-"""Emitters for Dense: int8 (int8 or packed int4 weights), and 16x8 (int16 activations, int8
-weights, int64 or int32 bias)."""
+"""Emitters for Dense (int8 with int8 or packed int4 weights, and 16x8: int16 activations, int8
+weights, int64 or int32 bias) and BatchMatMul (int8)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ...converter.encoding import Dense as Plain
 from ...converter.encoding import Encoding, Packed
-from ...converter.ir import DType
-from ...converter.ops.dense import Dense
+from ...converter.ir import DType, Value
+from ...converter.ops.dense import BatchMatMul, Dense
 from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 
@@ -46,3 +48,48 @@ def _dense(node: Dense, ctx: EmitContext) -> None:
         mult=ctx.array("mult", np.broadcast_to(mult, (o,)), "int32_t"),
         shift=ctx.array("shift", np.broadcast_to(shift, (o,)), "int32_t"))
     ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(node.y))
+
+
+BMM_BATCH = 3  # batch dimensions of ff_batch_matmul_s8 (TFLM's 5-D limit less the matrix)
+
+
+@kernel.register
+def _batch_matmul_kernel(node: BatchMatMul) -> Kernel:
+    a, b = node.inputs
+    if a.dtype is not DType.s8 or b.dtype is not DType.s8:
+        raise unsupported(node, f"{a.dtype.value} x {b.dtype.value} data")
+    if a.is_const and b.is_const:
+        raise unsupported(node, "two constant operands (fold them first)")
+    suffix = "_c" if a.is_const or b.is_const else ""
+    return Kernel(f"ff_batch_matmul_s8{suffix}", "ff_dense.h", "ff_batch_matmul_s8_params")
+
+
+def _batch_strides(v: Value, rank: int) -> list[int]:
+    """Element strides of ``v`` along the output's batch dims (padded to BMM_BATCH with
+    leading 1s), 0 where ``v`` has size 1 (it broadcasts, or the index is always 0)."""
+    shape = (1,) * (rank - len(v.shape)) + tuple(v.shape)
+    batch = shape[:-2]
+    strides = [0 if d == 1 else math.prod(shape[k + 1:]) for k, d in enumerate(batch)]
+    return [0] * (BMM_BATCH - len(batch)) + strides
+
+
+@emit.register
+def _batch_matmul(node: BatchMatMul, ctx: EmitContext) -> None:
+    a, b = node.inputs
+    y = node.y
+    rank = len(y.shape)
+    rows, cols = y.shape[-2:]
+    # a's stored matrix is rows x depth, or depth x rows with adj_x; b's depth x cols, or
+    # cols x depth with adj_y: the strides read either in place.
+    depth = a.shape[-2] if node.adj_x else a.shape[-1]
+    a_row, a_depth = (1, rows) if node.adj_x else (depth, 1)
+    b_depth, b_col = (1, depth) if node.adj_y else (cols, 1)
+    m, s = node.requant()
+    p = ctx.params(batch=[1] * (BMM_BATCH - (rank - 2)) + list(y.shape[:-2]),
+                   a_batch_stride=_batch_strides(a, rank), b_batch_stride=_batch_strides(b, rank),
+                   rows=rows, cols=cols, depth=depth, a_row_stride=a_row,
+                   a_depth_stride=a_depth, b_depth_stride=b_depth, b_col_stride=b_col,
+                   const_first=int(a.is_const), a_offset=-a.quant.zp, b_offset=-b.quant.zp,
+                   out_offset=y.quant.zp, mult=m, shift=s)
+    x, c = (b, a) if a.is_const else (a, b)
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(c), ctx.ptr(y))

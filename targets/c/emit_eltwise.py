@@ -1,4 +1,5 @@
-"""Emitters for Add, Sub and Mul (int8; Add also int16; kernels in ``ff_eltwise.c``).
+"""Emitters for Add, Sub, Mul, Maximum and Minimum (int8; Add, Maximum and Minimum also int16;
+kernels in ``ff_eltwise.c``).
 
 Broadcasting is resolved here: both operands and the output are padded to 4-D with leading 1s,
 and each operand gets an element stride per output dimension (0 where it broadcasts), so the
@@ -11,14 +12,15 @@ from __future__ import annotations
 import math
 
 from ...converter.ir import DType
-from ...converter.ops.eltwise import Add, Binary, Mul, Sub
+from ...converter.ops.eltwise import Add, Binary, Maximum, Minimum, MinMax, Mul, Sub
 from .context import EmitContext
 from .emit import Kernel, emit, kernel, unsupported
 
 RANK = 4
 
 # The integer dtypes each op has kernels for (int16 ADD serves 16x8 models).
-_DTYPES = {"add": (DType.s8, DType.s16), "sub": (DType.s8,), "mul": (DType.s8,)}
+_DTYPES = {"add": (DType.s8, DType.s16), "sub": (DType.s8,), "mul": (DType.s8,),
+           "maximum": (DType.s8, DType.s16), "minimum": (DType.s8, DType.s16)}
 
 
 def broadcast_strides(shape: tuple[int, ...]) -> list[int]:
@@ -63,6 +65,16 @@ def _mul_kernel(node: Mul) -> Kernel:
     return _kernel(node, "mul", "ff_mul_s8_params")
 
 
+@kernel.register
+def _maximum_kernel(node: Maximum) -> Kernel:
+    return _kernel(node, "maximum", "ff_minmax_params")
+
+
+@kernel.register
+def _minimum_kernel(node: Minimum) -> Kernel:
+    return _kernel(node, "minimum", "ff_minmax_params")
+
+
 def _call(node: Binary, ctx: EmitContext, fields: dict[str, object]) -> None:
     a, b = node.inputs
     lo, hi = node.act_range()
@@ -94,3 +106,21 @@ def _sub(node: Sub, ctx: EmitContext) -> None:
 def _mul(node: Mul, ctx: EmitContext) -> None:
     m, s = node.requant()
     _call(node, ctx, {"mult": m, "shift": s})
+
+
+def _minmax(node: MinMax, ctx: EmitContext) -> None:
+    """The raw values are compared: the layout is the kernel's only parameter."""
+    a, b = node.inputs
+    p = ctx.params(**_layout(node), const_first=int(a.is_const))
+    x, c = (b, a) if a.is_const else (a, b)
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(c), ctx.ptr(node.y))
+
+
+@emit.register
+def _maximum(node: Maximum, ctx: EmitContext) -> None:
+    _minmax(node, ctx)
+
+
+@emit.register
+def _minimum(node: Minimum, ctx: EmitContext) -> None:
+    _minmax(node, ctx)

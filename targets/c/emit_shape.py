@@ -1,4 +1,4 @@
-"""Emitters for Reshape, Transpose, Concat and Pad (the kernels are in ``ff_shape.c``).
+"""Emitters for Reshape, Transpose, Concat, Split and Pad (the kernels are in ``ff_shape.c``).
 
 Shapes are simplified before they reach C: size-1 dimensions are dropped and dimensions that
 move together are merged, so the kernels' fixed 4-D loops cover every permutation and padding
@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 
 from ...converter.ir import DType, Value
-from ...converter.ops.shape import Concat, Pad, Reshape, Transpose
+from ...converter.ops.shape import Concat, Pad, Reshape, Split, Transpose
 from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, unsupported
 
@@ -106,6 +106,14 @@ def _concat_kernel(node: Concat) -> Kernel:
 
 
 @kernel.register
+def _split_kernel(node: Split) -> Kernel:
+    if node.x.dtype.bits % 8:
+        raise unsupported(node, f"packed {node.x.dtype.value} data")
+    data_input(node)
+    return Kernel("ff_split", "ff_shape.h", "ff_split_params")
+
+
+@kernel.register
 def _pad_kernel(node: Pad) -> Kernel:
     x = node.x
     if x.dtype not in _PAD_DTYPES:
@@ -147,6 +155,22 @@ def _concat(node: Concat, ctx: EmitContext) -> None:
     for x in node.inputs:
         block = x.shape[a] * inner
         p = ctx.params(outer=outer, in_block=block, out_block=y.shape[a] * inner, offset=offset)
+        ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(y))
+        offset += block
+
+
+@emit.register
+def _split(node: Split, ctx: EmitContext) -> None:
+    """One byte-block copy per output, like Concat's in reverse."""
+    x = node.x
+    a = node.axis_index()
+    size = x.dtype.bits // 8
+    outer = math.prod(x.shape[:a])
+    inner = math.prod(x.shape[a + 1:]) * size
+    offset = 0
+    for y in node.outputs:
+        block = y.shape[a] * inner
+        p = ctx.params(outer=outer, in_block=x.shape[a] * inner, out_block=block, offset=offset)
         ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(y))
         offset += block
 
