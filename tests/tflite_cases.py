@@ -280,6 +280,21 @@ def activation_cases(n: int = 4, dtype=np.int8) -> list[Case]:
     return out
 
 
+def leaky_relu16_cases(n: int = 4) -> list[Case]:
+    """int16 LEAKY_RELU, whose TFLM kernel applies zero points (half of the cases have them)."""
+    rng = rng_for("LEAKY_RELU16")
+    out = []
+    for i in range(n):
+        x, y = act(rng, _shape(rng), np.int16), act(rng, (), np.int16)
+        y.shape = x.shape
+        if i % 2:
+            x.zero_point, y.zero_point = (int(z) for z in rng.integers(-5000, 5001, 2))
+        opt = options(schema.LeakyReluOptionsT, alpha=[0.3, 0.01, 1.5, -0.2][i % 4])
+        out.append(Case(f"leaky_relu16_{i}", build_model(Op.LEAKY_RELU, opt, [x], [y]),
+                        "LEAKY_RELU"))
+    return out
+
+
 def i32(data, name="") -> TensorSpec:
     a = np.asarray(data, np.int32)
     return TensorSpec(a.shape, np.int32, data=a, name=name)
@@ -365,7 +380,8 @@ def int16x8_cases() -> list[Case]:
             *depthwise_cases(4, np.int16, "dw16"),
             *dense_cases(4, np.int16, "fc16", np.int64),
             *dense_cases(3, np.int16, "fc16b32", np.int32),
-            *binary_cases(4, np.int16, ("ADD",), "16")]
+            *binary_cases(4, np.int16, ("ADD",), "16"),
+            *leaky_relu16_cases()]
 
 
 def lstm_cases(n: int = 6) -> list[Case]:

@@ -1,4 +1,5 @@
-/* Standalone piecewise-linear activations (int8), TFLM's RELU, RELU6 and LEAKY_RELU.
+/* Standalone piecewise-linear activations (int8; LEAKY_RELU also int16), TFLM's RELU, RELU6 and
+ * LEAKY_RELU.
  *
  * n elements; x_off is the input zero point, y_off the output zero point.
  *
@@ -10,7 +11,10 @@
  *                   y = clamp(y_off + (d >= 0 ? ff_mbqm(d, mult, shift)
  *                                             : alpha_sign * ff_mbqm(d, alpha_mult, alpha_shift)),
  *                             -128, 127)
- *                   (alpha_mult is the magnitude's multiplier, alpha_sign is +1 or -1)
+ *                   (alpha_mult is the magnitude's multiplier, alpha_sign is +1 or -1; the
+ *                   addition of y_off wraps modulo 2^32 as TFLM's int32 one does)
+ * ff_leaky_relu_s16: the same on int16 data, clamped to [-32768, 32767]; TFLM's int16
+ *                   LEAKY_RELU applies both zero points as the int8 one does, and |d| < 2^16.
  *
  * Each output element depends only on the same input element, so y may equal x.
  */
@@ -40,8 +44,12 @@ typedef struct {
     int32_t alpha_mult, alpha_shift, alpha_sign;
 } ff_leaky_relu_s8_params;
 
+/* The int16 kernel takes the same parameters. */
+typedef ff_leaky_relu_s8_params ff_leaky_relu_s16_params;
+
 void ff_relu_s8(FF_CONST ff_relu_s8_params *p, const int8_t *x, int8_t *y);
 void ff_relu6_s8(FF_CONST ff_relu6_s8_params *p, const int8_t *x, int8_t *y);
 void ff_leaky_relu_s8(FF_CONST ff_leaky_relu_s8_params *p, const int8_t *x, int8_t *y);
+void ff_leaky_relu_s16(FF_CONST ff_leaky_relu_s16_params *p, const int16_t *x, int16_t *y);
 
 #endif /* FF_ACT_H */
