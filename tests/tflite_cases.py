@@ -59,6 +59,8 @@ def act(rng, shape, dtype=np.int8, name="") -> TensorSpec:
         return TensorSpec(tuple(shape), np.float32, name=name)
     if np.dtype(dtype) == np.int16:
         return TensorSpec(tuple(shape), np.int16, float(rng.uniform(1e-4, 1e-3)), 0, name=name)
+    if np.dtype(dtype) == np.int32:  # an int32 activation (a QUANTIZE's input or output)
+        return TensorSpec(tuple(shape), np.int32, float(rng.uniform(1e-7, 1e-6)), 0, name=name)
     return TensorSpec(tuple(shape), np.int8, float(rng.uniform(0.01, 0.1)),
                       int(rng.integers(-128, 128)), name=name)
 
@@ -360,7 +362,8 @@ def quant_cases() -> list[Case]:
     rng = rng_for("quantize")
     out = []
     pairs = [(np.float32, np.int8), (np.int8, np.int8), (np.float32, np.int16),
-             (np.int8, np.int16), (np.int16, np.int8)]
+             (np.int8, np.int16), (np.int16, np.int8), (np.int32, np.int16), (np.int16, np.int32),
+             (np.int32, np.int8), (np.int8, np.int32)]
     for i, (src, dst) in enumerate(pairs):
         shape = _shape(rng)
         out.append(Case(f"quantize{i}", build_model(Op.QUANTIZE, None, [act(rng, shape, src)],
