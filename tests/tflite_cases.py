@@ -383,7 +383,7 @@ def int16x8_cases() -> list[Case]:
             *depthwise_cases(4, np.int16, "dw16"),
             *dense_cases(4, np.int16, "fc16", np.int64),
             *dense_cases(3, np.int16, "fc16b32", np.int32),
-            *binary_cases(4, np.int16, ("ADD",), "16"),
+            *binary_cases(4, np.int16, ("ADD", "SUB"), "16"),
             *leaky_relu16_cases()]
 
 
