@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tflite_cases as tc
 
-from firmforge.converter import reference
+from firmforge.converter import compare_tflm, reference
 from firmforge.converter.frontends.tflite import UnsupportedTFLiteError, load_tflite
 from firmforge.converter.ir import DType, Graph
 from firmforge.converter.quantize import calibrate, quantize
@@ -198,6 +198,28 @@ def test_options_firmforge_refuses_are_listed():
         run_model(case.model, [a, b])  # TFLM runs them
         with pytest.raises(UnsupportedTFLiteError, match="has no s16 implementation"):
             load_tflite(case.model)
+
+
+def test_unbatched_activations_only_in_elementwise_operators(tmp_path):
+    """A tensor stored without a leading batch dimension is one sample with a batch of 1
+    prepended, which only elementwise operators may read: TFLM runs a PAD of a [5, 3] input and
+    a SOFTMAX of a [6] one, firmforge refuses both (their paddings and axis count dimensions by
+    position; a rank-0 softmax would run over the batch). The layer comparison feeds TFLM each
+    sample in the file's own shape."""
+    rng = tc.rng_for("unbatched refusals")
+    x = tc.act(rng, (5, 3))
+    pad = build_model(Op.PAD, None, [x, tc.i32([[1, 0], [0, 2]])], [tc.same_q(x, (6, 5))])
+    smax = build_model(Op.SOFTMAX, tc.options(schema.SoftmaxOptionsT, beta=1.0),
+                       [tc.act(rng, (6,))], [TensorSpec((6,), np.int8, 1 / 256, -128)])
+    for model, shape in ((pad, (5, 3)), (smax, (6,))):
+        run_model(model, [np.zeros((1, *shape), np.int8)])  # TFLM runs them
+        with pytest.raises(UnsupportedTFLiteError, match="without a leading batch dimension"):
+            load_tflite(model)
+    sub = next(c for c in tc.unbatched_cases() if c.op == "SUB")
+    (tmp_path / "sub.tflite").write_bytes(sub.model)
+    result = compare_tflm(tmp_path / "sub.tflite", samples=3)
+    assert result.ok, result.format()
+    assert [v.shape for v in load_tflite(sub.model).graph.inputs] == [(1, 2, 5, 8), (1, 8)]
 
 
 def _spec_inputs(model: bytes):

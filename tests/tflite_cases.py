@@ -376,6 +376,39 @@ def quant_cases() -> list[Case]:
     return out
 
 
+def unbatched_cases() -> list[Case]:
+    """Elementwise operators on activations stored without a leading batch dimension of 1 (TFLM
+    has no batch): a rank-1 [C] input subtracted from [1, H, W, C] (SEANet's SUB), a rank-0
+    input, two [3, 5] inputs giving a [3, 5] output, [4, 1, 5] + [1, 3, 5] = [4, 3, 5], and
+    unary operators on [6] and [2, 7]."""
+    rng = rng_for("unbatched")
+    out = []
+
+    def binary(name, dtype, sa, sb, act_fn=0):
+        cls = getattr(schema, f"{name.capitalize()}OptionsT")
+        a, b = act(rng, sa, dtype), act(rng, sb, dtype)
+        y = act(rng, tuple(np.broadcast_shapes(sa, sb)), dtype)
+        if name == "MUL":
+            y.scale = float(a.scale) * float(b.scale) * float(rng.uniform(20, 400))
+        opt = options(cls, fusedActivationFunction=act_fn)
+        out.append(Case(f"unbatched_{name.lower()}{len(out)}",
+                        build_model(getattr(Op, name), opt, [a, b], [y]), name))
+
+    binary("SUB", np.int16, (1, 2, 5, 8), (8,))
+    binary("SUB", np.int8, (8,), (1, 3, 8), 1)
+    binary("ADD", np.int8, (3, 5), (3, 5))
+    binary("ADD", np.int16, (4, 1, 5), (1, 3, 5))
+    binary("MUL", np.int8, (), (1, 4))
+    x = act(rng, (6,), np.int16)
+    opt = options(schema.LeakyReluOptionsT, alpha=0.3)
+    out.append(Case("unbatched_leaky_relu", build_model(Op.LEAKY_RELU, opt, [x],
+                                                        [act(rng, (6,), np.int16)]), "LEAKY_RELU"))
+    out.append(Case("unbatched_quantize", build_model(Op.QUANTIZE, None, [act(rng, (2, 7),
+                                                                              np.int16)],
+                                                      [act(rng, (2, 7))]), "QUANTIZE"))
+    return out
+
+
 def int16x8_cases() -> list[Case]:
     """16x8: int16 activations, int8 weights, int64 (or int32 where TFLM allows) bias."""
     return [*conv_cases(4, np.int16, "conv16", np.int64),
@@ -446,7 +479,8 @@ def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
             "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
-            "int16x8": int16x8_cases(), "lstm": lstm_cases(), "int4": int4_cases()}
+            "int16x8": int16x8_cases(), "lstm": lstm_cases(), "int4": int4_cases(),
+            "unbatched": unbatched_cases()}
 
 
 def float_cases() -> list[Case]:

@@ -171,7 +171,8 @@ def MAX_POOL_2D(cx: OpCtx) -> None:
 # -- elementwise ---------------------------------------------------------------------------------
 def _binary(cx: OpCtx, cls: type, options: str) -> None:
     cx.expect(options, (2, 2))
-    a, b = cx.operand(0), cx.operand(1)
+    # Elementwise: an operand stored without a batch dimension broadcasts as TFLM's does.
+    a, b = cx.operand(0, unbatched=True), cx.operand(1, unbatched=True)
     rank = max(len(a.shape), len(b.shape))
     ab = []
     for i, v in enumerate((a, b)):
@@ -197,13 +198,15 @@ def MUL(cx: OpCtx) -> None:
 
 
 # -- activations ---------------------------------------------------------------------------------
-def _unary(cx: OpCtx, cls: type, options: str | None = None, **attrs: object) -> None:
+def _unary(cx: OpCtx, cls: type, options: str | None = None, elementwise: bool = True,
+           **attrs: object) -> None:
     cx.expect(options, (1, 1))
-    cx.emit(cls, [cx.operand(0)], **attrs)
+    cx.emit(cls, [cx.operand(0, unbatched=elementwise)], **attrs)
 
 
 def SOFTMAX(cx: OpCtx) -> None:
-    _unary(cx, Softmax, "SoftmaxOptions", beta=float(cx.opt("Beta", 0.0)))
+    # Not elementwise: a batch prepended to a rank-0 tensor would become the softmax's axis.
+    _unary(cx, Softmax, "SoftmaxOptions", elementwise=False, beta=float(cx.opt("Beta", 0.0)))
 
 
 def LOGISTIC(cx: OpCtx) -> None:
