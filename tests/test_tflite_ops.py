@@ -222,6 +222,54 @@ def test_unbatched_activations_only_in_elementwise_operators(tmp_path):
     assert [v.shape for v in load_tflite(sub.model).graph.inputs] == [(1, 2, 5, 8), (1, 8)]
 
 
+def _slice_model(x: TensorSpec, y_shape, begin, end, strides, **opts) -> bytes:
+    opt = tc.options(schema.StridedSliceOptionsT, **opts)
+    return build_model(Op.STRIDED_SLICE, opt, [x, tc.i32(begin), tc.i32(end), tc.i32(strides)],
+                       [tc.same_q(x, y_shape)])
+
+
+def test_strided_slices_tflm_mishandles_are_refused():
+    """TFLM ignores the ellipsis and new-axis masks and ``offset`` (the plain slice comes out),
+    writes nothing for a shrunk axis walked backwards or indexed outside the axis, reads one
+    int32 per dimension whatever the length of begin, and copies bytes whatever the output's
+    parameters. firmforge refuses each, as it refuses shrinking the batch away; TFLM itself
+    refuses a 5-D input."""
+    rng = tc.rng_for("strided slice refusals")
+    x = tc.act(rng, (1, 4, 6))
+    xs = [np.arange(24, dtype=np.int8).reshape(1, 4, 6)]
+    plain = run_model(_slice_model(x, (1, 2, 3), [0, 1, 0], [1, 3, 6], [1, 1, 2]), xs)[0]
+    assert np.array_equal(plain, xs[0][:, 1:3, 0:6:2])
+    ignored = {"ellipsisMask": 1, "newAxisMask": 2, "offset": True}
+    for opt, value in ignored.items():
+        model = _slice_model(x, (1, 2, 3), [0, 1, 0], [1, 3, 6], [1, 1, 2], **{opt: value})
+        if opt != "offset":  # (offset makes end relative: 1 + 3 leaves the axis)
+            assert np.array_equal(run_model(model, xs)[0], plain), opt
+        with pytest.raises(UnsupportedTFLiteError, match="TFLM ignores it"):
+            load_tflite(model)
+    refused = [((1, 6), [0, 2, 0], [1, 1, 6], [1, -1, 1], {"shrinkAxisMask": 2},
+                "TFLM writes no output"),
+               ((1, 6), [0, 4, 0], [1, 5, 6], [1, 1, 1], {"shrinkAxisMask": 2},
+                "TFLM writes no output"),
+               ((1, 2, 3), [0, 1], [1, 3], [1, 1], {}, "one per dimension"),
+               ((2, 6), [0, 1, 0], [1, 3, 6], [1, 1, 1], {"shrinkAxisMask": 1}, "batch")]
+    for y_shape, b, e, st, opts, match in refused:
+        with pytest.raises(UnsupportedTFLiteError, match=match):
+            load_tflite(_slice_model(x, y_shape, b, e, st, **opts))
+    y = TensorSpec((1, 2, 3), np.int8, float(x.scale) * 2, x.zero_point)
+    opt = tc.options(schema.StridedSliceOptionsT)
+    other_q = build_model(Op.STRIDED_SLICE, opt, [x, tc.i32([0, 1, 0]), tc.i32([1, 3, 6]),
+                                                  tc.i32([1, 1, 2])], [y])
+    assert np.array_equal(run_model(other_q, xs)[0], plain)  # the same bytes
+    with pytest.raises(UnsupportedTFLiteError, match="TFLM copies bytes"):
+        load_tflite(other_q)
+    x5 = tc.act(rng, (1, 2, 2, 2, 2))
+    five = _slice_model(x5, (1, 2, 2, 2, 2), [0] * 5, [1, 2, 2, 2, 2], [1] * 5)
+    with pytest.raises(RuntimeError):
+        run_model(five, [np.zeros((1, 2, 2, 2, 2), np.int8)])
+    with pytest.raises(UnsupportedTFLiteError, match="at most 4 dimensions"):
+        load_tflite(five)
+
+
 def _spec_inputs(model: bytes):
     sub = schema.Model.GetRootAs(model, 0).Subgraphs(0)
     return [sub.Tensors(sub.Inputs(i)).ShapeAsNumpy() for i in range(sub.InputsLength())]

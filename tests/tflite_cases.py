@@ -342,6 +342,49 @@ def shape_cases(n: int = 4, dtype=np.int8) -> list[Case]:
     return out
 
 
+def strided_slice_cases(n: int = 12, dtype=np.int8, tag: str = "strided_slice") -> list[Case]:
+    """Ranks 2 to 4, strides of either sign, indices beyond the axis and negative ones, begin,
+    end and shrink masks. The output shape is numpy's basic slicing of the same spec (TFLite's
+    rules: negative indices count from the end, then clamp; a mask takes the whole axis; a shrunk
+    axis is indexed)."""
+    rng = rng_for(tag)
+    out = []
+    while len(out) < n:
+        shape = (1, *(int(d) for d in rng.integers(2, 9, int(rng.integers(1, 4)))))
+        begin, end, strides, index = [0], [1], [1], [slice(None)]
+        masks = {"beginMask": 0, "endMask": 0, "shrinkAxisMask": 0}
+        for d, size in enumerate(shape[1:], 1):
+            s = int(rng.choice([1, 1, 2, 3, -1, -2]))
+            kind = rng.random()
+            if kind < 0.5:  # from inside the axis, a run that may overshoot (and clamp)
+                b = int(rng.integers(size))
+                e = b + s * int(rng.integers(1, size + 1))
+                b, e = (v - size if 0 <= v < size and rng.random() < 0.3 else v for v in (b, e))
+            else:  # anywhere, beyond either end included
+                b, e = (int(v) for v in rng.integers(-size - 2, size + 3, 2))
+            bm, em = rng.random() < 0.2, rng.random() < 0.25
+            if rng.random() < 0.15:  # shrink: a forward stride from an index inside the axis
+                s, b, bm, em = 1, int(rng.integers(-size, size)), False, False
+                masks["shrinkAxisMask"] |= 1 << d
+                index.append(b)
+            else:
+                index.append(slice(None if bm else b, None if em else e, s))
+            masks["beginMask"] |= int(bm) << d
+            masks["endMask"] |= int(em) << d
+            begin.append(b)
+            end.append(e)
+            strides.append(s)
+        y_shape = np.empty(shape)[tuple(index)].shape
+        if 0 in y_shape:
+            continue
+        x = act(rng, shape, dtype)
+        opt = options(schema.StridedSliceOptionsT, **masks)
+        model = build_model(Op.STRIDED_SLICE, opt, [x, i32(begin), i32(end), i32(strides)],
+                            [same_q(x, y_shape)])
+        out.append(Case(f"{tag}{len(out)}", model, "STRIDED_SLICE"))
+    return out
+
+
 def mean_cases(n: int = 6, dtype=np.int8) -> list[Case]:
     rng = rng_for("mean")
     out = []
@@ -417,7 +460,8 @@ def int16x8_cases() -> list[Case]:
             *dense_cases(4, np.int16, "fc16", np.int64),
             *dense_cases(3, np.int16, "fc16b32", np.int32),
             *binary_cases(4, np.int16, ("ADD", "SUB"), "16"),
-            *leaky_relu16_cases()]
+            *leaky_relu16_cases(),
+            *strided_slice_cases(6, np.int16, "strided_slice16")]
 
 
 def lstm_cases(n: int = 6) -> list[Case]:
@@ -478,7 +522,8 @@ def int4_cases(n: int = 6) -> list[Case]:
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
-            "shape": shape_cases(), "mean": mean_cases(), "quant": quant_cases(),
+            "shape": shape_cases(), "strided_slice": strided_slice_cases(),
+            "mean": mean_cases(), "quant": quant_cases(),
             "int16x8": int16x8_cases(), "lstm": lstm_cases(), "int4": int4_cases(),
             "unbatched": unbatched_cases()}
 
@@ -504,5 +549,5 @@ def float_cases() -> list[Case]:
              dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
-             Case("concat", cat, "CONCATENATION")]
+             Case("concat", cat, "CONCATENATION"), strided_slice_cases(1, f, "float slice")[0]]
     return [Case(f"float_{c.name}", c.model, c.op) for c in cases]

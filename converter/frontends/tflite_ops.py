@@ -30,7 +30,7 @@ from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.quant import Dequantize, Quantize
 from ..ops.reduce import Mean
-from ..ops.shape import Concat, Pad, Reshape
+from ..ops.shape import Concat, Pad, Reshape, StridedSlice
 from .tflite_context import OpCtx, Unsupported, resolve_shape
 
 # TFLite ActivationFunctionType -> the IR's fused clamp (TANH and SIGN_BIT have no counterpart)
@@ -316,6 +316,69 @@ def CONCATENATION(cx: OpCtx) -> None:
     if not -rank <= axis < rank:
         raise cx.error(f"axis {axis} is out of range for {rank}-D inputs")
     cx.emit(Concat, xs, axis=axis)
+
+
+def _slice_axis(n: int, begin: int, end: int, stride: int, masked: tuple[bool, bool],
+                shrink: bool) -> tuple[int, int, int]:
+    """(start, stop, step) of one axis as TFLM's strided slice resolves them: a negative index
+    counts from the end, then clamps to [0, n] (forwards) or [-1, n - 1] (backwards); a begin or
+    end mask takes the whole axis; a shrunk axis stops one past its start."""
+    def bound(i: int) -> int:
+        i = i + n if i < 0 else i
+        return min(max(i, 0), n) if stride > 0 else min(max(i, -1), n - 1)
+
+    start = (0 if stride > 0 else n - 1) if masked[0] else bound(begin)
+    if shrink:
+        return start, start + 1, stride
+    stop = (n if stride > 0 else -1) if masked[1] else bound(end)
+    return start, stop, stride
+
+
+def STRIDED_SLICE(cx: OpCtx) -> None:
+    """TFLM reads begin/end/strides as int32, one per input dimension (at most 4), honours the
+    begin, end and shrink masks and ignores the ellipsis and new-axis masks and ``offset``:
+    firmforge refuses files that set those, and the shrinks TFLM leaves unwritten (a negative
+    stride, a begin outside the axis)."""
+    cx.expect("StridedSliceOptions", (4, 4))
+    x = cx.operand(0)
+    rank = len(x.shape)
+    if rank > 4:
+        raise Unsupported(f"a {rank}-D input (TFLM's STRIDED_SLICE takes at most 4 dimensions)")
+    for mask in ("EllipsisMask", "NewAxisMask"):
+        if cx.opt(mask, 0):
+            raise Unsupported(f"{mask} {cx.opt(mask, 0)}: TFLM ignores it, which changes what "
+                              "the slice means")
+    if cx.opt("Offset", False):
+        raise Unsupported("offset=True: TFLM ignores it, which changes what the slice means")
+    spec = []
+    for i, what in ((1, "begin"), (2, "end"), (3, "strides")):
+        a = cx.array(i, what)
+        if a.dtype != np.int32 or a.shape != (rank,):
+            raise Unsupported(f"{what} is {a.dtype}{list(a.shape)}; TFLM reads {rank} int32 "
+                              f"values (one per dimension of the input)")
+        spec.append([int(v) for v in a])
+    begin_mask, end_mask = int(cx.opt("BeginMask", 0)), int(cx.opt("EndMask", 0))
+    shrink_mask = int(cx.opt("ShrinkAxisMask", 0))
+    bounds, shrink = [], []
+    for d, (n, b, e, s) in enumerate(zip(x.shape, *spec, strict=True)):
+        if s == 0:
+            raise Unsupported(f"stride 0 along dimension {d} (TFLM refuses it)")
+        shrunk = bool(shrink_mask >> d & 1)
+        a, z, s = _slice_axis(n, b, e, s, (bool(begin_mask >> d & 1), bool(end_mask >> d & 1)),
+                              shrunk)
+        if shrunk:
+            if s < 0 or not 0 <= a < n:
+                raise Unsupported(f"dimension {d} is shrunk with stride {s} from index {b}: "
+                                  "TFLM writes no output for it")
+            shrink.append(d)
+        if len(range(a, z, s)) == 1:
+            a, z, s = a, a + 1, 1  # one element, whichever way it is walked
+        bounds.append((a, z, s))
+    if bounds[0] != (0, 1, 1) or 0 in shrink:
+        raise Unsupported(f"the slice {bounds[0]} of the batch dimension (firmforge keeps the "
+                          "batch whole)")
+    starts, stops, steps = (tuple(b[k] for b in bounds) for k in range(3))
+    cx.emit(StridedSlice, [x], starts=starts, stops=stops, steps=steps, shrink=tuple(shrink))
 
 
 def MEAN(cx: OpCtx) -> None:
