@@ -1,12 +1,12 @@
 """16x8 kernels (int16 activations, int8 weights) == reference, bit for bit.
 
 One row per kernel, 50 random cases each: Conv2d with int64 and with int32 bias (grouped,
-dilated, padded geometries), DepthwiseConv2d, Dense with int64 and int32 bias (with and without
-activation zero points), int16 Add and Sub with broadcasting and constant operands, and the QUANTIZE /
-DEQUANTIZE conversions at a 16x8 model's boundaries. The long_accumulations row drives
-accumulators far beyond int32: up to 9000 saturated products aligned with the weights' signs,
-int64 biases beyond int32, depthwise windows longer than the kernels' int32 runs; with an int32
-bias the same accumulators wrap, as TFLM's do.
+dilated, padded geometries), DepthwiseConv2d, TransposeConv2d, Dense with int64 and int32 bias
+(with and without activation zero points), int16 Add and Sub with broadcasting and constant
+operands, and the QUANTIZE / DEQUANTIZE conversions at a 16x8 model's boundaries. The
+long_accumulations row drives accumulators far beyond int32: up to 9000 saturated products
+aligned with the weights' signs, int64 biases beyond int32, depthwise windows longer than the
+kernels' int32 runs; with an int32 bias the same accumulators wrap, as TFLM's do.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_kernels_conv import geometry
+from test_kernels_conv import geometry, tconv_geometry
 
 from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, IRError, QuantParams, Value, const
-from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
+from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from firmforge.converter.ops.dense import Dense
 from firmforge.converter.ops.eltwise import Add, AddSub, Mul, Sub
 from firmforge.converter.ops.quant import Dequantize, Quantize
@@ -126,6 +126,19 @@ def dwconv_16x8(rng) -> Graph:
     return single(DepthwiseConv2d, "dw", [x, w, b], out_q16(rng, xq, w.quant, depth),
                   stride=g.stride, dilation=g.dilation, padding=g.padding, depth_multiplier=m,
                   act=_pick(rng, ACTS))
+
+
+def transpose_conv_16x8(rng) -> Graph:
+    g = tconv_geometry(rng)
+    c = _pick(rng, [1, 2, 3, 5, 8, 13, 64])
+    o = _pick(rng, [1, 2, 3, 5])
+    xq = q16(rng)
+    x = Value("x", (1, g.h, g.w, c), DType.s16, xq)
+    w = weights(rng, (o, *g.kernel, c), axis=0)
+    depth = g.depth * c
+    b = bias(rng, o, DType.s64, 3e6 * math.sqrt(depth))
+    return single(TransposeConv2d, "tconv", [x, w, b], out_q16(rng, xq, w.quant, depth),
+                  stride=g.stride, padding=g.padding, out_hw=g.out_hw, act=_pick(rng, ACTS))
 
 
 def dense_16x8(rng, bias_dtype: DType) -> Graph:
@@ -274,6 +287,7 @@ ROWS = [
     Row("conv2d_s16_s8", lambda rng: conv_16x8(rng, DType.s64)),
     Row("conv2d_s16_s8_s32", lambda rng: conv_16x8(rng, DType.s32)),
     Row("dwconv2d_s16_s8", dwconv_16x8),
+    Row("transpose_conv2d_s16_s8", transpose_conv_16x8),
     Row("dense_s16_s8", lambda rng: dense_16x8(rng, DType.s64)),
     Row("dense_s16_s8_s32", lambda rng: dense_16x8(rng, DType.s32)),
     Row("add_s16", add_16x8),

@@ -14,7 +14,11 @@ import pytest
 import tflite_cases as tc
 
 from firmforge.converter import compare_tflm, reference
-from firmforge.converter.frontends.tflite import UnsupportedTFLiteError, load_tflite
+from firmforge.converter.frontends.tflite import (
+    TFLiteFormatError,
+    UnsupportedTFLiteError,
+    load_tflite,
+)
 from firmforge.converter.ir import DType, Graph
 from firmforge.converter.quantize import calibrate, quantize
 from firmforge.targets.c import host
@@ -268,6 +272,48 @@ def test_strided_slices_tflm_mishandles_are_refused():
         run_model(five, [np.zeros((1, 2, 2, 2, 2), np.int8)])
     with pytest.raises(UnsupportedTFLiteError, match="at most 4 dimensions"):
         load_tflite(five)
+
+
+def _tconv(rng, x: TensorSpec, bias_dtype, out_shape=(1, 5, 4, 2), spec=None,
+           y_zero_point=0) -> bytes:
+    w = tc.weights(rng, (2, 3, 2, x.shape[3]), 0)
+    y = tc.out_for_acc(rng, x, w, 6, out_shape)
+    y.zero_point = y_zero_point
+    shape = tc.i32(spec if spec is not None else out_shape)
+    opt = tc.options(schema.TransposeConvOptionsT, padding=tc.SAME, strideH=2, strideW=2)
+    return build_model(Op.TRANSPOSE_CONV, opt, [shape, w, x, tc.bias(rng, 2, x, w, bias_dtype)],
+                       [y])
+
+
+def test_transpose_convs_firmforge_refuses():
+    """16x8 TRANSPOSE_CONV with an int32 bias (TFLM reads every 16x8 bias but an int16 one as
+    int64) or with zero points (TFLM's int16 kernel ignores them: the same bytes come out), INT4
+    filters (which TFLM refuses), and a constant output_shape that contradicts the stored output
+    (TFLM uses the latter)."""
+    rng = tc.rng_for("tconv refusals")
+    x16 = tc.act(rng, (1, 3, 2, 3), np.int16)
+    with pytest.raises(UnsupportedTFLiteError, match="s64 bias"):
+        load_tflite(_tconv(rng, x16, np.int32))
+    xs = [tc.rng_for("tconv x").integers(-32768, 32768, (1, 3, 2, 3), dtype=np.int16)]
+    plain = _tconv(tc.rng_for("same"), x16, np.int64)
+    zx = TensorSpec(x16.shape, np.int16, x16.scale, 1000)
+    shifted = _tconv(tc.rng_for("same"), zx, np.int64, y_zero_point=-300)
+    assert np.array_equal(run_model(plain, xs)[0], run_model(shifted, xs)[0])
+    with pytest.raises(UnsupportedTFLiteError, match="zero points of 0"):
+        load_tflite(shifted)
+    x8 = tc.act(rng, (1, 3, 2, 3))
+    w4 = tc.weights4(rng, (2, 3, 2, 3), 0)
+    opt = tc.options(schema.TransposeConvOptionsT, padding=tc.SAME, strideH=2, strideW=2)
+    int4 = build_model(Op.TRANSPOSE_CONV, opt, [tc.i32((1, 5, 4, 2)), w4, x8],
+                       [tc.out_for_acc(rng, x8, w4, 6, (1, 5, 4, 2))])
+    with pytest.raises(RuntimeError):  # TFLM refuses INT4 filters here ("hybrid")
+        run_model(int4, [np.zeros((1, 3, 2, 3), np.int8)])
+    with pytest.raises(UnsupportedTFLiteError, match="INT4 filters"):
+        load_tflite(int4)
+    bad = _tconv(rng, x8, np.int32, spec=(1, 6, 4, 2))
+    run_model(bad, [np.zeros((1, 3, 2, 3), np.int8)])  # TFLM runs it (the stored size)
+    with pytest.raises(TFLiteFormatError, match="disagrees with the stored output"):
+        load_tflite(bad)
 
 
 def _spec_inputs(model: bytes):

@@ -169,6 +169,39 @@ def depthwise_cases(n: int = 8, dtype=np.int8, tag: str = "dw") -> list[Case]:
     return out
 
 
+def transpose_conv_cases(n: int = 8, dtype=np.int8, tag: str = "tconv",
+                         bias_dtype=np.int32) -> list[Case]:
+    """TRANSPOSE_CONV: SAME and VALID padding, strides 1 to 3, output sizes TensorFlow's
+    (in * s for SAME, (in - 1) * s + k for VALID) or up to two smaller or one larger (TFLM takes
+    any stored size), output_shape a constant or a graph input (as in SEANet, where TFLM never
+    reads it), the bias omitted, fused activations, per-tensor and per-channel weights."""
+    rng = rng_for(tag)
+    out = []
+    for i in range(n):
+        h, w = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        kh, kw = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        pad = SAME if i % 2 else VALID
+        size = [d * s if pad == SAME else (d - 1) * s + k
+                for d, s, k in ((h, stride[0], kh), (w, stride[1], kw))]
+        size = [max(1, d + int(rng.choice([0, 0, -1, -2, 1]))) for d in size]
+        ci, o = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        x = act(rng, (1, h, w, ci), dtype)
+        wt = weights(rng, (o, kh, kw, ci), 0, per_channel=i % 3 != 0,
+                     dtype=dtype if dtype == np.float32 else np.int8)
+        depth = max(1, -(-kh // stride[0]) * -(-kw // stride[1]) * ci)
+        y = out_for_acc(rng, x, wt, depth, (1, *size, o))
+        shape = TensorSpec((4,), np.int32, data=np.array([1, *size, o], np.int32))
+        if i % 4 == 1:
+            shape = TensorSpec((4,), np.int32)  # a graph input nothing reads
+        ins = [shape, wt, x] + ([bias(rng, o, x, wt, bias_dtype)] if i % 4 != 3 else [])
+        opt = options(schema.TransposeConvOptionsT, padding=pad, strideH=stride[0],
+                      strideW=stride[1], fusedActivationFunction=ACTS[i % 4])
+        out.append(Case(f"{tag}{i}", build_model(Op.TRANSPOSE_CONV, opt, ins, [y]),
+                        "TRANSPOSE_CONV"))
+    return out
+
+
 def dense_cases(n: int = 8, dtype=np.int8, tag: str = "fc", bias_dtype=np.int32) -> list[Case]:
     """Rank-2 inputs, rank-4 inputs flattened to one row, keep_num_dims, omitted bias,
     per-tensor and per-channel weights."""
@@ -461,7 +494,9 @@ def int16x8_cases() -> list[Case]:
             *dense_cases(3, np.int16, "fc16b32", np.int32),
             *binary_cases(4, np.int16, ("ADD", "SUB"), "16"),
             *leaky_relu16_cases(),
-            *strided_slice_cases(6, np.int16, "strided_slice16")]
+            *strided_slice_cases(6, np.int16, "strided_slice16"),
+            *transpose_conv_cases(4, np.int16, "tconv16", np.int64),
+            *transpose_conv_cases(2, np.int16, "tconv16b16", np.int16)]
 
 
 def lstm_cases(n: int = 6) -> list[Case]:
@@ -522,6 +557,7 @@ def int4_cases(n: int = 6) -> list[Case]:
 def int8_cases() -> dict[str, list[Case]]:
     return {"conv": conv_cases(), "depthwise": depthwise_cases(), "dense": dense_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "activation": activation_cases(),
+            "transpose_conv": transpose_conv_cases(),
             "shape": shape_cases(), "strided_slice": strided_slice_cases(),
             "mean": mean_cases(), "quant": quant_cases(),
             "int16x8": int16x8_cases(), "lstm": lstm_cases(), "int4": int4_cases(),
@@ -549,5 +585,6 @@ def float_cases() -> list[Case]:
              dense_cases(2, f, "fc")[1], *pool_cases(1, f), binary[1], binary[3],
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
-             Case("concat", cat, "CONCATENATION"), strided_slice_cases(1, f, "float slice")[0]]
+             Case("concat", cat, "CONCATENATION"), strided_slice_cases(1, f, "float slice")[0],
+             transpose_conv_cases(1, f, "float tconv")[0]]
     return [Case(f"float_{c.name}", c.model, c.op) for c in cases]

@@ -22,7 +22,7 @@ import numpy as np
 from ..ir import Act, DType, QuantParams, Value, const
 from ..ops.act import LeakyRelu, Relu, Relu6
 from ..ops.common import Padding
-from ..ops.conv import Conv2d, DepthwiseConv2d
+from ..ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from ..ops.dense import Dense
 from ..ops.eltwise import Add, Mul, Sub
 from ..ops.lstm import Lstm
@@ -113,6 +113,41 @@ def DEPTHWISE_CONV_2D(cx: OpCtx) -> None:
     b = cx.bias(2, oc, x, True)  # TFLM's int16 depthwise always accumulates in int64
     cx.emit(DepthwiseConv2d, [x, w, b], stride=stride, dilation=dilation, padding=pad,
             depth_multiplier=mult, act=_act(cx))
+
+
+def TRANSPOSE_CONV(cx: OpCtx) -> None:
+    """Inputs: output_shape, weights [O, KH, KW, C], x, optional bias. TFLM takes the output
+    size from the stored output tensor and never reads output_shape, which may even be a graph
+    input (it is then an input of the C model that nothing reads); a constant one must agree.
+    Its padding is ComputePaddingHeightWidth over the *output* size with dilation 1, the top
+    and left amounts only (``Padding.same`` gives them). TFLM converts an int16 bias of a 16x8
+    model to int64, as done here; other 16x8 biases it reads as int64. INT4 filters it refuses."""
+    cx.expect("TransposeConvOptions", (3, 4), need_options=True)
+    x = cx.operand(2)
+    w = cx.weights(1, x, axis=0)
+    if w.dtype is DType.s4:
+        raise Unsupported("INT4 filters (TFLM's TRANSPOSE_CONV refuses them as hybrid)")
+    _rank4(cx, x, w)
+    o, kh, kw, c = w.shape
+    out = cx.out_info().shape
+    if len(out) != 4 or out[0] != x.shape[0] or out[3] != o or x.shape[3] != c:
+        raise cx.error(f"input {list(x.shape)}, filter {list(w.shape)} and stored output "
+                       f"{list(out)} do not agree")
+    spec = None if cx.op.inputs[0] in cx.b.dynamic else cx.b.const_array(cx.op.inputs[0])
+    if spec is not None and [int(d) for d in np.asarray(spec).reshape(-1)] != list(out):
+        raise cx.error(f"output_shape {np.asarray(spec).reshape(-1).tolist()} disagrees with "
+                       f"the stored output {list(out)}")
+    stride = (int(cx.opt("StrideH", 0)), int(cx.opt("StrideW", 0)))
+    kind = cx.opt("Padding", _SAME)
+    if min(stride) < 1 or kind not in (_SAME, _VALID):
+        raise cx.error(f"stride {stride} and padding type {kind}")
+    pad = Padding() if kind == _VALID else Padding.same(out[1:3], (kh, kw), stride)
+    b = cx.bias(3, o, x, True)
+    if b.dtype is DType.s16:
+        b = Value(cx.b.unique(f"{cx.base}.bias64"), b.shape, DType.s64, None,
+                  b.data.astype(np.int64))
+    cx.emit(TransposeConv2d, [x, w, b], stride=stride, padding=(pad.top, pad.left),
+            out_hw=out[1:3], act=_act(cx))
 
 
 def FULLY_CONNECTED(cx: OpCtx) -> None:
