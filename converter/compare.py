@@ -103,11 +103,14 @@ def tflm_run(path: str | os.PathLike[str], inputs: list[np.ndarray], tensors: li
         str(path), arena_size=_arena_size(path),
         intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     n = inputs[0].shape[0]
+    # One sample in the file's own shape: a tensor stored without a batch dimension (imported
+    # with one prepended) takes the sample without it.
+    shapes = [tuple(int(d) for d in it.get_input_details(k)["shape"]) for k in range(len(inputs))]
     outs: list[list[np.ndarray]] = []
     kept: dict[int, list[np.ndarray]] = {t: [] for t in tensors}
     for i in range(n):
         for k, x in enumerate(inputs):
-            it.set_input(x[i:i + 1], k)
+            it.set_input(x[i:i + 1].reshape(shapes[k]), k)
         it.invoke()
         outs.append([np.array(it.get_output(k)) for k in range(n_out)])
         for t in tensors:

@@ -1,12 +1,12 @@
 """16x8 kernels (int16 activations, int8 weights) == reference, bit for bit.
 
 One row per kernel, 50 random cases each: Conv2d with int64 and with int32 bias (grouped,
-dilated, padded geometries), DepthwiseConv2d, Dense with int64 and int32 bias (with and without
-activation zero points), int16 Add with broadcasting and constant operands, and the QUANTIZE /
-DEQUANTIZE conversions at a 16x8 model's boundaries. The long_accumulations row drives
-accumulators far beyond int32: up to 9000 saturated products aligned with the weights' signs,
-int64 biases beyond int32, depthwise windows longer than the kernels' int32 runs; with an int32
-bias the same accumulators wrap, as TFLM's do.
+dilated, padded geometries), DepthwiseConv2d, TransposeConv2d, Dense with int64 and int32 bias
+(with and without activation zero points), int16 Add and Sub with broadcasting and constant
+operands, and the QUANTIZE / DEQUANTIZE conversions at a 16x8 model's boundaries. The
+long_accumulations row drives accumulators far beyond int32: up to 9000 saturated products
+aligned with the weights' signs, int64 biases beyond int32, depthwise windows longer than the
+kernels' int32 runs; with an int32 bias the same accumulators wrap, as TFLM's do.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_kernels_conv import geometry
+from test_kernels_conv import geometry, tconv_geometry
 
 from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, IRError, QuantParams, Value, const
-from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
+from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from firmforge.converter.ops.dense import Dense
-from firmforge.converter.ops.eltwise import Add, Sub
+from firmforge.converter.ops.eltwise import Add, AddSub, Mul, Sub
 from firmforge.converter.ops.quant import Dequantize, Quantize
 from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
@@ -128,6 +128,19 @@ def dwconv_16x8(rng) -> Graph:
                   act=_pick(rng, ACTS))
 
 
+def transpose_conv_16x8(rng) -> Graph:
+    g = tconv_geometry(rng)
+    c = _pick(rng, [1, 2, 3, 5, 8, 13, 64])
+    o = _pick(rng, [1, 2, 3, 5])
+    xq = q16(rng)
+    x = Value("x", (1, g.h, g.w, c), DType.s16, xq)
+    w = weights(rng, (o, *g.kernel, c), axis=0)
+    depth = g.depth * c
+    b = bias(rng, o, DType.s64, 3e6 * math.sqrt(depth))
+    return single(TransposeConv2d, "tconv", [x, w, b], out_q16(rng, xq, w.quant, depth),
+                  stride=g.stride, padding=g.padding, out_hw=g.out_hw, act=_pick(rng, ACTS))
+
+
 def dense_16x8(rng, bias_dtype: DType) -> Graph:
     k = _pick(rng, [1, 2, 3, 7, 16, 33, 100, 129, 257, 600])
     o = _pick(rng, [1, 2, 5, 10, 31])
@@ -143,13 +156,13 @@ def dense_16x8(rng, bias_dtype: DType) -> Graph:
     return single(Dense, "fc", [x, w, b], yq, act=_pick(rng, ACTS))
 
 
-def add_16x8(rng) -> Graph:
+def add_16x8(rng, cls: type[AddSub] = Add) -> Graph:
     rank = int(rng.integers(2, 5))
     out = (1, *(int(rng.choice([1, 2, 3, 5, 8, 17])) for _ in range(rank - 1)))
     sa = tuple(d if k == 0 or rng.random() < 0.7 else 1 for k, d in enumerate(out))
     sb = tuple(d if k == 0 or rng.random() < 0.5 else 1 for k, d in enumerate(out))
     which = int(rng.integers(5))  # 0: a constant, 1: b constant, else both activations
-    zp = 2000 if rng.random() < 0.3 else 0  # TFLM's int16 ADD applies zero points
+    zp = 2000 if rng.random() < 0.3 else 0  # TFLM's int16 ADD and SUB apply zero points
     ops = []
     for name, shape, constant in (("a", sa, which == 0), ("b", sb, which == 1)):
         q = q16(rng, zp)
@@ -161,7 +174,7 @@ def add_16x8(rng) -> Graph:
             ops.append(Value(name, shape, DType.s16, q))
     yq = QuantParams.per_tensor(max(ops[0].quant.s, ops[1].quant.s) * float(rng.uniform(0.3, 4)),
                                 int(rng.integers(-zp, zp + 1)))
-    return single(Add, "add", ops, yq, act=_pick(rng, ACTS))
+    return single(cls, cls.__name__.lower(), ops, yq, act=_pick(rng, ACTS))
 
 
 def _shape(rng) -> tuple[int, ...]:
@@ -274,9 +287,11 @@ ROWS = [
     Row("conv2d_s16_s8", lambda rng: conv_16x8(rng, DType.s64)),
     Row("conv2d_s16_s8_s32", lambda rng: conv_16x8(rng, DType.s32)),
     Row("dwconv2d_s16_s8", dwconv_16x8),
+    Row("transpose_conv2d_s16_s8", transpose_conv_16x8),
     Row("dense_s16_s8", lambda rng: dense_16x8(rng, DType.s64)),
     Row("dense_s16_s8_s32", lambda rng: dense_16x8(rng, DType.s32)),
     Row("add_s16", add_16x8),
+    Row("sub_s16", lambda rng: add_16x8(rng, Sub)),
     Row("quantize_s16_s8", requantize(DType.s16, DType.s8)),
     Row("quantize_s8_s16", requantize(DType.s8, DType.s16)),
     Row("quantize_s16_s16", requantize(DType.s16, DType.s16), count=25),
@@ -337,7 +352,7 @@ def test_refusals():
     tiny = single(Conv2d, "conv", [x, w, b64], QuantParams.per_tensor(1e-12))
     with pytest.raises(IRError, match="shift"):
         reference.run(tiny, [np.zeros((1, 4, 4, 2), np.int16)])
-    # Int16 weights, mixed activation types, int16 SUB.
+    # Int16 weights, mixed activation types, int16 MUL.
     w16 = const("w", np.ones((3, 2, 2, 2), np.int16), DType.s16, w.quant)
     with pytest.raises(IRError, match="s8 weights"):
         single(Conv2d, "conv", [x, w16, b64], yq)
@@ -346,5 +361,5 @@ def test_refusals():
                       outputs=[Value("y", (1, 3, 3, 3), DType.s8, yq)])
         node.check()
     a = Value("a", (1, 4), DType.s16, q16(rng))
-    with pytest.raises(IRError, match="sub has no s16"):
-        single(Sub, "sub", [a, a], yq)
+    with pytest.raises(IRError, match="mul has no s16"):
+        single(Mul, "mul", [a, a], yq)

@@ -1,10 +1,10 @@
-"""Standalone activation kernels (Relu, Relu6, LeakyRelu, HardSwish int8) == reference on random
-shapes.
+"""Standalone activation kernels (Relu, Relu6, LeakyRelu, HardSwish int8; LeakyRelu int16) ==
+reference on random shapes.
 
 Scales over the whole activation range (so the requantizing Relu both shrinks and grows), zero
-points anywhere in int8, LeakyRelu alphas from 0 through > 1 and negative, HardSwish scale pairs
-over every branch of its int16 arithmetic; plus a chain where the planner runs each activation
-in place over its input.
+points anywhere in int8 (and, for int16 LeakyRelu, whose TFLM kernel applies them, up to +-8000),
+LeakyRelu alphas from 0 through > 1 and negative, HardSwish scale pairs over every branch of its
+int16 arithmetic; plus a chain where the planner runs each activation in place over its input.
 """
 
 from __future__ import annotations
@@ -62,8 +62,20 @@ def hard_swish_s8(rng):
     return single(HardSwish, "hard_swish", [Value("x", _shape(rng), DType.s8, xq)], yq)
 
 
+def _q16(rng) -> QuantParams:
+    """int16 parameters; a zero point in half of the cases."""
+    zp = int(rng.integers(-8000, 8001)) if rng.random() < 0.5 else 0
+    return QuantParams.per_tensor(float(rng.uniform(1e-4, 1e-2)), zp)
+
+
+def leaky_relu_s16(rng):
+    alpha = float(ALPHAS[int(rng.integers(len(ALPHAS)))])
+    return single(LeakyRelu, "leaky_relu", [Value("x", _shape(rng), DType.s16, _q16(rng))],
+                  _q16(rng), alpha=alpha)
+
+
 ROWS = [Row("relu_s8", relu_s8), Row("relu6_s8", relu6_s8), Row("leaky_relu_s8", leaky_relu_s8),
-        Row("hard_swish_s8", hard_swish_s8)]
+        Row("leaky_relu_s16", leaky_relu_s16), Row("hard_swish_s8", hard_swish_s8)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)

@@ -3,7 +3,8 @@
 The geometry generator mixes five kinds of case: general (kernels 1..5, strides 1..3, dilations
 1..3, independent padding per side, sometimes wider than the window so whole windows fall in the
 padding), Conv1d (height 1), tiny images the window almost covers, TensorFlow SAME padding, and
-symmetric padding.
+symmetric padding. Transposed convolutions have their own (tconv_geometry): strides larger and
+smaller than the kernel, cuts at the top/left, outputs smaller than the full result or beyond it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value, const
 from firmforge.converter.ops.common import Padding
-from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
+from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from firmforge.targets.c.emit import UnsupportedOpError
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
@@ -135,9 +136,52 @@ def dwconv2d_s8_s4(rng: np.random.Generator) -> Graph:
     return _dwconv2d(rng, int4=True)
 
 
+@dataclass
+class TconvGeometry:
+    h: int
+    w: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    out_hw: tuple[int, int]
+
+    @property
+    def depth(self) -> int:
+        """Taps reaching one output pixel, at most."""
+        return -(-self.kernel[0] // self.stride[0]) * -(-self.kernel[1] // self.stride[1])
+
+
+def tconv_geometry(rng: np.random.Generator) -> TconvGeometry:
+    """Kernels 1..5, strides 1..4 (so some output pixels get no tap), a cut of up to a kernel at
+    the top/left, outputs from 1 to two beyond the full result (those rows hold the bias only);
+    a third of the cases one row high (1-D, as in SEANet)."""
+    h, w = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+    k = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    s = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+    if rng.random() < 0.33:
+        h, k, s = 1, (1, k[1]), (1, s[1])
+    pad = (int(rng.integers(0, k[0])), int(rng.integers(0, k[1])))
+    full = ((h - 1) * s[0] + k[0], (w - 1) * s[1] + k[1])
+    out = tuple(max(1, f - p - int(rng.integers(-2, k_ + 1))) for f, p, k_ in
+                zip(full, pad, k, strict=True))
+    return TconvGeometry(h, w, k, s, pad, out)
+
+
+def transpose_conv2d_s8(rng: np.random.Generator) -> Graph:
+    g = tconv_geometry(rng)
+    c = _pick(rng, [1, 2, 3, 5, 8, 13])
+    o = _pick(rng, [1, 2, 3, 4, 7])
+    xq = act_quant(rng)
+    x = Value("x", (1, g.h, g.w, c), DType.s8, xq)
+    w = weights(rng, (o, *g.kernel, c), axis=0)
+    yq = out_quant_for_acc(rng, xq, w.quant, g.depth * c)
+    return single(TransposeConv2d, "tconv", [x, w, bias(rng, o, 3000)], yq, stride=g.stride,
+                  padding=g.padding, out_hw=g.out_hw, act=_act(rng))
+
+
 ROWS = [Row("conv2d_s8", conv2d_s8), Row("conv2d_s8_1x1", conv2d_s8_1x1),
         Row("dwconv2d_s8", dwconv2d_s8), Row("conv2d_s8_s4", conv2d_s8_s4),
-        Row("dwconv2d_s8_s4", dwconv2d_s8_s4)]
+        Row("dwconv2d_s8_s4", dwconv2d_s8_s4), Row("transpose_conv2d_s8", transpose_conv2d_s8)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)

@@ -1,5 +1,7 @@
 """Quantize / Dequantize kernels == reference: f32 -> s8 (including saturation, infinities and
-NaN), s8 -> s8 requantization over a wide range of scale ratios, s8 -> f32."""
+NaN), s8 -> s8 requantization over a wide range of scale ratios, the requantizations to and from
+int32 (int32 data and zero points over their whole range, so the int32 subtraction and addition
+wrap), s8 -> f32. (The s8/s16 pairs are rows of test_kernels_16x8.py.)"""
 
 from __future__ import annotations
 
@@ -36,6 +38,28 @@ def quantize_s8_s8(rng):
                   dtype=DType.s8)
 
 
+def _int_quant(rng: np.random.Generator, dtype: DType) -> QuantParams:
+    """Parameters of an integer value; int32 zero points anywhere in int32 in a third of the
+    cases (TFLM reads them as int32 and wraps the arithmetic on them)."""
+    if dtype is DType.s32:
+        zp = int(rng.integers(-(1 << 31), 1 << 31)) if rng.random() < 0.33 else 0
+        return QuantParams.per_tensor(float(rng.uniform(1e-8, 1e-6)), zp)
+    return act_quant(rng, dtype)
+
+
+def requantize(src: DType, dst: DType):
+    """Scale ratios from 1/20 to 20 times the one that maps the input's range onto the
+    output's (a third of the s32 -> s8/s16 cases and the s8/s16 -> s32 ones reach the wrap)."""
+    def build(rng):
+        xq = _int_quant(rng, src)
+        fit = float(1 << (dst.bits - 1)) / float(1 << (src.bits - 1))
+        ratio = fit * float(np.exp(rng.uniform(np.log(0.05), np.log(20))))
+        yq = _int_quant(rng, dst)
+        yq = QuantParams.per_tensor(xq.s / ratio, yq.zp)
+        return single(Quantize, "requantize", [Value("x", _shape(rng), src, xq)], yq, dtype=dst)
+    return build
+
+
 def dequantize_s8_f32(rng):
     return single(Dequantize, "dequantize", [Value("x", _shape(rng), DType.s8, act_quant(rng))],
                   None)
@@ -43,7 +67,10 @@ def dequantize_s8_f32(rng):
 
 # Integer in, integer out: these also run under the sanitizers (test_sanitizers.py), whose
 # firmware runner reads and prints integers only.
-ROWS = [Row("quantize_s8_s8", quantize_s8_s8)]
+ROWS = [Row("quantize_s8_s8", quantize_s8_s8),
+        *(Row(f"quantize_{a.value}_{b.value}", requantize(a, b)) for a, b in
+          [(DType.s8, DType.s32), (DType.s16, DType.s32), (DType.s32, DType.s8),
+           (DType.s32, DType.s16)])]
 
 
 @pytest.mark.parametrize("row", [*ROWS, Row("dequantize_s8_f32", dequantize_s8_f32)], ids=str)

@@ -1,5 +1,5 @@
-"""Data-movement kernels == reference: transpose, concat, split, pad, and Reshape as copy or as
-view.
+"""Data-movement kernels == reference: transpose, strided slice, concat, split, pad, and Reshape
+as copy or as view.
 
 Shapes carry many size-1 dimensions on purpose: the emitter drops and merges dimensions before
 calling the 4-D kernels, and those simplifications (including the ones that end in a plain copy)
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from firmforge.converter import reference
-from firmforge.converter.ir import DType, Graph, QuantParams, Value, make_node
-from firmforge.converter.ops.shape import Concat, Pad, Reshape, Split, Transpose
+from firmforge.converter.ir import DType, Graph, IRError, QuantParams, Value, make_node
+from firmforge.converter.ops.shape import Concat, Pad, Reshape, Split, StridedSlice, Transpose
 from firmforge.targets.c.emit import UnsupportedOpError
-from firmforge.targets.c.emit_shape import simplify_pad, simplify_transpose
+from firmforge.targets.c.emit_shape import simplify_pad, simplify_slice, simplify_transpose
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
 
@@ -115,6 +115,32 @@ def _pad(rng: np.random.Generator, dtype: DType) -> Graph:
     return single(Pad, "pad", [Value("x", shape, dtype, q)], q, pads=pads)
 
 
+def _axis_slice(rng: np.random.Generator, n: int) -> tuple[int, int, int]:
+    """A random (start, stop, step) over a dimension of ``n``: forwards or backwards, steps up
+    to 3, sometimes the whole dimension or one element."""
+    step = int(rng.choice([1, 1, 2, 3, -1, -2]))
+    if rng.random() < 0.25:
+        return (0, n, 1) if step > 0 else (n - 1, -1, -1)
+    start = int(rng.integers(n))
+    room = (n - start + step - 1) // step if step > 0 else (start + 1 + (-step) - 1) // -step
+    count = int(rng.integers(1, room + 1))
+    last = start + (count - 1) * step
+    return start, last + (1 if step > 0 else -1), step
+
+
+def strided_slice(rng: np.random.Generator) -> Graph:
+    """Rank 2 to 4, steps of either sign, shrunk dimensions of one element."""
+    dtype = [DType.s8, DType.s8, DType.s16, DType.s32][rng.integers(4)]
+    shape = _dims(rng, int(rng.integers(2, 5)), limit=9, ones=0.15)
+    bounds = [(0, 1, 1)] + [_axis_slice(rng, n) for n in shape[1:]]
+    counts = [len(range(*b)) for b in bounds]
+    shrink = tuple(d for d in range(1, len(shape)) if counts[d] == 1 and rng.random() < 0.5)
+    q = _quant(rng, dtype)
+    starts, stops, steps = (tuple(b[k] for b in bounds) for k in range(3))
+    return single(StridedSlice, "strided_slice", [Value("x", shape, dtype, q)], q,
+                  starts=starts, stops=stops, steps=steps, shrink=shrink)
+
+
 def _factor(rng: np.random.Generator, n: int) -> tuple[int, ...]:
     """A random shape (batch 1 first) with ``n`` elements."""
     dims = []
@@ -150,6 +176,7 @@ def reshape_view(rng: np.random.Generator) -> Graph:
 
 ROWS = [
     Row("transpose", transpose),
+    Row("strided_slice", strided_slice),
     Row("concat", concat),
     Row("split", split),
     Row("split_in_arena", split_in_arena),
@@ -195,6 +222,33 @@ def test_simplified_pad_is_the_same_padding():
         dims, merged = simplify_pad(shape, pads)
         got = np.pad(x.reshape(dims), merged) if dims else x
         assert np.array_equal(got.ravel(), np.pad(x, pads).ravel()), (shape, pads)
+
+
+def test_simplified_slice_is_the_same_slice():
+    rng = np.random.default_rng(13)
+    for _ in range(300):
+        shape = _dims(rng, int(rng.integers(1, 7)), 6)
+        bounds = [_axis_slice(rng, n) for n in shape]
+        x = np.arange(math.prod(shape)).reshape(shape)
+        want = x[tuple(slice(a, None if b < 0 else b, s) for a, b, s in bounds)]
+        dims, strides, start = simplify_slice(shape, [b[0] for b in bounds],
+                                              [b[2] for b in bounds], want.shape)
+        got = np.array([x.ravel()[start + sum(i * s for i, s in zip(idx, strides, strict=True))]
+                        for idx in np.ndindex(*dims)])
+        assert np.array_equal(got.ravel(), want.ravel()), (shape, bounds)
+
+
+def test_strided_slice_refuses_what_it_cannot_describe():
+    x = Value("x", (1, 4, 6), DType.s8, QuantParams.per_tensor(0.1, 3))
+    ok = dict(starts=(0, 0, 5), stops=(1, 4, -1), steps=(1, 1, -2))
+    for bad, match in [(dict(starts=(0, 1)), "starts/stops/steps"),
+                       (dict(stops=(2, 4, -1)), "batch"), (dict(steps=(1, 0, -2)), "step 0"),
+                       (dict(stops=(1, 0, -1)), "empty"), (dict(starts=(0, -1, 5)), "leaves"),
+                       (dict(shrink=(1,)), "shrink")]:
+        with pytest.raises(IRError, match=match):
+            single(StridedSlice, "ss", [x], x.quant, **{**ok, **bad})
+    with pytest.raises(IRError, match="TFLM copies bytes"):
+        single(StridedSlice, "ss", [x], QuantParams.per_tensor(0.2, 3), **ok)
 
 
 def test_unsupported_dtypes_raise():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tflite_cases as tc
 
-from firmforge.converter import reference
+from firmforge.converter import compare_tflm, reference
 from firmforge.converter.frontends.tflite import (
     TFLiteFormatError,
     UnsupportedTFLiteError,
@@ -161,8 +161,8 @@ def test_options_firmforge_refuses_are_listed():
     (TFLM refuses it too),
     PADV2 with a value other than the zero point, RELU6 whose output parameters differ from
     the input's (TFLM ignores them), a FULLY_CONNECTED read as 3 rows (a batch other than 1),
-    a SQUEEZE that drops the batch, and int16 SUB/MUL, which TFLM runs but the IR's op classes
-    do not implement."""
+    a SQUEEZE that drops the batch, and int16 MUL, which TFLM runs but the IR's op class does
+    not implement."""
     x_data = [tc.rng_for("refuse x").integers(-128, 128, (1, 4, 4, 2), dtype=np.int8)]
     conv, x = _conv_with_act(tc.rng_for("refuse"), schema.ActivationFunctionType.TANH)
     plain, _ = _conv_with_act(tc.rng_for("refuse"), schema.ActivationFunctionType.NONE)
@@ -196,7 +196,7 @@ def test_options_firmforge_refuses_are_listed():
                      [tc.same_q(x, (4, 4, 2))])
     with pytest.raises(UnsupportedTFLiteError, match="leading batch dimension of 1"):
         load_tflite(sq)
-    for case in tc.binary_cases(1, np.int16, ("SUB", "MUL"), "16"):
+    for case in tc.binary_cases(1, np.int16, ("MUL",), "16"):
         a, b = (np.zeros(tuple(shape), np.int16) for shape in _spec_inputs(case.model))
         run_model(case.model, [a, b])  # TFLM runs them
         with pytest.raises(UnsupportedTFLiteError, match="has no s16 implementation"):
@@ -363,6 +363,117 @@ def test_batch_matmul_configurations_tflm_refuses():
         run_model(model, xs)  # TFLM runs it
         with pytest.raises(UnsupportedTFLiteError, match=match):
             load_tflite(model)
+
+def test_unbatched_activations_only_in_elementwise_operators(tmp_path):
+    """A tensor stored without a leading batch dimension is one sample with a batch of 1
+    prepended, which only elementwise operators may read: TFLM runs a PAD of a [5, 3] input and
+    a SOFTMAX of a [6] one, firmforge refuses both (their paddings and axis count dimensions by
+    position; a rank-0 softmax would run over the batch). The layer comparison feeds TFLM each
+    sample in the file's own shape."""
+    rng = tc.rng_for("unbatched refusals")
+    x = tc.act(rng, (5, 3))
+    pad = build_model(Op.PAD, None, [x, tc.i32([[1, 0], [0, 2]])], [tc.same_q(x, (6, 5))])
+    smax = build_model(Op.SOFTMAX, tc.options(schema.SoftmaxOptionsT, beta=1.0),
+                       [tc.act(rng, (6,))], [TensorSpec((6,), np.int8, 1 / 256, -128)])
+    for model, shape in ((pad, (5, 3)), (smax, (6,))):
+        run_model(model, [np.zeros((1, *shape), np.int8)])  # TFLM runs them
+        with pytest.raises(UnsupportedTFLiteError, match="without a leading batch dimension"):
+            load_tflite(model)
+    sub = next(c for c in tc.unbatched_cases() if c.op == "SUB")
+    (tmp_path / "sub.tflite").write_bytes(sub.model)
+    result = compare_tflm(tmp_path / "sub.tflite", samples=3)
+    assert result.ok, result.format()
+    assert [v.shape for v in load_tflite(sub.model).graph.inputs] == [(1, 2, 5, 8), (1, 8)]
+
+
+def _slice_model(x: TensorSpec, y_shape, begin, end, strides, **opts) -> bytes:
+    opt = tc.options(schema.StridedSliceOptionsT, **opts)
+    return build_model(Op.STRIDED_SLICE, opt, [x, tc.i32(begin), tc.i32(end), tc.i32(strides)],
+                       [tc.same_q(x, y_shape)])
+
+
+def test_strided_slices_tflm_mishandles_are_refused():
+    """TFLM ignores the ellipsis and new-axis masks and ``offset`` (the plain slice comes out),
+    writes nothing for a shrunk axis walked backwards or indexed outside the axis, reads one
+    int32 per dimension whatever the length of begin, and copies bytes whatever the output's
+    parameters. firmforge refuses each, as it refuses shrinking the batch away; TFLM itself
+    refuses a 5-D input."""
+    rng = tc.rng_for("strided slice refusals")
+    x = tc.act(rng, (1, 4, 6))
+    xs = [np.arange(24, dtype=np.int8).reshape(1, 4, 6)]
+    plain = run_model(_slice_model(x, (1, 2, 3), [0, 1, 0], [1, 3, 6], [1, 1, 2]), xs)[0]
+    assert np.array_equal(plain, xs[0][:, 1:3, 0:6:2])
+    ignored = {"ellipsisMask": 1, "newAxisMask": 2, "offset": True}
+    for opt, value in ignored.items():
+        model = _slice_model(x, (1, 2, 3), [0, 1, 0], [1, 3, 6], [1, 1, 2], **{opt: value})
+        if opt != "offset":  # (offset makes end relative: 1 + 3 leaves the axis)
+            assert np.array_equal(run_model(model, xs)[0], plain), opt
+        with pytest.raises(UnsupportedTFLiteError, match="TFLM ignores it"):
+            load_tflite(model)
+    refused = [((1, 6), [0, 2, 0], [1, 1, 6], [1, -1, 1], {"shrinkAxisMask": 2},
+                "TFLM writes no output"),
+               ((1, 6), [0, 4, 0], [1, 5, 6], [1, 1, 1], {"shrinkAxisMask": 2},
+                "TFLM writes no output"),
+               ((1, 2, 3), [0, 1], [1, 3], [1, 1], {}, "one per dimension"),
+               ((2, 6), [0, 1, 0], [1, 3, 6], [1, 1, 1], {"shrinkAxisMask": 1}, "batch")]
+    for y_shape, b, e, st, opts, match in refused:
+        with pytest.raises(UnsupportedTFLiteError, match=match):
+            load_tflite(_slice_model(x, y_shape, b, e, st, **opts))
+    y = TensorSpec((1, 2, 3), np.int8, float(x.scale) * 2, x.zero_point)
+    opt = tc.options(schema.StridedSliceOptionsT)
+    other_q = build_model(Op.STRIDED_SLICE, opt, [x, tc.i32([0, 1, 0]), tc.i32([1, 3, 6]),
+                                                  tc.i32([1, 1, 2])], [y])
+    assert np.array_equal(run_model(other_q, xs)[0], plain)  # the same bytes
+    with pytest.raises(UnsupportedTFLiteError, match="TFLM copies bytes"):
+        load_tflite(other_q)
+    x5 = tc.act(rng, (1, 2, 2, 2, 2))
+    five = _slice_model(x5, (1, 2, 2, 2, 2), [0] * 5, [1, 2, 2, 2, 2], [1] * 5)
+    with pytest.raises(RuntimeError):
+        run_model(five, [np.zeros((1, 2, 2, 2, 2), np.int8)])
+    with pytest.raises(UnsupportedTFLiteError, match="at most 4 dimensions"):
+        load_tflite(five)
+
+
+def _tconv(rng, x: TensorSpec, bias_dtype, out_shape=(1, 5, 4, 2), spec=None,
+           y_zero_point=0) -> bytes:
+    w = tc.weights(rng, (2, 3, 2, x.shape[3]), 0)
+    y = tc.out_for_acc(rng, x, w, 6, out_shape)
+    y.zero_point = y_zero_point
+    shape = tc.i32(spec if spec is not None else out_shape)
+    opt = tc.options(schema.TransposeConvOptionsT, padding=tc.SAME, strideH=2, strideW=2)
+    return build_model(Op.TRANSPOSE_CONV, opt, [shape, w, x, tc.bias(rng, 2, x, w, bias_dtype)],
+                       [y])
+
+
+def test_transpose_convs_firmforge_refuses():
+    """16x8 TRANSPOSE_CONV with an int32 bias (TFLM reads every 16x8 bias but an int16 one as
+    int64) or with zero points (TFLM's int16 kernel ignores them: the same bytes come out), INT4
+    filters (which TFLM refuses), and a constant output_shape that contradicts the stored output
+    (TFLM uses the latter)."""
+    rng = tc.rng_for("tconv refusals")
+    x16 = tc.act(rng, (1, 3, 2, 3), np.int16)
+    with pytest.raises(UnsupportedTFLiteError, match="s64 bias"):
+        load_tflite(_tconv(rng, x16, np.int32))
+    xs = [tc.rng_for("tconv x").integers(-32768, 32768, (1, 3, 2, 3), dtype=np.int16)]
+    plain = _tconv(tc.rng_for("same"), x16, np.int64)
+    zx = TensorSpec(x16.shape, np.int16, x16.scale, 1000)
+    shifted = _tconv(tc.rng_for("same"), zx, np.int64, y_zero_point=-300)
+    assert np.array_equal(run_model(plain, xs)[0], run_model(shifted, xs)[0])
+    with pytest.raises(UnsupportedTFLiteError, match="zero points of 0"):
+        load_tflite(shifted)
+    x8 = tc.act(rng, (1, 3, 2, 3))
+    w4 = tc.weights4(rng, (2, 3, 2, 3), 0)
+    opt = tc.options(schema.TransposeConvOptionsT, padding=tc.SAME, strideH=2, strideW=2)
+    int4 = build_model(Op.TRANSPOSE_CONV, opt, [tc.i32((1, 5, 4, 2)), w4, x8],
+                       [tc.out_for_acc(rng, x8, w4, 6, (1, 5, 4, 2))])
+    with pytest.raises(RuntimeError):  # TFLM refuses INT4 filters here ("hybrid")
+        run_model(int4, [np.zeros((1, 3, 2, 3), np.int8)])
+    with pytest.raises(UnsupportedTFLiteError, match="INT4 filters"):
+        load_tflite(int4)
+    bad = _tconv(rng, x8, np.int32, spec=(1, 6, 4, 2))
+    run_model(bad, [np.zeros((1, 3, 2, 3), np.int8)])  # TFLM runs it (the stored size)
+    with pytest.raises(TFLiteFormatError, match="disagrees with the stored output"):
+        load_tflite(bad)
 
 
 def _spec_inputs(model: bytes):

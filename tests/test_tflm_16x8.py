@@ -5,7 +5,7 @@ converter was asked for them). Each case is built as a one-node firmforge graph 
 one-operator .tflite model with the same parameters (tflm_harness), run on the same random
 int16 batch and compared: CONV_2D (int64 and int32 bias, grouped), DEPTHWISE_CONV_2D, FULLY_
 CONNECTED (int64 and int32 bias, per-tensor and per-channel, with zero points, which TFLM's int16
-kernel applies), ADD (broadcasting, zero points), QUANTIZE / DEQUANTIZE at the int16 boundaries,
+kernel applies), ADD and SUB (broadcasting, zero points), QUANTIZE / DEQUANTIZE at the int16 boundaries,
 and accumulations far beyond int32 (exact with an int64 bias, wrapping with an int32 one). Where
 TFLM refuses a configuration, both refusals are asserted; where TFLM silently computes something
 else (int16 convolutions ignore zero points), that is shown and firmforge's refusal asserted.
@@ -24,7 +24,7 @@ from firmforge.converter.ir import Act, DType, Graph, IRError, QuantParams, Valu
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
 from firmforge.converter.ops.dense import Dense
-from firmforge.converter.ops.eltwise import Add
+from firmforge.converter.ops.eltwise import Add, Sub
 from firmforge.converter.ops.quant import Dequantize, Quantize
 
 from cases import act_quant, single, weights
@@ -108,6 +108,9 @@ def to_tflite(g: Graph) -> bytes:
         return build_model(Op.FULLY_CONNECTED, o, [ins[0], ins[1], _bias_spec(node)], outs)
     if isinstance(node, Add):
         return build_model(Op.ADD, _options(schema.AddOptionsT, fusedActivationFunction=act),
+                           ins, outs)
+    if isinstance(node, Sub):
+        return build_model(Op.SUB, _options(schema.SubOptionsT, fusedActivationFunction=act),
                            ins, outs)
     if isinstance(node, Quantize):
         return build_model(Op.QUANTIZE, None, ins, outs)
@@ -226,14 +229,15 @@ def test_dense(bias_dtype, per_channel):
         check_same(dense_case(rng, bias_dtype, per_channel, 3000 if i % 3 == 2 else 0), rng)
 
 
-def test_add():
-    rng = _rng("add16")
+@pytest.mark.parametrize("cls", [Add, Sub], ids=lambda c: c.__name__)
+def test_add_sub(cls):
+    rng = _rng("add16" if cls is Add else "sub16")
     for i in range(CASES * 2):
         rank = int(rng.integers(2, 5))
         out = (1, *(int(d) for d in rng.integers(1, 7, rank - 1)))
         sa = tuple(d if k == 0 or rng.random() < 0.7 else 1 for k, d in enumerate(out))
         sb = tuple(d if k == 0 or rng.random() < 0.5 else 1 for k, d in enumerate(out))
-        zp = 2000 if i % 4 == 3 else 0  # TFLM's int16 ADD applies zero points as int8's does
+        zp = 2000 if i % 4 == 3 else 0  # TFLM's int16 ADD/SUB apply zero points as int8's do
         a = Value("a", sa, DType.s16, q16(rng, zp))
         if i % 3 == 2:  # a constant second operand, sometimes of lower rank
             sb = sb[int(rng.integers(len(sb))):] or (1,)
@@ -243,7 +247,7 @@ def test_add():
             b = Value("b", sb, DType.s16, q16(rng, zp))
         yq = QuantParams.per_tensor(max(a.quant.s, b.quant.s) * float(rng.uniform(0.3, 4)),
                                     int(rng.integers(-zp, zp + 1)))
-        check_same(single(Add, "add", [a, b], yq, act=_pick(rng, ACTS)), rng)
+        check_same(single(cls, cls.__name__.lower(), [a, b], yq, act=_pick(rng, ACTS)), rng)
 
 
 def _shape(rng) -> tuple[int, ...]:
@@ -373,13 +377,14 @@ def test_int16_convolutions_ignore_zero_points_in_tflm(depthwise):
         single(cls, node.name, [x, w, b], yz.quant, **attrs)
 
 
-def test_int16_add_left_shift_is_15(monkeypatch):
+@pytest.mark.parametrize("cls", [Add, Sub], ids=lambda c: c.__name__)
+def test_int16_add_sub_left_shift_is_15(cls, monkeypatch):
     """left_shift 15 (not int8's 20, nor 14) changes bytes only near rounding ties: over random
     scale sets with 65536 input pairs each, find ones where 14 and 15 give different bytes and
     require TFLM to agree with 15."""
     from firmforge.converter.ops import eltwise
 
-    rng = _rng("add16 shift")
+    rng = _rng("add16 shift" if cls is Add else "sub16 shift")
     grid = np.arange(-32768, 32768, 256, dtype=np.int16)
     xs = [grid.reshape(1, 256, 1), (grid + 77).reshape(1, 1, 256)]
     found = 0
@@ -387,7 +392,7 @@ def test_int16_add_left_shift_is_15(monkeypatch):
         a = Value("a", (1, 256, 1), DType.s16, q16(rng))
         b = Value("b", (1, 1, 256), DType.s16, q16(rng))
         yq = QuantParams.per_tensor(max(a.quant.s, b.quant.s) * float(rng.uniform(0.3, 3)))
-        g = single(Add, "add", [a, b], yq)
+        g = single(cls, cls.__name__.lower(), [a, b], yq)
         want = reference.run(g, xs)[0][0]
         with monkeypatch.context() as m:
             m.setattr(eltwise, "ADD_LEFT_SHIFT_S16", 14)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from firmforge.converter import reference
+from firmforge.converter.fixed import mbqm
 from firmforge.converter.ir import Act, DType, Graph, IRError, QuantParams, Value, const
 from firmforge.converter.ops.act import LeakyRelu, Relu, Relu6
 from firmforge.converter.ops.common import Padding
@@ -286,6 +287,40 @@ def test_integer_requantize_pairs():
         yq = QuantParams.per_tensor(xq.s * float(rng.uniform(0.3, 4)),
                                     0 if dst is not DType.s8 else int(rng.integers(-128, 128)))
         check_same(single(Quantize, "rq", [x], yq, dtype=dst), rng)
+
+
+_INT32_PAIRS = [(DType.s32, DType.s16), (DType.s32, DType.s8), (DType.s16, DType.s32),
+                (DType.s8, DType.s32)]
+
+
+@pytest.mark.parametrize("pair", _INT32_PAIRS, ids=lambda p: f"{p[0].value}_{p[1].value}")
+def test_int32_requantize_wraps(pair):
+    """QUANTIZE to and from int32: TFLM subtracts the input zero point and adds the output's
+    in int32, and both wrap. With int32 data and zero points over their whole range and scale
+    ratios from 1/20 to 20 times the one that maps range onto range, the reference (which
+    wraps) equals TFLM, and on cases where saturating instead would change bytes, TFLM is
+    shown to wrap."""
+    src, dst = pair
+    rng = _rng(f"requant32 {src.value} {dst.value}")
+    differ = 0
+    for _ in range(CASES):
+        zx = int(rng.integers(-(1 << 31), 1 << 31)) if src is DType.s32 else 0
+        zy = int(rng.integers(-(1 << 31), 1 << 31)) if dst is DType.s32 else 0
+        sx = float(rng.uniform(1e-8, 1e-6)) if src is DType.s32 else act_quant(rng, src).s
+        fit = float(1 << (dst.bits - 1)) / float(1 << (src.bits - 1))
+        ratio = fit * float(np.exp(rng.uniform(np.log(0.05), np.log(20))))
+        x = Value("x", _shape(rng), src, QuantParams.per_tensor(sx, zx))
+        g = single(Quantize, "rq", [x], QuantParams.per_tensor(sx / ratio, zy), dtype=dst)
+        xs = _inputs(rng, g)
+        want, _ = reference.run(g, xs)
+        got = run_model(to_tflite(g), xs)[0].reshape(want[0].shape)
+        assert np.array_equal(got, want[0]), g
+        m, sh = g.nodes[0].requant()
+        d = np.clip(xs[0].astype(np.int64) - zx, -(1 << 31), (1 << 31) - 1)
+        saturating = np.clip(np.clip(mbqm(d, m, sh) + zy, -(1 << 31), (1 << 31) - 1),
+                             dst.qmin, dst.qmax)
+        differ += not np.array_equal(saturating, got)
+    assert differ >= 2, f"only {differ} cases tell wrapping from saturating"
 
 
 def test_mean():

@@ -60,6 +60,8 @@ def act(rng, shape, dtype=np.int8, name="") -> TensorSpec:
         return TensorSpec(tuple(shape), np.float32, name=name)
     if np.dtype(dtype) == np.int16:
         return TensorSpec(tuple(shape), np.int16, float(rng.uniform(1e-4, 1e-3)), 0, name=name)
+    if np.dtype(dtype) == np.int32:  # an int32 activation (a QUANTIZE's input or output)
+        return TensorSpec(tuple(shape), np.int32, float(rng.uniform(1e-7, 1e-6)), 0, name=name)
     return TensorSpec(tuple(shape), np.int8, float(rng.uniform(0.01, 0.1)),
                       int(rng.integers(-128, 128)), name=name)
 
@@ -165,6 +167,39 @@ def depthwise_cases(n: int = 8, dtype=np.int8, tag: str = "dw") -> list[Case]:
                       depthMultiplier=m, fusedActivationFunction=ACTS[i % 4])
         out.append(Case(f"{tag}{i}", build_model(Op.DEPTHWISE_CONV_2D, opt, ins, [y]),
                         "DEPTHWISE_CONV_2D"))
+    return out
+
+
+def transpose_conv_cases(n: int = 8, dtype=np.int8, tag: str = "tconv",
+                         bias_dtype=np.int32) -> list[Case]:
+    """TRANSPOSE_CONV: SAME and VALID padding, strides 1 to 3, output sizes TensorFlow's
+    (in * s for SAME, (in - 1) * s + k for VALID) or up to two smaller or one larger (TFLM takes
+    any stored size), output_shape a constant or a graph input (as in SEANet, where TFLM never
+    reads it), the bias omitted, fused activations, per-tensor and per-channel weights."""
+    rng = rng_for(tag)
+    out = []
+    for i in range(n):
+        h, w = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        kh, kw = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        pad = SAME if i % 2 else VALID
+        size = [d * s if pad == SAME else (d - 1) * s + k
+                for d, s, k in ((h, stride[0], kh), (w, stride[1], kw))]
+        size = [max(1, d + int(rng.choice([0, 0, -1, -2, 1]))) for d in size]
+        ci, o = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        x = act(rng, (1, h, w, ci), dtype)
+        wt = weights(rng, (o, kh, kw, ci), 0, per_channel=i % 3 != 0,
+                     dtype=dtype if dtype == np.float32 else np.int8)
+        depth = max(1, -(-kh // stride[0]) * -(-kw // stride[1]) * ci)
+        y = out_for_acc(rng, x, wt, depth, (1, *size, o))
+        shape = TensorSpec((4,), np.int32, data=np.array([1, *size, o], np.int32))
+        if i % 4 == 1:
+            shape = TensorSpec((4,), np.int32)  # a graph input nothing reads
+        ins = [shape, wt, x] + ([bias(rng, o, x, wt, bias_dtype)] if i % 4 != 3 else [])
+        opt = options(schema.TransposeConvOptionsT, padding=pad, strideH=stride[0],
+                      strideW=stride[1], fusedActivationFunction=ACTS[i % 4])
+        out.append(Case(f"{tag}{i}", build_model(Op.TRANSPOSE_CONV, opt, ins, [y]),
+                        "TRANSPOSE_CONV"))
     return out
 
 
@@ -362,6 +397,21 @@ def hard_swish_cases(n: int = 8, dtype=np.int8) -> list[Case]:
     return out
 
 
+def leaky_relu16_cases(n: int = 4) -> list[Case]:
+    """int16 LEAKY_RELU, whose TFLM kernel applies zero points (half of the cases have them)."""
+    rng = rng_for("LEAKY_RELU16")
+    out = []
+    for i in range(n):
+        x, y = act(rng, _shape(rng), np.int16), act(rng, (), np.int16)
+        y.shape = x.shape
+        if i % 2:
+            x.zero_point, y.zero_point = (int(z) for z in rng.integers(-5000, 5001, 2))
+        opt = options(schema.LeakyReluOptionsT, alpha=[0.3, 0.01, 1.5, -0.2][i % 4])
+        out.append(Case(f"leaky_relu16_{i}", build_model(Op.LEAKY_RELU, opt, [x], [y]),
+                        "LEAKY_RELU"))
+    return out
+
+
 def i32(data, name="") -> TensorSpec:
     a = np.asarray(data, np.int32)
     return TensorSpec(a.shape, np.int32, data=a, name=name)
@@ -453,6 +503,49 @@ def transpose_cases(n: int = 8, dtype=np.int8, tag: str = "") -> list[Case]:
     return out
 
 
+def strided_slice_cases(n: int = 12, dtype=np.int8, tag: str = "strided_slice") -> list[Case]:
+    """Ranks 2 to 4, strides of either sign, indices beyond the axis and negative ones, begin,
+    end and shrink masks. The output shape is numpy's basic slicing of the same spec (TFLite's
+    rules: negative indices count from the end, then clamp; a mask takes the whole axis; a shrunk
+    axis is indexed)."""
+    rng = rng_for(tag)
+    out = []
+    while len(out) < n:
+        shape = (1, *(int(d) for d in rng.integers(2, 9, int(rng.integers(1, 4)))))
+        begin, end, strides, index = [0], [1], [1], [slice(None)]
+        masks = {"beginMask": 0, "endMask": 0, "shrinkAxisMask": 0}
+        for d, size in enumerate(shape[1:], 1):
+            s = int(rng.choice([1, 1, 2, 3, -1, -2]))
+            kind = rng.random()
+            if kind < 0.5:  # from inside the axis, a run that may overshoot (and clamp)
+                b = int(rng.integers(size))
+                e = b + s * int(rng.integers(1, size + 1))
+                b, e = (v - size if 0 <= v < size and rng.random() < 0.3 else v for v in (b, e))
+            else:  # anywhere, beyond either end included
+                b, e = (int(v) for v in rng.integers(-size - 2, size + 3, 2))
+            bm, em = rng.random() < 0.2, rng.random() < 0.25
+            if rng.random() < 0.15:  # shrink: a forward stride from an index inside the axis
+                s, b, bm, em = 1, int(rng.integers(-size, size)), False, False
+                masks["shrinkAxisMask"] |= 1 << d
+                index.append(b)
+            else:
+                index.append(slice(None if bm else b, None if em else e, s))
+            masks["beginMask"] |= int(bm) << d
+            masks["endMask"] |= int(em) << d
+            begin.append(b)
+            end.append(e)
+            strides.append(s)
+        y_shape = np.empty(shape)[tuple(index)].shape
+        if 0 in y_shape:
+            continue
+        x = act(rng, shape, dtype)
+        opt = options(schema.StridedSliceOptionsT, **masks)
+        model = build_model(Op.STRIDED_SLICE, opt, [x, i32(begin), i32(end), i32(strides)],
+                            [same_q(x, y_shape)])
+        out.append(Case(f"{tag}{len(out)}", model, "STRIDED_SLICE"))
+    return out
+
+
 def mean_cases(n: int = 6, dtype=np.int8) -> list[Case]:
     rng = rng_for("mean")
     out = []
@@ -473,7 +566,8 @@ def quant_cases() -> list[Case]:
     rng = rng_for("quantize")
     out = []
     pairs = [(np.float32, np.int8), (np.int8, np.int8), (np.float32, np.int16),
-             (np.int8, np.int16), (np.int16, np.int8)]
+             (np.int8, np.int16), (np.int16, np.int8), (np.int32, np.int16), (np.int16, np.int32),
+             (np.int32, np.int8), (np.int8, np.int32)]
     for i, (src, dst) in enumerate(pairs):
         shape = _shape(rng)
         out.append(Case(f"quantize{i}", build_model(Op.QUANTIZE, None, [act(rng, shape, src)],
@@ -486,6 +580,39 @@ def quant_cases() -> list[Case]:
     return out
 
 
+def unbatched_cases() -> list[Case]:
+    """Elementwise operators on activations stored without a leading batch dimension of 1 (TFLM
+    has no batch): a rank-1 [C] input subtracted from [1, H, W, C] (SEANet's SUB), a rank-0
+    input, two [3, 5] inputs giving a [3, 5] output, [4, 1, 5] + [1, 3, 5] = [4, 3, 5], and
+    unary operators on [6] and [2, 7]."""
+    rng = rng_for("unbatched")
+    out = []
+
+    def binary(name, dtype, sa, sb, act_fn=0):
+        cls = getattr(schema, f"{name.capitalize()}OptionsT")
+        a, b = act(rng, sa, dtype), act(rng, sb, dtype)
+        y = act(rng, tuple(np.broadcast_shapes(sa, sb)), dtype)
+        if name == "MUL":
+            y.scale = float(a.scale) * float(b.scale) * float(rng.uniform(20, 400))
+        opt = options(cls, fusedActivationFunction=act_fn)
+        out.append(Case(f"unbatched_{name.lower()}{len(out)}",
+                        build_model(getattr(Op, name), opt, [a, b], [y]), name))
+
+    binary("SUB", np.int16, (1, 2, 5, 8), (8,))
+    binary("SUB", np.int8, (8,), (1, 3, 8), 1)
+    binary("ADD", np.int8, (3, 5), (3, 5))
+    binary("ADD", np.int16, (4, 1, 5), (1, 3, 5))
+    binary("MUL", np.int8, (), (1, 4))
+    x = act(rng, (6,), np.int16)
+    opt = options(schema.LeakyReluOptionsT, alpha=0.3)
+    out.append(Case("unbatched_leaky_relu", build_model(Op.LEAKY_RELU, opt, [x],
+                                                        [act(rng, (6,), np.int16)]), "LEAKY_RELU"))
+    out.append(Case("unbatched_quantize", build_model(Op.QUANTIZE, None, [act(rng, (2, 7),
+                                                                              np.int16)],
+                                                      [act(rng, (2, 7))]), "QUANTIZE"))
+    return out
+
+
 def int16x8_cases() -> list[Case]:
     """16x8: int16 activations, int8 weights, int64 (or int32 where TFLM allows) bias."""
     return [*conv_cases(4, np.int16, "conv16", np.int64),
@@ -493,10 +620,14 @@ def int16x8_cases() -> list[Case]:
             *depthwise_cases(4, np.int16, "dw16"),
             *dense_cases(4, np.int16, "fc16", np.int64),
             *dense_cases(3, np.int16, "fc16b32", np.int32),
-            *binary_cases(4, np.int16, ("ADD",), "16"),
+            *binary_cases(4, np.int16, ("ADD", "SUB"), "16"),
             *minmax_cases(3, np.int16, "16"),
             *split_cases(3, np.int16, "16"),
-            *transpose_cases(4, np.int16, "16")]
+            *transpose_cases(4, np.int16, "16"),
+            *leaky_relu16_cases(),
+            *strided_slice_cases(6, np.int16, "strided_slice16"),
+            *transpose_conv_cases(4, np.int16, "tconv16", np.int64),
+            *transpose_conv_cases(2, np.int16, "tconv16b16", np.int16)]
 
 
 def lstm_cases(n: int = 6) -> list[Case]:
@@ -571,9 +702,12 @@ def int8_cases() -> dict[str, list[Case]]:
             "batch_matmul": batch_matmul_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "minmax": minmax_cases(),
             "activation": activation_cases(), "hard_swish": hard_swish_cases(),
+            "transpose_conv": transpose_conv_cases(),
             "shape": shape_cases(), "split": split_cases(), "transpose": transpose_cases(),
+            "strided_slice": strided_slice_cases(),
             "mean": mean_cases(), "quant": quant_cases(), "int16x8": int16x8_cases(),
-            "lstm": lstm_cases(), "svdf": svdf_cases(), "int4": int4_cases()}
+            "lstm": lstm_cases(), "svdf": svdf_cases(), "int4": int4_cases(),
+            "unbatched": unbatched_cases()}
 
 
 def float_cases() -> list[Case]:
@@ -601,5 +735,6 @@ def float_cases() -> list[Case]:
              batch_matmul_cases(3, f, "f")[2],
              *activation_cases(1, f), mean_cases(1, f)[0],
              *(c for c in shape_cases(1, f) if c.op != "CONCATENATION"),
-             Case("concat", cat, "CONCATENATION")]
+             Case("concat", cat, "CONCATENATION"), strided_slice_cases(1, f, "float slice")[0],
+             transpose_conv_cases(1, f, "float tconv")[0]]
     return [Case(f"float_{c.name}", c.model, c.op) for c in cases]

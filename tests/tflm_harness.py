@@ -199,8 +199,9 @@ def run_model(model: bytes, inputs: Sequence[np.ndarray], *, arena_size: int | N
     """Run ``model`` in TFLM on a batch: one array per model input, samples along dimension 0.
 
     When the model's batch is smaller than the arrays' (the usual batch 1), the samples are run
-    one model-batch at a time and the outputs are concatenated. Raises RuntimeError when TFLM
-    rejects the model (Prepare fails) or the invocation.
+    one model-batch at a time and the outputs are concatenated. An input the model stores
+    without a batch dimension (one rank lower than its array) takes one sample at a time.
+    Raises RuntimeError when TFLM rejects the model (Prepare fails) or the invocation.
     """
     arena = arena_size or 64 * 1024 + 4 * _tensor_bytes(model)
     interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
@@ -209,15 +210,20 @@ def run_model(model: bytes, inputs: Sequence[np.ndarray], *, arena_size: int | N
     if not xs:
         interp.invoke()
         return [np.array(interp.get_output(i), copy=True) for i in range(n_out)]
-    shape = interp.get_input_details(0)["shape"]
-    mb = int(shape[0]) if len(shape) and shape[0] > 0 else 1  # the model's own batch
+    shapes = [tuple(int(d) for d in interp.get_input_details(i)["shape"]) for i in range(len(xs))]
+    shape = shapes[0]
+    # the model's own batch; an input stored without a batch dimension is one sample
+    mb = int(shape[0]) if len(shape) == xs[0].ndim and shape[0] > 0 else 1
     total = xs[0].shape[0] if xs[0].ndim else 1
     if total % mb:
         raise ValueError(f"batch {total} is not a multiple of the model's batch {mb}")
     outs: list[list[np.ndarray]] = [[] for _ in range(n_out)]
     for start in range(0, total, mb):
         for i, x in enumerate(xs):
-            interp.set_input(np.ascontiguousarray(x[start:start + mb]) if x.ndim else x, i)
+            xi = x[start:start + mb] if x.ndim else x
+            if x.ndim and len(shapes[i]) == x.ndim - 1:  # one sample of an unbatched input
+                xi = xi.reshape(shapes[i])
+            interp.set_input(np.array(xi, order="C"), i)  # (ascontiguousarray makes 0-D 1-D)
         interp.invoke()
         for i in range(n_out):
             outs[i].append(np.array(interp.get_output(i), copy=True))

@@ -166,7 +166,7 @@ def _graph_input(b: Builder, t: int) -> None:
         raise TFLiteFormatError(f"{info.label} is listed twice as a graph input")
     b.written.add(t)
     try:
-        v = b.activation(t)
+        v = b.activation(t, unbatched=True)  # readers other than elementwise ops refuse it
     except Unsupported as e:
         b.problems.append(f"graph input: {e}")
         b.broken.add(t)

@@ -2,7 +2,12 @@
 (``OpCtx``) that the handlers in ``tflite_ops`` work through.
 
 Tensors fall into four kinds. *Activations* are graph inputs and outputs of operators that read
-an activation; they become IR values, batch first. *Constants* carry buffer data and become
+an activation; they become IR values, batch first. A tensor stored without a leading dimension of
+1 (a rank-1 ``[64]`` graph input, say) is one sample too, for TFLM has no batch: its IR value is
+the stored shape with a batch of 1 prepended. Only elementwise operators, whose handlers say so
+(``operand(i, unbatched=True)``), may read such a value, because prepending a dimension changes
+nothing in trailing-aligned broadcasting; an operator that reads dimensions by position (axes,
+paddings, windows) refuses it. *Constants* carry buffer data and become
 constant IR values where an op reads them as operands (weights, bias, an addend), or plain
 arrays where only their value matters (axes, paddings, shapes). *Static* tensors are computed by
 constant-only operators; a few of those (DEQUANTIZE, RESHAPE, SQUEEZE, SHAPE) are folded to
@@ -52,6 +57,7 @@ class Builder:
         self.op_of: dict[str, tuple[int, str]] = {}
         self.names = Names()
         self.state_of: dict[int, str] = {}     # variable tensor -> the node owning it
+        self.unbatched: set[int] = set()        # activations whose IR value prepends a batch 1
 
     def info(self, t: int) -> TensorInfo:
         return self.m.tensors[t]
@@ -68,8 +74,10 @@ class Builder:
             raise TFLiteFormatError(f"{info.quant_error} (quantization as stored)")
         return info.quant
 
-    def activation(self, t: int) -> Value:
-        """The IR value of an activation tensor, created from its stored shape and type."""
+    def activation(self, t: int, unbatched: bool = False) -> Value:
+        """The IR value of an activation tensor, created from its stored shape and type. With
+        ``unbatched``, a shape without a leading dimension of 1 gets one prepended (the tensor is
+        recorded in ``unbatched``); otherwise such a shape is refused."""
         info = self.info(t)
         dtype = ACTIVATION_TYPES.get(info.type_name)
         if dtype is None:
@@ -79,12 +87,16 @@ class Builder:
             raise Unsupported(f"{info.label} is a variable tensor (state) read as an ordinary "
                               "activation")
         _check_storage(info)
-        if not info.shape or info.shape[0] != 1:
-            raise Unsupported(f"{info.label} has shape {list(info.shape)}; firmforge needs "
-                              "activations with a leading batch dimension of 1")
         if 0 in info.shape or info.size > MAX_ELEMENTS:
             raise TFLiteFormatError(f"{info.label}: shape {list(info.shape)} has "
                                     f"{info.size} elements")
+        shape = info.shape
+        if not shape or shape[0] != 1:
+            if not unbatched:
+                raise Unsupported(f"{info.label} has shape {list(shape)}; firmforge needs "
+                                  "activations with a leading batch dimension of 1")
+            shape = (1, *shape)
+            self.unbatched.add(t)
         quant = None if dtype is DType.f32 else self.quant_of(info)
         if quant is None and dtype in (DType.s8, DType.s16):
             raise Unsupported(f"{info.label} is {info.type_name} without quantization "
@@ -93,7 +105,7 @@ class Builder:
                 np.any(quant.zero_point < dtype.qmin) or np.any(quant.zero_point > dtype.qmax)):
             raise TFLiteFormatError(f"{info.label}: zero point {int(quant.zero_point[0])} is "
                                     f"outside the {info.type_name.lower()} range")
-        v = Value(self.value_name(info), info.shape, dtype, quant)
+        v = Value(self.value_name(info), shape, dtype, quant)
         self.tensor_of[v.name] = t
         return v
 
@@ -148,6 +160,7 @@ class OpCtx:
         self.op = op
         self.base = b.unique(f"{op.op_name.lower()}_{op.index}")
         self.emitted = 0
+        self.unbatched = False  # an operand read with unbatched=True: outputs may be too
 
     # -- structure --------------------------------------------------------------------------
     def error(self, msg: str) -> TFLiteFormatError:
@@ -184,13 +197,22 @@ class OpCtx:
         return self.b.info(self.op.outputs[i])
 
     # -- operands ---------------------------------------------------------------------------
-    def operand(self, i: int, role: str = "", packed: bool = False) -> Value:
+    def operand(self, i: int, role: str = "", packed: bool = False,
+                unbatched: bool = False) -> Value:
         """Input ``i`` as an IR value: an activation, or a constant operand (``packed``: INT4
-        constants allowed, see ``Builder.constant``)."""
+        constants allowed, see ``Builder.constant``). ``unbatched`` says the operator is
+        elementwise, so it may read an activation stored without a leading batch dimension (its
+        IR value has one prepended) and write one (see ``emit``)."""
         t = self.op.inputs[i]
         if t < 0:
             raise self.error(f"input {i} is omitted")
+        self.unbatched = self.unbatched or unbatched
         if t in self.b.dynamic:
+            if t in self.b.unbatched and not unbatched:
+                info = self.b.info(t)
+                raise Unsupported(f"input {i} ({info.label}) has shape {list(info.shape)}, "
+                                  f"without a leading batch dimension of 1; firmforge reads such "
+                                  f"tensors only in elementwise operators")
             return self.b.values[t]
         if t in self.b.static_by:
             raise Unsupported(f"input {i} ({self.b.info(t).label}) is computed from constants "
@@ -290,7 +312,8 @@ class OpCtx:
              state: list[Value] = (), **attrs: object) -> Value:
         """The node computing output ``out`` of the operator, checked against the stored
         output tensor: infer() must give its exact shape and dtype. ``state`` lists the
-        node's state values (``state(i)``) for a stateful op."""
+        node's state values (``state(i)``) for a stateful op. The output may lack a leading
+        batch dimension when an operand was read with ``unbatched=True``."""
         return self._emit(cls, inputs, [out], state, attrs)[0]
 
     def emit_outputs(self, cls: type[Node], inputs: list[Value], **attrs: object
@@ -302,7 +325,7 @@ class OpCtx:
     def _emit(self, cls: type[Node], inputs: list[Value], outs: list[int],
               state: list[Value], attrs: dict[str, object]) -> list[Value]:
         ts = [self.op.outputs[i] for i in outs]
-        ys = [self.b.activation(t) for t in ts]
+        ys = [self.b.activation(t, unbatched=self.unbatched) for t in ts]
         name = self.base if outs[0] == 0 else self.b.unique(f"{self.base}.{outs[0]}")
         node = cls(name=name, inputs=list(inputs), outputs=ys, state=list(state), **attrs)
         try:

@@ -22,7 +22,7 @@ import numpy as np
 from ..ir import Act, DType, QuantParams, Value, const
 from ..ops.act import HardSwish, LeakyRelu, Relu, Relu6
 from ..ops.common import Padding
-from ..ops.conv import Conv2d, DepthwiseConv2d
+from ..ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from ..ops.dense import BatchMatMul, Dense
 from ..ops.eltwise import Add, Maximum, Minimum, Mul, Sub
 from ..ops.lstm import Lstm
@@ -30,7 +30,7 @@ from ..ops.nonlinear import Sigmoid, Softmax, Tanh
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.quant import Dequantize, Quantize
 from ..ops.reduce import Mean
-from ..ops.shape import Concat, Pad, Reshape, Split, Transpose
+from ..ops.shape import Concat, Pad, Reshape, Split, StridedSlice, Transpose
 from ..ops.svdf import Svdf
 from .tflite_context import OpCtx, Unsupported, resolve_shape
 
@@ -116,6 +116,41 @@ def DEPTHWISE_CONV_2D(cx: OpCtx) -> None:
             depth_multiplier=mult, act=_act(cx))
 
 
+def TRANSPOSE_CONV(cx: OpCtx) -> None:
+    """Inputs: output_shape, weights [O, KH, KW, C], x, optional bias. TFLM takes the output
+    size from the stored output tensor and never reads output_shape, which may even be a graph
+    input (it is then an input of the C model that nothing reads); a constant one must agree.
+    Its padding is ComputePaddingHeightWidth over the *output* size with dilation 1, the top
+    and left amounts only (``Padding.same`` gives them). TFLM converts an int16 bias of a 16x8
+    model to int64, as done here; other 16x8 biases it reads as int64. INT4 filters it refuses."""
+    cx.expect("TransposeConvOptions", (3, 4), need_options=True)
+    x = cx.operand(2)
+    w = cx.weights(1, x, axis=0)
+    if w.dtype is DType.s4:
+        raise Unsupported("INT4 filters (TFLM's TRANSPOSE_CONV refuses them as hybrid)")
+    _rank4(cx, x, w)
+    o, kh, kw, c = w.shape
+    out = cx.out_info().shape
+    if len(out) != 4 or out[0] != x.shape[0] or out[3] != o or x.shape[3] != c:
+        raise cx.error(f"input {list(x.shape)}, filter {list(w.shape)} and stored output "
+                       f"{list(out)} do not agree")
+    spec = None if cx.op.inputs[0] in cx.b.dynamic else cx.b.const_array(cx.op.inputs[0])
+    if spec is not None and [int(d) for d in np.asarray(spec).reshape(-1)] != list(out):
+        raise cx.error(f"output_shape {np.asarray(spec).reshape(-1).tolist()} disagrees with "
+                       f"the stored output {list(out)}")
+    stride = (int(cx.opt("StrideH", 0)), int(cx.opt("StrideW", 0)))
+    kind = cx.opt("Padding", _SAME)
+    if min(stride) < 1 or kind not in (_SAME, _VALID):
+        raise cx.error(f"stride {stride} and padding type {kind}")
+    pad = Padding() if kind == _VALID else Padding.same(out[1:3], (kh, kw), stride)
+    b = cx.bias(3, o, x, True)
+    if b.dtype is DType.s16:
+        b = Value(cx.b.unique(f"{cx.base}.bias64"), b.shape, DType.s64, None,
+                  b.data.astype(np.int64))
+    cx.emit(TransposeConv2d, [x, w, b], stride=stride, padding=(pad.top, pad.left),
+            out_hw=out[1:3], act=_act(cx))
+
+
 def FULLY_CONNECTED(cx: OpCtx) -> None:
     cx.expect("FullyConnectedOptions", (2, 3))
     if cx.opt("WeightsFormat", 0) != 0:
@@ -180,7 +215,8 @@ def MAX_POOL_2D(cx: OpCtx) -> None:
 # -- elementwise ---------------------------------------------------------------------------------
 def _binary(cx: OpCtx, cls: type, options: str) -> None:
     cx.expect(options, (2, 2))
-    a, b = cx.operand(0), cx.operand(1)
+    # Elementwise: an operand stored without a batch dimension broadcasts as TFLM's does.
+    a, b = cx.operand(0, unbatched=True), cx.operand(1, unbatched=True)
     rank = max(len(a.shape), len(b.shape))
     ab = []
     for i, v in enumerate((a, b)):
@@ -215,13 +251,15 @@ def MINIMUM(cx: OpCtx) -> None:
 
 
 # -- activations ---------------------------------------------------------------------------------
-def _unary(cx: OpCtx, cls: type, options: str | None = None, **attrs: object) -> None:
+def _unary(cx: OpCtx, cls: type, options: str | None = None, elementwise: bool = True,
+           **attrs: object) -> None:
     cx.expect(options, (1, 1))
-    cx.emit(cls, [cx.operand(0)], **attrs)
+    cx.emit(cls, [cx.operand(0, unbatched=elementwise)], **attrs)
 
 
 def SOFTMAX(cx: OpCtx) -> None:
-    _unary(cx, Softmax, "SoftmaxOptions", beta=float(cx.opt("Beta", 0.0)))
+    # Not elementwise: a batch prepended to a rank-0 tensor would become the softmax's axis.
+    _unary(cx, Softmax, "SoftmaxOptions", elementwise=False, beta=float(cx.opt("Beta", 0.0)))
 
 
 def LOGISTIC(cx: OpCtx) -> None:
@@ -419,6 +457,68 @@ def SPLIT_V(cx: OpCtx) -> None:
     if 0 in sizes:
         raise Unsupported(f"an empty piece (sizes {sizes}): firmforge values are never empty")
     cx.emit_outputs(Split, [x], axis=axis, sizes=tuple(sizes))
+
+def _slice_axis(n: int, begin: int, end: int, stride: int, masked: tuple[bool, bool],
+                shrink: bool) -> tuple[int, int, int]:
+    """(start, stop, step) of one axis as TFLM's strided slice resolves them: a negative index
+    counts from the end, then clamps to [0, n] (forwards) or [-1, n - 1] (backwards); a begin or
+    end mask takes the whole axis; a shrunk axis stops one past its start."""
+    def bound(i: int) -> int:
+        i = i + n if i < 0 else i
+        return min(max(i, 0), n) if stride > 0 else min(max(i, -1), n - 1)
+
+    start = (0 if stride > 0 else n - 1) if masked[0] else bound(begin)
+    if shrink:
+        return start, start + 1, stride
+    stop = (n if stride > 0 else -1) if masked[1] else bound(end)
+    return start, stop, stride
+
+
+def STRIDED_SLICE(cx: OpCtx) -> None:
+    """TFLM reads begin/end/strides as int32, one per input dimension (at most 4), honours the
+    begin, end and shrink masks and ignores the ellipsis and new-axis masks and ``offset``:
+    firmforge refuses files that set those, and the shrinks TFLM leaves unwritten (a negative
+    stride, a begin outside the axis)."""
+    cx.expect("StridedSliceOptions", (4, 4))
+    x = cx.operand(0)
+    rank = len(x.shape)
+    if rank > 4:
+        raise Unsupported(f"a {rank}-D input (TFLM's STRIDED_SLICE takes at most 4 dimensions)")
+    for mask in ("EllipsisMask", "NewAxisMask"):
+        if cx.opt(mask, 0):
+            raise Unsupported(f"{mask} {cx.opt(mask, 0)}: TFLM ignores it, which changes what "
+                              "the slice means")
+    if cx.opt("Offset", False):
+        raise Unsupported("offset=True: TFLM ignores it, which changes what the slice means")
+    spec = []
+    for i, what in ((1, "begin"), (2, "end"), (3, "strides")):
+        a = cx.array(i, what)
+        if a.dtype != np.int32 or a.shape != (rank,):
+            raise Unsupported(f"{what} is {a.dtype}{list(a.shape)}; TFLM reads {rank} int32 "
+                              f"values (one per dimension of the input)")
+        spec.append([int(v) for v in a])
+    begin_mask, end_mask = int(cx.opt("BeginMask", 0)), int(cx.opt("EndMask", 0))
+    shrink_mask = int(cx.opt("ShrinkAxisMask", 0))
+    bounds, shrink = [], []
+    for d, (n, b, e, s) in enumerate(zip(x.shape, *spec, strict=True)):
+        if s == 0:
+            raise Unsupported(f"stride 0 along dimension {d} (TFLM refuses it)")
+        shrunk = bool(shrink_mask >> d & 1)
+        a, z, s = _slice_axis(n, b, e, s, (bool(begin_mask >> d & 1), bool(end_mask >> d & 1)),
+                              shrunk)
+        if shrunk:
+            if s < 0 or not 0 <= a < n:
+                raise Unsupported(f"dimension {d} is shrunk with stride {s} from index {b}: "
+                                  "TFLM writes no output for it")
+            shrink.append(d)
+        if len(range(a, z, s)) == 1:
+            a, z, s = a, a + 1, 1  # one element, whichever way it is walked
+        bounds.append((a, z, s))
+    if bounds[0] != (0, 1, 1) or 0 in shrink:
+        raise Unsupported(f"the slice {bounds[0]} of the batch dimension (firmforge keeps the "
+                          "batch whole)")
+    starts, stops, steps = (tuple(b[k] for b in bounds) for k in range(3))
+    cx.emit(StridedSlice, [x], starts=starts, stops=stops, steps=steps, shrink=tuple(shrink))
 
 
 def MEAN(cx: OpCtx) -> None:

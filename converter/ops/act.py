@@ -24,6 +24,7 @@ from ..fixed import (
     saturating_left_shift16,
     sdhm16,
     srdhm16,
+    wrap32,
 )
 from ..ir import DType, IRError, Node, QuantRule
 
@@ -59,6 +60,8 @@ class IntActivation(Unary, abstract=True):
     (each output element depends only on the same input element)."""
 
     inplace: ClassVar[bool] = True
+    # Whether TFLM's int16 kernel applies zero points (else they must be 0).
+    s16_zero_points: ClassVar[bool] = False
 
     def _io(self) -> tuple[float, int, float, int]:
         """(s_x, zp_x, s_y, zp_y), checked."""
@@ -67,7 +70,7 @@ class IntActivation(Unary, abstract=True):
             raise IRError(f"{self.name}: integer {self.kind} needs output parameters")
         if xq.per_channel or yq.per_channel:
             raise IRError(f"{self.name}: {self.kind} needs per-tensor quantization")
-        if self.x.dtype is DType.s16 and (xq.zp != 0 or yq.zp != 0):
+        if self.x.dtype is DType.s16 and not self.s16_zero_points and (xq.zp != 0 or yq.zp != 0):
             raise IRError(f"{self.name}: int16 {self.kind} needs zero points of 0 (as TFLM)")
         return xq.s, xq.zp, yq.s, yq.zp
 
@@ -138,11 +141,14 @@ class LeakyRelu(IntActivation):
         M_a,  S_a  = quantize_multiplier(|double(s_x) * double(alpha) / double(s_y)|)
         y_q = clamp(zp_y + (d >= 0 ? mbqm(d, M_id, S_id) : sign(alpha) * mbqm(d, M_a, S_a)))
     over the full range of the dtype (alpha < 0 works as TFLM does it: the magnitude is
-    multiplied and the sign applied afterwards).
+    multiplied and the sign applied afterwards). The addition of zp_y wraps modulo 2**32 as
+    TFLM's int32 one does (reachable only with scale ratios beyond 2**15). int16 is the same
+    formula: TFLM's int16 LEAKY_RELU applies both zero points.
     """
 
     alpha: float = 0.01
     quant_rule: ClassVar[QuantRule] = QuantRule.OWN
+    s16_zero_points: ClassVar[bool] = True
 
     def requant(self) -> tuple[int, int, int, int, bool]:
         """(M_id, S_id, M_alpha, S_alpha, alpha_negative)."""
@@ -161,7 +167,7 @@ class LeakyRelu(IntActivation):
         mi, si, ma, sa, neg = self.requant()
         d = x.astype(np.int64) - zx
         scaled_alpha = mbqm(d, ma, sa)
-        y = zy + np.where(d >= 0, mbqm(d, mi, si), -scaled_alpha if neg else scaled_alpha)
+        y = wrap32(zy + np.where(d >= 0, mbqm(d, mi, si), -scaled_alpha if neg else scaled_alpha))
         return np.clip(y, self.y.dtype.qmin, self.y.dtype.qmax).astype(self.y.dtype.np)
 
 

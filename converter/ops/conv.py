@@ -1,5 +1,5 @@
-"""Convolutions (NHWC): Conv2d (dense and grouped; Conv1d is Conv2d with height 1) and
-DepthwiseConv2d.
+"""Convolutions (NHWC): Conv2d (dense and grouped; Conv1d is Conv2d with height 1),
+DepthwiseConv2d and TransposeConv2d (its own docstring gives its sums).
 
 Float:  y[n,oy,ox,o] = b[o] + sum_{ky,kx,i} x[n, oy*sh + ky*dh - pt, ox*sw + kx*dw - pl, g*I + i]
                                             * w[o, ky, kx, i]              (g = o // (O / groups))
@@ -269,4 +269,103 @@ class DepthwiseConv2d(Node):
             return [self.act.apply_float(y.astype(np.float32))]
         zp = self.inputs[0].quant.zp
         acc = self._dot(x.astype(np.int64) - zp, w.astype(np.int64), 0) + b.astype(np.int64)
+        return [requantize_out(self, acc)]
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class TransposeConv2d(Node):
+    """Transposed convolution (TFLite's TRANSPOSE_CONV); inputs ``[x (N,H,W,C), w (O,KH,KW,C),
+    b (O,)]``, output ``(N, out_hw[0], out_hw[1], O)``.
+
+    Every input pixel scatters its products onto a window of the output, ``stride`` apart, the
+    first ``padding`` = (top, left) rows and columns cut away; the output size is an attribute
+    (TFLite takes it from the output tensor), so rows beyond the full result hold the bias only:
+
+        y[n, oy, ox, o] = b[o] + sum of x[n, iy, ix, c] * w[o, ky, kx, c]
+                          over iy*sh - pt + ky = oy,  ix*sw - pl + kx = ox,  all c
+
+    int8 (TFLM's reference_integer_ops::TransposeConv): the products are (x_q - zp_x) * w_q, and
+        y_q = clamp(mbqm(acc, M[o], S[o]) + zp_y, act_min, act_max) with conv_multipliers.
+    16x8: x_q * w_q summed exactly (int64), bias s64, y_q = clamp(mbqm64(acc, M[o], S[o])), the
+    zero points 0 (TFLM's int16 kernel ignores them); TFLM's limits of mbqm64 apply (``conv``).
+    TFLM accumulates the scattered products in an output-sized scratch buffer; the sums are the
+    same in any order (int64 exact, int32 modulo 2**32).
+    """
+
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    out_hw: tuple[int, int] = (1, 1)
+    act: Act = Act.NONE
+    quant_rule: ClassVar[QuantRule] = QuantRule.OWN
+    weight_axis: ClassVar[int] = 0  # OHWI: per output channel
+
+    def _geometry(self) -> tuple[int, int, int, int]:
+        """(O, KH, KW, C), checked."""
+        x, w, b = self.inputs
+        if len(x.shape) != 4 or len(w.shape) != 4:
+            raise IRError(f"{self.name}: transpose conv needs 4-D NHWC input and OHWI weights, "
+                          f"got {x.shape} and {w.shape}")
+        o, kh, kw, c = w.shape
+        if x.shape[3] != c:
+            raise IRError(f"{self.name}: {x.shape[3]} input channels, weights {w.shape}")
+        if b.shape != (o,):
+            raise IRError(f"{self.name}: bias shape {b.shape} != ({o},)")
+        if len(self.stride) != 2 or min(self.stride) < 1:
+            raise IRError(f"{self.name}: stride must be two positive integers, got {self.stride}")
+        if len(self.padding) != 2 or min(self.padding) < 0 or len(self.out_hw) != 2 or \
+                min(self.out_hw) < 1:
+            raise IRError(f"{self.name}: bad padding {self.padding} or output size {self.out_hw}")
+        return o, kh, kw, c
+
+    def infer(self):
+        o, kh, kw, c = self._geometry()
+        x = self.inputs[0]
+        shape = (x.shape[0], *self.out_hw, o)
+        if x.dtype is DType.f32:
+            return [(shape, DType.f32)]
+        if x.dtype in _INT_DTYPES:
+            # TFLM reads an int16 transpose conv's bias as int64 (an int16 one converted).
+            _check_int_io(self, kh * kw * c, bias16=(DType.s64,))
+            return [(shape, x.dtype)]
+        raise IRError(f"{self.name}: transpose conv has no {x.dtype.value} implementation")
+
+    def macs(self) -> int:
+        """Products that land inside the output."""
+        o, kh, kw, c = self._geometry()
+        _, h, w, _ = self.inputs[0].shape
+        rows = sum(0 <= iy * self.stride[0] - self.padding[0] + ky < self.out_hw[0]
+                   for iy in range(h) for ky in range(kh))
+        cols = sum(0 <= ix * self.stride[1] - self.padding[1] + kx < self.out_hw[1]
+                   for ix in range(w) for kx in range(kw))
+        return rows * cols * o * c
+
+    def requant(self) -> tuple[np.ndarray, np.ndarray]:
+        return int_requant(self)
+
+    def act_range(self) -> tuple[int, int]:
+        return activation_range(self.act, self.y.quant, self.y.dtype)
+
+    def _scatter(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """sum of x * w onto the output grid (no bias), in x's dtype (int64 or float32)."""
+        _, kh, kw, _ = w.shape
+        n, h, wd, _ = x.shape
+        sh, sw = self.stride
+        pt, pl = self.padding
+        oh, ow = self.out_hw
+        # The full result, large enough for the cut and for an output beyond it.
+        full = np.zeros((n, max((h - 1) * sh + kh, pt + oh), max((wd - 1) * sw + kw, pl + ow),
+                         w.shape[0]), x.dtype)
+        for ky in range(kh):
+            for kx in range(kw):
+                full[:, ky:ky + (h - 1) * sh + 1:sh, kx:kx + (wd - 1) * sw + 1:sw, :] += \
+                    np.einsum("nhwc,oc->nhwo", x, w[:, ky, kx, :])
+        return full[:, pt:pt + oh, pl:pl + ow, :]
+
+    def ref(self, xs):
+        x, w, b = xs
+        if x.dtype == np.float32:
+            y = self._scatter(x, w.astype(np.float32)) + b
+            return [self.act.apply_float(y.astype(np.float32))]
+        zp = self.inputs[0].quant.zp
+        acc = self._scatter(x.astype(np.int64) - zp, w.astype(np.int64)) + b.astype(np.int64)
         return [requantize_out(self, acc)]

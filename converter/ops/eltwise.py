@@ -13,10 +13,11 @@ Add/Sub:  v_i  = (x_i - zp_i) * 2**20                           (left_shift 20 f
 Mul:      y_q  = clamp(mbqm((a - zp_a) * (b - zp_b), M, S) + zp_y, act_min, act_max)
           with M/S from s_a * s_b / s_y.
 
-int16 Add (16x8): the same formula with left_shift 15 (65535 * 2**15 < 2**31). TFLM's
+int16 Add/Sub (16x8): the same formula with left_shift 15 (65535 * 2**15 < 2**31). TFLM's
 reference has a second int16 path for power-of-two scales with zero points 0 (a saturating add
-of pre-shifted inputs), but TFLM's ADD kernel always calls the general path, so that is the
-only one here; zero points other than 0 are applied as for int8.
+or subtract of pre-shifted inputs), but TFLM's ADD and SUB kernels always call the general path,
+so that is the only one here; zero points other than 0 are applied as for int8 (TFLM's
+non-broadcasting int16 SUB only debug-asserts that they are 0; its release build applies them).
 
 Maximum/Minimum (TFLM's maximum_minimum.cc, int8 and int16): y_q = max(a_q, b_q) / min(a_q, b_q)
 of the raw integers, no requantization and no clamp. TFLM's kernel has no Prepare and reads no
@@ -172,9 +173,10 @@ class Add(AddSub):
 
 @dataclass(eq=False, kw_only=True, repr=False)
 class Sub(AddSub):
-    """y = a - b."""
+    """y = a - b (int8, or int16 for 16x8 models)."""
 
     _sub: ClassVar[bool] = True
+    _dtypes: ClassVar[tuple[DType, ...]] = (DType.f32, DType.s8, DType.s16)
 
     def _float(self, a, b):
         return a - b

@@ -7,6 +7,10 @@ Quantize   (f32 -> int):  q   = x / s_y                       (float32 division)
                           out of range); firmforge saturates, and NaN gives qmin.
 Quantize   (int -> int):  M, S = quantize_multiplier(double(s_x) / double(s_y))
                           y_q = clamp(mbqm(x_q - zp_x, M, S) + zp_y, qmin, qmax)
+                          for the pairs TFLM requantizes (s8/s16 -> s8/s16/s32, s32 -> s8/s16).
+                          The subtraction and the addition are int32 operations that wrap
+                          modulo 2**32 as TFLM's do (reachable with int32 data or int32 zero
+                          points; an s32 output is not clamped, its range being int32's).
 Dequantize (int -> f32):  y = float32(double(s_x) * (x_q - zp_x)); the double product of a
                           float32 scale and a 9- or 17-bit integer is exact, so one float32
                           multiply gives the same bits.
@@ -19,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..fixed import mbqm, quantize_multiplier
+from ..fixed import mbqm, quantize_multiplier, wrap32
 from ..ir import DType, IRError, Node, QuantParams, round_away
 
 # Quotients beyond this magnitude saturate every int8/int16 output whatever the zero point, so
@@ -87,7 +91,8 @@ class Quantize(Node):
         if x.dtype == np.float32:
             return [quantize_f32(x, yq.s, yq.zp, self.dtype)]
         m, s = self.requant()
-        y = mbqm(x.astype(np.int64) - self.x.quant.zp, m, s) + yq.zp
+        # mbqm wraps its (shifted) argument to int32, which is the wrap of x - zp_x.
+        y = wrap32(mbqm(x.astype(np.int64) - self.x.quant.zp, m, s) + yq.zp)
         return [np.clip(y, self.dtype.qmin, self.dtype.qmax).astype(self.dtype.np)]
 
 

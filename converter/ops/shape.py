@@ -1,9 +1,9 @@
-"""Data movement: Reshape, Transpose, Concat, Split, Pad. No arithmetic.
+"""Data movement: Reshape, Transpose, Concat, Split, Pad, StridedSlice. No arithmetic.
 
 Reshape reinterprets the bytes (NHWC order), so in C it costs nothing: the planner gives its
 output the input's buffer. Concat and Split require equal quantization of inputs and outputs
 (TFLM copies bytes); firmforge's quantizer arranges that. Pad fills with the real value 0, i.e.
-the zero point.
+the zero point. StridedSlice copies the elements it selects, its bounds resolved by the importer.
 """
 
 from __future__ import annotations
@@ -152,3 +152,69 @@ class Pad(Node):
 
     def ref(self, xs):
         return [np.pad(xs[0], self.pads, constant_values=self.fill())]
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class StridedSlice(Node):
+    """Every ``steps[d]``-th element of each dimension, from ``starts[d]`` towards ``stops[d]``
+    (exclusive), the dimensions in ``shrink`` dropped from the output (each keeps one element):
+
+        count[d] = len(range(starts[d], stops[d], steps[d]))
+        y[i_0, ..., i_k] = x[starts[0] + i_0 * steps[0], ..., starts[k] + i_k * steps[k]]
+
+    Bounds are resolved (TFLite's masks and negative indices are the importer's business): a
+    negative step walks backwards and its stop may be -1 (before the first element). Every
+    index visited lies inside its dimension, every count is at least 1, and the batch
+    dimension is kept whole ((0, 1, 1), not shrunk). Bytes are copied, so output quantization
+    parameters, where given, must equal the input's (as TFLM copies them).
+    """
+
+    starts: tuple[int, ...] = ()
+    stops: tuple[int, ...] = ()
+    steps: tuple[int, ...] = ()
+    shrink: tuple[int, ...] = ()
+    quant_rule: ClassVar[QuantRule] = QuantRule.SHARED
+
+    def counts(self) -> tuple[int, ...]:
+        """Elements taken along each input dimension (shrunk ones included); IRError if the
+        slice is not one the class describes."""
+        x = self.x
+        rank = len(x.shape)
+        if not len(self.starts) == len(self.stops) == len(self.steps) == rank:
+            raise IRError(f"{self.name}: {len(self.starts)}/{len(self.stops)}/{len(self.steps)} "
+                          f"starts/stops/steps for a {rank}-D input")
+        if (self.starts[0], self.stops[0], self.steps[0]) != (0, 1, 1) or 0 in self.shrink:
+            raise IRError(f"{self.name}: the batch dimension must be kept whole")
+        counts = []
+        for d, (n, a, b, s) in enumerate(zip(x.shape, self.starts, self.stops, self.steps,
+                                             strict=True)):
+            if s == 0:
+                raise IRError(f"{self.name}: step 0 along dimension {d}")
+            r = range(a, b, s)
+            if not r:
+                raise IRError(f"{self.name}: the slice {a}:{b}:{s} of dimension {d} is empty")
+            if min(r[0], r[-1]) < 0 or max(r[0], r[-1]) >= n:
+                raise IRError(f"{self.name}: the slice {a}:{b}:{s} leaves dimension {d} of "
+                              f"size {n}")
+            counts.append(len(r))
+        if any(not 0 < d < rank or counts[d] != 1 for d in self.shrink):
+            raise IRError(f"{self.name}: shrink axes {self.shrink} must be dimensions of one "
+                          f"element, counts are {counts}")
+        return tuple(counts)
+
+    def infer(self):
+        counts = self.counts()
+        x = self.x
+        y = self.outputs[0] if self.outputs else None
+        if y is not None and y.quant is not None and not y.quant.same_as(x.quant):
+            raise IRError(f"{self.name}: a quantized strided slice needs the output's "
+                          "quantization to equal the input's (TFLM copies bytes)")
+        return [(tuple(c for d, c in enumerate(counts) if d not in self.shrink), x.dtype)]
+
+    def ref(self, xs):
+        x = xs[0]
+        index = [slice(None)]  # the whole batch, whatever its size
+        for a, b, s in zip(self.starts[1:], self.stops[1:], self.steps[1:], strict=True):
+            index.append(slice(a, None if b < 0 else b, s))
+        y = x[tuple(index)]
+        return [np.ascontiguousarray(y.reshape(y.shape[0], *self.y.shape[1:]))]

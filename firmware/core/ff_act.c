@@ -17,16 +17,27 @@ void ff_relu6_s8(FF_CONST ff_relu6_s8_params *p, const int8_t *x, int8_t *y) {
     }
 }
 
+/* One LEAKY_RELU output before the clamp: y_off + the identity or the alpha branch. ff_mbqm
+ * never returns INT32_MIN, so negating it is safe; the sum wraps as TFLM's int32 one does (only
+ * scale ratios beyond 2^15 get near int32's limits). */
+static int32_t leaky_one(FF_CONST ff_leaky_relu_s8_params *p, int32_t x) {
+    const int32_t d = x - p->x_off;
+    const int32_t v = d >= 0 ? ff_mbqm(d, p->mult, p->shift)
+                             : p->alpha_sign * ff_mbqm(d, p->alpha_mult, p->alpha_shift);
+    return ff_add32(p->y_off, v);
+}
+
 void ff_leaky_relu_s8(FF_CONST ff_leaky_relu_s8_params *p, const int8_t *x, int8_t *y) {
-    const int32_t n = p->n, x_off = p->x_off, y_off = p->y_off;
-    const int32_t mult = p->mult, shift = p->shift;
-    const int32_t alpha_mult = p->alpha_mult, alpha_shift = p->alpha_shift;
-    const int32_t alpha_sign = p->alpha_sign;
+    const int32_t n = p->n;
     for (int32_t i = 0; i < n; i++) {
-        const int32_t d = (int32_t)x[i] - x_off;
-        const int32_t v = d >= 0 ? ff_mbqm(d, mult, shift)
-                                 : alpha_sign * ff_mbqm(d, alpha_mult, alpha_shift);
-        y[i] = (int8_t)ff_clamp(y_off + v, -128, 127);
+        y[i] = (int8_t)ff_clamp(leaky_one(p, x[i]), -128, 127);
+    }
+}
+
+void ff_leaky_relu_s16(FF_CONST ff_leaky_relu_s16_params *p, const int16_t *x, int16_t *y) {
+    const int32_t n = p->n;
+    for (int32_t i = 0; i < n; i++) {
+        y[i] = (int16_t)ff_clamp(leaky_one(p, x[i]), -32768L, 32767);
     }
 }
 

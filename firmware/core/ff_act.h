@@ -1,4 +1,5 @@
-/* Standalone piecewise activations (int8), TFLM's RELU, RELU6, LEAKY_RELU and HARD_SWISH.
+/* Standalone piecewise activations (int8; LEAKY_RELU also int16), TFLM's RELU, RELU6,
+ * LEAKY_RELU and HARD_SWISH.
  *
  * n elements; x_off is the input zero point, y_off the output zero point.
  *
@@ -10,7 +11,10 @@
  *                   y = clamp(y_off + (d >= 0 ? ff_mbqm(d, mult, shift)
  *                                             : alpha_sign * ff_mbqm(d, alpha_mult, alpha_shift)),
  *                             -128, 127)
- *                   (alpha_mult is the magnitude's multiplier, alpha_sign is +1 or -1)
+ *                   (alpha_mult is the magnitude's multiplier, alpha_sign is +1 or -1; the
+ *                   addition of y_off wraps modulo 2^32 as TFLM's int32 one does)
+ * ff_leaky_relu_s16: the same on int16 data, clamped to [-32768, 32767]; TFLM's int16
+ *                   LEAKY_RELU applies both zero points as the int8 one does, and |d| < 2^16.
  * ff_hard_swish_s8: TFLM's integer HardSwish, every value an int16 (Q15 multipliers, their
  *                   exponents; out_exp <= 0):
  *                   v = (x - x_off) * 128;  o = ff_srdhm16(v, out_mult)
@@ -56,9 +60,13 @@ typedef struct {
     int32_t relu_mult, relu_exp;  /* (s_x / 128) / (3 / 2^15) */
 } ff_hard_swish_s8_params;
 
+/* The int16 kernel takes the same parameters. */
+typedef ff_leaky_relu_s8_params ff_leaky_relu_s16_params;
+
 void ff_relu_s8(FF_CONST ff_relu_s8_params *p, const int8_t *x, int8_t *y);
 void ff_relu6_s8(FF_CONST ff_relu6_s8_params *p, const int8_t *x, int8_t *y);
 void ff_leaky_relu_s8(FF_CONST ff_leaky_relu_s8_params *p, const int8_t *x, int8_t *y);
 void ff_hard_swish_s8(FF_CONST ff_hard_swish_s8_params *p, const int8_t *x, int8_t *y);
+void ff_leaky_relu_s16(FF_CONST ff_leaky_relu_s16_params *p, const int16_t *x, int16_t *y);
 
 #endif /* FF_ACT_H */

@@ -39,6 +39,21 @@
  *   i.e. the accumulator wraps as TFLM's int32 one does. Products are summed in int32 over runs
  *   short enough not to overflow (each is at most 2^22 in magnitude; FF_DOT_RUN in ff_fixed.h)
  *   and the runs in int64.
+ *
+ * Transposed convolutions (TFLM's TRANSPOSE_CONV; in ff_conv_transpose.c). x is
+ * [batches][in_h][in_w][in_c], w is [out_c][k_h][k_w][in_c], y is [batches][out_h][out_w][out_c];
+ * input pixel (iy, ix) reaches output (iy*stride_h - pad_top + ky, ix*stride_w - pad_left + kx):
+ *   acc[o] = bias[o] + sum over the taps reaching (oy, ox), i.e. ky = oy + pad_top - iy*stride_h
+ *            in [0, k_h) with 0 <= iy < in_h (likewise kx, ix), and over c, of
+ *            (x[iy][ix][c] + in_offset) * w[o][ky][kx][c]
+ *   ff_transpose_conv2d_s8:    y[o] = clamp(ff_mbqm(acc[o], mult[o], shift[o]) + out_offset,
+ *                                           act_min, act_max)       (int32 accumulator)
+ *   ff_transpose_conv2d_s16_s8: no offsets, int64 bias and exact accumulator,
+ *                              y[o] = clamp(ff_mbqm64(acc[o], mult[o], shift[o]), act_min, act_max)
+ * TFLM scatters each input pixel into an output-sized scratch buffer of accumulators (4 or 8
+ * bytes per output element) and requantizes afterwards. These kernels gather instead: each
+ * output element sums the taps that reach it, which are the same products, so the same sums
+ * (exact in int64; in int32 modulo 2^32, addition being associative), and no scratch at all.
  */
 #ifndef FF_CONV_H
 #define FF_CONV_H
@@ -143,6 +158,38 @@ typedef struct {
 
 void ff_dwconv2d_s16_s8(FF_CONST ff_dwconv2d_s16_s8_params *p, const int16_t *x,
                         FF_CONST int8_t *w, FF_CONST int64_t *bias, int16_t *y);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t in_offset;        /* -x zero point */
+    int32_t out_offset;       /* y zero point */
+    int32_t act_min, act_max;
+    FF_CONST int32_t *mult;   /* per output channel */
+    FF_CONST int32_t *shift;  /* per output channel */
+} ff_transpose_conv2d_s8_params;
+
+void ff_transpose_conv2d_s8(FF_CONST ff_transpose_conv2d_s8_params *p, const int8_t *x,
+                            FF_CONST int8_t *w, FF_CONST int32_t *bias, int8_t *y);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+    FF_CONST int32_t *mult;
+    FF_CONST int32_t *shift;  /* <= 7 (ff_mbqm64) */
+} ff_transpose_conv2d_s16_s8_params;
+
+void ff_transpose_conv2d_s16_s8(FF_CONST ff_transpose_conv2d_s16_s8_params *p, const int16_t *x,
+                                FF_CONST int8_t *w, FF_CONST int64_t *bias, int16_t *y);
 
 /* Taps k in [*lo, *hi) of a window of `taps` taps, `dil` apart, starting at `origin`, that fall
  * inside [0, n). Both ends are found by stepping, which avoids a division per pixel. An empty

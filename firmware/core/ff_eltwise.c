@@ -105,24 +105,25 @@ void ff_mul_s8_c(FF_CONST ff_mul_s8_params *p, const int8_t *x, FF_CONST int8_t 
     }
 }
 
-void ff_add_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *y) {
+static void add_run_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b,
+                        int16_t *y, int sub) {
     const int32_t n = element_count(p->shape);
     bcast_pos q = {{0, 0, 0, 0}, 0, 0};
     for (int32_t i = 0; i < n; i++) {
-        y[i] = (int16_t)add_elem(p, a[q.ia], b[q.ib], 0);
+        y[i] = (int16_t)add_elem(p, a[q.ia], b[q.ib], sub);
         bcast_step(p->shape, p->a_stride, p->b_stride, &q);
     }
 }
 
-void ff_add_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int16_t *c,
-                  int16_t *y) {
+static void add_run_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int16_t *c,
+                          int16_t *y, int sub) {
     const int32_t n = element_count(p->shape);
     const int first = p->const_first != 0;
     bcast_pos q = {{0, 0, 0, 0}, 0, 0};
     for (int32_t i = 0; i < n; i++) {
         const int32_t a = first ? c[q.ia] : x[q.ia];
         const int32_t b = first ? x[q.ib] : c[q.ib];
-        y[i] = (int16_t)add_elem(p, a, b, 0);
+        y[i] = (int16_t)add_elem(p, a, b, sub);
         bcast_step(p->shape, p->a_stride, p->b_stride, &q);
     }
 }
@@ -218,4 +219,22 @@ void ff_maximum_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x, FF_CONST i
 void ff_minimum_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x, FF_CONST int16_t *c,
                       int16_t *y) {
     minmax_s16_c(p, x, c, y, 0);
+}
+
+void ff_add_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *y) {
+    add_run_s16(p, a, b, y, 0);
+}
+
+void ff_add_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int16_t *c,
+                  int16_t *y) {
+    add_run_s16_c(p, x, c, y, 0);
+}
+
+void ff_sub_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *y) {
+    add_run_s16(p, a, b, y, 1);
+}
+
+void ff_sub_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int16_t *c,
+                  int16_t *y) {
+    add_run_s16_c(p, x, c, y, 1);
 }

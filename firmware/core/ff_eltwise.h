@@ -1,5 +1,5 @@
-/* Elementwise binary kernels with broadcasting (int8, and int16 ADD, MAXIMUM and MINIMUM), TFLM's
- * ADD, SUB, MUL, MAXIMUM and MINIMUM arithmetic.
+/* Elementwise binary kernels with broadcasting (int8, and int16 ADD, SUB, MAXIMUM and MINIMUM),
+ * TFLM's ADD, SUB, MUL, MAXIMUM and MINIMUM arithmetic.
  *
  * Shapes are 4-D (the emitter pads lower ranks with leading 1s). y is contiguous with dims
  * shape[0..3]; element (i0, i1, i2, i3) reads a[sum_k i_k * a_stride[k]] and
@@ -10,9 +10,10 @@
  *   wb = ff_mbqm_smaller_than_one((b + b_offset) * 2^left_shift, b_mult, b_shift)
  *   y  = clamp(ff_mbqm_smaller_than_one(wa +- wb, out_mult, out_shift) + out_offset,
  *              act_min, act_max)
- * ff_add_s16 (16x8 models): the ff_add_s8 formula on int16 data with left_shift 15, which keeps
- *   (x + offset) * 2^15 inside int32 for any int16 x and zero point. (TFLM's ADD always takes
- *   this general path for int16, never the reference's power-of-two-scale shortcut.)
+ * ff_add_s16 / ff_sub_s16 (16x8 models): the ff_add_s8 formula on int16 data with left_shift
+ *   15, which keeps (x + offset) * 2^15 inside int32 for any int16 x and zero point. (TFLM's ADD
+ *   and SUB always take this general path for int16, never the reference's power-of-two-scale
+ *   shortcut.)
  * ff_mul_s8:
  *   y  = clamp(ff_mbqm((a + a_offset) * (b + b_offset), mult, shift) + out_offset,
  *              act_min, act_max)
@@ -46,7 +47,7 @@ typedef struct {
     int32_t act_min, act_max;
 } ff_add_s8_params;
 
-/* ff_add_s16 takes the same parameters (left_shift 15). */
+/* ff_add_s16 and ff_sub_s16 take the same parameters (left_shift 15). */
 typedef ff_add_s8_params ff_add_s16_params;
 
 typedef struct {
@@ -77,6 +78,9 @@ void ff_mul_s8_c(FF_CONST ff_mul_s8_params *p, const int8_t *x, FF_CONST int8_t 
 
 void ff_add_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *y);
 void ff_add_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int16_t *c,
+                  int16_t *y);
+void ff_sub_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *y);
+void ff_sub_s16_c(FF_CONST ff_add_s16_params *p, const int16_t *x, FF_CONST int16_t *c,
                   int16_t *y);
 
 void ff_maximum_s8(FF_CONST ff_minmax_params *p, const int8_t *a, const int8_t *b, int8_t *y);

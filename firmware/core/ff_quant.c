@@ -26,9 +26,9 @@ static int32_t quantize_one(float x, float scale, int32_t zero_point) {
     return round_half_away(q) + zero_point;
 }
 
-/* ff_mbqm(x - x_off, mult, shift) + y_off before the clamp. */
+/* ff_mbqm(x - x_off, mult, shift) + y_off before the clamp, both int32 operations wrapping. */
 static int32_t requantize_one(FF_CONST ff_quantize_s8_s8_params *p, int32_t x) {
-    return ff_mbqm(x - p->x_off, p->mult, p->shift) + p->y_off;
+    return ff_add32(ff_mbqm(ff_sub32(x, p->x_off), p->mult, p->shift), p->y_off);
 }
 
 void ff_quantize_f32_s8(FF_CONST ff_quantize_f32_s8_params *p, const float *x, int8_t *y) {
@@ -66,6 +66,30 @@ void ff_quantize_s16_s8(FF_CONST ff_quantize_s16_s8_params *p, const int16_t *x,
 }
 
 void ff_quantize_s16_s16(FF_CONST ff_quantize_s16_s16_params *p, const int16_t *x, int16_t *y) {
+    for (int32_t i = 0; i < p->n; i++) {
+        y[i] = (int16_t)ff_clamp(requantize_one(p, x[i]), -32768L, 32767);
+    }
+}
+
+void ff_quantize_s8_s32(FF_CONST ff_quantize_s8_s32_params *p, const int8_t *x, int32_t *y) {
+    for (int32_t i = 0; i < p->n; i++) {
+        y[i] = requantize_one(p, x[i]);
+    }
+}
+
+void ff_quantize_s16_s32(FF_CONST ff_quantize_s16_s32_params *p, const int16_t *x, int32_t *y) {
+    for (int32_t i = 0; i < p->n; i++) {
+        y[i] = requantize_one(p, x[i]);
+    }
+}
+
+void ff_quantize_s32_s8(FF_CONST ff_quantize_s32_s8_params *p, const int32_t *x, int8_t *y) {
+    for (int32_t i = 0; i < p->n; i++) {
+        y[i] = (int8_t)ff_clamp(requantize_one(p, x[i]), -128, 127);
+    }
+}
+
+void ff_quantize_s32_s16(FF_CONST ff_quantize_s32_s16_params *p, const int32_t *x, int16_t *y) {
     for (int32_t i = 0; i < p->n; i++) {
         y[i] = (int16_t)ff_clamp(requantize_one(p, x[i]), -32768L, 32767);
     }

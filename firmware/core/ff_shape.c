@@ -21,10 +21,11 @@ void ff_copy(int32_t nbytes, const void *x, void *y) {
     move_bytes((unsigned char *)y, (const unsigned char *)x, nbytes);
 }
 
-/* The three transposes share one body, specialized by the constant element size (1, 2 or 4 bytes)
- * at each call (FF_INLINE_BODY: no size test is left in the loops). It walks y contiguously and
- * gathers from x through the per-dimension strides, adding rather than multiplying in the inner
- * loop. Elements are moved as integers of their width, bit for bit. */
+/* The transposes and strided slices share one gather body, specialized by the constant element
+ * size (1, 2 or 4 bytes) at each call (FF_INLINE_BODY: no size test is left in the loops). It
+ * walks y contiguously and gathers from x through the per-dimension strides (negative for a
+ * slice walking backwards), adding rather than multiplying in the inner loop. Elements are
+ * moved as integers of their width, bit for bit. */
 static inline void move_elem(void *y, int32_t yi, const void *x, int32_t xi, int size) {
     if (size == 1) {
         ((int8_t *)y)[yi] = ((const int8_t *)x)[xi];
@@ -35,17 +36,15 @@ static inline void move_elem(void *y, int32_t yi, const void *x, int32_t xi, int
     }
 }
 
-static FF_INLINE_BODY void transpose(FF_CONST ff_transpose_params *p, const void *x, void *y,
-                                     int size) {
-    const int32_t d0 = p->out_dims[0], d1 = p->out_dims[1], d2 = p->out_dims[2];
-    const int32_t d3 = p->out_dims[3];
-    const int32_t s0 = p->in_stride[0], s1 = p->in_stride[1], s2 = p->in_stride[2];
-    const int32_t s3 = p->in_stride[3];
+static FF_INLINE_BODY void gather(FF_CONST int32_t *dims, FF_CONST int32_t *stride, int32_t start,
+                                  const void *x, void *y, int size) {
+    const int32_t d0 = dims[0], d1 = dims[1], d2 = dims[2], d3 = dims[3];
+    const int32_t s0 = stride[0], s1 = stride[1], s2 = stride[2], s3 = stride[3];
     int32_t yo = 0;
     for (int32_t i0 = 0; i0 < d0; i0++) {
         for (int32_t i1 = 0; i1 < d1; i1++) {
             for (int32_t i2 = 0; i2 < d2; i2++) {
-                int32_t xo = i0 * s0 + i1 * s1 + i2 * s2;
+                int32_t xo = start + i0 * s0 + i1 * s1 + i2 * s2;
                 for (int32_t i3 = 0; i3 < d3; i3++, xo += s3) {
                     move_elem(y, yo++, x, xo, size);
                 }
@@ -55,15 +54,27 @@ static FF_INLINE_BODY void transpose(FF_CONST ff_transpose_params *p, const void
 }
 
 void ff_transpose_s8(FF_CONST ff_transpose_params *p, const int8_t *x, int8_t *y) {
-    transpose(p, x, y, 1);
+    gather(p->out_dims, p->in_stride, 0, x, y, 1);
 }
 
 void ff_transpose_s16(FF_CONST ff_transpose_params *p, const int16_t *x, int16_t *y) {
-    transpose(p, x, y, 2);
+    gather(p->out_dims, p->in_stride, 0, x, y, 2);
 }
 
 void ff_transpose_s32(FF_CONST ff_transpose_params *p, const int32_t *x, int32_t *y) {
-    transpose(p, x, y, 4);
+    gather(p->out_dims, p->in_stride, 0, x, y, 4);
+}
+
+void ff_strided_slice_s8(FF_CONST ff_strided_slice_params *p, const int8_t *x, int8_t *y) {
+    gather(p->out_dims, p->in_stride, p->start, x, y, 1);
+}
+
+void ff_strided_slice_s16(FF_CONST ff_strided_slice_params *p, const int16_t *x, int16_t *y) {
+    gather(p->out_dims, p->in_stride, p->start, x, y, 2);
+}
+
+void ff_strided_slice_s32(FF_CONST ff_strided_slice_params *p, const int32_t *x, int32_t *y) {
+    gather(p->out_dims, p->in_stride, p->start, x, y, 4);
 }
 
 void ff_concat(FF_CONST ff_concat_params *p, const void *x, void *y) {

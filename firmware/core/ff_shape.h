@@ -1,4 +1,5 @@
-/* Data-movement kernels: copy, transpose, concatenation, split, constant padding. No arithmetic.
+/* Data-movement kernels: copy, transpose, strided slice, concatenation, split, constant
+ * padding. No arithmetic.
  *
  * ff_copy: y[i] = x[i] for nbytes bytes (a Reshape whose output cannot share its input's buffer).
  *
@@ -8,6 +9,14 @@
  * with y contiguous of shape out_dims. The compiler drops size-1 dimensions and merges runs
  * that stay adjacent, so most permutations arrive here with 2 or 3 real dimensions. s32 moves
  * any 4-byte element bit for bit.
+ *
+ * ff_strided_slice_s8/_s16/_s32: up to 4 dimensions of a strided slice, given as the output's
+ * shape, the input's stride (in elements, negative where the slice walks backwards) along each
+ * output dimension and the offset of the first element taken:
+ *   y[i0][i1][i2][i3] = x[start + i0*in_stride[0] + i1*in_stride[1] + i2*in_stride[2]
+ *                         + i3*in_stride[3]]
+ * (in_stride[d] = step[d] times the input's stride of that dimension). The compiler drops
+ * dimensions of one element (shrunk ones included) and merges runs that stay contiguous.
  *
  * ff_concat: one input's share of a concatenation, bytes agnostic of the element type. Viewing
  * every tensor as [outer][axis * inner] bytes (inner = elements after the axis times their size):
@@ -42,6 +51,16 @@ typedef struct {
 void ff_transpose_s8(FF_CONST ff_transpose_params *p, const int8_t *x, int8_t *y);
 void ff_transpose_s16(FF_CONST ff_transpose_params *p, const int16_t *x, int16_t *y);
 void ff_transpose_s32(FF_CONST ff_transpose_params *p, const int32_t *x, int32_t *y);
+
+typedef struct {
+    int32_t out_dims[FF_SHAPE_MAX_DIMS];
+    int32_t in_stride[FF_SHAPE_MAX_DIMS];  /* may be negative */
+    int32_t start;                         /* x offset of y[0], in elements */
+} ff_strided_slice_params;
+
+void ff_strided_slice_s8(FF_CONST ff_strided_slice_params *p, const int8_t *x, int8_t *y);
+void ff_strided_slice_s16(FF_CONST ff_strided_slice_params *p, const int16_t *x, int16_t *y);
+void ff_strided_slice_s32(FF_CONST ff_strided_slice_params *p, const int32_t *x, int32_t *y);
 
 typedef struct {
     int32_t outer;

@@ -1,5 +1,5 @@
-"""Emitters for the standalone Relu, Relu6, LeakyRelu and HardSwish (int8, kernels in
-``ff_act.c``)."""
+"""Emitters for the standalone Relu, Relu6, LeakyRelu and HardSwish (int8; LeakyRelu also int16;
+kernels in ``ff_act.c``)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,12 @@ def _relu6_kernel(node: Relu6) -> Kernel:
 
 @kernel.register
 def _leaky_relu_kernel(node: LeakyRelu) -> Kernel:
-    return _s8(node, "ff_leaky_relu_s8")
+    dtype = node.x.dtype
+    if dtype not in (DType.s8, DType.s16) or node.y.dtype is not dtype:
+        raise unsupported(node, f"{dtype.value} data")
+    data_input(node)
+    fn = f"ff_leaky_relu_{dtype.value}"
+    return Kernel(fn, "ff_act.h", f"{fn}_params")
 
 
 @kernel.register

@@ -1,10 +1,12 @@
-"""Emitters for Conv2d (general and 1x1) and DepthwiseConv2d: int8 (int8 or packed int4
-weights), and 16x8 (int16 activations, int8 weights, int64 or, for Conv2d, int32 bias).
+"""Emitters for Conv2d (general and 1x1), DepthwiseConv2d and TransposeConv2d: int8 (int8 or,
+except for TransposeConv2d, packed int4 weights), and 16x8 (int16 activations, int8 weights,
+int64 or, for Conv2d, int32 bias).
 
 All geometry and requantization constants are computed here; the kernels in ``ff_conv.c``,
-``ff_conv_s4.c`` and ``ff_conv_s16.c`` only loop. A 1x1 int8 convolution with stride 1, no
-padding and one group is a matrix product over pixels and goes to ``ff_conv2d_s8_1x1``, which
-gives the same bytes faster. Int4 weights (``Packed()``) take the general kernels.
+``ff_conv_s4.c``, ``ff_conv_s16.c`` and ``ff_conv_transpose.c`` only loop (the transposed ones
+need no scratch: they gather per output, see ``ff_conv.h``). A 1x1 int8 convolution with stride
+1, no padding and one group is a matrix product over pixels and goes to ``ff_conv2d_s8_1x1``,
+which gives the same bytes faster. Int4 weights (``Packed()``) take the general kernels.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ import numpy as np
 from ...converter.encoding import Dense, Encoding, Packed
 from ...converter.ir import DType
 from ...converter.ops.common import Padding
-from ...converter.ops.conv import Conv2d, DepthwiseConv2d
+from ...converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 
 _Key = tuple[DType, DType, Encoding, DType, DType]
 # (input, weights, weight encoding, bias, output) -> kernel name suffix after ff_conv2d_ /
-# ff_dwconv2d_
+# ff_dwconv2d_ / ff_transpose_conv2d_
 _CONV_KERNELS: dict[_Key, str] = {
     (DType.s8, DType.s8, Dense(), DType.s32, DType.s8): "s8",
     (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): "s8_s4",
@@ -30,9 +32,12 @@ _DW_KERNELS: dict[_Key, str] = {
     (DType.s8, DType.s8, Dense(), DType.s32, DType.s8): "s8",
     (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): "s8_s4",
     (DType.s16, DType.s8, Dense(), DType.s64, DType.s16): "s16_s8"}
+_TCONV_KERNELS: dict[_Key, str] = {
+    (DType.s8, DType.s8, Dense(), DType.s32, DType.s8): "s8",
+    (DType.s16, DType.s8, Dense(), DType.s64, DType.s16): "s16_s8"}
 
 
-def _words(node: Conv2d | DepthwiseConv2d, table: dict[_Key, str]) -> str:
+def _words(node: Conv2d | DepthwiseConv2d | TransposeConv2d, table: dict[_Key, str]) -> str:
     """The kernel's dtype words, or UnsupportedOpError."""
     x, w, b = node.inputs
     words = table.get((x.dtype, w.dtype, w.encoding, b.dtype, node.y.dtype))
@@ -43,7 +48,7 @@ def _words(node: Conv2d | DepthwiseConv2d, table: dict[_Key, str]) -> str:
     return words
 
 
-def _requant_fields(node: Conv2d | DepthwiseConv2d, ctx: EmitContext, channels: int
+def _requant_fields(node: Conv2d | DepthwiseConv2d | TransposeConv2d, ctx: EmitContext, channels: int
                     ) -> dict[str, object]:
     mult, shift = node.requant()
     lo, hi = node.act_range()
@@ -79,6 +84,13 @@ def _dwconv2d_kernel(node: DepthwiseConv2d) -> Kernel:
                   decodes=(1,))
 
 
+@kernel.register
+def _transpose_conv2d_kernel(node: TransposeConv2d) -> Kernel:
+    words = _words(node, _TCONV_KERNELS)
+    return Kernel(f"ff_transpose_conv2d_{words}", "ff_conv.h",
+                  f"ff_transpose_conv2d_{words}_params")
+
+
 @emit.register
 def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     x, w, b = node.inputs
@@ -112,4 +124,17 @@ def _dwconv2d(node: DepthwiseConv2d, ctx: EmitContext) -> None:
         stride_h=node.stride[0], stride_w=node.stride[1],
         dil_h=node.dilation[0], dil_w=node.dilation[1],
         pad_top=node.padding.top, pad_left=node.padding.left, **_requant_fields(node, ctx, oc))
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
+
+
+@emit.register
+def _transpose_conv2d(node: TransposeConv2d, ctx: EmitContext) -> None:
+    x, w, b = node.inputs
+    y = node.y
+    o, kh, kw, _ = w.shape
+    n, ih, iw, c = x.shape
+    p = ctx.params(
+        batches=n, in_h=ih, in_w=iw, in_c=c, out_h=node.out_hw[0], out_w=node.out_hw[1],
+        out_c=o, k_h=kh, k_w=kw, stride_h=node.stride[0], stride_w=node.stride[1],
+        pad_top=node.padding[0], pad_left=node.padding[1], **_requant_fields(node, ctx, o))
     ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))

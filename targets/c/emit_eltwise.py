@@ -1,5 +1,5 @@
-"""Emitters for Add, Sub, Mul, Maximum and Minimum (int8; Add, Maximum and Minimum also int16;
-kernels in ``ff_eltwise.c``).
+"""Emitters for Add, Sub, Mul, Maximum and Minimum (int8; Add, Sub, Maximum and Minimum also
+int16; kernels in ``ff_eltwise.c``).
 
 Broadcasting is resolved here: both operands and the output are padded to 4-D with leading 1s,
 and each operand gets an element stride per output dimension (0 where it broadcasts), so the
@@ -18,8 +18,8 @@ from .emit import Kernel, emit, kernel, unsupported
 
 RANK = 4
 
-# The integer dtypes each op has kernels for (int16 ADD serves 16x8 models).
-_DTYPES = {"add": (DType.s8, DType.s16), "sub": (DType.s8,), "mul": (DType.s8,),
+# The integer dtypes each op has kernels for (int16 ADD and SUB serve 16x8 models).
+_DTYPES = {"add": (DType.s8, DType.s16), "sub": (DType.s8, DType.s16), "mul": (DType.s8,),
            "maximum": (DType.s8, DType.s16), "minimum": (DType.s8, DType.s16)}
 
 
@@ -57,7 +57,7 @@ def _add_kernel(node: Add) -> Kernel:
 
 @kernel.register
 def _sub_kernel(node: Sub) -> Kernel:
-    return _kernel(node, "sub", "ff_add_s8_params")
+    return _kernel(node, "sub", f"ff_add_{node.x.dtype.value}_params")
 
 
 @kernel.register

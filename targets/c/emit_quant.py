@@ -1,5 +1,6 @@
-"""Emitters for Quantize (f32 -> s8/s16, integer requantization between s8 and s16) and
-Dequantize (s8/s16 -> f32); kernels in ``ff_quant.c``."""
+"""Emitters for Quantize (f32 -> s8/s16; integer requantization for every pair TFLM's QUANTIZE
+has: s8/s16 -> s8/s16/s32, s32 -> s8/s16) and Dequantize (s8/s16 -> f32); kernels in
+``ff_quant.c``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, unsupported
 
 _INT = (DType.s8, DType.s16)
+# (input, output) dtypes of the ff_quantize_<in>_<out> kernels
+_QUANTIZE = {(DType.f32, DType.s8), (DType.f32, DType.s16),
+             *((a, b) for a in _INT for b in (*_INT, DType.s32)),
+             (DType.s32, DType.s8), (DType.s32, DType.s16)}
 
 
 def _float_literal(v: float) -> str:
@@ -22,7 +27,7 @@ def _float_literal(v: float) -> str:
 def _quantize_kernel(node: Quantize) -> Kernel:
     x, y = node.x, node.y
     data_input(node)
-    if not (x.dtype in (DType.f32, *_INT) and y.dtype in _INT):
+    if (x.dtype, y.dtype) not in _QUANTIZE:
         raise unsupported(node, f"{x.dtype.value} -> {y.dtype.value}")
     words = f"{x.dtype.value}_{y.dtype.value}"
     return Kernel(f"ff_quantize_{words}", "ff_quant.h", f"ff_quantize_{words}_params")

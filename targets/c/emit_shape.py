@@ -1,4 +1,5 @@
-"""Emitters for Reshape, Transpose, Concat, Split and Pad (the kernels are in ``ff_shape.c``).
+"""Emitters for Reshape, Transpose, StridedSlice, Concat, Split and Pad (the kernels are in
+``ff_shape.c``).
 
 Shapes are simplified before they reach C: size-1 dimensions are dropped and dimensions that
 move together are merged, so the kernels' fixed 4-D loops cover every permutation and padding
@@ -13,7 +14,7 @@ import math
 from collections.abc import Sequence
 
 from ...converter.ir import DType, Value
-from ...converter.ops.shape import Concat, Pad, Reshape, Split, Transpose
+from ...converter.ops.shape import Concat, Pad, Reshape, Split, StridedSlice, Transpose
 from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, unsupported
 
@@ -70,6 +71,27 @@ def simplify_pad(shape: Sequence[int], pads: Sequence[tuple[int, int]]
     return [d for d, _ in out], [p for _, p in out]
 
 
+def simplify_slice(shape: Sequence[int], starts: Sequence[int], steps: Sequence[int],
+                   counts: Sequence[int]) -> tuple[list[int], list[int], int]:
+    """The smallest equivalent strided slice: (output dims, input stride of each, start offset).
+
+    ``y[i_0..i_k] = x[start + sum_j i_j * stride_j]`` with ``y`` contiguous. Dimensions of one
+    element only add to the start offset; a dimension is merged into the one inside it when
+    stepping it once equals stepping the inner one ``count`` times (a contiguous run).
+    """
+    strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+    start = sum(a * st for a, st in zip(starts, strides, strict=True))
+    out: list[list[int]] = []  # [count, stride], outermost first
+    for n, step, st in zip(counts, steps, strides, strict=True):
+        if n == 1:
+            continue
+        if out and out[-1][1] == n * step * st:
+            out[-1] = [out[-1][0] * n, step * st]
+        else:
+            out.append([n, step * st])
+    return [n for n, _ in out], [st for _, st in out], start
+
+
 def _left_fill(values: list[int], fill: int) -> list[int]:
     return [fill] * (MAX_DIMS - len(values)) + values
 
@@ -95,6 +117,18 @@ def _transpose_kernel(node: Transpose) -> Kernel:
     if len(dims) > MAX_DIMS:
         raise unsupported(node, f"a permutation of {len(dims)} irreducible dimensions")
     return Kernel(f"ff_transpose_{x.dtype.value}", "ff_shape.h", "ff_transpose_params")
+
+
+@kernel.register
+def _strided_slice_kernel(node: StridedSlice) -> Kernel:
+    x = node.x
+    if x.dtype not in _TRANSPOSE_DTYPES:
+        raise unsupported(node, f"{x.dtype.value} data")
+    data_input(node)
+    dims, _, _ = simplify_slice(x.shape, node.starts, node.steps, node.counts())
+    if len(dims) > MAX_DIMS:
+        raise unsupported(node, f"a slice of {len(dims)} irreducible dimensions")
+    return Kernel(f"ff_strided_slice_{x.dtype.value}", "ff_shape.h", "ff_strided_slice_params")
 
 
 @kernel.register
@@ -142,6 +176,14 @@ def _transpose(node: Transpose, ctx: EmitContext) -> None:
     dims, strides = simplify_transpose(x.shape, node.perm)
     p = ctx.params(out_dims=_left_fill(dims, 1), in_stride=_left_fill(strides, 0))
     ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(y))
+
+
+@emit.register
+def _strided_slice(node: StridedSlice, ctx: EmitContext) -> None:
+    x = node.x
+    dims, strides, start = simplify_slice(x.shape, node.starts, node.steps, node.counts())
+    p = ctx.params(out_dims=_left_fill(dims, 1), in_stride=_left_fill(strides, 0), start=start)
+    ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(node.y))
 
 
 @emit.register

@@ -170,6 +170,10 @@ def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, prot
         out.append(f"    (void){prefix}_arena.bytes;")
     if "(state + " in body:
         out.append(f"    int8_t *const state = {prefix}_state.bytes;")
+    read = {id(v) for n in graph.nodes for v in n.inputs}
+    for i, v in enumerate(graph.inputs):
+        if id(v) not in read:  # an input the model never reads (TRANSPOSE_CONV's output_shape)
+            out.append(f"    (void){'in' if len(graph.inputs) == 1 else f'in{i}'};")
     out += ctx.body
     out += ["}", ""]
     return "\n".join(out)
