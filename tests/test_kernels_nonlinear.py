@@ -64,7 +64,17 @@ def softmax_s8(rng: np.random.Generator):
     return softmax_graph(rng, int(rng.integers(1, 301)))
 
 
-ROWS = [Row("sigmoid_s8", sigmoid_s8), Row("tanh_s8", tanh_s8), Row("softmax_s8", softmax_s8)]
+def softmax_s8_s16(rng: np.random.Generator):
+    """int8 in, int16 out (scale 1/65536, zero point -32768): 256 times finer steps, so the
+    rounding of every quotient shows."""
+    lead = [(1,), (1, int(rng.integers(1, 4)))][rng.integers(2)]
+    x = Value("x", (*lead, int(rng.integers(1, 301))), DType.s8, in_quant(rng))
+    return single(Softmax, "softmax", [x], QuantParams.per_tensor(1 / 65536, -32768),
+                  beta=beta(rng), out_dtype=DType.s16)
+
+
+ROWS = [Row("sigmoid_s8", sigmoid_s8), Row("tanh_s8", tanh_s8), Row("softmax_s8", softmax_s8),
+        Row("softmax_s8_s16", softmax_s8_s16)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)

@@ -151,3 +151,18 @@ def test_output_quantization_tflm_rejects_is_rejected(cls, op, scale, zp):
     node.outputs[0].quant = y.quant
     with pytest.raises(IRError, match="output must have scale"):
         node.check()
+
+
+@pytest.mark.parametrize(("scale", "zp"), [(1 / 65536 * 1.002, -32768), (1 / 65536, 0)])
+def test_int16_softmax_output_parameters_tflm_refuses(scale, zp):
+    """TFLM's int8 -> int16 SOFTMAX needs zero point -32768 and a scale within 0.1 % of
+    1/65536; it refuses the rest in Prepare, and so does firmforge's op."""
+    x = TensorSpec((1, 10), np.int8, 0.1, 3)
+    y = TensorSpec((1, 10), np.int16, scale, zp)
+    opts = schema.SoftmaxOptionsT()
+    opts.beta = 1.0
+    with pytest.raises(RuntimeError):
+        run_op(BuiltinOperator.SOFTMAX, opts, [x], [y], [np.zeros((1, 10), np.int8)])
+    xv = Value("x", (1, 10), DType.s8, QuantParams.per_tensor(0.1, 3))
+    with pytest.raises(IRError, match="scale 1/65536 and zero point -32768"):
+        single(Softmax, "softmax", [xv], QuantParams.per_tensor(scale, zp), out_dtype=DType.s16)

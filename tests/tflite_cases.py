@@ -380,6 +380,21 @@ def activation_cases(n: int = 4, dtype=np.int8) -> list[Case]:
     return out
 
 
+def softmax_s16_cases(n: int = 6) -> list[Case]:
+    """SOFTMAX from int8 to int16 (keyword_scrambled.tflite's last layer): output scale 1/65536,
+    or off by up to TFLM's tolerance of 0.1 %, and zero point -32768."""
+    rng = rng_for("SOFTMAX16")
+    out = []
+    for i in range(n):
+        x = act(rng, _shape(rng))
+        x.scale = float(np.exp(rng.uniform(np.log(1e-3), np.log(3.0))))
+        scale = 1 / 65536 * (1 + [0.0, 0.0005, -0.0009, 0.0][i % 4])
+        y = TensorSpec(x.shape, np.int16, scale, -32768)
+        opt = options(schema.SoftmaxOptionsT, beta=[1.0, 0.5, 2.0, 1.3][i % 4])
+        out.append(Case(f"softmax16_{i}", build_model(Op.SOFTMAX, opt, [x], [y]), "SOFTMAX"))
+    return out
+
+
 def hard_swish_cases(n: int = 8, dtype=np.int8) -> list[Case]:
     """HARD_SWISH: input scales from 1e-5 to 3 and output multipliers s_x / (128 s_y) from 2**-22
     to just below 1, so the int16 arithmetic takes each of its branches and the outputs reach
@@ -702,6 +717,7 @@ def int8_cases() -> dict[str, list[Case]]:
             "batch_matmul": batch_matmul_cases(),
             "pool": pool_cases(), "binary": binary_cases(), "minmax": minmax_cases(),
             "activation": activation_cases(), "hard_swish": hard_swish_cases(),
+            "softmax_s16": softmax_s16_cases(),
             "transpose_conv": transpose_conv_cases(),
             "shape": shape_cases(), "split": split_cases(), "transpose": transpose_cases(),
             "strided_slice": strided_slice_cases(),

@@ -259,7 +259,10 @@ def _unary(cx: OpCtx, cls: type, options: str | None = None, elementwise: bool =
 
 def SOFTMAX(cx: OpCtx) -> None:
     # Not elementwise: a batch prepended to a rank-0 tensor would become the softmax's axis.
-    _unary(cx, Softmax, "SoftmaxOptions", elementwise=False, beta=float(cx.opt("Beta", 0.0)))
+    x_type, y_type = cx.tensor(0).type_name, cx.out_info().type_name
+    out = {"out_dtype": cx.out_dtype()} if x_type != y_type else {}  # int8 in, int16 out
+    _unary(cx, Softmax, "SoftmaxOptions", elementwise=False, beta=float(cx.opt("Beta", 0.0)),
+           **out)
 
 
 def LOGISTIC(cx: OpCtx) -> None:

@@ -110,7 +110,7 @@ def softmax_params(beta: float, q: QuantParams, name: str) -> SoftmaxParams:
 
 
 def _require_out_quant(node: Unary, scale: float, zero_point: int) -> None:
-    if not node.outputs or node.y.quant is None or node.x.dtype is not DType.s8:
+    if not node.outputs or node.y.quant is None or node.y.dtype is not DType.s8:
         return
     q = node.y.quant
     if q.per_channel or q.scale[0] != np.float32(scale) or q.zp != zero_point:
@@ -174,9 +174,30 @@ class Tanh(SmoothActivation):
 @dataclass(eq=False, kw_only=True, repr=False)
 class Softmax(SmoothActivation):
     """y = exp(beta * x) / sum exp(beta * x) over the last axis; int8 as TFLM's SOFTMAX (module
-    docstring), output scale 1/256, zero point -128."""
+    docstring), output scale 1/256, zero point -128.
+
+    ``out_dtype=DType.s16`` is TFLM's int8-in, int16-out softmax (keyword_scrambled.tflite): the
+    same arithmetic with the final exponent ``b + 31 - 16``, offset -32768 and the int16 clamp;
+    TFLM requires the output zero point -32768 and a scale within 0.1 % of 1/65536.
+    """
 
     beta: float = 1.0
+    out_dtype: DType | None = None  # None: the input's dtype
+
+    def infer(self):
+        ((shape, dtype),) = super().infer()
+        if self.out_dtype in (None, dtype):
+            return [(shape, dtype)]
+        if (dtype, self.out_dtype) != (DType.s8, DType.s16):
+            raise IRError(f"{self.name}: softmax from {dtype.value} to {self.out_dtype.value}; "
+                          "TFLM's only mixed one is s8 -> s16")
+        q = self.outputs[0].quant if self.outputs else None
+        if q is not None and (q.per_channel or q.zp != -32768
+                              or abs(q.s - 1 / 65536) > 0.001 / 65536):
+            raise IRError(f"{self.name}: int16 softmax output must have scale 1/65536 and zero "
+                          f"point -32768 (TFLM checks both), got scale {q.scale[0]:g}, zero "
+                          f"point {q.zero_point[0]}")
+        return [(shape, DType.s16)]
 
     def _float(self, x):
         z = self.beta * (x.astype(np.float64) - x.max(axis=-1, keepdims=True))
@@ -187,7 +208,7 @@ class Softmax(SmoothActivation):
         return softmax_params(self.beta, self.x.quant, self.name)
 
     def _int(self, x):
-        return softmax_s8(x, self.requant())
+        return softmax_s8(x, self.requant(), self.y.dtype)
 
 
 def _q4_input(x: np.ndarray, p: ActParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -215,8 +236,9 @@ def tanh_s8(x: np.ndarray, p: ActParams) -> np.ndarray:
     return np.where(low, -128, np.where(high, 127, y)).astype(np.int8)
 
 
-def softmax_s8(x: np.ndarray, p: SoftmaxParams) -> np.ndarray:
-    """int8 softmax over the last axis (module docstring), vectorised over all rows."""
+def softmax_s8(x: np.ndarray, p: SoftmaxParams, out: DType = DType.s8) -> np.ndarray:
+    """int8 softmax over the last axis (module docstring), vectorised over all rows, to int8 or
+    int16 (``out``: the final exponent drops by its bits, the offset is its minimum)."""
     x = x.astype(np.int64)
     diff = x - x.max(axis=-1, keepdims=True)
     kept = diff >= p.diff_min
@@ -226,9 +248,9 @@ def softmax_s8(x: np.ndarray, p: SoftmaxParams) -> np.ndarray:
     # int32 addition is associative modulo 2**32, so one wrap of the int64 sum equals C's loop.
     total = wrap32(terms.sum(axis=-1, keepdims=True))
     scale, bits_over_unit = get_reciprocal(total, ACCUMULATION_INTEGER_BITS)
-    exponent = np.maximum(bits_over_unit + 31 - 8, 0)
+    exponent = np.maximum(bits_over_unit + 31 - out.bits, 0)
     quotient = rdbpot(srdhm(scale, exps), np.minimum(exponent, 31))
     quotient = np.where(exponent > 31, 0, quotient)
-    y = np.clip(quotient + (-128), -128, 127)
-    return np.where(kept, y, -128).astype(np.int8)
+    y = np.clip(quotient + out.qmin, out.qmin, out.qmax)
+    return np.where(kept, y, out.qmin).astype(out.np)
 

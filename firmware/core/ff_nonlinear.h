@@ -19,6 +19,8 @@
  *   s    = sum_c ff_rdbpot(e[c], 12)                                  Q12, wrapping int32
  *   r    = ff_get_reciprocal(s, 12, &b);  E = b + 23                 1/s = r * 2^-b
  *   y[c] = clamp(ff_rdbpot(ff_srdhm(r, e[c]), E) - 128, -128, 127)   (scale 1/256)
+ * ff_softmax_s8_s16, TFLM's int8-in, int16-out softmax: the same with E = b + 15 and
+ *   y[c] = clamp(ff_rdbpot(ff_srdhm(r, e[c]), E) - 32768, -32768, 32767)   (scale 1/65536)
  * where d * 2^input_left_shift * input_multiplier / 2^31 is beta * input_scale * d in Q5.26, and
  * diff_min = -floor(31 * 2^26 / 2^input_left_shift). TFLM aborts when E leaves [0, 31]; here
  * E > 31 gives 0 (the exact rounded quotient) and E < 0 counts as 0.
@@ -53,5 +55,6 @@ typedef struct {
 void ff_sigmoid_s8(FF_CONST ff_act_s8_params *p, const int8_t *x, int8_t *y);
 void ff_tanh_s8(FF_CONST ff_act_s8_params *p, const int8_t *x, int8_t *y);
 void ff_softmax_s8(FF_CONST ff_softmax_s8_params *p, const int8_t *x, int8_t *y);
+void ff_softmax_s8_s16(FF_CONST ff_softmax_s8_params *p, const int8_t *x, int16_t *y);
 
 #endif /* FF_NONLINEAR_H */

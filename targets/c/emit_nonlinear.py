@@ -31,6 +31,9 @@ def _tanh_kernel(node: Tanh) -> Kernel:
 
 @kernel.register
 def _softmax_kernel(node: Softmax) -> Kernel:
+    if node.x.dtype is DType.s8 and node.y.dtype is DType.s16:
+        data_input(node)
+        return Kernel("ff_softmax_s8_s16", "ff_nonlinear.h", "ff_softmax_s8_params")
     return _s8(node, "ff_softmax_s8", "ff_softmax_s8_params")
 
 
