@@ -137,88 +137,79 @@ static int32_t pick(int32_t a, int32_t b, int is_max) {
     return a < b ? a : b;
 }
 
-static FF_INLINE_BODY void minmax_s8(FF_CONST ff_minmax_params *p, const int8_t *a,
-                                     const int8_t *b, int8_t *y, int is_max) {
-    const int32_t n = element_count(p->shape);
-    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
-    for (int32_t i = 0; i < n; i++) {
-        y[i] = (int8_t)pick(a[q.ia], b[q.ib], is_max);
-        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
-    }
+/* Element i of an int8 (size 1) or int16 (size 2) array, in RAM or in constant memory. */
+static inline int32_t load_elem(const void *v, int32_t i, int size) {
+    return size == 1 ? ((const int8_t *)v)[i] : ((const int16_t *)v)[i];
 }
 
-static FF_INLINE_BODY void minmax_s8_c(FF_CONST ff_minmax_params *p, const int8_t *x,
-                                       FF_CONST int8_t *c, int8_t *y, int is_max) {
+static inline int32_t load_const(FF_CONST void *v, int32_t i, int size) {
+    return size == 1 ? ((FF_CONST int8_t *)v)[i] : ((FF_CONST int16_t *)v)[i];
+}
+
+/* One body for every maximum/minimum kernel: element size, comparison and operand kind are
+ * constants at each call (FF_INLINE_BODY specializes them). With c == 0 both operands are
+ * activations (a, b); otherwise a is the activation and c the constant, first when
+ * const_first. */
+static FF_INLINE_BODY void minmax(FF_CONST ff_minmax_params *p, const void *a, const void *b,
+                                  FF_CONST void *c, void *y, int size, int is_max) {
     const int32_t n = element_count(p->shape);
     const int first = p->const_first != 0;
     bcast_pos q = {{0, 0, 0, 0}, 0, 0};
     for (int32_t i = 0; i < n; i++) {
-        const int32_t a = first ? c[q.ia] : x[q.ia];
-        const int32_t b = first ? x[q.ib] : c[q.ib];
-        y[i] = (int8_t)pick(a, b, is_max);
-        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
-    }
-}
-
-static FF_INLINE_BODY void minmax_s16(FF_CONST ff_minmax_params *p, const int16_t *a,
-                                      const int16_t *b, int16_t *y, int is_max) {
-    const int32_t n = element_count(p->shape);
-    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
-    for (int32_t i = 0; i < n; i++) {
-        y[i] = (int16_t)pick(a[q.ia], b[q.ib], is_max);
-        bcast_step(p->shape, p->a_stride, p->b_stride, &q);
-    }
-}
-
-static FF_INLINE_BODY void minmax_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x,
-                                        FF_CONST int16_t *c, int16_t *y, int is_max) {
-    const int32_t n = element_count(p->shape);
-    const int first = p->const_first != 0;
-    bcast_pos q = {{0, 0, 0, 0}, 0, 0};
-    for (int32_t i = 0; i < n; i++) {
-        const int32_t a = first ? c[q.ia] : x[q.ia];
-        const int32_t b = first ? x[q.ib] : c[q.ib];
-        y[i] = (int16_t)pick(a, b, is_max);
+        int32_t va, vb;
+        if (c == 0) {
+            va = load_elem(a, q.ia, size);
+            vb = load_elem(b, q.ib, size);
+        } else {
+            va = first ? load_const(c, q.ia, size) : load_elem(a, q.ia, size);
+            vb = first ? load_elem(a, q.ib, size) : load_const(c, q.ib, size);
+        }
+        const int32_t v = pick(va, vb, is_max);
+        if (size == 1) {
+            ((int8_t *)y)[i] = (int8_t)v;
+        } else {
+            ((int16_t *)y)[i] = (int16_t)v;
+        }
         bcast_step(p->shape, p->a_stride, p->b_stride, &q);
     }
 }
 
 void ff_maximum_s8(FF_CONST ff_minmax_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
-    minmax_s8(p, a, b, y, 1);
+    minmax(p, a, b, 0, y, 1, 1);
 }
 
 void ff_minimum_s8(FF_CONST ff_minmax_params *p, const int8_t *a, const int8_t *b, int8_t *y) {
-    minmax_s8(p, a, b, y, 0);
+    minmax(p, a, b, 0, y, 1, 0);
 }
 
 void ff_maximum_s8_c(FF_CONST ff_minmax_params *p, const int8_t *x, FF_CONST int8_t *c,
                      int8_t *y) {
-    minmax_s8_c(p, x, c, y, 1);
+    minmax(p, x, 0, c, y, 1, 1);
 }
 
 void ff_minimum_s8_c(FF_CONST ff_minmax_params *p, const int8_t *x, FF_CONST int8_t *c,
                      int8_t *y) {
-    minmax_s8_c(p, x, c, y, 0);
+    minmax(p, x, 0, c, y, 1, 0);
 }
 
 void ff_maximum_s16(FF_CONST ff_minmax_params *p, const int16_t *a, const int16_t *b,
                     int16_t *y) {
-    minmax_s16(p, a, b, y, 1);
+    minmax(p, a, b, 0, y, 2, 1);
 }
 
 void ff_minimum_s16(FF_CONST ff_minmax_params *p, const int16_t *a, const int16_t *b,
                     int16_t *y) {
-    minmax_s16(p, a, b, y, 0);
+    minmax(p, a, b, 0, y, 2, 0);
 }
 
 void ff_maximum_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x, FF_CONST int16_t *c,
                       int16_t *y) {
-    minmax_s16_c(p, x, c, y, 1);
+    minmax(p, x, 0, c, y, 2, 1);
 }
 
 void ff_minimum_s16_c(FF_CONST ff_minmax_params *p, const int16_t *x, FF_CONST int16_t *c,
                       int16_t *y) {
-    minmax_s16_c(p, x, c, y, 0);
+    minmax(p, x, 0, c, y, 2, 0);
 }
 
 void ff_add_s16(FF_CONST ff_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *y) {
