@@ -7,11 +7,6 @@
  */
 #include "ff_conv.h"
 
-static int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset,
-                         int32_t lo, int32_t hi) {
-    return (int8_t)ff_clamp(ff_mbqm(acc, mult, shift) + out_offset, lo, hi);
-}
-
 void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
                      FF_CONST int32_t *bias, int8_t *y) {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
@@ -53,7 +48,7 @@ void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CON
                             acc = ff_dot_s8_s4(x + xt, w, wt, len, in_offset, acc);
                         }
                     }
-                    y[yo + o] = requant_s8(acc, p->mult[o], p->shift[o], out_offset, lo, hi);
+                    y[yo + o] = ff_requant_s8(acc, p->mult[o], p->shift[o], out_offset, lo, hi);
                 }
             }
         }
@@ -91,7 +86,7 @@ void ff_dwconv2d_s8_s4(FF_CONST ff_dwconv2d_s8_s4_params *p, const int8_t *x,
                                    ff_s4_at(w, (ky * k_w + kx) * out_c + o);
                         }
                     }
-                    y[yo + o] = requant_s8(acc, p->mult[o], p->shift[o], out_offset, lo, hi);
+                    y[yo + o] = ff_requant_s8(acc, p->mult[o], p->shift[o], out_offset, lo, hi);
                     if (++m == mult_d) {
                         m = 0;
                         c++;

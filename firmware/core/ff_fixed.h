@@ -115,6 +115,13 @@ static inline int32_t ff_mbqm64(int64_t x, int32_t multiplier, int32_t shift) {
  */
 
 /* a + b, a - b, -a with int32 wrap-around. */
+/* int32 accumulator -> int8 output: clamp(mbqm(acc, mult, shift) + out_offset, lo, hi), the
+ * requantization of every int8 convolution and dense kernel. */
+static inline int8_t ff_requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset,
+                                   int32_t lo, int32_t hi) {
+    return (int8_t)ff_clamp(ff_mbqm(acc, mult, shift) + out_offset, lo, hi);
+}
+
 static inline int32_t ff_add32(int32_t a, int32_t b) {
     return (int32_t)((uint32_t)a + (uint32_t)b);
 }
