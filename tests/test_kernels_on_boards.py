@@ -1,0 +1,64 @@
+"""Every kernel-table row, run where the kernels run: compiled for an emulated board and executed
+in its emulator, many cases per firmware image, every output byte equal to the reference.
+
+- The rows whose kernels have Cortex-M DSP fast paths (``#if __ARM_FEATURE_DSP``) run 200
+  random cases on Cortex-M4 (qemu-mps2-an386) and Cortex-M33 (qemu-mps2-an505), where the fast
+  paths are compiled in: there they must give the portable kernels' bytes.
+- Every other row runs 50 cases on Cortex-M4 and on RISC-V (qemu-riscv32-virt: another compiler,
+  ABI and word order of arguments), so no kernel is only ever tested on the host.
+
+Rows with float inputs or outputs (the f32 quantize kernels) and cases that mix dtypes among
+their inputs stay host-only: the firmware's test vectors are integers of one type.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmforge.converter.ir import DType
+
+from kernel_harness import check_row_on_board
+
+# Rows whose kernels have DSP fast paths, checked on the cores that compile them in.
+FAST_PATH_ROWS = {"conv2d_s8", "conv2d_s8_1x1", "dwconv2d_s8", "dense_s8", "avgpool2d_s8",
+                  "maxpool2d_s8", "add_s8"}
+DSP_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an505"]
+PORTABLE_BOARDS = ["qemu-mps2-an386", "qemu-riscv32-virt"]
+
+
+def _rows():
+    rows = []
+    for path in sorted(Path(__file__).parent.glob("test_kernels_*.py")):
+        if path.stem != Path(__file__).stem:
+            rows += importlib.import_module(path.stem).ROWS
+    return rows
+
+
+def _runs_on_boards(row) -> bool:
+    """Integer inputs of one dtype and integer outputs of one dtype (checked on a few cases)."""
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        g = row.build(rng)
+        ins, outs = {v.dtype for v in g.inputs}, {v.dtype for v in g.outputs}
+        if DType.f32 in ins | outs or len(ins) != 1 or len(outs) != 1:
+            return False
+    return True
+
+
+ROWS = [r for r in _rows() if _runs_on_boards(r)]
+CASES = ([(r, b, 200) for r in ROWS if r.name in FAST_PATH_ROWS for b in DSP_BOARDS]
+         + [(r, b, 50) for r in ROWS if r.name not in FAST_PATH_ROWS for b in PORTABLE_BOARDS])
+
+
+def test_every_fast_path_row_exists():
+    assert FAST_PATH_ROWS <= {r.name for r in ROWS}
+
+
+@pytest.mark.parametrize(("row", "board", "count"), CASES,
+                         ids=[f"{r.name}-{b}" for r, b, _ in CASES])
+def test_row_in_emulator(row, board, count, tmp_path):
+    check_row_on_board(row, board, tmp_path, count=count)
