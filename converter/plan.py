@@ -70,11 +70,21 @@ def _aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(graph: Graph, scratch: Sequence[int] = ()) -> MemoryPlan:
-    """Assign every non-constant value of ``graph`` a buffer and place the arena buffers;
-    ``scratch[t]`` is the scratch (bytes) the kernel of node ``t`` needs (default none)."""
+def plan_memory(graph: Graph, scratch: Sequence[int] = (),
+                inplace: Sequence[bool] | None = None) -> MemoryPlan:
+    """Assign every non-constant value of ``graph`` a buffer and place the arena buffers.
+
+    The target's kernels have the last word on memory: ``scratch[t]`` is the scratch (bytes)
+    the kernel of node ``t`` needs (default none), and ``inplace[t]`` whether that kernel may
+    write its output over its first input (default: the op's own ``inplace`` declaration; a
+    kernel with a line buffer can run a depthwise convolution in place, which the op alone
+    cannot promise)."""
     if scratch and len(scratch) != len(graph.nodes):
         raise IRError(f"{len(scratch)} scratch sizes for {len(graph.nodes)} nodes")
+    if inplace is None:
+        inplace = [n.inplace for n in graph.nodes]
+    if len(inplace) != len(graph.nodes):
+        raise IRError(f"{len(inplace)} in-place flags for {len(graph.nodes)} nodes")
     last = len(graph.nodes)
     last_use: dict[int, int] = {}
     for t, node in enumerate(graph.nodes):
@@ -99,7 +109,7 @@ def plan_memory(graph: Graph, scratch: Sequence[int] = ()) -> MemoryPlan:
     out_index = {id(v): i for i, v in enumerate(graph.outputs)}
     for t, node in enumerate(graph.nodes):
         for v in node.outputs:
-            b = _shared(node, t, v, of, out_index)
+            b = _shared(node, t, v, of, out_index, inplace[t])
             if b is None:
                 if node.aliases_input:
                     copies.add(t)
@@ -126,7 +136,7 @@ def plan_memory(graph: Graph, scratch: Sequence[int] = ()) -> MemoryPlan:
 
 
 def _shared(node: Node, t: int, v: Value, of: dict[int, Buffer],
-            out_index: dict[int, int]) -> Buffer | None:
+            out_index: dict[int, int], inplace: bool) -> Buffer | None:
     """The input buffer that output ``v`` may share, or None for a fresh buffer.
 
     A view (Reshape) shares its input's bytes; an ``inplace`` op overwrites its first input when
@@ -134,13 +144,13 @@ def _shared(node: Node, t: int, v: Value, of: dict[int, Buffer],
     those cases get a fresh buffer (and the view becomes a copy).
     """
     src = node.inputs[0] if node.inputs else None
-    if src is None or src.is_const or not (node.aliases_input or node.inplace):
+    if src is None or src.is_const or not (node.aliases_input or inplace):
         return None
     b = of[id(src)]
     is_out = id(v) in out_index
     if node.aliases_input:
         return None if is_out and b.storage is not Storage.ARENA else b
-    if node.inplace and b.storage is Storage.ARENA and b.end == t \
+    if inplace and b.storage is Storage.ARENA and b.end == t \
             and v.nbytes == b.size and not is_out:
         return b
     return None

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .ir import Graph, IRError, Node, Stateful, Value
+from .plan import MemoryPlan, Storage
 
 State = dict[str, np.ndarray]
 
@@ -92,3 +93,54 @@ def _check_input(v: Value, x: np.ndarray) -> np.ndarray:
     if x.dtype != v.dtype.np:
         raise IRError(f"input {v.name} expects {v.dtype.np}, got {x.dtype}")
     return x
+
+
+def run_planned(graph: Graph, plan: MemoryPlan, inputs: Sequence[np.ndarray]
+                ) -> list[np.ndarray]:
+    """The reference executed the way the generated C executes it: every activation lives at its
+    planned place (arena offset, caller buffer or state region), each node reads its inputs from
+    those bytes and writes its outputs there, and each node's scratch is filled with garbage
+    first. Equal outputs to ``run`` prove the plan (lifetimes, in-place and view sharing,
+    scratch placement) for these inputs; a buffer reused too early shows as different bytes.
+    Samples run one after the other from the reset state, as consecutive calls do."""
+    xs = [_check_input(v, np.asarray(x)) for v, x in zip(graph.inputs, inputs, strict=True)]
+    regions = {Storage.ARENA: np.zeros(max(plan.arena_size, 1), np.uint8),
+               Storage.STATE: np.zeros(max(plan.state_size, 1), np.uint8)}
+    io = {(Storage.INPUT, k): np.zeros(v.nbytes, np.uint8) for k, v in enumerate(graph.inputs)}
+    io.update({(Storage.OUTPUT, k): np.zeros(v.nbytes, np.uint8)
+               for k, v in enumerate(graph.outputs)})
+
+    def place(v: Value) -> np.ndarray:
+        b = plan.buffer(v)
+        if b.storage in (Storage.INPUT, Storage.OUTPUT):
+            return io[(b.storage, b.io_index)][:v.nbytes]
+        return regions[b.storage][b.offset:b.offset + v.nbytes]
+
+    def load(v: Value, shape: tuple[int, ...]) -> np.ndarray:
+        return place(v).view(v.dtype.np).reshape(shape).copy()
+
+    def store(v: Value, a: np.ndarray) -> None:
+        place(v)[:] = np.ascontiguousarray(a, v.dtype.np).reshape(-1).view(np.uint8)
+
+    for name, a in initial_state(graph).items():
+        store(next(s for n in graph.nodes for s in n.state if s.name == name), a)
+    samples = []
+    for i in range(xs[0].shape[0]):
+        for v, x in zip(graph.inputs, xs, strict=True):
+            store(v, x[i:i + 1])
+        for t, node in enumerate(graph.nodes):
+            if t in plan.scratch:
+                b = plan.scratch[t]
+                regions[Storage.ARENA][b.offset:b.offset + b.size] = 0xA5
+            args = [v.data if v.is_const else load(v, (1, *v.shape[1:])) for v in node.inputs]
+            if isinstance(node, Stateful):
+                outs, new = node.ref(args, [load(s, s.shape) for s in node.state])
+                for s, a in zip(node.state, new, strict=True):
+                    store(s, a)
+            else:
+                outs = node.ref(args)
+            for v, y in zip(node.outputs, outs, strict=True):
+                store(v, y)
+        samples.append([v.data if v.is_const else load(v, (1, *v.shape[1:]))
+                        for v in graph.outputs])
+    return [np.concatenate([s[k] for s in samples]) for k in range(len(graph.outputs))]

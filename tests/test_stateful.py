@@ -50,6 +50,12 @@ def test_state_has_its_own_region(lstm_file):
     # never in the arena, whatever the arena reuses
     assert all(b.storage is not Storage.STATE for b in plan.scratch.values())
     assert plan.lower_bound <= plan.arena_size
+    # the plan itself, executed: state carried in its region gives TFLM's call sequence
+    from firmforge.converter.reference import run_planned
+
+    _, xs, want = lstm_file
+    planned = run_planned(proj.graph, plan, [np.concatenate(xs)])[0]
+    np.testing.assert_array_equal(planned, np.concatenate(want))
     header = src.files[f"{src.prefix}.h"]
     assert f"void {src.prefix}_reset(void);" in header and "_STATE_SIZE" in header
     assert proj.report()["state_bytes"] == plan.state_size

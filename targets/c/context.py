@@ -55,13 +55,15 @@ class Kernel:
     """The C kernel a node lowers to: ``fn(&params, operands...)`` declared in ``header``,
     with ``scratch`` bytes of caller-owned scratch (0: none). ``decodes`` lists the inputs the
     kernel reads in their storage encoding (``Value.encoding``, e.g. packed int4 weights); every
-    other constant input must be stored ``Dense()``."""
+    other constant input must be stored ``Dense()``. ``inplace`` says whether the kernel may be
+    given its first input's buffer as its output (None: as the op declares)."""
 
     fn: str
     header: str
     params: str | None = None
     scratch: int = 0
     decodes: tuple[int, ...] = ()
+    inplace: bool | None = None
 
 
 @dataclass

@@ -77,7 +77,9 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> C
     (for layer-by-layer comparison on the host)."""
     prefix = c_identifier(name or graph.name).lower()
     kernels = [lower(node) for node in graph.nodes]  # every op supported, before any planning
-    plan = plan_memory(graph, [k.scratch for k in kernels])
+    plan = plan_memory(graph, [k.scratch for k in kernels],
+                       [n.inplace if k.inplace is None else k.inplace
+                        for n, k in zip(graph.nodes, kernels, strict=True)])
     ctx = EmitContext(graph, plan, prefix)
     layout: list[tuple[str, int, int]] = []
     offset = 0
