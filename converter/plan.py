@@ -156,15 +156,44 @@ def _shared(node: Node, t: int, v: Value, of: dict[int, Buffer],
     return None
 
 
+# Orders in which buffers are offered to the placer. Greedy placement is not optimal in general
+# (TFLM's planner uses the first); each order wins on some graphs, so every one is tried.
+_ORDERS = (
+    lambda b: (-b.size, b.start),                     # largest first (TFLM's greedy)
+    lambda b: (b.start, -b.size),                     # in execution order
+    lambda b: (-(b.end - b.start), -b.size),          # longest-lived first
+    lambda b: (-b.size * (b.end - b.start + 1), b.start),  # largest area in time x bytes first
+)
+
+
 def _place(buffers: list[Buffer]) -> int:
-    """Greedy placement, largest first; returns the arena size."""
+    """Place every buffer: for each order, put each buffer at the lowest offset (first fit) or in
+    the tightest gap (best fit) that no placed buffer overlapping it in time occupies; keep the
+    smallest arena found. Deterministic: the same graph always gets the same offsets."""
+    best_size, best = -1, {}
+    for key in _ORDERS:
+        for best_fit in (False, True):
+            at = _place_once(sorted(buffers, key=key), best_fit)
+            size = max((_aligned(at[id(b)] + b.size) for b in buffers), default=0)
+            if best_size < 0 or size < best_size:
+                best_size, best = size, at
+    for b in buffers:
+        b.offset = best[id(b)]
+    return max(best_size, 0)
+
+
+def _place_once(order: list[Buffer], best_fit: bool) -> dict[int, int]:
+    """Offsets (by buffer id) from one placement pass over ``order``."""
+    at: dict[int, int] = {}
     placed: list[Buffer] = []
-    for b in sorted(buffers, key=lambda b: (-b.size, b.start)):
-        offset = 0
-        for other in sorted((p for p in placed if p.overlaps_in_time(b)), key=lambda p: p.offset):
-            if offset + b.size <= other.offset:
-                break
-            offset = max(offset, _aligned(other.offset + other.size))
-        b.offset = offset
+    for b in order:
+        busy = sorted((at[id(p)], at[id(p)] + p.size) for p in placed if p.overlaps_in_time(b))
+        gaps, cursor = [], 0
+        for lo, hi in busy:
+            if _aligned(cursor) + b.size <= lo:
+                gaps.append((lo - _aligned(cursor), _aligned(cursor)))
+            cursor = max(cursor, hi)
+        gaps.append((1 << 62, _aligned(cursor)))  # the open end above everything
+        at[id(b)] = min(gaps)[1] if best_fit else min(g[1] for g in gaps)
         placed.append(b)
-    return max((_aligned(b.offset + b.size) for b in placed), default=0)
+    return at

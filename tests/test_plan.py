@@ -92,3 +92,20 @@ def test_view_of_input_that_is_an_output_is_copied():
     plan = plan_memory(g)
     assert plan.copies == {0}
     assert plan.buffer(g.outputs[0]).storage is Storage.OUTPUT
+
+
+def test_placement_reaches_the_bound_where_largest_first_does_not():
+    """Buffers (bytes, first step, last step) on which TFLM's largest-first greedy needs 48 B:
+    the 32 B buffer lands above the long-lived 8 B one. Trying other orders and best fit finds
+    the 44 B that the busiest step needs, and no two buffers live at once overlap."""
+    from firmforge.converter.plan import _ORDERS, Buffer, _aligned, _place, _place_once
+
+    spec = [(8, 2, 4), (28, 2, 2), (8, 2, 2), (32, 4, 5)]
+    bufs = [Buffer([], size, s, e) for size, s, e in spec]
+    greedy = _place_once(sorted(bufs, key=_ORDERS[0]), best_fit=False)
+    assert max(_aligned(greedy[id(b)] + b.size) for b in bufs) == 48
+    assert _place(bufs) == 44
+    for a in bufs:
+        for b in bufs:
+            if a is not b and a.overlaps_in_time(b):
+                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
