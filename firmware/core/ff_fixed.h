@@ -44,6 +44,14 @@
 #define FF_INLINE_BODY inline
 #endif
 
+/* The opposite, for a long helper that a kernel calls from more than one place but outside its
+ * hot loops (softmax's exponential): one copy of its code instead of one per call site. */
+#if defined(__GNUC__)
+#define FF_OUT_OF_LINE __attribute__((noinline))
+#else
+#define FF_OUT_OF_LINE
+#endif
+
 #define FF_INT32_MIN (-2147483647L - 1)
 #define FF_INT32_MAX 2147483647L
 
@@ -191,14 +199,15 @@ static inline int32_t ff_exp_on_negative_values(int32_t a, int integer_bits) {
     const int32_t a_mod_quarter_minus_one_quarter = ff_sub32(a & (one_quarter - 1), one_quarter);
     int32_t result = ff_exp_on_interval_between_negative_one_quarter_and_0_excl(
         ff_srmbpot(a_mod_quarter_minus_one_quarter, integer_bits));
+    /* exp(-2^k) in Q0 for k = -2 .. 4; a loop rather than seven inlined multiplies keeps the
+     * softmax kernels small (it runs once per element, far from any hot loop). */
+    static FF_CONST int32_t exp_of_minus_pow2[7] = {1672461947L, 1302514674L, 790015084L,
+                                                    290630308L, 39332535L, 720401L, 242};
     const int32_t remainder = ff_sub32(a_mod_quarter_minus_one_quarter, a);
-    result = ff_exp_barrel_step(result, remainder, integer_bits, -2, 1672461947L);
-    result = ff_exp_barrel_step(result, remainder, integer_bits, -1, 1302514674L);
-    result = ff_exp_barrel_step(result, remainder, integer_bits, 0, 790015084L);
-    result = ff_exp_barrel_step(result, remainder, integer_bits, 1, 290630308L);
-    result = ff_exp_barrel_step(result, remainder, integer_bits, 2, 39332535L);
-    result = ff_exp_barrel_step(result, remainder, integer_bits, 3, 720401L);
-    result = ff_exp_barrel_step(result, remainder, integer_bits, 4, 242);
+    int k;
+    for (k = 0; k < 7; k++) {
+        result = ff_exp_barrel_step(result, remainder, integer_bits, k - 2, exp_of_minus_pow2[k]);
+    }
     if (integer_bits > 5 && a < -((int32_t)1 << (36 - integer_bits))) {
         result = 0;
     }

@@ -36,7 +36,7 @@ void ff_tanh_s8(FF_CONST ff_act_s8_params *p, const int8_t *x, int8_t *y) {
 }
 
 /* exp(beta * input_scale * d) in Q0 for one kept difference d <= 0. */
-static int32_t ff_softmax_exp(FF_CONST ff_softmax_s8_params *p, int32_t d) {
+static FF_OUT_OF_LINE int32_t ff_softmax_exp(FF_CONST ff_softmax_s8_params *p, int32_t d) {
     const int32_t scaled = ff_mbqm_greater_than_one(d, p->input_multiplier, p->input_left_shift);
     return ff_exp_on_negative_values(scaled, 5);
 }
