@@ -4,7 +4,8 @@ Each function here has a C counterpart of the same name with an ``ff_`` prefix, 
 line the same way, so that reference and kernels round identically. The definitions are TFLite
 Micro's (gemmlowp's fixed-point primitives with TFLM's default double rounding):
 
-    srdhm(a, b)  = saturate(round_half_away(a * b / 2**31))          "SaturatingRoundingDoublingHighMul"
+    srdhm(a, b)  = saturate(floor(a * b / 2**31 + 1/2))              "SaturatingRoundingDoublingHighMul"
+                   (ties toward +infinity: the nudge of a negative product is 1 - 2**30)
     rdbpot(x, e) = round_half_away(x / 2**e)                          "RoundingDivideByPOT"
     mbqm(x, m, s) = rdbpot(srdhm(x * 2**max(s, 0), m), max(-s, 0))   "MultiplyByQuantizedMultiplier"
 
