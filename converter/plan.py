@@ -54,6 +54,7 @@ class MemoryPlan:
     scratch: dict[int, Buffer] = field(default_factory=dict)  # node index -> scratch buffer
     copies: set[int] = field(default_factory=set)  # view nodes that must copy their bytes
     _of: dict[int, Buffer] = field(default_factory=dict, repr=False)
+    optimal: bool = False  # arena_size proven the smallest any placement of these buffers gets
 
     def buffer(self, v: Value) -> Buffer:
         try:
@@ -129,10 +130,10 @@ def plan_memory(graph: Graph, scratch: Sequence[int] = (),
             state_size = _aligned(state_size + b.size)
     scratch_buffers = {t: Buffer([], int(n), t, t) for t, n in enumerate(scratch) if n}
     arena = [b for b in buffers if b.storage is Storage.ARENA] + list(scratch_buffers.values())
-    size = _place(arena)
     steps = range(max(last, 1))
     bound = max((sum(b.size for b in arena if b.start <= t <= b.end) for t in steps), default=0)
-    return MemoryPlan(buffers, size, bound, state_size, scratch_buffers, copies, of)
+    size, optimal = _place(arena, _aligned(bound))
+    return MemoryPlan(buffers, size, bound, state_size, scratch_buffers, copies, of, optimal)
 
 
 def _shared(node: Node, t: int, v: Value, of: dict[int, Buffer],
@@ -166,10 +167,16 @@ _ORDERS = (
 )
 
 
-def _place(buffers: list[Buffer]) -> int:
-    """Place every buffer: for each order, put each buffer at the lowest offset (first fit) or in
-    the tightest gap (best fit) that no placed buffer overlapping it in time occupies; keep the
-    smallest arena found. Deterministic: the same graph always gets the same offsets."""
+def _place(buffers: list[Buffer], bound: int) -> tuple[int, bool]:
+    """Place every buffer; returns (arena size, whether it is proven optimal).
+
+    First, for each order, each buffer goes to the lowest offset (first fit) or into the
+    tightest gap (best fit) that no placed buffer overlapping it in time occupies; the smallest
+    arena wins. It is optimal when it meets ``bound`` (the bytes live at the busiest step).
+    Otherwise an exact search follows for graphs small enough: every optimal placement is the
+    first-fit placement of some order (place the buffers of an optimal solution by increasing
+    offset: none lands higher than there), so a depth-first search over orders, cut where the
+    partial arena reaches the best found, finds the optimum. Deterministic."""
     best_size, best = -1, {}
     for key in _ORDERS:
         for best_fit in (False, True):
@@ -177,9 +184,54 @@ def _place(buffers: list[Buffer]) -> int:
             size = max((_aligned(at[id(b)] + b.size) for b in buffers), default=0)
             if best_size < 0 or size < best_size:
                 best_size, best = size, at
+    optimal = best_size <= bound
+    if not optimal and len(buffers) <= EXACT_MAX_BUFFERS:
+        best_size, best, optimal = _search(buffers, best_size, best, bound)
     for b in buffers:
         b.offset = best[id(b)]
-    return max(best_size, 0)
+    return max(best_size, 0), optimal
+
+
+# The exact search's reach: at most this many arena buffers and this many search nodes (it
+# stops early, at the bound or the budget; the heuristic answer stands when the budget runs out).
+EXACT_MAX_BUFFERS = 10
+SEARCH_BUDGET = 20_000
+
+
+def _search(buffers: list[Buffer], size: int, at: dict[int, int], bound: int
+            ) -> tuple[int, dict[int, int], bool]:
+    best = [size, dict(at)]
+    nodes = [0]
+    order = sorted(buffers, key=lambda b: (-b.size, b.start))
+
+    def visit(placed: dict[int, int], rest: list[Buffer], top: int) -> bool:
+        nodes[0] += 1
+        if nodes[0] > SEARCH_BUDGET:
+            return False
+        if not rest:
+            if top < best[0]:
+                best[0], best[1] = top, dict(placed)
+            return best[0] <= bound
+        for i, b in enumerate(rest):
+            busy = sorted((placed[id(p)], placed[id(p)] + p.size) for p in buffers
+                          if id(p) in placed and p.overlaps_in_time(b))
+            offset = 0
+            for lo, hi in busy:
+                if offset + b.size <= lo:
+                    break
+                offset = max(offset, _aligned(hi))
+            new_top = max(top, _aligned(offset + b.size))
+            if new_top >= best[0]:
+                continue
+            placed[id(b)] = offset
+            if visit(placed, rest[:i] + rest[i + 1:], new_top):
+                return True
+            del placed[id(b)]
+        return False
+
+    visit({}, order, 0)
+    complete = nodes[0] <= SEARCH_BUDGET
+    return best[0], best[1], complete or best[0] <= bound
 
 
 def _place_once(order: list[Buffer], best_fit: bool) -> dict[int, int]:

@@ -53,6 +53,7 @@ def build_report(project: Project) -> dict[str, object]:
         "const_bytes": src.const_bytes,
         "arena_bytes": plan.arena_size,
         "arena_lower_bound": plan.lower_bound,
+        "arena_optimal": plan.optimal,
         "state_bytes": plan.state_size,
         "input_bytes": sum(v.nbytes for v in g.inputs),
         "output_bytes": sum(v.nbytes for v in g.outputs),
