@@ -259,14 +259,24 @@ def boards_cmd():
                    f"{b.clock_hz / 1e6:>5.0f} MHz  {'yes' if b.can_build else 'no':<5}  {emu}")
 
 
-def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray]):
+def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray], timeout: float = 120):
     from ..targets.board.build import BuildError
 
     board = _board(board_name)
     try:
-        return proj.build(board, Path(out_dir) / board.name, *xs)
-    except (BuildError, ValueError, OSError) as e:
+        return proj.build(board, Path(out_dir) / board.name, *xs, timeout=timeout)
+    except (BuildError, RuntimeError, ValueError, OSError) as e:
         raise CLIError(str(e)) from e
+
+
+def _sizes(fw) -> list[str]:
+    """The flash and the RAM with the stack."""
+    b = fw.board
+    stack = (f"{fw.stack_reserved:,} B stack sized from {fw.stack_measured:,} B measured"
+             if fw.stack_measured is not None else f"{fw.stack_reserved:,} B stack")
+    return [f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B (known before linking: "
+            f"{fw.min_flash:,} B of weights, tables and test vectors)",
+            f"RAM   {fw.ram_bytes:>9,} B of {b.ram.size:,} B (arena, state, I/O buffers, {stack})"]
 
 
 @main.command("build")
@@ -275,12 +285,9 @@ def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray]):
 def build_cmd(out_dir, board_name):
     """Write OUT's firmware project for a board into OUT/BOARD and build it."""
     fw = _build(_load_out(out_dir), out_dir, board_name, [])
-    b = fw.board
     click.echo(f"built {fw.elf}")
-    click.echo(f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B (known before linking: "
-               f"{fw.min_flash:,} B of weights, tables and test vectors)")
-    click.echo(f"RAM   {fw.ram_bytes:>9,} B of {b.ram.size:,} B (known before linking: "
-               f"{fw.min_ram:,} B of arena, state, I/O buffers and the {b.stack:,} B stack)")
+    for line in _sizes(fw):
+        click.echo(line)
 
 
 @main.command("run")
@@ -300,7 +307,7 @@ def run_cmd(out_dir, board_name, input_paths, count, timeout):
     if not xs:
         xs = [lay.from_ir(q) for lay, q in zip(proj.input_layouts, proj.random_inputs(count),
                                                 strict=True)]
-    fw = _build(proj, out_dir, board_name, xs)
+    fw = _build(proj, out_dir, board_name, xs, timeout)
     try:
         res = fw.run(timeout=timeout)
     except (BuildError, RuntimeError, ValueError) as e:
@@ -317,7 +324,11 @@ def run_cmd(out_dir, board_name, input_paths, count, timeout):
         per = res.instructions if res.unit == "instructions" else res.cycles
         macs = proj.report()["macs"]
         click.echo(f"{res.unit} per inference: {per:,}" + (f" ({per / macs:.2f} per MAC)" if macs else ""))
-    click.echo(f"flash {fw.flash_bytes:,} B, RAM {fw.ram_bytes:,} B")
+    if res.stack_bytes is not None:
+        click.echo(f"stack: {res.stack_bytes:,} B used (high-water mark) of {res.stack_reserved:,} B "
+                   "reserved")
+    for line in _sizes(fw):
+        click.echo(line)
     if not res.equal:
         sys.exit(1)
 

@@ -177,18 +177,23 @@ class Project:
     def report(self) -> dict[str, object]:
         return build_report(self)
 
-    def build(self, board: str, out_dir: str | os.PathLike[str], *xs: object) -> Firmware:
+    def build(self, board: str, out_dir: str | os.PathLike[str], *xs: object,
+              timeout: float = 120) -> Firmware:
         """Write and compile the firmware project for ``board`` (a name from ``boards/`` or a
         board file) into ``out_dir``, with ``xs`` (one batch per input; default a few random
         inputs) as its test vectors. Returns a ``Firmware``: ``fw.flash_bytes``,
-        ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``."""
+        ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``.
+
+        On a board whose stack is ``"auto"`` the build runs the vectors once in the emulator
+        (within ``timeout`` seconds) to size the stack."""
         from ..targets.board.firmware import build_firmware
         from ..targets.c.backend import CBackend
 
         if not isinstance(self.backend, CBackend):
             raise IRError(f"boards run the MCU C backend; this project uses {self.backend.name}")
         vectors = self.prepare_inputs(xs)[0] if xs else self.random_inputs()
-        return Firmware(self, build_firmware(self.sources(), self.graph, board, out_dir, vectors))
+        return Firmware(self, build_firmware(self.sources(), self.graph, board, out_dir, vectors,
+                                             timeout=timeout))
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write the model's C sources, the C core files they use, and the project file
@@ -215,6 +220,8 @@ class RunResult:
     unit: str  # "instructions" (QEMU) or "cycles" (simavr)
     seconds: float
     log: str = field(repr=False, default="")
+    stack_bytes: int | None = None  # the stack's high-water mark over the run (painted stack)
+    stack_reserved: int | None = None  # the stack the firmware reserves
 
     @property
     def equal(self) -> bool:
@@ -266,6 +273,16 @@ class Firmware:
         return self.built.const_bytes
 
     @property
+    def stack_reserved(self) -> int:
+        """The stack the firmware reserves (sized from a measurement on an "auto" board)."""
+        return self.built.stack_reserved
+
+    @property
+    def stack_measured(self) -> int | None:
+        """The measurement an "auto" board's stack was sized from (None: a fixed stack)."""
+        return self.built.stack_measured
+
+    @property
     def min_flash(self) -> int:
         """Flash the image needs at least (constants and vectors), known before compiling."""
         return self.built.min_flash
@@ -283,7 +300,7 @@ class Firmware:
         run = self.built.run(q, timeout=timeout)
         want, _ = reference_mod.run(proj.graph, q)
         return RunResult(proj.finish(run.outputs), proj.finish(want), run.counts, run.unit,
-                         run.seconds, run.log)
+                         run.seconds, run.log, run.stack_bytes, run.stack_reserved)
 
 
 def _as_numpy(x: object) -> np.ndarray:

@@ -1,9 +1,9 @@
 """Build a firmware project with the board's cross compiler and read its sizes from the ELF.
 
 Flash holds code, constants and the initial values of ``.data``; RAM holds ``.data``, ``.bss``
-and the stack the linker script reserves. A model that cannot fit is refused before compiling,
-from what it must occupy at least (weights, tables and test vectors in flash; arena, the runner's
-input/output buffers and the stack in RAM).
+and the stack the linker script reserves (with its 32-byte guard). A model that cannot fit is
+refused before compiling, from what it must occupy at least (weights, tables and test vectors in
+flash; arena, the runner's input/output buffers and the stack in RAM).
 """
 
 from __future__ import annotations
@@ -48,14 +48,16 @@ def check_toolchain(board: Board) -> None:
 
 
 def check_fit(board: Board, flash_min: int, ram_min: int, what: str) -> None:
-    """Refuse before compiling when the least the model needs exceeds the board's memory."""
+    """Refuse before compiling when the least the model needs exceeds the board's memory
+    (``ram_min`` includes the board's stack, except for a stack the build measures)."""
+    stack = "a stack to be measured" if board.stack_auto else f"{board.stack:,} B stack"
     problems = []
     if flash_min > board.flash.size:
         problems.append(f"flash: needs at least {flash_min:,} B ({what}), the board has "
                         f"{board.flash.size:,} B (short by {flash_min - board.flash.size:,} B)")
     if ram_min > board.ram.size:
         problems.append(f"RAM: needs at least {ram_min:,} B (arena, state, I/O buffers, "
-                        f"{board.stack:,} B stack), the board has {board.ram.size:,} B "
+                        f"{stack}), the board has {board.ram.size:,} B "
                         f"(short by {ram_min - board.ram.size:,} B)")
     if problems:
         raise FitError(f"the model does not fit board {board.name}: " + "; ".join(problems))
@@ -117,6 +119,22 @@ def elf_sizes(board: Board, elf: Path) -> Sizes:
     if ".stack" not in sections:  # stack not reserved by a section (avr-libc): count the budget
         ram += board.stack
     return Sizes(flash, ram, sections)
+
+
+def check_stack_room(board: Board, sizes: Sizes) -> None:
+    """Where the stack is no section (AVR: avr-libc's stack starts at the top of RAM), refuse
+    static data that reaches into the board's stack budget; the linker saw no stack."""
+    if ".stack" in sizes.sections:
+        return
+    end = max((a + n for a, n, _ in sizes.sections.values() if _within(board.ram, a, board.family)),
+              default=0)
+    if board.family == "avr":
+        end -= 0x800000
+    top = board.ram.origin + board.ram.size
+    if end > top - board.stack:
+        raise FitError(f"the firmware does not fit board {board.name}: its static data ends at "
+                       f"{end:#x}, inside the {board.stack:,} B stack budget below {top:#x} "
+                       f"(short by {end - (top - board.stack):,} B)")
 
 
 def _within(region: Region, addr: int, family: str) -> bool:
