@@ -30,6 +30,7 @@ import numpy as np
 from . import reference as reference_mod
 from .ir import Graph, IRError, random_batch
 from .layout import Layout
+from .profile import Profile
 from .report import build_report
 
 
@@ -178,22 +179,26 @@ class Project:
         return build_report(self)
 
     def build(self, board: str, out_dir: str | os.PathLike[str], *xs: object,
-              timeout: float = 120) -> Firmware:
+              profile: bool = False, timeout: float = 120) -> Firmware:
         """Write and compile the firmware project for ``board`` (a name from ``boards/`` or a
         board file) into ``out_dir``, with ``xs`` (one batch per input; default a few random
         inputs) as its test vectors. Returns a ``Firmware``: ``fw.flash_bytes``,
         ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``.
 
-        On a board whose stack is ``"auto"`` the build runs the vectors once in the emulator
-        (within ``timeout`` seconds) to size the stack."""
+        ``profile``: the model calls a mark after each layer, and ``fw.run().profile`` gives
+        instructions (cycles on AVR) per layer; the default build has no marks at all. On a
+        board whose stack is ``"auto"`` the build runs the vectors once in the emulator (within
+        ``timeout`` seconds) to size the stack."""
         from ..targets.board.firmware import build_firmware
         from ..targets.c.backend import CBackend
 
         if not isinstance(self.backend, CBackend):
             raise IRError(f"boards run the MCU C backend; this project uses {self.backend.name}")
         vectors = self.prepare_inputs(xs)[0] if xs else self.random_inputs()
-        return Firmware(self, build_firmware(self.sources(), self.graph, board, out_dir, vectors,
-                                             timeout=timeout))
+        src = self.backend.generate(self.graph, self.name, profile=True) if profile \
+            else self.sources()
+        return Firmware(self, build_firmware(src, self.graph, board, out_dir, vectors,
+                                             profile=profile, timeout=timeout))
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write the model's C sources, the C core files they use, and the project file
@@ -222,6 +227,7 @@ class RunResult:
     log: str = field(repr=False, default="")
     stack_bytes: int | None = None  # the stack's high-water mark over the run (painted stack)
     stack_reserved: int | None = None  # the stack the firmware reserves
+    profile: Profile | None = None  # profile builds: per layer, of the first inference
 
     @property
     def equal(self) -> bool:
@@ -299,8 +305,12 @@ class Firmware:
         q = proj.prepare_inputs(xs)[0] if xs else self.built.vectors
         run = self.built.run(q, timeout=timeout)
         want, _ = reference_mod.run(proj.graph, q)
+        profile = None
+        if self.built.profile and run.counts:
+            marks = run.layers[0] if run.layers else []
+            profile = Profile.of(proj.graph, marks, run.counts[0], run.unit)
         return RunResult(proj.finish(run.outputs), proj.finish(want), run.counts, run.unit,
-                         run.seconds, run.log, run.stack_bytes, run.stack_reserved)
+                         run.seconds, run.log, run.stack_bytes, run.stack_reserved, profile)
 
 
 def _as_numpy(x: object) -> np.ndarray:

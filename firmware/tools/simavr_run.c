@@ -4,7 +4,8 @@
  *
  * - the firmware's USART0 output goes to stdout, byte for byte;
  * - every write to GPIOR0 is a mark: 1 starts an interval, 2 ends it, and the runner prints
- *   "ff:cycles <k> <cycles>" (k = 0, 1, ...) on stderr, from simavr's cycle counter;
+ *   "ff:cycles <k> <cycles>" (k = 0, 1, ...) on stderr, from simavr's cycle counter; 3 inside
+ *   an interval (a layer mark of a profile build) prints "ff:layer <k> <cycles so far>";
  * - the run ends when the firmware sleeps with interrupts off (simavr's cpu_Done): the exit
  *   code is then GPIOR1, where firmforge's ff_platform_exit writes the status; or when it
  *   reaches avr-libc's _exit (main returned, or exit() was called): the exit code is then r24,
@@ -73,6 +74,8 @@ static void gpior0_write(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void 
         fflush(stdout);
         fprintf(stderr, "ff:cycles %lu %" PRIu64 "\n", m->count++,
                 (uint64_t)(avr->cycle - m->start));
+    } else if (v == 3 && m->running) {
+        fprintf(stderr, "ff:layer %lu %" PRIu64 "\n", m->count, (uint64_t)(avr->cycle - m->start));
     }
 }
 

@@ -10,8 +10,10 @@ the stack's high-water mark after each (``ff:stack`` lines of the painted stack,
 - simavr: **cycles** (simavr's cycle-accurate core) between the firmware's writes of 1 and 2 to
   GPIOR0, measured by a small libsimavr runner (``firmware/tools/simavr_run.c``).
 
-Both counts depend only on the ELF, so every run gives the same numbers. The plugin and the
-runner are compiled on first use into the firmforge cache, once per source hash.
+Both counts depend only on the ELF, so every run gives the same numbers. A profile build also
+calls ``ff_platform_mark_layer`` after each kernel: the count at each call is recorded
+(``EmulatorRun.layers``). The plugin and the runner are compiled on first use into the firmforge
+cache, once per source hash.
 
 A stack that overflows is a ``StackOverflow`` (the firmware's trap or guard check reported it, or
 a timed-out firmware's stack pointer lies below its stack), never a hang. The emulator runs in
@@ -40,6 +42,7 @@ from .spec import Board
 from .where import SymbolError, describe, qemu_registers, symbols
 
 MARKS = ("ff_platform_mark_start", "ff_platform_mark_stop")
+LAYER_MARK = "ff_platform_mark_layer"
 SIMAVR_HEADER = Path("/usr/include/simavr/sim_avr.h")
 # Exit codes of simavr_run.c besides the firmware's own status.
 SIMAVR_CRASH, SIMAVR_LIMIT = 3, 4
@@ -88,6 +91,7 @@ class EmulatorRun:
     seconds: float  # wall time of the emulator process
     stack: list[int] = field(default_factory=list)  # high-water mark after each inference, bytes
     stack_reserved: int | None = None  # the reserved stack the firmware reported
+    layers: list[list[int]] = field(default_factory=list)  # per inference: count at each layer mark
 
 
 def run_elf(board: Board, elf: Path, *, timeout: float = 60) -> EmulatorRun:
@@ -121,6 +125,8 @@ def _run_qemu(board: Board, elf: Path, timeout: float) -> EmulatorRun:
     plugin = str(build_tool("qemu_icount.c", shared=True))
     if marks is not None:
         plugin += f",start={marks[0]:#x},stop={marks[1]:#x}"
+        if LAYER_MARK in addrs:  # a profile build
+            plugin += f",layer={addrs[LAYER_MARK]:#x}"
     with tempfile.TemporaryDirectory(prefix="ff-qmp-") as d:
         sock = Path(d) / "qmp.sock"
         cmd = [emu.program, "-M", emu.machine, *emu.args, "-kernel", str(elf),
@@ -131,7 +137,7 @@ def _run_qemu(board: Board, elf: Path, timeout: float) -> EmulatorRun:
             return lambda out, err: _where(board, elf, regs.get("pc"), regs.get("sp"))
 
         out, err, rc, secs = _run(cmd, timeout, f"{emu.program} ({board.name})", where)
-    log = _TOTAL.sub("", _INSNS.sub("", err)).strip()
+    log = _LAYER.sub("", _TOTAL.sub("", _INSNS.sub("", err))).strip()
     _check_fault(board, out)
     total = _TOTAL.search(err)
     if rc < 0 or total is None or int(total.group(1)) == 0:
@@ -143,7 +149,8 @@ def _run_qemu(board: Board, elf: Path, timeout: float) -> EmulatorRun:
         raise FirmwareCrash(f"{emu.program} died running {elf.name} on {board.name} ({why}):\n"
                             f"{log or '(no message)'}{hint}\n{_tail(out)}")
     counts = _intervals(_INSNS.findall(err), board)
-    return EmulatorRun(out, rc, counts, "instructions", secs, *_stack(out))
+    return EmulatorRun(out, rc, counts, "instructions", secs, *_stack(out),
+                       _layers(err, len(counts)))
 
 
 def mark_addresses(board: Board, elf: Path, addrs: dict[str, int] | None = None
@@ -172,7 +179,7 @@ def _addresses(board: Board, elf: Path) -> dict[str, int]:
         syms = symbols(board, elf)
     except SymbolError as e:
         raise EmulatorMissingError(f"{e}{_apt(board.compiler_package)}") from None
-    return {s.name: s.addr for s in syms if s.name in MARKS}
+    return {s.name: s.addr for s in syms if s.name in (*MARKS, LAYER_MARK)}
 
 
 # --- simavr -----------------------------------------------------------------------------------
@@ -211,7 +218,7 @@ def _run_simavr(board: Board, elf: Path, timeout: float) -> EmulatorRun:
         raise FirmwareCrash(f"the simavr runner failed on {board.name} (exit code {rc}):\n"
                             f"{err.strip()}")
     counts = _intervals(_CYCLES.findall(err), board)
-    return EmulatorRun(out, rc, counts, "cycles", secs, *_stack(out))
+    return EmulatorRun(out, rc, counts, "cycles", secs, *_stack(out), _layers(err, len(counts)))
 
 
 _SIMAVR_AT = re.compile(r"^ff:(?:stopped|cycle-limit \d+) pc=0x([0-9a-f]+) sp=0x([0-9a-f]+)", re.M)
@@ -283,11 +290,20 @@ def _kill_group(p: subprocess.Popen) -> None:
 _STACK = re.compile(r"^ff:stack (\d+) (\d+) (\d+)$", re.M)
 _OVERFLOW_GUARD = re.compile(r"^ff:stack-overflow (guard|budget) (\d+) (\d+)$", re.M)
 _OVERFLOW_TRAP = re.compile(r"^ff:stack-overflow (\w+) sp=0x([0-9a-f]+) reserved=(\d+).*$", re.M)
+_LAYER = re.compile(r"^ff:layer (\d+) (\d+)\n?", re.M)
 
 
 def _stack(out: str) -> tuple[list[int], int | None]:
     found = _STACK.findall(out)
     return [int(u) for _, u, _ in found], (int(found[-1][2]) if found else None)
+
+
+def _layers(err: str, intervals: int) -> list[list[int]]:
+    per: list[list[int]] = [[] for _ in range(intervals)]
+    for k, n in _LAYER.findall(err):
+        if int(k) < intervals:
+            per[int(k)].append(int(n))
+    return per if any(per) else []
 
 
 def _check_fault(board: Board, out: str) -> None:

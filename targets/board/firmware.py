@@ -49,6 +49,7 @@ class FirmwareRun:
     log: str = field(repr=False, default="")
     stack: list[int] = field(default_factory=list)  # high-water mark after each inference
     stack_reserved: int | None = None
+    layers: list[list[int]] = field(default_factory=list)  # profile builds: count at each mark
 
     @property
     def stack_bytes(self) -> int | None:
@@ -73,6 +74,7 @@ class BuiltFirmware:
     min_ram: int
     vectors: list[np.ndarray]
     stack_measured: int | None = None
+    profile: bool = False
 
     @property
     def flash_bytes(self) -> int:
@@ -110,7 +112,7 @@ class BuiltFirmware:
             raise _measure_need(self.board, self.dir, self.sizes, e, timeout) from None
         outs = parse_outputs(run.text, self.graph, len(self.vectors[0]))
         return FirmwareRun(outs, list(run.counts), run.unit, run.seconds, run.text, run.stack,
-                           run.stack_reserved)
+                           run.stack_reserved, run.layers)
 
 
 def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
@@ -145,10 +147,11 @@ def _measure_need(board: Board, project: Path, sizes: Sizes, overflow, timeout: 
 
 def build_firmware(sources: CSources, graph: Graph, board: str | Board,
                    out_dir: str | os.PathLike[str], vectors: list[np.ndarray], *,
-                   timeout: float = 120) -> BuiltFirmware:
+                   profile: bool = False, timeout: float = 120) -> BuiltFirmware:
     """Write the firmware project of ``sources`` for ``board`` into ``out_dir`` with
     ``vectors`` as its test vectors, and build it; on an ``"auto"`` board, measure the stack
-    (one emulator run of the vectors, within ``timeout`` seconds) and relink with it."""
+    (one emulator run of the vectors, within ``timeout`` seconds) and relink with it.
+    ``profile``: ``sources`` were generated with layer marks."""
     b = board if isinstance(board, Board) else load_board(board)
     build.check_toolchain(b)
     vectors = [np.asarray(v) for v in vectors]
@@ -174,7 +177,7 @@ def build_firmware(sources: CSources, graph: Graph, board: str | Board,
         elf = make(b, out)
         sizes = elf_sizes(b, elf)
     return BuiltFirmware(graph, sources, b, out, elf, sizes, flash_min, ram_min, vectors,
-                         measured)
+                         measured, profile)
 
 
 def _measure(board: Board, elf: Path, timeout: float) -> int:

@@ -2,8 +2,9 @@
  *   FF_CONSOLE_AVR_UART0  USART0, polled, 8N1 at FF_AVR_BAUD (default 115200, double speed)
  *   FF_EXIT_AVR           the status goes to GPIOR1, then cli + sleep: simavr stops there
  *                         ("sleeping with interrupts off") and the runner returns GPIOR1
- * The marks write 1 (start) and 2 (stop) to GPIOR0; the simavr runner records the cycle count
- * at each write. They are real, separate functions, like on the other families.
+ * The marks write 1 (start), 2 (stop) and 3 (a layer, profile builds) to GPIOR0; the simavr
+ * runner records the cycle count at each write. They are real, separate functions, like on the
+ * other families.
  * An interrupt without a handler (none is enabled) reports "ff:fault BadInterrupt", exit 3.
  *
  * The stack: avr-libc starts it at the top of RAM (RAMEND) and nothing stops it at the board's
@@ -79,6 +80,11 @@ __attribute__((noinline)) void ff_platform_mark_start(void) {
 __attribute__((noinline)) void ff_platform_mark_stop(void) {
     __asm__ volatile("" ::: "memory");
     GPIOR0 = 2u;
+}
+
+__attribute__((noinline)) void ff_platform_mark_layer(void) {
+    GPIOR0 = 3u;
+    __asm__ volatile("" ::: "memory");
 }
 
 void ff_platform_stack(ff_stack_region *r) {

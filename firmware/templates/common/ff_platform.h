@@ -25,6 +25,8 @@ void ff_platform_exit(int status);
  * plugin watching these addresses, simavr) implement them as empty non-inlined marks. */
 void ff_platform_mark_start(void);
 void ff_platform_mark_stop(void);
+/* Called by the generated model between its kernel calls in profile builds only. */
+void ff_platform_mark_layer(void);
 
 /* The stack the firmware runs on: [guard, painted) holds FF_STACK_GUARD, [painted, top)
  * FF_STACK_PAINT from startup on, and [bottom, top) is the reserved stack (bottom == painted,

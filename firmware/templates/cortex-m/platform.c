@@ -6,7 +6,7 @@
  *                           "ff:cycles <index> <n>" after that inference's output line (QEMU
  *                           does not model the counter, so emulated boards leave it out)
  * The marks are real, separate functions: a QEMU plugin counts the instructions executed
- * between their entries.
+ * between their entries (and at each layer mark of a profile build).
  * A fault that the stack caused (startup.c arms the trap) prints
  *   ff:stack-overflow <fault> sp=0x... reserved=<bytes>
  * and exits with FF_EXIT_STACK_OVERFLOW; any other prints "ff:fault <name>" and exits with 3. */
@@ -119,6 +119,10 @@ __attribute__((noinline)) void ff_platform_mark_stop(void) {
     dwt.cycles = FF_DWT_CYCCNT - dwt.start;
     dwt.pending = 1;
 #endif
+}
+
+__attribute__((noinline)) void ff_platform_mark_layer(void) {
+    __asm__ volatile("@ ff mark layer" ::: "memory");
 }
 
 void ff_platform_stack(ff_stack_region *r) {

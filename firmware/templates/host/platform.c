@@ -17,6 +17,8 @@ void ff_platform_mark_start(void) {}
 
 void ff_platform_mark_stop(void) {}
 
+void ff_platform_mark_layer(void) {}
+
 /* The host's stack is the operating system's: not measured here. */
 void ff_platform_stack(ff_stack_region *r) {
     r->guard = r->painted = r->bottom = r->top = 0;

@@ -13,7 +13,7 @@
  * "ff:stack-overflow <cause> sp=0x... reserved=<bytes> mepc=0x... mtval=0x..." and exit status
  * FF_EXIT_STACK_OVERFLOW.
  * The marks are real, separate functions: a QEMU plugin counts the instructions executed
- * between their entries.
+ * between their entries (and at each layer mark of a profile build).
  *
  * The pragma keeps gcc from turning the loops below into memcpy/memset calls (memset would
  * call itself). */
@@ -91,6 +91,10 @@ __attribute__((noinline)) void ff_platform_mark_start(void) {
 
 __attribute__((noinline)) void ff_platform_mark_stop(void) {
     __asm__ volatile("# ff mark stop" ::: "memory");
+}
+
+__attribute__((noinline)) void ff_platform_mark_layer(void) {
+    __asm__ volatile("# ff mark layer" ::: "memory");
 }
 
 void ff_platform_stack(ff_stack_region *r) {
