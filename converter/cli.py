@@ -272,12 +272,13 @@ def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray], profile: b
 
 
 def _sizes(fw) -> list[str]:
-    """The flash and the RAM with the stack."""
-    b = fw.board
+    """The flash split (code vs constants vs test vectors) and the RAM with the stack."""
+    b, split = fw.board, fw.flash_split
     stack = (f"{fw.stack_reserved:,} B stack sized from {fw.stack_measured:,} B measured"
              if fw.stack_measured is not None else f"{fw.stack_reserved:,} B stack")
-    return [f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B (known before linking: "
-            f"{fw.min_flash:,} B of weights, tables and test vectors)",
+    return [f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B: code {split.code:,} B, weights "
+            f"and tables {split.weights:,} B, parameter structs {split.params:,} B, test vectors "
+            f"{split.vectors:,} B",
             f"RAM   {fw.ram_bytes:>9,} B of {b.ram.size:,} B (arena, state, I/O buffers, {stack})"]
 
 

@@ -183,7 +183,7 @@ class Project:
         """Write and compile the firmware project for ``board`` (a name from ``boards/`` or a
         board file) into ``out_dir``, with ``xs`` (one batch per input; default a few random
         inputs) as its test vectors. Returns a ``Firmware``: ``fw.flash_bytes``,
-        ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``.
+        ``fw.code_bytes``, ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``.
 
         ``profile``: the model calls a mark after each layer, and ``fw.run().profile`` gives
         instructions (cycles on AVR) per layer; the default build has no marks at all. On a
@@ -277,6 +277,17 @@ class Firmware:
     def const_bytes(self) -> int:
         """Weights, biases and requantization tables in flash."""
         return self.built.const_bytes
+
+    @property
+    def code_bytes(self) -> int:
+        """Flash minus the model's constants (weights, tables, parameter structs) and the test
+        vectors, from the linker map: the kernels, the model's call sequence and the runner."""
+        return self.built.code_bytes
+
+    @property
+    def flash_split(self):
+        """``targets.board.build.FlashSplit``: code, weights, params and vectors in bytes."""
+        return self.built.flash_split
 
     @property
     def stack_reserved(self) -> int:

@@ -87,7 +87,7 @@ def test_cli_run_profile_prints_the_table(net, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "1/1 inferences equal the reference" in out and "stack:" in out
+    assert "1/1 inferences equal the reference" in out and "stack:" in out and "code " in out
     rows = out[out.index("per layer"):].splitlines()
     names = [n.name for n in proj.graph.nodes]
     order = [next(i for i, row in enumerate(rows) if row.startswith(name)) for name in names]

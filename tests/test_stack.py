@@ -1,7 +1,8 @@
 """The firmware's stack on emulated boards: measured on every run (a painted stack), sized from
 the measurement on "auto" boards, and an overflow is a ``StackOverflow`` naming the board, the
 reserved and the needed size (a trap, or the guard check after an inference), never a hang or a
-silent "equal"; a firmware that never ends times out saying where it was."""
+silent "equal"; a firmware that never ends times out saying where it was. Plus the flash split
+(code apart from constants and test vectors) and the kernels the linker keeps."""
 
 from __future__ import annotations
 
@@ -117,3 +118,23 @@ def test_a_frame_larger_than_the_guard_traps(built, name, tmp_path):
     with pytest.raises(StackOverflow, match=r"trapped it, sp=0x"):
         run_elf(fw.board, build.make(fw.board, d), timeout=30)
 
+
+def test_flash_split_from_the_linker_map(mlp, built, tmp_path):
+    """Code is flash minus the model's constants and the vectors, exactly: the weights the map
+    shows are the generator's constant bytes, the vectors are the inputs' bytes, and more
+    vectors change the flash by their bytes, the code hardly (the runner's loop bound is an
+    immediate of main). Only the dense kernel the model calls is
+    linked out of ff_dense.c."""
+    proj, x = mlp
+    fw = built("qemu-mps2-an386")[0]
+    split = fw.flash_split
+    assert split.weights == fw.const_bytes > 0 and split.params > 0
+    assert split.vectors == proj.prepare_input(x)[0].nbytes
+    assert fw.code_bytes == split.code == fw.flash_bytes - split.weights - split.params - split.vectors
+    assert 1000 < fw.code_bytes < 8000
+    more = proj.build("qemu-mps2-an386", tmp_path / "more", np.concatenate([x] * 5))
+    assert abs(more.code_bytes - fw.code_bytes) <= 8
+    assert more.flash_split.vectors - split.vectors == 4 * split.vectors
+    linked = build.core_functions(fw.dir)
+    assert "ff_dense_s8" in linked and all(f.startswith("ff_dense_s8") for f in linked), linked
+    assert not {"ff_dense_s8_s4", "ff_dense_s16_s8", "ff_batch_matmul_s8"} & set(linked)

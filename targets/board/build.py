@@ -4,6 +4,13 @@ Flash holds code, constants and the initial values of ``.data``; RAM holds ``.da
 and the stack the linker script reserves (with its 32-byte guard). A model that cannot fit is
 refused before compiling, from what it must occupy at least (weights, tables and test vectors in
 flash; arena, the runner's input/output buffers and the stack in RAM).
+
+``flash_split`` divides the flash into code and data exactly, from the linker map: every input
+section is listed there with its size and the object it came from, so the bytes of the model's
+weights and tables (``<prefix>_weights.o``), of its parameter structs (the read-only data of
+``<prefix>.o``) and of the test vectors (``ff_vectors.o``) are known to the byte; code is the
+rest (instructions, the kernels' and the runner's own constants, alignment padding, the vector
+table and the initial image of ``.data``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import core_sources
 from .spec import Board, Region
 
 
@@ -45,6 +53,51 @@ def check_toolchain(board: Board) -> None:
                                     f"not installed{pkg}")
     if shutil.which("make") is None:
         raise ToolchainMissingError("building firmware needs `make` (Debian package make)")
+
+
+@dataclass(frozen=True)
+class FlashSplit:
+    """Flash bytes by kind, from the linker map; ``code`` is the rest of ``Sizes.flash``."""
+
+    code: int
+    weights: int  # the model's constant arrays: weights, biases, requantization tables
+    params: int  # the model's kernel parameter structs
+    vectors: int  # the embedded test vectors
+
+
+# an input section in a GNU ld map: " .name  0xADDR  0xSIZE file", the name alone on its line
+# when it is long
+_INPUT = re.compile(r"^ (\.\S+)(?:[ \t]*\n[ \t]+|[ \t]+)0x([0-9a-f]+)[ \t]+0x([0-9a-f]+)[ \t]+(\S+)$",
+                    re.M)
+_READ_ONLY = (".rodata", ".srodata", ".progmem")
+
+
+def flash_split(board: Board, project_dir: Path, prefix: str, sizes: Sizes) -> FlashSplit:
+    """Code, model constants and test vectors of a built project (see the module docstring)."""
+    text = (Path(project_dir) / "firmware.map").read_text(errors="replace")
+    text = text.split("Linker script and memory map", 1)[-1]  # not the discarded sections
+    parts = {"weights": 0, "params": 0, "vectors": 0}
+    flash = board.flash
+    for name, addr, size, obj in _INPUT.findall(text):
+        if not name.startswith(_READ_ONLY) or not flash.origin <= int(addr, 16) < flash.origin + flash.size:
+            continue
+        where = Path(obj).name
+        kind = {f"{prefix}_weights.o": "weights", f"{prefix}.o": "params",
+                "ff_vectors.o": "vectors"}.get(where)
+        if kind:
+            parts[kind] += int(size, 16)
+    return FlashSplit(sizes.flash - sum(parts.values()), **parts)
+
+
+def core_functions(project_dir: Path) -> list[str]:
+    """The C core's functions the linker kept in a built project (``-ffunction-sections`` and
+    ``--gc-sections`` drop the ones the model never calls), from the linker map: every
+    ``.text.<function>`` input section that came from a core file (``firmware/core/*.c``)."""
+    core = {f"{p.stem}.o" for p in core_sources()}
+    text = (Path(project_dir) / "firmware.map").read_text(errors="replace")
+    text = text.split("Linker script and memory map", 1)[-1]
+    return sorted({name.removeprefix(".text.") for name, _, size, obj in _INPUT.findall(text)
+                   if name.startswith(".text.") and Path(obj).name in core and int(size, 16)})
 
 
 def check_fit(board: Board, flash_min: int, ram_min: int, what: str) -> None:

@@ -30,7 +30,7 @@ from ...converter.ir import Graph
 from ..c.vectors import parse_outputs, vector_files
 from ..c.writer import CSources, write_files
 from . import build
-from .build import Sizes, elf_sizes, make
+from .build import FlashSplit, Sizes, elf_sizes, make
 from .project import relink, write_project
 from .spec import Board, auto_stack, load_board
 
@@ -88,6 +88,15 @@ class BuiltFirmware:
     def const_bytes(self) -> int:
         """Weights, biases and requantization tables in flash."""
         return self.sources.const_bytes
+
+    @property
+    def flash_split(self) -> FlashSplit:
+        """Code, weights and tables, parameter structs and test vectors, from the linker map."""
+        return build.flash_split(self.board, self.dir, self.sources.prefix, self.sizes)
+
+    @property
+    def code_bytes(self) -> int:
+        return self.flash_split.code
 
     @property
     def stack_reserved(self) -> int:
