@@ -6,6 +6,7 @@
     firmforge boards                                     boards, memory, what this machine can do
     firmforge build OUT --board B                        firmware project for B in OUT/B, built
     firmforge run OUT --board B [--input x.npy]          run in B's emulator, compare, count
+                                [--profile]             ... and instructions per layer
     firmforge flash OUT --board B [--dry-run]            program a real board
 
 MODEL is ``package.module:name`` (an ``nn.Module``, a class or function returning one), a
@@ -259,28 +260,38 @@ def boards_cmd():
                    f"{b.clock_hz / 1e6:>5.0f} MHz  {'yes' if b.can_build else 'no':<5}  {emu}")
 
 
-def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray]):
+def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray], profile: bool = False,
+           timeout: float = 120):
     from ..targets.board.build import BuildError
 
     board = _board(board_name)
     try:
-        return proj.build(board, Path(out_dir) / board.name, *xs)
-    except (BuildError, ValueError, OSError) as e:
+        return proj.build(board, Path(out_dir) / board.name, *xs, profile=profile, timeout=timeout)
+    except (BuildError, RuntimeError, ValueError, OSError) as e:
         raise CLIError(str(e)) from e
+
+
+def _sizes(fw) -> list[str]:
+    """The flash split (code vs constants vs test vectors) and the RAM with the stack."""
+    b, split = fw.board, fw.flash_split
+    stack = (f"{fw.stack_reserved:,} B stack sized from {fw.stack_measured:,} B measured"
+             if fw.stack_measured is not None else f"{fw.stack_reserved:,} B stack")
+    return [f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B: code {split.code:,} B, weights "
+            f"and tables {split.weights:,} B, parameter structs {split.params:,} B, test vectors "
+            f"{split.vectors:,} B",
+            f"RAM   {fw.ram_bytes:>9,} B of {b.ram.size:,} B (arena, state, I/O buffers, {stack})"]
 
 
 @main.command("build")
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
 @_board_option
-def build_cmd(out_dir, board_name):
+@click.option("--profile", is_flag=True, help="a profile build: a mark after each layer")
+def build_cmd(out_dir, board_name, profile):
     """Write OUT's firmware project for a board into OUT/BOARD and build it."""
-    fw = _build(_load_out(out_dir), out_dir, board_name, [])
-    b = fw.board
+    fw = _build(_load_out(out_dir), out_dir, board_name, [], profile)
     click.echo(f"built {fw.elf}")
-    click.echo(f"flash {fw.flash_bytes:>9,} B of {b.flash.size:,} B (known before linking: "
-               f"{fw.min_flash:,} B of weights, tables and test vectors)")
-    click.echo(f"RAM   {fw.ram_bytes:>9,} B of {b.ram.size:,} B (known before linking: "
-               f"{fw.min_ram:,} B of arena, state, I/O buffers and the {b.stack:,} B stack)")
+    for line in _sizes(fw):
+        click.echo(line)
 
 
 @main.command("run")
@@ -291,7 +302,9 @@ def build_cmd(out_dir, board_name):
                                   "per model input; default: random inputs")
 @click.option("--count", default=4, show_default=True, help="random inputs when no --input")
 @click.option("--timeout", default=300.0, show_default=True, help="seconds for the emulator")
-def run_cmd(out_dir, board_name, input_paths, count, timeout):
+@click.option("--profile", is_flag=True, help="build with a mark after each layer and print "
+                                              "instructions (cycles on AVR) per layer")
+def run_cmd(out_dir, board_name, input_paths, count, timeout, profile):
     """Run OUT's model on an emulated board and compare with the reference byte for byte."""
     from ..targets.board.build import BuildError
 
@@ -300,7 +313,7 @@ def run_cmd(out_dir, board_name, input_paths, count, timeout):
     if not xs:
         xs = [lay.from_ir(q) for lay, q in zip(proj.input_layouts, proj.random_inputs(count),
                                                 strict=True)]
-    fw = _build(proj, out_dir, board_name, xs)
+    fw = _build(proj, out_dir, board_name, xs, profile, timeout)
     try:
         res = fw.run(timeout=timeout)
     except (BuildError, RuntimeError, ValueError) as e:
@@ -317,7 +330,14 @@ def run_cmd(out_dir, board_name, input_paths, count, timeout):
         per = res.instructions if res.unit == "instructions" else res.cycles
         macs = proj.report()["macs"]
         click.echo(f"{res.unit} per inference: {per:,}" + (f" ({per / macs:.2f} per MAC)" if macs else ""))
-    click.echo(f"flash {fw.flash_bytes:,} B, RAM {fw.ram_bytes:,} B")
+    if res.stack_bytes is not None:
+        click.echo(f"stack: {res.stack_bytes:,} B used (high-water mark) of {res.stack_reserved:,} B "
+                   "reserved")
+    for line in _sizes(fw):
+        click.echo(line)
+    if res.profile is not None:
+        click.echo(f"\nper layer, first inference (a profile build: each layer includes its "
+                   f"mark's call):\n{res.profile.format()}")
     if not res.equal:
         sys.exit(1)
 

@@ -30,6 +30,7 @@ import numpy as np
 from . import reference as reference_mod
 from .ir import Graph, IRError, random_batch
 from .layout import Layout
+from .profile import Profile
 from .report import build_report
 
 
@@ -177,18 +178,27 @@ class Project:
     def report(self) -> dict[str, object]:
         return build_report(self)
 
-    def build(self, board: str, out_dir: str | os.PathLike[str], *xs: object) -> Firmware:
+    def build(self, board: str, out_dir: str | os.PathLike[str], *xs: object,
+              profile: bool = False, timeout: float = 120) -> Firmware:
         """Write and compile the firmware project for ``board`` (a name from ``boards/`` or a
         board file) into ``out_dir``, with ``xs`` (one batch per input; default a few random
         inputs) as its test vectors. Returns a ``Firmware``: ``fw.flash_bytes``,
-        ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``."""
+        ``fw.code_bytes``, ``fw.ram_bytes``, ``fw.elf``, ``fw.run()``.
+
+        ``profile``: the model calls a mark after each layer, and ``fw.run().profile`` gives
+        instructions (cycles on AVR) per layer; the default build has no marks at all. On a
+        board whose stack is ``"auto"`` the build runs the vectors once in the emulator (within
+        ``timeout`` seconds) to size the stack."""
         from ..targets.board.firmware import build_firmware
         from ..targets.c.backend import CBackend
 
         if not isinstance(self.backend, CBackend):
             raise IRError(f"boards run the MCU C backend; this project uses {self.backend.name}")
         vectors = self.prepare_inputs(xs)[0] if xs else self.random_inputs()
-        return Firmware(self, build_firmware(self.sources(), self.graph, board, out_dir, vectors))
+        src = self.backend.generate(self.graph, self.name, profile=True) if profile \
+            else self.sources()
+        return Firmware(self, build_firmware(src, self.graph, board, out_dir, vectors,
+                                             profile=profile, timeout=timeout))
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write the model's C sources, the C core files they use, and the project file
@@ -215,6 +225,9 @@ class RunResult:
     unit: str  # "instructions" (QEMU) or "cycles" (simavr)
     seconds: float
     log: str = field(repr=False, default="")
+    stack_bytes: int | None = None  # the stack's high-water mark over the run (painted stack)
+    stack_reserved: int | None = None  # the stack the firmware reserves
+    profile: Profile | None = None  # profile builds: per layer, of the first inference
 
     @property
     def equal(self) -> bool:
@@ -266,6 +279,27 @@ class Firmware:
         return self.built.const_bytes
 
     @property
+    def code_bytes(self) -> int:
+        """Flash minus the model's constants (weights, tables, parameter structs) and the test
+        vectors, from the linker map: the kernels, the model's call sequence and the runner."""
+        return self.built.code_bytes
+
+    @property
+    def flash_split(self):
+        """``targets.board.build.FlashSplit``: code, weights, params and vectors in bytes."""
+        return self.built.flash_split
+
+    @property
+    def stack_reserved(self) -> int:
+        """The stack the firmware reserves (sized from a measurement on an "auto" board)."""
+        return self.built.stack_reserved
+
+    @property
+    def stack_measured(self) -> int | None:
+        """The measurement an "auto" board's stack was sized from (None: a fixed stack)."""
+        return self.built.stack_measured
+
+    @property
     def min_flash(self) -> int:
         """Flash the image needs at least (constants and vectors), known before compiling."""
         return self.built.min_flash
@@ -282,8 +316,12 @@ class Firmware:
         q = proj.prepare_inputs(xs)[0] if xs else self.built.vectors
         run = self.built.run(q, timeout=timeout)
         want, _ = reference_mod.run(proj.graph, q)
+        profile = None
+        if self.built.profile and run.counts:
+            marks = run.layers[0] if run.layers else []
+            profile = Profile.of(proj.graph, marks, run.counts[0], run.unit)
         return RunResult(proj.finish(run.outputs), proj.finish(want), run.counts, run.unit,
-                         run.seconds, run.log)
+                         run.seconds, run.log, run.stack_bytes, run.stack_reserved, profile)
 
 
 def _as_numpy(x: object) -> np.ndarray:

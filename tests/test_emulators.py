@@ -12,6 +12,7 @@ cycles (sbiw + taken brne, two cycles each).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,13 @@ from firmforge.converter.ops.dense import Dense
 from firmforge.converter.ops.pool import MaxPool2d
 from firmforge.converter.ops.shape import Reshape
 from firmforge.targets.board import build
-from firmforge.targets.board.emulate import EmulatorMissingError, EmulatorTimeout, FirmwareCrash, run_elf
+from firmforge.targets.board.emulate import (
+    EmulatorMissingError,
+    EmulatorTimeout,
+    FirmwareCrash,
+    StackOverflow,
+    run_elf,
+)
 from firmforge.targets.board.project import write_project
 from firmforge.targets.board.spec import Board, load_board
 from firmforge.targets.c.vectors import FirmwareOutputError, parse_outputs
@@ -155,9 +162,25 @@ def _processes_running(path: Path) -> list[int]:
 
 @pytest.mark.parametrize("name", ["qemu-mps2-an385", "qemu-riscv32-virt", "simavr-atmega328p"])
 def test_endless_firmware_times_out_and_leaves_nothing_running(built, name):
+    """The timeout says where the firmware was: the PC (QEMU's QMP socket, the simavr
+    runner's report), the function around it from the ELF's symbols, and the SP."""
     b = built(name)
     elf = b.variant("spin", _main("    for (;;) {\n    }"))
-    with pytest.raises(EmulatorTimeout, match="did not finish"):
+    with pytest.raises(EmulatorTimeout, match="did not finish") as e:
+        run_elf(b.board, elf, timeout=0.5)
+    assert re.search(r"at pc=0x[0-9a-f]+ in main\+0x[0-9a-f]+, sp=0x[0-9a-f]+ \(\d+ B of the "
+                     r"[\d,]+ B stack in use\)", str(e.value)), str(e.value)
+    assert _processes_running(elf) == []
+
+
+def test_timeout_with_the_stack_pointer_below_the_stack_is_an_overflow(built):
+    """A firmware stuck with its SP below the stack (moved there without a store the trap zone
+    would see) is reported as the stack overflow it is, not as a plain timeout."""
+    b = built("qemu-mps2-an385")
+    elf = b.variant("sunk", _main('    __asm__ volatile("sub sp, sp, #0x100000");\n'
+                                  "    for (;;) {\n    }"))
+    with pytest.raises(StackOverflow, match=r"stopped making progress with pc=0x[0-9a-f]+ in "
+                                            r"main\+0x[0-9a-f]+, sp=0x[0-9a-f]+: [\d,]+ B below"):
         run_elf(b.board, elf, timeout=0.5)
     assert _processes_running(elf) == []
 

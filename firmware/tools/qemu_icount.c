@@ -1,13 +1,18 @@
 /* QEMU TCG plugin: exact instruction counts between two code addresses.
  *
- *   qemu-system-arm ... -plugin libqemu_icount.so,start=0x<addr>,stop=0x<addr> -d plugin
+ *   qemu-system-arm ... -plugin libqemu_icount.so,start=0x<addr>,stop=0x<addr>[,layer=0x<addr>]
+ *                   -d plugin
  *
  * Every translated instruction gets an inline "counter += 1" (no helper call, so the count is
  * exact even when a block is left half-way by an exception). The first instruction at `start`
  * and at `stop` (the entries of ff_platform_mark_start/stop) also get a callback: at `start`
  * the counter is remembered, at `stop` the difference is printed as
  *   ff:insns <k> <count>          (k = 0, 1, ... one line per start -> stop interval)
- * and at exit
+ * With `layer` (the entry of ff_platform_mark_layer, which a profile build calls after each
+ * kernel), every execution of that address inside an interval prints
+ *   ff:layer <k> <count so far in interval k>
+ * so consecutive differences are the instructions of each layer, and the last layer line and
+ * the interval's total bound the return to the stop mark. At exit
  *   ff:insns-total <n>
  * through qemu_plugin_outs (QEMU's log, shown with `-d plugin`). The count of an interval is
  * the number of instructions executed from the start mark's entry up to the stop mark's entry;
@@ -72,7 +77,8 @@ FF_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, 
 
 /* A plugin is one process-wide instance, so its state is file-level. */
 static uint64_t insns;        /* instructions executed so far (inline adds) */
-static uint64_t mark_addr[2]; /* start, stop */
+static uint64_t mark_addr[3]; /* start, stop, layer */
+static int layer_mark;        /* a layer address was given */
 static int marks;             /* both given */
 static uint64_t started_at;
 static int running;           /* inside a start -> stop interval */
@@ -98,6 +104,17 @@ static void on_stop(unsigned int vcpu, void *udata) {
     qemu_plugin_outs(line);
 }
 
+static void on_layer(unsigned int vcpu, void *udata) {
+    char line[80];
+    (void)vcpu;
+    (void)udata;
+    if (running) {
+        snprintf(line, sizeof line, "ff:layer %llu %llu\n", (unsigned long long)intervals,
+                 (unsigned long long)(insns - started_at));
+        qemu_plugin_outs(line);
+    }
+}
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     size_t n = qemu_plugin_tb_n_insns(tb);
     (void)id;
@@ -110,6 +127,8 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_start, QEMU_PLUGIN_CB_NO_REGS, NULL);
         } else if (marks && pc == mark_addr[1]) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_stop, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        } else if (layer_mark && pc == mark_addr[2]) {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_layer, QEMU_PLUGIN_CB_NO_REGS, NULL);
         }
         qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &insns, 1);
     }
@@ -141,15 +160,22 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, 
             have[0] = 1;
         } else if (parse_addr(argv[i], "stop", &mark_addr[1])) {
             have[1] = 1;
+        } else if (parse_addr(argv[i], "layer", &mark_addr[2])) {
+            layer_mark = 1;
         } else {
-            fprintf(stderr, "qemu_icount: unknown or malformed argument '%s' "
-                            "(expected start=0x<addr>,stop=0x<addr>)\n", argv[i]);
+            fprintf(stderr, "qemu_icount: unknown or malformed argument '%s' (expected "
+                            "start=0x<addr>,stop=0x<addr>[,layer=0x<addr>])\n", argv[i]);
             return -1;
         }
     }
     if (have[0] != have[1] || (have[0] && mark_addr[0] == mark_addr[1])) {
         fprintf(stderr, "qemu_icount: give both marks, at two different addresses "
                         "(start=0x...,stop=0x...), or neither (the total only)\n");
+        return -1;
+    }
+    if (layer_mark && (!have[0] || mark_addr[2] == mark_addr[0] || mark_addr[2] == mark_addr[1])) {
+        fprintf(stderr, "qemu_icount: a layer mark needs the start and stop marks, at three "
+                        "different addresses\n");
         return -1;
     }
     marks = have[0];

@@ -4,20 +4,24 @@
  *
  * - the firmware's USART0 output goes to stdout, byte for byte;
  * - every write to GPIOR0 is a mark: 1 starts an interval, 2 ends it, and the runner prints
- *   "ff:cycles <k> <cycles>" (k = 0, 1, ...) on stderr, from simavr's cycle counter;
+ *   "ff:cycles <k> <cycles>" (k = 0, 1, ...) on stderr, from simavr's cycle counter; 3 inside
+ *   an interval (a layer mark of a profile build) prints "ff:layer <k> <cycles so far>";
  * - the run ends when the firmware sleeps with interrupts off (simavr's cpu_Done): the exit
  *   code is then GPIOR1, where firmforge's ff_platform_exit writes the status; or when it
  *   reaches avr-libc's _exit (main returned, or exit() was called): the exit code is then r24,
  *   exit()'s argument (what follows there is "cli; rjmp .", a loop nothing leaves);
  * - a crash (simavr's cpu_Crashed: an access outside RAM, a jump past the end of flash)
  *   prints "ff:crash pc=0x..." on stderr and exits 3;
- * - more than max_cycles cycles prints "ff:cycle-limit <n>" and exits 4.
+ * - more than max_cycles cycles prints "ff:cycle-limit <n> pc=0x... sp=0x..." and exits 4;
+ * - SIGTERM (firmforge's wall-clock timeout) prints "ff:stopped pc=0x... sp=0x... cycle=<n>"
+ *   and exits 4: where the firmware was (pc is a byte address, as avr-nm prints symbols).
  * Runner errors (bad arguments, an unreadable ELF, an unknown MCU) print "simavr_run: ..." and
  * exit 2. The cycle counts depend only on the ELF: every run gives the same numbers.
  *
  * GPIOR0/1 sit at data addresses 0x3E/0x4A on the megaAVR parts firmforge targets (ATmega48/88/
  * 168/328, 640/1280/2560). */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,7 @@
 
 #define GPIOR0_ADDR 0x3E
 #define GPIOR1_ADDR 0x4A
+#define SPL_ADDR 0x5D /* SP, data address (I/O 0x3D) */
 #define EXIT_RUNNER 2
 #define EXIT_CRASH 3
 #define EXIT_LIMIT 4
@@ -40,6 +45,17 @@ struct marks {
     int running;
     unsigned long count;
 };
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_sigterm(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static unsigned sp_of(const struct avr_t *avr) {
+    return (unsigned)avr->data[SPL_ADDR] | (unsigned)avr->data[SPL_ADDR + 1] << 8;
+}
 
 static void uart_out(struct avr_irq_t *irq, uint32_t value, void *param) {
     (void)irq;
@@ -58,6 +74,8 @@ static void gpior0_write(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void 
         fflush(stdout);
         fprintf(stderr, "ff:cycles %lu %" PRIu64 "\n", m->count++,
                 (uint64_t)(avr->cycle - m->start));
+    } else if (v == 3 && m->running) {
+        fprintf(stderr, "ff:layer %lu %" PRIu64 "\n", m->count, (uint64_t)(avr->cycle - m->start));
     }
 }
 
@@ -92,6 +110,7 @@ int main(int argc, char **argv) {
             return EXIT_RUNNER;
         }
     }
+    signal(SIGTERM, on_sigterm);
     avr_global_logger_set(logger);
     memset(&fw, 0, sizeof fw);
     if (elf_read_firmware(argv[3], &fw) != 0) {
@@ -145,7 +164,14 @@ int main(int argc, char **argv) {
         }
         if (limit && avr->cycle > limit) {
             fflush(stdout);
-            fprintf(stderr, "ff:cycle-limit %llu\n", limit);
+            fprintf(stderr, "ff:cycle-limit %llu pc=0x%04" PRIx32 " sp=0x%04x\n", limit,
+                    (uint32_t)avr->pc, sp_of(avr));
+            return EXIT_LIMIT;
+        }
+        if (stop_requested) {
+            fflush(stdout);
+            fprintf(stderr, "ff:stopped pc=0x%04" PRIx32 " sp=0x%04x cycle=%" PRIu64 "\n",
+                    (uint32_t)avr->pc, sp_of(avr), (uint64_t)avr->cycle);
             return EXIT_LIMIT;
         }
     }

@@ -1,9 +1,16 @@
 """Build a firmware project with the board's cross compiler and read its sizes from the ELF.
 
 Flash holds code, constants and the initial values of ``.data``; RAM holds ``.data``, ``.bss``
-and the stack the linker script reserves. A model that cannot fit is refused before compiling,
-from what it must occupy at least (weights, tables and test vectors in flash; arena, the runner's
-input/output buffers and the stack in RAM).
+and the stack the linker script reserves (with its 32-byte guard). A model that cannot fit is
+refused before compiling, from what it must occupy at least (weights, tables and test vectors in
+flash; arena, the runner's input/output buffers and the stack in RAM).
+
+``flash_split`` divides the flash into code and data exactly, from the linker map: every input
+section is listed there with its size and the object it came from, so the bytes of the model's
+weights and tables (``<prefix>_weights.o``), of its parameter structs (the read-only data of
+``<prefix>.o``) and of the test vectors (``ff_vectors.o``) are known to the byte; code is the
+rest (instructions, the kernels' and the runner's own constants, alignment padding, the vector
+table and the initial image of ``.data``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import core_sources
 from .spec import Board, Region
 
 
@@ -47,15 +55,62 @@ def check_toolchain(board: Board) -> None:
         raise ToolchainMissingError("building firmware needs `make` (Debian package make)")
 
 
+@dataclass(frozen=True)
+class FlashSplit:
+    """Flash bytes by kind, from the linker map; ``code`` is the rest of ``Sizes.flash``."""
+
+    code: int
+    weights: int  # the model's constant arrays: weights, biases, requantization tables
+    params: int  # the model's kernel parameter structs
+    vectors: int  # the embedded test vectors
+
+
+# an input section in a GNU ld map: " .name  0xADDR  0xSIZE file", the name alone on its line
+# when it is long
+_INPUT = re.compile(r"^ (\.\S+)(?:[ \t]*\n[ \t]+|[ \t]+)0x([0-9a-f]+)[ \t]+0x([0-9a-f]+)[ \t]+(\S+)$",
+                    re.M)
+_READ_ONLY = (".rodata", ".srodata", ".progmem")
+
+
+def flash_split(board: Board, project_dir: Path, prefix: str, sizes: Sizes) -> FlashSplit:
+    """Code, model constants and test vectors of a built project (see the module docstring)."""
+    text = (Path(project_dir) / "firmware.map").read_text(errors="replace")
+    text = text.split("Linker script and memory map", 1)[-1]  # not the discarded sections
+    parts = {"weights": 0, "params": 0, "vectors": 0}
+    flash = board.flash
+    for name, addr, size, obj in _INPUT.findall(text):
+        if not name.startswith(_READ_ONLY) or not flash.origin <= int(addr, 16) < flash.origin + flash.size:
+            continue
+        where = Path(obj).name
+        kind = {f"{prefix}_weights.o": "weights", f"{prefix}.o": "params",
+                "ff_vectors.o": "vectors"}.get(where)
+        if kind:
+            parts[kind] += int(size, 16)
+    return FlashSplit(sizes.flash - sum(parts.values()), **parts)
+
+
+def core_functions(project_dir: Path) -> list[str]:
+    """The C core's functions the linker kept in a built project (``-ffunction-sections`` and
+    ``--gc-sections`` drop the ones the model never calls), from the linker map: every
+    ``.text.<function>`` input section that came from a core file (``firmware/core/*.c``)."""
+    core = {f"{p.stem}.o" for p in core_sources()}
+    text = (Path(project_dir) / "firmware.map").read_text(errors="replace")
+    text = text.split("Linker script and memory map", 1)[-1]
+    return sorted({name.removeprefix(".text.") for name, _, size, obj in _INPUT.findall(text)
+                   if name.startswith(".text.") and Path(obj).name in core and int(size, 16)})
+
+
 def check_fit(board: Board, flash_min: int, ram_min: int, what: str) -> None:
-    """Refuse before compiling when the least the model needs exceeds the board's memory."""
+    """Refuse before compiling when the least the model needs exceeds the board's memory
+    (``ram_min`` includes the board's stack, except for a stack the build measures)."""
+    stack = "a stack to be measured" if board.stack_auto else f"{board.stack:,} B stack"
     problems = []
     if flash_min > board.flash.size:
         problems.append(f"flash: needs at least {flash_min:,} B ({what}), the board has "
                         f"{board.flash.size:,} B (short by {flash_min - board.flash.size:,} B)")
     if ram_min > board.ram.size:
         problems.append(f"RAM: needs at least {ram_min:,} B (arena, state, I/O buffers, "
-                        f"{board.stack:,} B stack), the board has {board.ram.size:,} B "
+                        f"{stack}), the board has {board.ram.size:,} B "
                         f"(short by {ram_min - board.ram.size:,} B)")
     if problems:
         raise FitError(f"the model does not fit board {board.name}: " + "; ".join(problems))
@@ -117,6 +172,22 @@ def elf_sizes(board: Board, elf: Path) -> Sizes:
     if ".stack" not in sections:  # stack not reserved by a section (avr-libc): count the budget
         ram += board.stack
     return Sizes(flash, ram, sections)
+
+
+def check_stack_room(board: Board, sizes: Sizes) -> None:
+    """Where the stack is no section (AVR: avr-libc's stack starts at the top of RAM), refuse
+    static data that reaches into the board's stack budget; the linker saw no stack."""
+    if ".stack" in sizes.sections:
+        return
+    end = max((a + n for a, n, _ in sizes.sections.values() if _within(board.ram, a, board.family)),
+              default=0)
+    if board.family == "avr":
+        end -= 0x800000
+    top = board.ram.origin + board.ram.size
+    if end > top - board.stack:
+        raise FitError(f"the firmware does not fit board {board.name}: its static data ends at "
+                       f"{end:#x}, inside the {board.stack:,} B stack budget below {top:#x} "
+                       f"(short by {end - (top - board.stack):,} B)")
 
 
 def _within(region: Region, addr: int, family: str) -> bool:

@@ -58,7 +58,11 @@ def compile_flags(board: Board, family: Family) -> list[str]:
 
 
 def link_flags(board: Board, family: Family) -> list[str]:
-    return ["-Wl,--gc-sections", "-Wl,-Map,firmware.map", *family.ldflags, *board.ldflags]
+    # Without a linker script of ours the stack is not a section (avr-libc puts it at the top of
+    # RAM): the platform code reads the board's budget from this symbol.
+    stack = [] if family.linker_script else [f"-Wl,--defsym=__ff_stack_size={board.stack}"]
+    return ["-Wl,--gc-sections", "-Wl,-Map,firmware.map", *stack, *family.ldflags,
+            *board.ldflags]
 
 
 def project_files(src: CSources, graph: Graph, board: Board, vectors: np.ndarray | list[np.ndarray]
@@ -75,18 +79,35 @@ def project_files(src: CSources, graph: Graph, board: Board, vectors: np.ndarray
         if p.suffix in (".c", ".S", ".h"):
             files[p.name] = p.read_text()
     files.update(vector_files(src, graph, vectors))
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader([family.dir, common]),
+    files.update(link_files(board, files))
+    return files
+
+
+def link_files(board: Board, names: object) -> dict[str, str]:
+    """The files that depend on the board's memory map and stack: ``link.ld`` (families with a
+    linker script of their own) and the ``Makefile``, for a project whose files are ``names``.
+    Rewriting only these (another stack size) makes ``make`` relink without recompiling."""
+    family = load_family(board.family)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([family.dir, templates_dir() / "common"]),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              autoescape=False)
     ctx = {"board": board, "flash": board.flash, "ram": board.ram, "stack": board.stack}
+    files = {}
     if family.linker_script:
         files["link.ld"] = env.get_template(family.linker_script).render(**ctx)
-    sources = sorted(n for n in files if n.endswith((".c", ".S")))
+    sources = sorted(str(n) for n in names if str(n).endswith((".c", ".S")))
     files["Makefile"] = env.get_template("Makefile.j2").render(
         **ctx, cc=board.cc, objcopy=board.tool("objcopy"),
         cflags=compile_flags(board, family), ldflags=link_flags(board, family),
         sources=sources, linker_script=bool(family.linker_script))
     return files
+
+
+def relink(board: Board, project_dir: Path) -> None:
+    """Rewrite ``link.ld`` and the ``Makefile`` of a written project for ``board`` (typically
+    the same board with another stack size); the next ``make`` relinks only."""
+    names = [p.name for p in Path(project_dir).iterdir() if p.is_file()]
+    write_files(link_files(board, names), Path(project_dir))
 
 
 def write_project(src: CSources, graph: Graph, board: Board, out_dir: Path,

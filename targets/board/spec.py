@@ -4,6 +4,11 @@ A board file names the firmware template family, the core and its compiler flags
 map, the clock, the ``-D`` defines that pick the template's console/exit/counter, and either an
 emulator (QEMU machine or simavr MCU) or a flasher with its arguments. Every key is checked:
 a misspelled or missing key is an error naming the key and the file.
+
+``memory.stack`` is the stack the firmware reserves, in bytes, or ``"auto"`` on a board with an
+emulator: each build then measures the firmware's stack in the emulator (its high-water mark
+with a measuring stack of up to ``AUTO_STACK_MEASURE`` bytes) and reserves that plus a margin
+(``auto_stack``). Until a build sizes it, ``Board.stack`` of such a board is the measuring size.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import difflib
 import shutil
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 FAMILIES = ("cortex-m", "riscv", "avr", "host")
+AUTO_STACK_MEASURE = 64 * 1024  # at most, and at most half the RAM
+AUTO_STACK_MARGIN = 128  # bytes at least, and a quarter of the measured stack
 EMULATORS = ("qemu", "simavr")
 IMAGES = ("elf", "hex", "bin")
 
@@ -64,6 +71,7 @@ class Board:
     defines: dict[str, str] = field(default_factory=dict)
     emulator: Emulator | None = None
     flasher: Flasher | None = None
+    stack_auto: bool = False  # memory.stack = "auto": sized by each build from a measurement
 
     @property
     def cc(self) -> str:
@@ -84,6 +92,16 @@ class Board:
         if self.emulator.kind == "simavr":
             return Path("/usr/include/simavr/sim_avr.h").exists() and shutil.which("gcc") is not None
         return shutil.which(self.emulator.program) is not None
+
+
+def auto_stack(measured: int) -> int:
+    """The stack an ``"auto"`` board reserves for a firmware whose measured high-water mark is
+    ``measured`` bytes: a quarter more, at least ``AUTO_STACK_MARGIN`` bytes more, rounded up
+    to 64 bytes. The measurement is exact for the vectors it ran, and the generated code's
+    stack does not depend on the data (no recursion, no variable-length arrays); the margin is
+    for what a measurement cannot see (a different input path through a kernel)."""
+    need = measured + max(measured // 4, AUTO_STACK_MARGIN)
+    return (need + 63) // 64 * 64
 
 
 def boards_dir() -> Path:
@@ -136,7 +154,8 @@ class _Table:
                 raise BoardError(f"{self.path}: missing key '{self._key(key)}'")
             return default
         v = self.data[key]
-        if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        ints = kind is int or (isinstance(kind, tuple) and int in kind)
+        if not isinstance(v, kind) or (ints and isinstance(v, bool)):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise BoardError(f"{self.path}: key '{self._key(key)}' must be {names}, "
                              f"got {type(v).__name__} {v!r}")
@@ -207,12 +226,22 @@ def _parse(path: Path, data: dict) -> Board:
         cflags=tc.strings("cflags"), ldflags=tc.strings("ldflags"),
         std=tc.get("std", str, "c99"), compiler_package=tc.get("package", str, ""),
         flash=_region(mem.table("flash")), ram=_region(mem.table("ram")),
-        stack=mem.get("stack", int), defines=defines, emulator=emulator, flasher=flasher)
+        stack=0, defines=defines, emulator=emulator, flasher=flasher)
+    stack = mem.get("stack", (int, str))
     tc.done()
     mem.done()
     top.done()
     if emulator is None and flasher is None and board.family != "host":
         raise BoardError(f"{path}: a board needs an [emulator] or a [flasher] table")
-    if board.stack <= 0 or board.stack >= board.ram.size:
+    if stack == "auto":
+        if emulator is None:
+            raise BoardError(f"{path}: memory.stack = \"auto\" needs an [emulator] to measure "
+                             "the stack in; give a size in bytes")
+        measure = min(AUTO_STACK_MEASURE, board.ram.size // 2) // 64 * 64
+        return replace(board, stack=measure, stack_auto=True)
+    if isinstance(stack, str):
+        raise BoardError(f"{path}: key 'memory.stack' is {stack!r}; expected a size in bytes "
+                         "or \"auto\"")
+    if stack <= 0 or stack >= board.ram.size:
         raise BoardError(f"{path}: memory.stack must be positive and smaller than the RAM")
-    return board
+    return replace(board, stack=stack)

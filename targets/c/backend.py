@@ -15,8 +15,9 @@ from .writer import CSources, generate, write_files
 class CBackend(Backend):
     name = "c"
 
-    def generate(self, graph: Graph, name: str, *, trace: bool = False) -> CSources:
-        return generate(graph, name, trace=trace)
+    def generate(self, graph: Graph, name: str, *, trace: bool = False,
+                 profile: bool = False) -> CSources:
+        return generate(graph, name, trace=trace, profile=profile)
 
     def write(self, generated: CSources, out_dir: str | os.PathLike[str]) -> list[Path]:
         return write_files({**generated.files, **core_files(generated.headers)}, Path(out_dir))

@@ -23,6 +23,7 @@ from .context import ConstArray, EmitContext, c_identifier, c_literal
 from .emit import emit, lower
 
 GENERATOR = "firmforge"
+PROFILE_MARK = "    ff_platform_mark_layer();"
 _CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4,
                 "int64_t": 8, "float": 4}
 
@@ -71,10 +72,14 @@ def write_files(files: dict[str, str], out: Path) -> list[Path]:
     return [final for _, final in staged]
 
 
-def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> CSources:
+def generate(graph: Graph, name: str | None = None, *, trace: bool = False,
+             profile: bool = False) -> CSources:
     """C sources for ``graph``. With ``trace``, the run function is ``<prefix>_run_trace`` and
     takes a third buffer that receives a copy of every node's output right after the node runs
-    (for layer-by-layer comparison on the host)."""
+    (for layer-by-layer comparison on the host). With ``profile`` (firmware only), the run
+    function calls ``ff_platform_mark_layer()`` after each node's kernel calls, one call per
+    node in graph order, where an emulator records its counter; without it nothing of the
+    kind is emitted."""
     prefix = c_identifier(name or graph.name).lower()
     kernels = [lower(node) for node in graph.nodes]  # every op supported, before any planning
     plan = plan_memory(graph, [k.scratch for k in kernels],
@@ -91,6 +96,8 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> C
                 ctx.call("ff_shape.h", "ff_copy", v.nbytes, ctx.ptr(v), f"trace + {offset}")
                 layout.append((v.name, offset, v.nbytes))
                 offset += (v.nbytes + 3) // 4 * 4
+        if profile:
+            ctx.body.append(PROFILE_MARK)
     proto = _run_prototype(graph, prefix, trace)
     protos = [proto + ";"]
     if graph.stateful:
@@ -99,7 +106,7 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False) -> C
     const_bytes = sum(a.data.size * _CTYPE_BYTES[a.ctype] for a in ctx.arrays)
     files = {
         f"{prefix}.h": _header(graph, prefix, plan, proto),
-        f"{prefix}.c": _model_c(graph, prefix, plan, ctx, proto),
+        f"{prefix}.c": _model_c(graph, prefix, plan, ctx, proto, profile),
         f"{prefix}_weights.c": weights,
     }
     return CSources(prefix, files, protos, plan, const_bytes, sorted(ctx.headers),
@@ -151,10 +158,14 @@ def _header(graph: Graph, prefix: str, plan: MemoryPlan, proto: str) -> str:
     return "\n".join(lines)
 
 
-def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, proto: str) -> str:
+def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, proto: str,
+             profile: bool = False) -> str:
     out = [_banner(graph), f'#include "{prefix}.h"', '#include "ff_fixed.h"']
     out += [f'#include "{h}"' for h in sorted(ctx.headers)]
     out.append("")
+    if profile:
+        out += ["/* Profile build: the firmware platform's layer mark, called after each layer. */",
+                "void ff_platform_mark_layer(void);", ""]
     for a in ctx.arrays:
         out.append(f"extern FF_CONST {a.ctype} {a.symbol}[{a.data.size}];")
     out.append("")

@@ -1,6 +1,9 @@
 /* Runs the model on the test vectors embedded by firmforge and prints, for each vector:
  *   ff:out <index> <v0> <v1> ...
- * then "ff:done" and exits with status 0. The host reads these lines back and compares them with
+ *   ff:stack <index> <high-water mark in bytes> <reserved bytes>   (families that measure it)
+ * then "ff:done" and exits with status 0. A stack that reached its guard (or, on AVR, grew past
+ * its budget) prints "ff:stack-overflow <guard|budget> <used> <reserved>" instead and exits with
+ * FF_EXIT_STACK_OVERFLOW. The host reads these lines back and compares them with
  * the reference byte for byte. ff_vectors.h (generated) names the model and the vector arrays. */
 #include <stdint.h>
 
@@ -29,6 +32,41 @@ static void put_int(int32_t v) {
     }
 }
 
+/* The stack's high-water mark so far: the painted bytes the firmware has overwritten, counted
+ * from the top. Checked after every inference, together with the guard below the stack. */
+static void check_stack(int32_t n) {
+    ff_stack_region r;
+    ff_platform_stack(&r);
+    if (r.top == 0) {
+        return;
+    }
+    const volatile uint8_t *p = r.painted;
+    while (p < r.top && *p == FF_STACK_PAINT) {
+        p++;
+    }
+    uint32_t used = (uint32_t)(r.top - p);
+    uint32_t reserved = (uint32_t)(r.top - r.bottom);
+    int guard_ok = 1;
+    for (const volatile uint8_t *g = r.guard; g < r.painted; g++) {
+        guard_ok &= *g == FF_STACK_GUARD;
+    }
+    if (!guard_ok || used > reserved) {
+        put_str(guard_ok ? "ff:stack-overflow budget " : "ff:stack-overflow guard ");
+        put_int((int32_t)used);
+        ff_platform_putc(' ');
+        put_int((int32_t)reserved);
+        ff_platform_putc('\n');
+        ff_platform_exit(FF_EXIT_STACK_OVERFLOW);
+    }
+    put_str("ff:stack ");
+    put_int(n);
+    ff_platform_putc(' ');
+    put_int((int32_t)used);
+    ff_platform_putc(' ');
+    put_int((int32_t)reserved);
+    ff_platform_putc('\n');
+}
+
 /* The input and output buffers live in .bss, not on the stack: a model's input can be far larger
  * than any stack worth reserving, and the linker then accounts for them. */
 static FF_IN_TYPE in[FF_IN_SIZE];
@@ -53,6 +91,7 @@ int main(void) {
             put_int(out[i]);
         }
         ff_platform_putc('\n');
+        check_stack(n);
     }
     put_str("ff:done\n");
     ff_platform_exit(0);

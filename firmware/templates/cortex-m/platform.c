@@ -6,7 +6,10 @@
  *                           "ff:cycles <index> <n>" after that inference's output line (QEMU
  *                           does not model the counter, so emulated boards leave it out)
  * The marks are real, separate functions: a QEMU plugin counts the instructions executed
- * between their entries. */
+ * between their entries (and at each layer mark of a profile build).
+ * A fault that the stack caused (startup.c arms the trap) prints
+ *   ff:stack-overflow <fault> sp=0x... reserved=<bytes>
+ * and exits with FF_EXIT_STACK_OVERFLOW; any other prints "ff:fault <name>" and exits with 3. */
 #include <stdint.h>
 
 #include "ff_platform.h"
@@ -19,6 +22,9 @@
 #endif
 
 void ff_cortexm_fault(const char *name);
+
+extern uint32_t __ff_stack_guard[], __ff_stack_bottom[], __ff_stack_top[]; /* link.ld */
+extern uint32_t __ff_trap_lo[];
 
 #define FF_SYS_WRITEC 0x03
 #define FF_SYS_WRITE0 0x04
@@ -115,8 +121,81 @@ __attribute__((noinline)) void ff_platform_mark_stop(void) {
 #endif
 }
 
-/* Every fault and stray interrupt of the vector table ends here: name it, exit with 3. */
+__attribute__((noinline)) void ff_platform_mark_layer(void) {
+    __asm__ volatile("@ ff mark layer" ::: "memory");
+}
+
+void ff_platform_stack(ff_stack_region *r) {
+    r->guard = (const volatile uint8_t *)__ff_stack_guard;
+    r->painted = r->bottom = (const volatile uint8_t *)__ff_stack_bottom;
+    r->top = (const volatile uint8_t *)__ff_stack_top;
+}
+
+#define FF_CFSR (*(volatile uint32_t *)0xE000ED28u)
+#define FF_MMFAR (*(volatile uint32_t *)0xE000ED34u)
+#define FF_CFSR_MSTKERR (1u << 4)   /* MemManage fault while stacking an exception */
+#define FF_CFSR_MMARVALID (1u << 7) /* MMFAR holds the faulting address */
+#define FF_CFSR_STKERR (1u << 12)   /* BusFault while stacking */
+#define FF_CFSR_STKOF (1u << 20)    /* ARMv8-M: SP moved below PSPLIM */
+
+static void put_hex(uint32_t v) {
+    char s[11] = "0x";
+    for (int i = 0; i < 8; i++) {
+        s[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 0xFu];
+    }
+    s[10] = '\0';
+    (void)semihost(FF_SYS_WRITE0, s);
+}
+
+static void put_dec(uint32_t v) {
+    char s[11];
+    int n = 10;
+    s[n] = '\0';
+    do {
+        s[--n] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    (void)semihost(FF_SYS_WRITE0, s + n);
+}
+
+/* Whether the fault came from the process stack running past its bottom: the stack pointer
+ * below the reserved stack, a fault while stacking the exception frame (which lands below the
+ * faulting push), the ARMv8-M stack limit, or a faulting address in the guard or the trap zone
+ * below it. */
+static int stack_overflowed(uint32_t psp) {
+    uint32_t bottom = (uint32_t)(uintptr_t)__ff_stack_bottom;
+    if (psp < bottom) {
+        return 1;
+    }
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || \
+    defined(__ARM_ARCH_8_1M_MAIN__)
+    uint32_t cfsr = FF_CFSR;
+    if (cfsr & (FF_CFSR_MSTKERR | FF_CFSR_STKERR | FF_CFSR_STKOF)) {
+        return 1;
+    }
+    if (cfsr & FF_CFSR_MMARVALID) {
+        uint32_t addr = FF_MMFAR;
+        return addr >= (uint32_t)(uintptr_t)__ff_trap_lo && addr < bottom;
+    }
+#endif
+    return 0;
+}
+
+/* Every fault and stray interrupt of the vector table ends here (on MSP): a stack overflow is
+ * reported as such with the process stack pointer, anything else by name; exit 5 or 3. */
 void ff_cortexm_fault(const char *name) {
+    uint32_t psp;
+    __asm__ volatile("mrs %0, psp" : "=r"(psp));
+    if (stack_overflowed(psp)) {
+        (void)semihost(FF_SYS_WRITE0, "\nff:stack-overflow ");
+        (void)semihost(FF_SYS_WRITE0, name);
+        (void)semihost(FF_SYS_WRITE0, " sp=");
+        put_hex(psp);
+        (void)semihost(FF_SYS_WRITE0, " reserved=");
+        put_dec((uint32_t)((uintptr_t)__ff_stack_top - (uintptr_t)__ff_stack_bottom));
+        (void)semihost(FF_SYS_WRITE0, "\n");
+        ff_platform_exit(FF_EXIT_STACK_OVERFLOW);
+    }
     (void)semihost(FF_SYS_WRITE0, "\nff:fault ");
     (void)semihost(FF_SYS_WRITE0, name);
     (void)semihost(FF_SYS_WRITE0, "\n");

@@ -16,3 +16,10 @@ void ff_platform_exit(int status) {
 void ff_platform_mark_start(void) {}
 
 void ff_platform_mark_stop(void) {}
+
+void ff_platform_mark_layer(void) {}
+
+/* The host's stack is the operating system's: not measured here. */
+void ff_platform_stack(ff_stack_region *r) {
+    r->guard = r->painted = r->bottom = r->top = 0;
+}

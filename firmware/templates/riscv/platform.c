@@ -7,9 +7,13 @@
  *   FF_EXIT_SIFIVE_TEST=<base>    SiFive test finisher (QEMU virt: 0x100000): 0x5555 passes,
  *                                 (status << 16) | 0x3333 fails with that exit code
  *   FF_EXIT_SEMIHOSTING           SYS_EXIT_EXTENDED {ADP_Stopped_ApplicationExit, status}
- * Traps (start.S) end in ff_riscv_trap: "ff:fault <cause> mepc=0x..." and exit status 3.
+ * Traps (start.S) end in ff_riscv_trap: "ff:fault <cause> mepc=0x..." and exit status 3, or,
+ * for an access fault in the stack's guard or the trap zone below it, or a stack pointer below
+ * the stack,
+ * "ff:stack-overflow <cause> sp=0x... reserved=<bytes> mepc=0x... mtval=0x..." and exit status
+ * FF_EXIT_STACK_OVERFLOW.
  * The marks are real, separate functions: a QEMU plugin counts the instructions executed
- * between their entries.
+ * between their entries (and at each layer mark of a profile build).
  *
  * The pragma keeps gcc from turning the loops below into memcpy/memset calls (memset would
  * call itself). */
@@ -27,8 +31,11 @@
 #error "riscv: the board must define one exit (FF_EXIT_SIFIVE_TEST or FF_EXIT_SEMIHOSTING)"
 #endif
 
-void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval);
+void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval, uint32_t sp);
 int32_t ff_riscv_semihost(int32_t op, const void *arg); /* start.S */
+
+extern uint8_t __ff_stack_guard[], __ff_stack_bottom[], __ff_stack_top[]; /* link.ld */
+extern uint8_t __ff_trap_lo[];
 
 #ifndef FF_SIFIVE_BAUD
 #define FF_SIFIVE_BAUD 115200UL
@@ -86,6 +93,16 @@ __attribute__((noinline)) void ff_platform_mark_stop(void) {
     __asm__ volatile("# ff mark stop" ::: "memory");
 }
 
+__attribute__((noinline)) void ff_platform_mark_layer(void) {
+    __asm__ volatile("# ff mark layer" ::: "memory");
+}
+
+void ff_platform_stack(ff_stack_region *r) {
+    r->guard = __ff_stack_guard;
+    r->painted = r->bottom = __ff_stack_bottom;
+    r->top = __ff_stack_top;
+}
+
 static void put_str(const char *s) {
     while (*s) {
         ff_platform_putc(*s++);
@@ -99,7 +116,19 @@ static void put_hex(uint32_t v) {
     }
 }
 
-void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval) {
+static void put_dec(uint32_t v) {
+    char buf[10];
+    int n = 0;
+    do {
+        buf[n++] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    while (n > 0) {
+        ff_platform_putc(buf[--n]);
+    }
+}
+
+void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval, uint32_t sp) {
     static const char *const names[] = {
         "InstructionMisaligned", "InstructionAccessFault", "IllegalInstruction", "Breakpoint",
         "LoadMisaligned", "LoadAccessFault", "StoreMisaligned", "StoreAccessFault",
@@ -110,13 +139,24 @@ void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval) {
         for (;;) {
         }
     }
-    put_str("\nff:fault ");
+    uint32_t lo = (uint32_t)(uintptr_t)__ff_trap_lo;
+    uint32_t bottom = (uint32_t)(uintptr_t)__ff_stack_bottom;
+    /* load (5) or store (7) access fault below the stack, or any trap with sp below it */
+    int overflow = ((mcause == 5u || mcause == 7u) && mtval >= lo && mtval < bottom) ||
+                   sp < bottom;
+    put_str(overflow ? "\nff:stack-overflow " : "\nff:fault ");
     if (mcause & 0x80000000u) {
         put_str("Interrupt");
     } else if (mcause < sizeof names / sizeof names[0]) {
         put_str(names[mcause]);
     } else {
         put_str("Exception");
+    }
+    if (overflow) {
+        put_str(" sp=");
+        put_hex(sp);
+        put_str(" reserved=");
+        put_dec((uint32_t)((uintptr_t)__ff_stack_top - (uintptr_t)__ff_stack_bottom));
     }
     put_str(" mcause=");
     put_hex(mcause);
@@ -125,5 +165,5 @@ void ff_riscv_trap(uint32_t mcause, uint32_t mepc, uint32_t mtval) {
     put_str(" mtval=");
     put_hex(mtval);
     ff_platform_putc('\n');
-    ff_platform_exit(3);
+    ff_platform_exit(overflow ? FF_EXIT_STACK_OVERFLOW : 3);
 }
