@@ -18,6 +18,7 @@ from ...converter.ir import DType
 from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from .context import EmitContext
+from .conv_prep import PreparedRq, dw3x3_weights, prepare_rq, round4
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 
 _Key = tuple[DType, DType, Encoding, DType, DType]
@@ -77,9 +78,34 @@ def _conv2d_kernel(node: Conv2d) -> Kernel:
     return Kernel(f"ff_conv2d_{words}", "ff_conv.h", ptype, decodes=(1,))
 
 
+def _dw3x3_prepared(node: DepthwiseConv2d) -> PreparedRq | None:
+    """The prepared requantization of ``ff_dwconv2d_s8_3x3`` when it applies to ``node`` (a
+    3x3 int8 kernel, depth multiplier 1, no dilation, constant weights and bias, exact
+    prepared requantization), else None."""
+    x, w, b = node.inputs
+    if (x.dtype, w.dtype, b.dtype, node.y.dtype) != (DType.s8, DType.s8, DType.s32, DType.s8) \
+            or not (w.is_const and b.is_const) or not isinstance(w.encoding, Dense) \
+            or w.shape[1:3] != (3, 3) or node.depth_multiplier != 1 \
+            or tuple(node.dilation) != (1, 1):
+        return None
+    w_int = w.data.astype(np.int64)
+    return prepare_rq(node, w_int.sum(axis=(0, 1, 2)), np.abs(w_int).sum(axis=(0, 1, 2)),
+                      round4(w.shape[3]))
+
+
+def _dw3x3_ring_w(node: DepthwiseConv2d) -> int:
+    return (node.y.shape[2] - 1) * node.stride[1] + 3
+
+
 @kernel.register
 def _dwconv2d_kernel(node: DepthwiseConv2d) -> Kernel:
     words = _words(node, _DW_KERNELS)
+    if words == "s8" and _dw3x3_prepared(node) is not None:
+        x, y = node.x, node.y
+        ring = 3 * _dw3x3_ring_w(node) * round4(x.shape[3])
+        same = tuple(node.stride) == (1, 1) and x.shape == y.shape
+        return Kernel("ff_dwconv2d_s8_3x3", "ff_conv.h", "ff_dwconv2d_s8_3x3_params",
+                      scratch=ring, inplace=same)
     return Kernel(f"ff_dwconv2d_{words}", "ff_conv.h", f"ff_dwconv2d_{words}_params",
                   decodes=(1,))
 
@@ -111,8 +137,29 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
 
 
+def _dwconv2d_3x3(node: DepthwiseConv2d, ctx: EmitContext) -> None:
+    x, w, b = node.inputs
+    n, ih, iw, c = x.shape
+    _, oh, ow, _ = node.y.shape
+    prep = _dw3x3_prepared(node)
+    lo, hi = node.act_range()
+    rq = ctx.array("rq", prep.records, "int32_t",
+                   f"{b.name} + input offset * sum of weights, scaled; requantization (ff_rq)")
+    p = ctx.params(
+        batches=n, in_h=ih, in_w=iw, c=c, out_h=oh, out_w=ow,
+        stride_h=node.stride[0], stride_w=node.stride[1],
+        pad_top=node.padding.top, pad_left=node.padding.left, pad_value=x.quant.zp,
+        act_min=lo, act_max=hi, ring_w=_dw3x3_ring_w(node), rq=f"(FF_CONST ff_rq *){rq}")
+    wq = ctx.array("w3x3", dw3x3_weights(w.data, prep.scale), "int16_t",
+                   f"{w.name}: scaled, reordered, int16")
+    ctx.call_kernel(p, ctx.ptr(x), wq, ctx.ptr(node.y), ctx.scratch())
+
+
 @emit.register
 def _dwconv2d(node: DepthwiseConv2d, ctx: EmitContext) -> None:
+    if ctx.kernel.fn == "ff_dwconv2d_s8_3x3":
+        _dwconv2d_3x3(node, ctx)
+        return
     x, w, b = node.inputs
     y = node.y
     _, kh, kw, oc = w.shape
