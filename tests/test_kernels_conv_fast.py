@@ -6,6 +6,10 @@
   time, every fused activation (both clamps reached), biases up to 10^5.
 - ``dwconv2d_s8_3x3_inplace``: relu -> 3x3 depthwise (stride 1, SAME: the planner gives it its
   input's buffer) -> relu, so the kernel writes its output over its input.
+- ``conv2d_s8_im2col``: first convolutions (``ff_conv2d_s8_im2col``): 1-4 input channels,
+  kernels 1x1 to 10x4, strides 1-2, every padding, 1-16 output channels (odd counts too),
+  extreme zero points, biases up to 3 * 10^5. (``conv2d_s8`` in ``test_kernels_conv.py`` runs
+  the same kernel on grouped, dilated and deeper shapes, where the general kernel may apply.)
 
 The kernel tables on the emulated boards (``test_kernels_on_boards.py``) run these rows with the
 DSP fast paths compiled in (Cortex-M4, M33).
@@ -19,7 +23,7 @@ from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value
 from firmforge.converter.ops.act import Relu
 from firmforge.converter.ops.common import Padding
-from firmforge.converter.ops.conv import DepthwiseConv2d
+from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
 from firmforge.converter.plan import Storage
 from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
@@ -96,8 +100,36 @@ def _inplace_chain(rng: np.random.Generator) -> Graph:
     return g
 
 
+FIRST_KERNELS = [(3, 3), (3, 3), (10, 4), (5, 5), (1, 7), (4, 10), (2, 2), (1, 1)]
+
+
+def conv2d_s8_im2col(rng: np.random.Generator) -> Graph:
+    """First layers of image and keyword models (ff_conv2d_s8_im2col): 1-4 input channels,
+    kernels up to 10 high or wide, strides 1-2, SAME, VALID or any padding up to the kernel."""
+    k = FIRST_KERNELS[int(rng.integers(len(FIRST_KERNELS)))]
+    stride = tuple(int(rng.choice([1, 2, 2])) for _ in range(2))
+    ci = int(rng.choice([1, 1, 2, 3, 3, 4]))
+    o = int(rng.choice([1, 2, 3, 5, 8, 16]))
+    while True:
+        hw = (int(rng.integers(1, 14)), int(rng.integers(1, 14)))
+        kind = int(rng.integers(3))
+        pad = (Padding.same(hw, k, stride) if kind == 0 else Padding() if kind == 1 else
+               Padding(*(int(rng.integers(0, kk)) for kk in (k[0], k[0], k[1], k[1]))))
+        if hw[0] + pad.top + pad.bottom >= k[0] and hw[1] + pad.left + pad.right >= k[1]:
+            break
+    xq = quant(rng)
+    x = Value("x", (1, *hw, ci), DType.s8, xq)
+    w = weights(rng, (o, *k, ci), axis=0)
+    yq = out_quant_for_acc(rng, xq, w.quant, k[0] * k[1] * ci)
+    yq = QuantParams.per_tensor(yq.s, zero_point(rng))
+    spread = int(rng.choice([3000, 3000, 300_000]))
+    return single(Conv2d, "conv_first", [x, w, bias(rng, o, spread)], yq, stride=stride,
+                  padding=pad, act=ACTS[int(rng.integers(len(ACTS)))])
+
+
 ROWS = [Row("dwconv2d_s8_3x3", dwconv2d_s8_3x3),
-        Row("dwconv2d_s8_3x3_inplace", _inplace_chain)]
+        Row("dwconv2d_s8_3x3_inplace", _inplace_chain),
+        Row("conv2d_s8_im2col", conv2d_s8_im2col)]
 
 
 def test_dwconv2d_s8_3x3():
@@ -106,6 +138,13 @@ def test_dwconv2d_s8_3x3():
 
 def test_dwconv2d_s8_3x3_inplace():
     check_row(ROWS[1])
+
+
+def test_conv2d_s8_im2col():
+    check_row(ROWS[2])
+    rng = np.random.default_rng(4)
+    assert all("ff_conv2d_s8_im2col(" in generate(conv2d_s8_im2col(rng), "m").files["m.c"]
+               for _ in range(20))
 
 
 def test_3x3_depthwise_takes_the_specialised_kernel():

@@ -20,6 +20,29 @@
  *   acc[o] = bias[o] + sum over in-image taps of (x[iy][ix][c] + in_offset) * w[0][ky][kx][o]
  *   y[o]   = clamp(ff_mbqm(acc[o], mult[o], shift[o]) + out_offset, act_min, act_max)
  *
+ * ff_conv2d_s8_im2col (ff_conv_im2col.c): ff_conv2d_s8's result for one group and no
+ * dilation, from prepared operands (targets/c/conv_prep.py), for layers whose filters are short
+ * (the first layers of image and audio models). The taps of a window are numbered kernel row by kernel row: row ky
+ * holds positions ky * Le .. ky * Le + Le - 1, Le = L rounded up to even, L = k_w * in_c, and
+ * tap (ky, kx, i) (t = kx * in_c + i < L) sits at position ky * Le + perm(t), where perm swaps
+ * the middle two of every complete group of four, 4g + (0, 1, 2, 3) -> 4g + (0, 2, 1, 3), for
+ * t below L rounded down to a multiple of 4 (the others stay): the order SXTAB16 extracts four
+ * bytes of a kernel row in. depth = k_h * Le rounded up to a multiple of 4; positions without a
+ * tap hold 0. Two output pixels q = 0, 1 are gathered at a time, as int16 pairs interleaved:
+ *   cols[4 * (P / 2) + 2q + P % 2] = x[iy][ix][i] + in_offset   (tap at position P), 0 for a
+ *                                    tap in the padding
+ * and the weights, for output channels taken in pairs (o = 2m + h, out_c rounded up to even,
+ * missing channels zero), likewise:
+ *   w[m][4 * (P / 2) + 2h + P % 2] = k[o] * w[o][ky][kx][i]        (w[m] = w + m * 2 * depth)
+ * with k[o] = 2^(l[o]+1) the ff_rq scale (ff_fixed.h). Then
+ *   acc2[q][o] = rq[o].bias + sum_P col_q[P] * wp_o[P],   rq[o].bias = k[o] * bias[o]
+ *   y[q][o]    = ff_rq_s8(acc2[q][o], &rq[o], act_min, act_max)
+ * acc2 is k[o] times ff_conv2d_s8's accumulator (the same products, in another order); the
+ * converter bounds it as for ff_dwconv2d_s8_3x3 and takes the general kernel otherwise.
+ * Scratch: the two interleaved columns, 4 * depth bytes (int16), then a ring of k_h input rows
+ * padded with the input zero point (which the offset turns into 0, as a padding tap needs),
+ * k_h * ring_w * in_c bytes, ring_w = (out_w - 1) * stride_w + k_w.
+ *
  * ff_dwconv2d_s8_3x3 (ff_conv_dw3x3.c): ff_dwconv2d_s8's result for a 3x3 kernel, depth
  * multiplier 1, no dilation, any stride and padding, from
  * operands the converter prepares (targets/c/conv_prep.py). With cp = c rounded up to a
@@ -105,6 +128,27 @@ typedef struct {
 
 void ff_conv2d_s8(FF_CONST ff_conv2d_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                   FF_CONST int32_t *bias, int8_t *y);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t in_offset;        /* -x zero point */
+    int32_t ring_w;           /* pixels per ring row: (out_w - 1) * stride_w + k_w */
+    int32_t row_len;          /* Le: k_w * in_c rounded up to even */
+    int32_t depth;            /* k_h * Le rounded up to a multiple of 4 */
+    int32_t act_min, act_max;
+    FF_CONST ff_rq *rq;       /* per output channel (rounded up to even): scaled bias, prepared
+                               * requantization */
+} ff_conv2d_s8_im2col_params;
+
+/* w: (out_c rounded up to even) * depth prepared int16 weights; scratch: 4 * depth + k_h *
+ * ring_w * in_c bytes, 4-byte aligned. */
+void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x,
+                         FF_CONST int16_t *w, int8_t *y, int8_t *scratch);
 
 typedef ff_conv2d_s8_params ff_conv2d_s8_s4_params;
 

@@ -540,6 +540,13 @@ static inline uint32_t ff_pack4_clamp(int32_t t0, int32_t t1, int32_t t2, int32_
     return v;
 }
 
+/* [lo16(o) + sx(byte 1), hi16(o) + sx(byte 3)]: SXTAB16 of the word rotated right by 8. */
+static inline uint32_t ff_sxtab16_ror8(uint32_t o, uint32_t a) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(o), "r"(a));
+    return r;
+}
+
 /* [sx(byte 1), sx(byte 3)]: SXTB16 of the word rotated right by 8. */
 static inline uint32_t ff_sxtb16_ror8(uint32_t a) {
     uint32_t r;

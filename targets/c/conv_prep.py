@@ -99,3 +99,30 @@ def _int16(a: np.ndarray) -> np.ndarray:
     if np.any(np.abs(a) > 32767):
         raise ValueError("prepared weights overflow int16")  # excluded by max_left
     return a.astype(np.int16)
+
+
+def im2col_geometry(k_h: int, k_w: int, in_c: int) -> tuple[int, int, np.ndarray]:
+    """``(row_len, depth, position)`` of ``ff_conv2d_s8_im2col``'s columns (``ff_conv.h``):
+    position[(ky * k_w + kx) * in_c + i] is where tap (ky, kx, i) sits."""
+    length = k_w * in_c
+    row_len = length + (length & 1)
+    t = np.arange(length)
+    l4 = length & ~3
+    perm = t.copy()
+    perm[:l4] = (t[:l4] & ~3) | ((t[:l4] & 1) << 1) | ((t[:l4] >> 1) & 1)
+    position = (np.arange(k_h)[:, None] * row_len + perm[None, :]).reshape(-1)
+    return row_len, round4(k_h * row_len), position
+
+
+def im2col_weights(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Conv weights ``(O, KH, KW, C)`` times the per-channel ``scale`` (length O rounded up to
+    even), as int16: channel pairs, each ``depth`` positions of interleaved pairs
+    (``ff_conv.h``)."""
+    o, kh, kw, ci = w.shape
+    _, depth, position = im2col_geometry(kh, kw, ci)
+    dense = np.zeros((len(scale), depth), np.int64)
+    dense[:o, position] = w.reshape(o, -1).astype(np.int64)
+    dense *= scale[:, None]
+    # [m][h][T][e] -> [m][T][h][e]: channel o = 2m + h, position P = 2T + e
+    out = dense.reshape(-1, 2, depth // 2, 2).transpose(0, 2, 1, 3)
+    return _int16(out.reshape(-1))
