@@ -28,22 +28,20 @@ from firmforge.converter.plan import Storage
 from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
 
-from cases import Row, bias, out_quant_for_acc, random_inputs, single, weights
+from cases import (
+    Row,
+    act_quant_extreme,
+    bias,
+    out_quant_for_acc,
+    random_inputs,
+    single,
+    weights,
+    zero_point_s8,
+)
 from kernel_harness import check_row
 
 ACTS = [Act.NONE, Act.RELU, Act.RELU6, Act.RELU_N1_TO_1]
 CHANNELS = [1, 2, 3, 4, 5, 7, 8, 12, 16, 17, 33, 64]
-
-
-def zero_point(rng: np.random.Generator) -> int:
-    """The int8 extremes a third of the time, else anywhere."""
-    if rng.random() < 1 / 3:
-        return int(rng.choice([-128, 127]))
-    return int(rng.integers(-128, 128))
-
-
-def quant(rng: np.random.Generator) -> QuantParams:
-    return QuantParams.per_tensor(float(rng.uniform(0.005, 0.2)), zero_point(rng))
 
 
 def _pad(rng: np.random.Generator, hw: tuple[int, int], stride: tuple[int, int]) -> Padding:
@@ -70,11 +68,11 @@ def _spatial(rng: np.random.Generator) -> tuple[tuple[int, int], tuple[int, int]
 def dwconv2d_s8_3x3(rng: np.random.Generator) -> Graph:
     hw, stride, pad = _spatial(rng)
     c = int(rng.choice(CHANNELS))
-    xq = quant(rng)
+    xq = act_quant_extreme(rng)
     x = Value("x", (1, *hw, c), DType.s8, xq)
     w = weights(rng, (1, 3, 3, c), axis=3)
     yq = out_quant_for_acc(rng, xq, w.quant, 9)
-    yq = QuantParams.per_tensor(yq.s, zero_point(rng))
+    yq = QuantParams.per_tensor(yq.s, zero_point_s8(rng))
     spread = int(rng.choice([1000, 1000, 100_000]))
     return single(DepthwiseConv2d, "dw3", [x, w, bias(rng, c, spread)], yq, stride=stride,
                   padding=pad, act=ACTS[int(rng.integers(len(ACTS)))])
@@ -86,12 +84,12 @@ def _inplace_chain(rng: np.random.Generator) -> Graph:
     top, left = int(rng.integers(0, 3)), int(rng.integers(0, 3))
     pad = Padding(top, 2 - top, left, 2 - left) if rng.random() < 0.5 else Padding(1, 1, 1, 1)
     c = int(rng.choice(CHANNELS))
-    x = Value("x", (1, *hw, c), DType.s8, quant(rng))
-    t = Value("t", x.shape, DType.s8, quant(rng))
+    x = Value("x", (1, *hw, c), DType.s8, act_quant_extreme(rng))
+    t = Value("t", x.shape, DType.s8, act_quant_extreme(rng))
     w = weights(rng, (1, 3, 3, c), axis=3)
     uq = out_quant_for_acc(rng, t.quant, w.quant, 9)
-    u = Value("u", x.shape, DType.s8, QuantParams.per_tensor(uq.s, zero_point(rng)))
-    y = Value("y", x.shape, DType.s8, quant(rng))
+    u = Value("u", x.shape, DType.s8, QuantParams.per_tensor(uq.s, zero_point_s8(rng)))
+    y = Value("y", x.shape, DType.s8, act_quant_extreme(rng))
     dw = DepthwiseConv2d(name="dw", inputs=[t, w, bias(rng, c, 1000)], outputs=[u],
                          padding=pad, act=ACTS[int(rng.integers(len(ACTS)))])
     g = Graph("dw_inplace", [Relu(name="r1", inputs=[x], outputs=[t]), dw,
@@ -117,11 +115,11 @@ def conv2d_s8_im2col(rng: np.random.Generator) -> Graph:
                Padding(*(int(rng.integers(0, kk)) for kk in (k[0], k[0], k[1], k[1]))))
         if hw[0] + pad.top + pad.bottom >= k[0] and hw[1] + pad.left + pad.right >= k[1]:
             break
-    xq = quant(rng)
+    xq = act_quant_extreme(rng)
     x = Value("x", (1, *hw, ci), DType.s8, xq)
     w = weights(rng, (o, *k, ci), axis=0)
     yq = out_quant_for_acc(rng, xq, w.quant, k[0] * k[1] * ci)
-    yq = QuantParams.per_tensor(yq.s, zero_point(rng))
+    yq = QuantParams.per_tensor(yq.s, zero_point_s8(rng))
     spread = int(rng.choice([3000, 3000, 300_000]))
     return single(Conv2d, "conv_first", [x, w, bias(rng, o, spread)], yq, stride=stride,
                   padding=pad, act=ACTS[int(rng.integers(len(ACTS)))])

@@ -547,6 +547,13 @@ static inline uint32_t ff_sxtab16_ror8(uint32_t o, uint32_t a) {
     return r;
 }
 
+/* The bytewise maximum of two words of four int8 lanes (SSUB8 then SEL). */
+static inline uint32_t ff_max4_s8(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+
 /* [sx(byte 1), sx(byte 3)]: SXTB16 of the word rotated right by 8. */
 static inline uint32_t ff_sxtb16_ror8(uint32_t a) {
     uint32_t r;
