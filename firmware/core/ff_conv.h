@@ -22,13 +22,15 @@
  *
  * ff_conv2d_s8_im2col (ff_conv_im2col.c): ff_conv2d_s8's result for one group and no
  * dilation, from prepared operands (targets/c/conv_prep.py), for layers whose filters are short
- * (the first layers of image and audio models). The taps of a window are numbered kernel row by kernel row: row ky
- * holds positions ky * Le .. ky * Le + Le - 1, Le = L rounded up to even, L = k_w * in_c, and
- * tap (ky, kx, i) (t = kx * in_c + i < L) sits at position ky * Le + perm(t), where perm swaps
- * the middle two of every complete group of four, 4g + (0, 1, 2, 3) -> 4g + (0, 2, 1, 3), for
- * t below L rounded down to a multiple of 4 (the others stay): the order SXTAB16 extracts four
- * bytes of a kernel row in. depth = k_h * Le rounded up to a multiple of 4; positions without a
- * tap hold 0. Two output pixels q = 0, 1 are gathered at a time, as int16 pairs interleaved:
+ * (the first layers of image and audio models). A kernel row is a run of L = k_w * in_c input
+ * bytes, t = kx * in_c + i; its head is the first L4 = L rounded down to a multiple of 4, its
+ * tail the rest. The taps of a window are numbered heads first, then tails:
+ *   position(ky, t) = ky * L4 + perm(t)                        for t < L4
+ *                   = k_h * L4 + ky * (L - L4) + t - L4        for t >= L4
+ * where perm swaps the middle two of every group of four, 4g + (0, 1, 2, 3) -> 4g + (0, 2, 1, 3):
+ * the order SXTAB16 extracts four bytes in. depth = K = k_h * L rounded up to a multiple of 4;
+ * the positions from K on hold 0. Two output pixels q = 0, 1 are gathered at a time, as int16
+ * pairs interleaved:
  *   cols[4 * (P / 2) + 2q + P % 2] = x[iy][ix][i] + in_offset   (tap at position P), 0 for a
  *                                    tap in the padding
  * and the weights, for output channels taken in pairs (o = 2m + h, out_c rounded up to even,
@@ -138,8 +140,7 @@ typedef struct {
     int32_t pad_top, pad_left;
     int32_t in_offset;        /* -x zero point */
     int32_t ring_w;           /* pixels per ring row: (out_w - 1) * stride_w + k_w */
-    int32_t row_len;          /* Le: k_w * in_c rounded up to even */
-    int32_t depth;            /* k_h * Le rounded up to a multiple of 4 */
+    int32_t depth;            /* k_h * k_w * in_c rounded up to a multiple of 4 */
     int32_t act_min, act_max;
     FF_CONST ff_rq *rq;       /* per output channel (rounded up to even): scaled bias, prepared
                                * requantization */

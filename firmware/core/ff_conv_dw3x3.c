@@ -69,16 +69,24 @@ static void dw_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, 
         src[k] = r >= 0 && r < p->in_h ? xb + r * p->in_w * c : 0;
     }
 #if defined(FF_DSP)
-    if (drop == 1 && (c & 3) == 0) { /* stride 1, whole blocks: two words move, one comes in */
+    if (drop <= 2 && (c & 3) == 0) { /* strides 1 and 2, whole blocks */
         const uint32_t fill4 = 0x01010101u * (uint8_t)fill;
         for (int32_t c0 = 0; c0 < c; c0 += 4) {
             int8_t *d = ring + (c0 >> 2) * block + DW_PIXEL * pad;
-            const int8_t *s2 = src[2] != 0 ? src[2] + c0 : 0;
-            for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
-                const uint32_t w1 = ff_ld32a(d + 4), w2 = ff_ld32a(d + 8);
-                ff_st32a(d, w1);
-                ff_st32a(d + 4, w2);
-                ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+            const int8_t *s1 = src[1] != 0 ? src[1] + c0 : 0, *s2 = src[2] != 0 ? src[2] + c0 : 0;
+            if (drop == 1) { /* two words move up, one comes in */
+                for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
+                    const uint32_t w1 = ff_ld32a(d + 4), w2 = ff_ld32a(d + 8);
+                    ff_st32a(d, w1);
+                    ff_st32a(d + 4, w2);
+                    ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+                }
+            } else { /* one word moves up, two come in */
+                for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
+                    ff_st32a(d, ff_ld32a(d + 8));
+                    ff_st32a(d + 4, s1 != 0 ? ff_ld32(s1 + j * c) : fill4);
+                    ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+                }
             }
         }
         return;

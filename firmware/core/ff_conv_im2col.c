@@ -17,9 +17,15 @@
  */
 #include "ff_conv.h"
 
-/* Copies n bytes (no overlap). */
+/* Copies n bytes (no overlap), a word at a time on DSP cores (which load unaligned words). */
 static void im2col_copy(int8_t *dst, const int8_t *src, int32_t n) {
-    for (int32_t i = 0; i < n; i++) {
+    int32_t i = 0;
+#if defined(FF_DSP)
+    for (; i + 4 <= n; i += 4) {
+        ff_st32(dst + i, ff_ld32(src + i));
+    }
+#endif
+    for (; i < n; i++) {
         dst[i] = src[i];
     }
 }
@@ -48,14 +54,16 @@ static void im2col_load_row(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t
 }
 
 /* Gathers the window at ring column `col` (pixels) of the k_h ring rows, starting at slot s0,
- * into column q (0 or 1) of cols: position P at cols[4 * (P / 2) + 2q + P % 2]. Every tap
- * reads the ring, whose padding holds the input zero point, which the offset turns into 0. */
+ * into column q (0 or 1) of cols: position P at cols[4 * (P / 2) + 2q + P % 2], heads of the
+ * kernel rows first, then their tails (ff_conv.h). Every tap reads the ring, whose padding
+ * holds the input zero point, which the offset turns into 0. */
 static void im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *ring, int32_t s0,
                    int32_t col, int16_t *cols, int32_t q) {
     const int32_t in_c = p->in_c, k_h = p->k_h, off = p->in_offset;
     const int32_t l = p->k_w * in_c, l4 = l & ~(int32_t)3, row_bytes = p->ring_w * in_c;
-    int16_t *d = cols + 2 * q; /* row ky starts at position ky * row_len, an even one */
-    for (int32_t ky = 0, slot = s0; ky < k_h; ky++, d += 2 * p->row_len) {
+    int16_t *d = cols + 2 * q;              /* the head of row ky at position ky * l4 */
+    int32_t tail = k_h * l4;                /* the next tail position */
+    for (int32_t ky = 0, slot = s0; ky < k_h; ky++, d += 2 * l4) {
         const int8_t *s = ring + slot * row_bytes + col * in_c;
         int32_t t = 0;
 #if defined(FF_DSP)
@@ -73,16 +81,16 @@ static void im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *ring, i
             d[2 * t + 5] = (int16_t)(s[t + 3] + off);
         }
 #endif
-        for (; t < l; t++) {
-            d[2 * (t & ~(int32_t)1) + (t & 1)] = (int16_t)(s[t] + off);
+        for (; t < l; t++, tail++) {
+            cols[4 * (tail >> 1) + 2 * q + (tail & 1)] = (int16_t)(s[t] + off);
         }
         slot = slot + 1 == k_h ? 0 : slot + 1;
     }
 }
 
 /* The 2x2 block: both columns against the channel pair whose interleaved weights are wm. */
-static void im2col_block(const int16_t *cols, FF_CONST int16_t *wm, int32_t depth,
-                         int32_t acc[4]) {
+static FF_INLINE_BODY void im2col_block(const int16_t *cols, FF_CONST int16_t *wm,
+                                        int32_t depth, int32_t acc[4]) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
 #if defined(FF_DSP)
     const int16_t *xp = cols, *const end = cols + 2 * depth;
@@ -120,11 +128,60 @@ static void im2col_block(const int16_t *cols, FF_CONST int16_t *wm, int32_t dept
     acc[3] = a11;
 }
 
+/* Every output channel of the pixel in column 0 (outputs at y0) and, when two, of the pixel in
+ * column 1 (at y0 + out_c). */
+static void im2col_outputs(FF_CONST ff_conv2d_s8_im2col_params *p, const int16_t *cols,
+                           FF_CONST int16_t *w, int8_t *y0, int two) {
+    const int32_t depth = p->depth, out_c = p->out_c, lo = p->act_min, hi = p->act_max;
+    FF_CONST ff_rq *rq = p->rq;
+    int8_t *y1 = y0 + out_c;
+#if defined(FF_DSP)
+    const uint32_t lo4 = 0x01010101u * ((uint32_t)lo & 0xFFu);
+    const uint32_t hi4 = 0x01010101u * ((uint32_t)hi & 0xFFu);
+#endif
+    int32_t o = 0;
+    for (; o + 1 < out_c; o += 2, w += 2 * depth, rq += 2) {
+        int32_t acc[4];
+        acc[0] = acc[2] = rq[0].bias;
+        acc[1] = acc[3] = rq[1].bias;
+        im2col_block(cols, w, depth, acc);
+#if defined(FF_DSP)
+        /* bytes: pixel 0 channels o, o+1, then pixel 1's, each clamped */
+        const uint32_t v = ff_pack4_clamp(__ssat(ff_rq_apply(acc[0], rq), 8),
+                                          __ssat(ff_rq_apply(acc[1], rq + 1), 8),
+                                          __ssat(ff_rq_apply(acc[2], rq), 8),
+                                          __ssat(ff_rq_apply(acc[3], rq + 1), 8), lo4, hi4);
+        y0[o] = (int8_t)v;
+        y0[o + 1] = (int8_t)(v >> 8);
+        if (two) {
+            y1[o] = (int8_t)(v >> 16);
+            y1[o + 1] = (int8_t)(v >> 24);
+        }
+#else
+        y0[o] = ff_rq_s8(acc[0], rq, lo, hi);
+        y0[o + 1] = ff_rq_s8(acc[1], rq + 1, lo, hi);
+        if (two) {
+            y1[o] = ff_rq_s8(acc[2], rq, lo, hi);
+            y1[o + 1] = ff_rq_s8(acc[3], rq + 1, lo, hi);
+        }
+#endif
+    }
+    if (o < out_c) { /* an odd out_c: the prepared partner channel is zero */
+        int32_t acc[4];
+        acc[0] = acc[2] = rq[0].bias;
+        acc[1] = acc[3] = 0;
+        im2col_block(cols, w, depth, acc);
+        y0[o] = ff_rq_s8(acc[0], rq, lo, hi);
+        if (two) {
+            y1[o] = ff_rq_s8(acc[2], rq, lo, hi);
+        }
+    }
+}
+
 void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x,
                          FF_CONST int16_t *w, int8_t *y, int8_t *scratch) {
     const int32_t depth = p->depth, out_w = p->out_w, out_c = p->out_c, k_h = p->k_h;
-    const int32_t lo = p->act_min, hi = p->act_max, row_bytes = p->ring_w * p->in_c;
-    FF_CONST ff_rq *rq = p->rq;
+    const int32_t row_bytes = p->ring_w * p->in_c;
     int16_t *cols = (int16_t *)(void *)scratch; /* 4 * depth bytes, 4-byte aligned */
     int8_t *ring = scratch + 4 * depth;
     for (int32_t j = 0; j < 2 * depth; j++) { /* the positions without a tap stay 0 */
@@ -150,24 +207,7 @@ void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x
                     continue;
                 }
                 /* columns 0 (pixel px) and, when pending, 1 (pixel px + 1) are ready */
-                int8_t *y0 = yb + px * out_c, *y1 = y0 + out_c;
-                FF_CONST int16_t *wm = w;
-                for (int32_t o = 0; o < out_c; o += 2, wm += 2 * depth) {
-                    int32_t acc[4];
-                    acc[0] = acc[2] = rq[o].bias;
-                    acc[1] = acc[3] = rq[o + 1].bias;
-                    im2col_block(cols, wm, depth, acc);
-                    y0[o] = ff_rq_s8(acc[0], rq + o, lo, hi);
-                    if (pending) {
-                        y1[o] = ff_rq_s8(acc[2], rq + o, lo, hi);
-                    }
-                    if (o + 1 < out_c) {
-                        y0[o + 1] = ff_rq_s8(acc[1], rq + o + 1, lo, hi);
-                        if (pending) {
-                            y1[o + 1] = ff_rq_s8(acc[3], rq + o + 1, lo, hi);
-                        }
-                    }
-                }
+                im2col_outputs(p, cols, w, yb + px * out_c, pending);
                 px += 1 + pending;
                 pending = 0;
             }

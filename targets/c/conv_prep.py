@@ -101,17 +101,18 @@ def _int16(a: np.ndarray) -> np.ndarray:
     return a.astype(np.int16)
 
 
-def im2col_geometry(k_h: int, k_w: int, in_c: int) -> tuple[int, int, np.ndarray]:
-    """``(row_len, depth, position)`` of ``ff_conv2d_s8_im2col``'s columns (``ff_conv.h``):
-    position[(ky * k_w + kx) * in_c + i] is where tap (ky, kx, i) sits."""
+def im2col_geometry(k_h: int, k_w: int, in_c: int) -> tuple[int, np.ndarray]:
+    """``(depth, position)`` of ``ff_conv2d_s8_im2col``'s columns (``ff_conv.h``):
+    position[(ky * k_w + kx) * in_c + i] is where tap (ky, kx, i) sits, heads of the kernel
+    rows first (their groups of four in SXTAB16 order), then their tails."""
     length = k_w * in_c
-    row_len = length + (length & 1)
-    t = np.arange(length)
     l4 = length & ~3
-    perm = t.copy()
-    perm[:l4] = (t[:l4] & ~3) | ((t[:l4] & 1) << 1) | ((t[:l4] >> 1) & 1)
-    position = (np.arange(k_h)[:, None] * row_len + perm[None, :]).reshape(-1)
-    return row_len, round4(k_h * row_len), position
+    t = np.arange(length)
+    head = (t[:l4] & ~3) | ((t[:l4] & 1) << 1) | ((t[:l4] >> 1) & 1)
+    ky = np.arange(k_h)[:, None]
+    position = np.concatenate([ky * l4 + head[None, :],
+                               k_h * l4 + ky * (length - l4) + (t[l4:] - l4)[None, :]], axis=1)
+    return round4(k_h * length), position.reshape(-1)
 
 
 def im2col_weights(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -119,7 +120,7 @@ def im2col_weights(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     even), as int16: channel pairs, each ``depth`` positions of interleaved pairs
     (``ff_conv.h``)."""
     o, kh, kw, ci = w.shape
-    _, depth, position = im2col_geometry(kh, kw, ci)
+    depth, position = im2col_geometry(kh, kw, ci)
     dense = np.zeros((len(scale), depth), np.int64)
     dense[:o, position] = w.reshape(o, -1).astype(np.int64)
     dense *= scale[:, None]

@@ -78,7 +78,7 @@ def _im2col_scratch(node: Conv2d) -> tuple[int, int]:
     """``(ring_w, scratch bytes)`` of ``ff_conv2d_s8_im2col`` for ``node``."""
     _, kh, kw, ci = node.inputs[1].shape
     ring_w = (node.y.shape[2] - 1) * node.stride[1] + kw
-    return ring_w, 4 * im2col_geometry(kh, kw, ci)[1] + kh * ring_w * node.x.shape[3]
+    return ring_w, 4 * im2col_geometry(kh, kw, ci)[0] + kh * ring_w * node.x.shape[3]
 
 
 def _im2col_prepared(node: Conv2d) -> PreparedRq | None:
@@ -175,14 +175,14 @@ def _conv2d_im2col(node: Conv2d, ctx: EmitContext) -> None:
     n, ih, iw, c = x.shape
     _, oh, ow, _ = node.y.shape
     prep = _im2col_prepared(node)
-    row_len, depth, _ = im2col_geometry(kh, kw, ci)
+    depth, _ = im2col_geometry(kh, kw, ci)
     lo, hi = node.act_range()
     rq = ctx.array("rq", prep.records, "int32_t", f"{b.name} scaled; requantization (ff_rq)")
     p = ctx.params(
         batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o, k_h=kh, k_w=kw,
         stride_h=node.stride[0], stride_w=node.stride[1],
         pad_top=node.padding.top, pad_left=node.padding.left, in_offset=-x.quant.zp,
-        ring_w=_im2col_scratch(node)[0], row_len=row_len, depth=depth, act_min=lo, act_max=hi,
+        ring_w=_im2col_scratch(node)[0], depth=depth, act_min=lo, act_max=hi,
         rq=f"(FF_CONST ff_rq *){rq}")
     wq = ctx.array("wcol", im2col_weights(w.data, prep.scale), "int16_t",
                    f"{w.name}: scaled, in column order, int16")
