@@ -18,6 +18,7 @@ DSP fast paths compiled in (Cortex-M4, M33).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value
@@ -171,3 +172,25 @@ def test_inplace_depthwise_plan_and_planned_reference():
         want, _ = reference.run(g, xs)
         assert np.array_equal(m.run(*xs)[0], want[0])
         assert np.array_equal(reference.run_planned(g, plan, xs)[0], want[0])
+
+
+def test_kws_depthwise_layers_run_in_place(shared):
+    """In the MLPerf Tiny keyword model every depthwise layer (3x3, stride 1, SAME) takes the
+    specialised kernel and writes over its input; the reference executed on that memory plan,
+    the host C and the reference agree."""
+    from firmforge.converter import convert
+
+    path = shared / "models" / "mlperf-tiny" / "kws_ref_model.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} is absent on this machine")
+    proj = convert(path)
+    g, src = proj.graph, proj.sources()
+    body = src.files[f"{src.prefix}.c"]
+    dws = [n for n in g.nodes if isinstance(n, DepthwiseConv2d)]
+    assert len(dws) == 4 and body.count("ff_dwconv2d_s8_3x3(") == 4
+    for n in dws:
+        assert src.plan.buffer(n.inputs[0]) is src.plan.buffer(n.y)
+    x = np.random.default_rng(3).integers(-128, 128, (3, *g.inputs[0].shape[1:]), dtype=np.int8)
+    want = reference.run(g, [x])[0][0]
+    np.testing.assert_array_equal(reference.run_planned(g, src.plan, [x])[0], want)
+    np.testing.assert_array_equal(proj.run_host(x), want)
