@@ -62,7 +62,9 @@ static void im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *ring, i
     const int32_t in_c = p->in_c, k_h = p->k_h, off = p->in_offset;
     const int32_t l = p->k_w * in_c, l4 = l & ~(int32_t)3, row_bytes = p->ring_w * in_c;
     int16_t *d = cols + 2 * q;              /* the head of row ky at position ky * l4 */
-    int32_t tail = k_h * l4;                /* the next tail position */
+    /* the tails from position k_h * l4 on (even): element 4 * (P / 2) + P % 2 steps by 1 from
+     * an even position to the next, by 3 from an odd one */
+    int32_t ti = 2 * q + 2 * k_h * l4, odd = 0;
     for (int32_t ky = 0, slot = s0; ky < k_h; ky++, d += 2 * l4) {
         const int8_t *s = ring + slot * row_bytes + col * in_c;
         int32_t t = 0;
@@ -81,8 +83,10 @@ static void im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *ring, i
             d[2 * t + 5] = (int16_t)(s[t + 3] + off);
         }
 #endif
-        for (; t < l; t++, tail++) {
-            cols[4 * (tail >> 1) + 2 * q + (tail & 1)] = (int16_t)(s[t] + off);
+        for (; t < l; t++) {
+            cols[ti] = (int16_t)(s[t] + off);
+            ti += odd ? 3 : 1;
+            odd ^= 1;
         }
         slot = slot + 1 == k_h ? 0 : slot + 1;
     }

@@ -47,6 +47,12 @@ static inline int32_t pool_mean(int32_t s, const pool_div *d) {
 
 enum { POOL_AVG, POOL_MAX };
 
+#if defined(FF_DSP)
+#define FF_POOL_DSP 1
+#else
+#define FF_POOL_DSP 0
+#endif
+
 /* Element i of an int8 (size 1) or int16 (size 2) array. */
 static inline int32_t pool_load(const void *x, ptrdiff_t i, int size) {
     return size == 1 ? ((const int8_t *)x)[i] : ((const int16_t *)x)[i];
@@ -150,7 +156,8 @@ static FF_INLINE_BODY void pool2d(FF_CONST ff_pool2d_params *p, const void *x, v
                     }
                 }
 #endif
-                for (; c0 + 4 <= c; c0 += 4) { /* four channels in registers */
+                /* (on DSP cores the int8 blocks of four are all done above) */
+                for (; c0 + 4 <= c && !(FF_POOL_DSP && size == 1); c0 += 4) {
                     ptrdiff_t xr = first + c0;
                     int32_t a0 = pool_load(x, xr, size), a1 = pool_load(x, xr + 1, size);
                     int32_t a2 = pool_load(x, xr + 2, size), a3 = pool_load(x, xr + 3, size);
