@@ -13,7 +13,9 @@
  * int16 x int8 dot product, the int64 / int32 bias choice) and the packed int4 weight access of
  * the s4 kernels. They live here because ff_fixed.h is the one core header every generated
  * project ships; their Python counterparts are the int64 numpy accumulation and requantize() in
- * converter/ops/conv.py and Packed() in converter/encoding.py, not converter/fixed.py.
+ * converter/ops/conv.py and Packed() in converter/encoding.py, not converter/fixed.py. Then the
+ * prepared requantization of the fast int8 kernels (ff_rq, twin of rq_* in converter/fixed.py)
+ * and, through ff_dsp.h (shipped with this header), the helpers of their DSP fast paths.
  */
 #ifndef FF_FIXED_H
 #define FF_FIXED_H
@@ -461,105 +463,7 @@ static inline int8_t ff_rq_s8(int32_t acc2, FF_CONST ff_rq *q, int32_t lo, int32
     return (int8_t)ff_clamp(ff_rq_apply(acc2, q), lo, hi);
 }
 
-/* Copies 4 bytes between 4-byte aligned addresses, as one word where the compiler can. */
-static inline void ff_copy4a(void *dst, const void *src) {
-#if defined(__GNUC__)
-    __builtin_memcpy(__builtin_assume_aligned(dst, 4), __builtin_assume_aligned(src, 4), 4);
-#else
-    for (int i = 0; i < 4; i++) {
-        ((unsigned char *)dst)[i] = ((const unsigned char *)src)[i];
-    }
-#endif
-}
-
-/* -- Cortex-M DSP helpers (ARMv7E-M, ARMv8-M with the DSP extension) ---------------------------
- *
- * The fast paths sit behind FF_DSP and give exactly the portable kernels' bytes. Word loads of
- * int8 or int16 data go through ff_ld32 (an unaligned-safe copy, one LDR on these cores, and no
- * strict-aliasing question); lanes are little-endian, as on every Cortex-M the toolchains
- * target. The instructions gcc does not pick by itself (PKHBT/PKHTB, SXTB16 with a rotation)
- * are spelled out. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && \
-    !defined(__ARM_BIG_ENDIAN)
-#define FF_DSP 1
-#include <arm_acle.h>
-
-static inline uint32_t ff_ld32(const void *p) {
-    uint32_t v;
-    __builtin_memcpy(&v, p, 4);
-    return v;
-}
-
-static inline void ff_st32(void *p, uint32_t v) {
-    __builtin_memcpy(p, &v, 4);
-}
-
-/* Two consecutive words at p + off (p 4-byte aligned, off a multiple of 4 below 1024): one
- * LDRD. Volatile, so the compiler neither merges nor hoists it out of the loop that reads
- * it (the operands are constants in flash, never written). */
-#define FF_LDRD(lo, hi, p, off) \
-    __asm__ volatile("ldrd %0, %1, [%2, %3]" : "=r"(lo), "=r"(hi) : "r"(p), "I"(off))
-
-/* The same for data known to be 4-byte aligned (scratch), which lets the compiler pair
- * neighbouring words into LDRD/STRD. */
-static inline uint32_t ff_ld32a(const void *p) {
-    uint32_t v;
-    __builtin_memcpy(&v, __builtin_assume_aligned(p, 4), 4);
-    return v;
-}
-
-static inline void ff_st32a(void *p, uint32_t v) {
-    __builtin_memcpy(__builtin_assume_aligned(p, 4), &v, 4);
-}
-
-/* [lo16(a), lo16(b)] */
-static inline uint32_t ff_pkhbt(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-/* [hi16(a), hi16(b)] */
-static inline uint32_t ff_pkhtb(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
-    return r;
-}
-
-/* Four int32 results (each already in [-128, 127]) as the bytes of one word, lane j in byte
- * j (three BFIs), clamped bytewise to [lo, hi] (lo4, hi4: the bounds in every byte) by
- * SSUB8/SEL. */
-static inline uint32_t ff_pack4_clamp(int32_t t0, int32_t t1, int32_t t2, int32_t t3,
-                                      uint32_t lo4, uint32_t hi4) {
-    uint32_t v = (uint32_t)t0, r;
-    __asm__("bfi %0, %1, #8, #8" : "+r"(v) : "r"(t1));
-    __asm__("bfi %0, %1, #16, #8" : "+r"(v) : "r"(t2));
-    __asm__("bfi %0, %1, #24, #8" : "+r"(v) : "r"(t3));
-    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(v), "r"(lo4) : "cc");
-    __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(v) : "r"(r), "r"(hi4) : "cc");
-    return v;
-}
-
-/* [lo16(o) + sx(byte 1), hi16(o) + sx(byte 3)]: SXTAB16 of the word rotated right by 8. */
-static inline uint32_t ff_sxtab16_ror8(uint32_t o, uint32_t a) {
-    uint32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(o), "r"(a));
-    return r;
-}
-
-/* The bytewise maximum of two words of four int8 lanes (SSUB8 then SEL). */
-static inline uint32_t ff_max4_s8(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
-    return r;
-}
-
-/* [sx(byte 1), sx(byte 3)]: SXTB16 of the word rotated right by 8. */
-static inline uint32_t ff_sxtb16_ror8(uint32_t a) {
-    uint32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(a));
-    return r;
-}
-#endif
+/* The Cortex-M DSP helpers the fast paths share (FF_DSP, word access, PKH, ...). */
+#include "ff_dsp.h"
 
 #endif /* FF_FIXED_H */
