@@ -364,3 +364,41 @@ def saturating_left_shift16(x: np.ndarray, amount: int) -> np.ndarray:
     """``x * 2**amount`` saturated to the int16 range (TFLM's SaturatingLeftShift)."""
     r = np.asarray(x, np.int64) * (1 << amount)
     return np.where(r > INT16_MAX, INT16_MAX, np.where(r < INT16_MIN, INT16_MIN, r))
+
+
+# -- Prepared requantization of the fast int8 kernels (ff_rq in ff_fixed.h, whose comment has the
+# proof that rq_apply(acc * rq_scale) == mbqm(acc) + out_zp under rq_valid's conditions).
+RQ_ACC_LIMIT = 1 << 29  # |acc| * 2**max(s, 0) may reach this, no more
+RQ_MAX_RIGHT = 21  # max(-s, 0) may reach this, no more
+
+
+def rq_valid(mult: np.ndarray, shift: np.ndarray, acc_bound: np.ndarray, max_left: int = 31
+             ) -> bool:
+    """Whether ``rq_record`` is exact for accumulators up to ``acc_bound`` (per channel), with
+    ``max(s, 0) <= max_left`` (a kernel that scales int16 weights by ``rq_scale`` needs 7)."""
+    mult = np.asarray(mult, np.int64)
+    shift = np.asarray(shift, np.int64)
+    left = np.maximum(shift, 0)
+    scaled = np.asarray(acc_bound, np.int64) << np.minimum(left, 31)
+    return bool(np.all((mult >= 0) & (mult <= INT32_MAX) & (scaled <= RQ_ACC_LIMIT)
+                       & (-shift <= RQ_MAX_RIGHT) & (left <= max_left)))
+
+
+def rq_scale(shift: np.ndarray) -> np.ndarray:
+    """``2**(max(s, 0) + 1)``: the factor a fast kernel's accumulator carries."""
+    return np.int64(2) << np.maximum(np.asarray(shift, np.int64), 0)
+
+
+def rq_record(mult: np.ndarray, shift: np.ndarray, out_zp: int) -> np.ndarray:
+    """Per-channel ``(mult, rnd, rsh)``, int64 ``(C, 3)`` (ff_rq without its bias)."""
+    mult = np.asarray(mult, np.int64)
+    right = np.maximum(-np.asarray(shift, np.int64), 0)
+    rnd = (np.int64(1) << right) + np.int64(out_zp) * (np.int64(2) << right)
+    return np.stack([mult, rnd, right + 1], axis=-1)
+
+
+def rq_apply(acc2: np.ndarray, rec: np.ndarray) -> np.ndarray:
+    """``mbqm(acc, m, s) + out_zp`` from ``acc2 = acc * rq_scale(s)``, as ff_rq_apply does."""
+    mult, rnd, rsh = (np.asarray(rec, np.int64)[..., k] for k in range(3))
+    h = (np.asarray(acc2, np.int64) * mult + (1 << 31)) >> 32
+    return (2 * h + rnd - (h < 0)) >> rsh

@@ -35,11 +35,12 @@ def core_sources() -> list[Path]:
 
 
 def core_files(headers: list[str]) -> dict[str, str]:
-    """The C core files a model needs: ``ff_fixed.h``, its kernel headers, and every
-    ``<header stem>*.c`` that implements them (``ff_conv.h`` -> ``ff_conv.c``, ``ff_conv_s16.c``)."""
+    """The C core files a model needs: ``ff_fixed.h`` (and ``ff_dsp.h``, which it includes),
+    its kernel headers, and every ``<header stem>*.c`` that implements them (``ff_conv.h`` ->
+    ``ff_conv.c``, ``ff_conv_s16.c``)."""
     core = core_dir()
     files = {}
-    for h in sorted({"ff_fixed.h", *headers}):
+    for h in sorted({"ff_fixed.h", "ff_dsp.h", *headers}):
         files[h] = (core / h).read_text()
         for c in sorted(core.glob(h.replace(".h", "*.c"))):
             files[c.name] = c.read_text()

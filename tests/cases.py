@@ -37,6 +37,18 @@ def act_quant(rng: np.random.Generator, dtype: DType = DType.s8) -> QuantParams:
                                   int(rng.integers(dtype.qmin, dtype.qmax + 1)))
 
 
+def zero_point_s8(rng: np.random.Generator) -> int:
+    """An int8 zero point: one of the extremes (-128, 127) a third of the time, else any."""
+    if rng.random() < 1 / 3:
+        return int(rng.choice([-128, 127]))
+    return int(rng.integers(-128, 128))
+
+
+def act_quant_extreme(rng: np.random.Generator) -> QuantParams:
+    """int8 activation parameters whose zero point is often at an extreme."""
+    return QuantParams.per_tensor(float(rng.uniform(0.005, 0.2)), zero_point_s8(rng))
+
+
 def weights(rng: np.random.Generator, shape: tuple[int, ...], axis: int, name: str = "w"
             ) -> Value:
     """Per-channel symmetric int8 weights along ``axis``; a few cases use a full-range channel."""

@@ -21,21 +21,22 @@ from firmforge.converter.plan import Storage, plan_memory
 from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
 
-from cases import Row, act_quant, random_inputs, single
+from cases import Row, act_quant, act_quant_extreme, random_inputs, single, zero_point_s8
 from kernel_harness import check_row
 
 ACTS = [Act.NONE, Act.NONE, Act.RELU, Act.RELU6, Act.RELU_N1_TO_1]
 
 
 def _out_quant(rng, cls, a: QuantParams, b: QuantParams) -> QuantParams:
-    if cls is Mul:  # keep the product's real range near the output's
-        return QuantParams.per_tensor(a.s * b.s * float(rng.uniform(20, 400)),
-                                      int(rng.integers(-128, 128)))
-    return act_quant(rng)
+    if cls is Mul:  # keep the product's real range near the output's, or (a tenth of the
+        # cases) far below it: left shifts around and beyond 13, where ff_mul_s8 turns to ff_mbqm
+        factor = float(rng.uniform(20, 400)) if rng.random() < 0.9 else 2.0 ** -rng.integers(11, 20)
+        return QuantParams.per_tensor(a.s * b.s * factor, zero_point_s8(rng))
+    return act_quant_extreme(rng)
 
 
 def _operand(rng, name: str, shape: tuple[int, ...], constant: bool) -> Value:
-    q = act_quant(rng)
+    q = act_quant_extreme(rng)
     if not constant:
         return Value(name, shape, DType.s8, q)
     if rng.random() < 0.5:  # a lower-rank constant (numpy aligns trailing dimensions)

@@ -19,7 +19,7 @@ from firmforge.targets.c.emit import UnsupportedOpError
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
 
-from cases import Row, act_quant, single
+from cases import Row, act_quant, act_quant_extreme, single
 from kernel_harness import check_row
 
 ACTS = [Act.NONE, Act.NONE, Act.RELU, Act.RELU6, Act.RELU_N1_TO_1]
@@ -32,7 +32,7 @@ def _pool_graph(rng: np.random.Generator, cls: type[Pool2d], dtype: DType) -> Gr
     h = int(rng.integers(max(1, k[0] - p.top - p.bottom), k[0] + 9))
     w = int(rng.integers(max(1, k[1] - p.left - p.right), k[1] + 9))
     c = int([1, 2, 3, 8, 16, 17, 40][rng.integers(7)])
-    q = act_quant(rng, dtype)
+    q = act_quant(rng, dtype) if dtype is DType.s16 else act_quant_extreme(rng)
     if dtype is DType.s16 and rng.integers(2):
         # A coarse int16 scale puts RELU6's upper bound inside the range.
         q = QuantParams.per_tensor(float(rng.uniform(0.005, 0.05)), 0)
@@ -41,8 +41,22 @@ def _pool_graph(rng: np.random.Generator, cls: type[Pool2d], dtype: DType) -> Gr
     return single(cls, cls.__name__.lower(), [x], q, kernel=k, stride=s, padding=p, act=act)
 
 
+def _global_pool(rng: np.random.Generator, cls: type[Pool2d], dtype: DType) -> Graph:
+    """Whole-image windows (the classifier heads of keyword and image models), up to 20 x 20:
+    more than 255 elements, beyond what a 16-bit lane may sum before it is widened."""
+    h, w = int(rng.integers(1, 21)), int(rng.integers(1, 21))
+    c = int([1, 3, 4, 5, 17, 64][rng.integers(6)])
+    q = act_quant(rng, dtype) if dtype is DType.s16 else act_quant_extreme(rng)
+    x = Value("x", (1, h, w, c), dtype, q)
+    act = ACTS[rng.integers(len(ACTS))]
+    return single(cls, "global", [x], q, kernel=(h, w), stride=(h, w), act=act)
+
+
 ROWS = [
     Row("avgpool2d_s8", lambda rng: _pool_graph(rng, AvgPool2d, DType.s8)),
+    Row("avgpool2d_s8_global", lambda rng: _global_pool(rng, AvgPool2d, DType.s8)),
+    Row("maxpool2d_s8_global", lambda rng: _global_pool(rng, MaxPool2d, DType.s8)),
+    Row("avgpool2d_s16_global", lambda rng: _global_pool(rng, AvgPool2d, DType.s16)),
     Row("maxpool2d_s8", lambda rng: _pool_graph(rng, MaxPool2d, DType.s8)),
     Row("avgpool2d_s16", lambda rng: _pool_graph(rng, AvgPool2d, DType.s16)),
     Row("maxpool2d_s16", lambda rng: _pool_graph(rng, MaxPool2d, DType.s16)),
@@ -85,3 +99,20 @@ def test_pools_are_clean_under_sanitizers():
     xs = rng.integers(-128, 128, (3, *x.shape[1:])).astype(np.int8)
     (want,), _ = reference.run(g, [xs])
     assert np.array_equal(run_native(generate(g, "pools"), g, [xs])[0], want)
+
+
+def test_window_count_reciprocals_are_exact():
+    """floor(t / n) == (2t * m >> 32) >> c (ff_pool.h) for every t up to 32768.5 n: all t for
+    small n, the top of the range and random t up to n = 65534."""
+    from firmforge.targets.c.emit_pool import MAX_WINDOW, recip_table
+
+    rng = np.random.default_rng(5)
+    table = recip_table(1, MAX_WINDOW).reshape(-1, 2)
+    for n in [*range(1, 300), *rng.integers(300, MAX_WINDOW + 1, 200), MAX_WINDOW]:
+        m, c = (int(v) for v in table[n - 1])
+        top = 32768 * n + n // 2
+        t = np.arange(0, top + 1) if n < 40 else np.concatenate(
+            [np.arange(top - 5000, top + 1), rng.integers(0, top, 20000)])
+        t = t.astype(np.uint64)
+        got = ((2 * t * np.uint64(m)) >> np.uint64(32)) >> np.uint64(c)
+        np.testing.assert_array_equal(got, t // np.uint64(n), err_msg=f"n={n}")

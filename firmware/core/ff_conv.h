@@ -20,6 +20,55 @@
  *   acc[o] = bias[o] + sum over in-image taps of (x[iy][ix][c] + in_offset) * w[0][ky][kx][o]
  *   y[o]   = clamp(ff_mbqm(acc[o], mult[o], shift[o]) + out_offset, act_min, act_max)
  *
+ * ff_conv2d_s8_im2col (ff_conv_im2col.c): ff_conv2d_s8's result for one group and no
+ * dilation, from prepared operands (targets/c/conv_prep.py), for layers whose filters are short
+ * (the first layers of image and audio models). A kernel row is a run of L = k_w * in_c input
+ * bytes, t = kx * in_c + i; its head is the first L4 = L rounded down to a multiple of 4, its
+ * tail the rest. The taps of a window are numbered heads first, then tails:
+ *   position(ky, t) = ky * L4 + perm(t)                        for t < L4
+ *                   = k_h * L4 + ky * (L - L4) + t - L4        for t >= L4
+ * where perm swaps the middle two of every group of four, 4g + (0, 1, 2, 3) -> 4g + (0, 2, 1, 3):
+ * the order SXTAB16 extracts four bytes in. depth = K = k_h * L rounded up to a multiple of 4;
+ * the positions from K on hold 0. Two output pixels q = 0, 1 are gathered at a time, as int16
+ * pairs interleaved:
+ *   cols[4 * (P / 2) + 2q + P % 2] = x[iy][ix][i] + in_offset   (tap at position P), 0 for a
+ *                                    tap in the padding
+ * and the weights, for output channels taken in pairs (o = 2m + h, out_c rounded up to even,
+ * missing channels zero), likewise:
+ *   w[m][4 * (P / 2) + 2h + P % 2] = k[o] * w[o][ky][kx][i]        (w[m] = w + m * 2 * depth)
+ * with k[o] = 2^(l[o]+1) the ff_rq scale (ff_fixed.h). Then
+ *   acc2[q][o] = rq[o].bias + sum_P col_q[P] * wp_o[P],   rq[o].bias = k[o] * bias[o]
+ *   y[q][o]    = ff_rq_s8(acc2[q][o], &rq[o], act_min, act_max)
+ * acc2 is k[o] times ff_conv2d_s8's accumulator (the same products, in another order); the
+ * converter bounds it as for ff_dwconv2d_s8_3x3 and takes the general kernel otherwise.
+ * Scratch: the two interleaved columns, 4 * depth bytes (int16), then a ring of k_h input rows
+ * padded with the input zero point (which the offset turns into 0, as a padding tap needs),
+ * k_h * ring_w * in_c bytes, ring_w = (out_w - 1) * stride_w + k_w.
+ *
+ * ff_dwconv2d_s8_3x3 (ff_conv_dw3x3.c): ff_dwconv2d_s8's result for a 3x3 kernel, depth
+ * multiplier 1, no dilation, any stride and padding, from
+ * operands the converter prepares (targets/c/conv_prep.py). With cp = c rounded up to a
+ * multiple of 4 (missing channels have zero weights), l[o] = max(shift[o], 0) and
+ * k[o] = 2^(l[o]+1) (the ff_rq scale, ff_fixed.h):
+ *   rq[o].bias = k[o] * (bias[o] + in_offset * sum_{ky,kx} w[0][ky][kx][o])
+ *   acc2[o]    = rq[o].bias + sum over all nine taps of xp[iy][ix][o] * k[o] * w[0][ky][kx][o]
+ *   y[o]       = ff_rq_s8(acc2[o], &rq[o], act_min, act_max)
+ * where xp is x padded with the input zero point (pad_value = -in_offset). A padded tap adds
+ * pad_value * w = -in_offset * w, which cancels its share of the bias, so acc2[o] is exactly
+ * k[o] times ff_dwconv2d_s8's accumulator; the converter bounds every accumulator (|bias| +
+ * max|x + in_offset| * sum|w| per channel) so that nothing wraps and ff_rq is exact, and takes
+ * the general kernel otherwise (or when l > 7: k * w must fit int16).
+ * The weights k * w are int16, in blocks of four channels c0..c3 = 4b..4b+3, 36 per block
+ * (wb = w + 36b), in the order the DSP loop reads them:
+ *   wb[8kx + 2j], wb[8kx + 2j + 1] = w[0][0][kx][cj], w[0][1][kx][cj]    kx < 3, j < 4
+ *   wb[24 + 2j], wb[25 + 2j]       = w[0][2][0][cj], w[0][2][1][cj]
+ *   wb[32], wb[33], wb[34], wb[35] = w[0][2][2][c0], ...[c2], ...[c1], ...[c3]
+ * Scratch: a ring of three padded input rows, 3 * ring_w * cp bytes, ring_w = (out_w - 1) *
+ * stride_w + 3 pixels. Every output reads only the ring, and input row r is copied into it
+ * before output row r - pad_top + 2 is computed. So with stride 1, out_h == in_h and out_w ==
+ * in_w (which forces pad_top <= 2) the output may overwrite the input (y == x): output row oy
+ * is written after every input row it or a later output reads from x has been copied.
+ *
  * Accumulators are int32 as in TFLM: each product is at most 127 * 255 in magnitude, so depths up
  * to 2^16 products cannot overflow.
  *
@@ -82,6 +131,26 @@ typedef struct {
 void ff_conv2d_s8(FF_CONST ff_conv2d_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                   FF_CONST int32_t *bias, int8_t *y);
 
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t in_offset;        /* -x zero point */
+    int32_t ring_w;           /* pixels per ring row: (out_w - 1) * stride_w + k_w */
+    int32_t depth;            /* k_h * k_w * in_c rounded up to a multiple of 4 */
+    int32_t act_min, act_max;
+    FF_CONST ff_rq *rq;       /* per output channel (rounded up to even): scaled bias, prepared
+                               * requantization */
+} ff_conv2d_s8_im2col_params;
+
+/* w: (out_c rounded up to even) * depth prepared int16 weights; scratch: 4 * depth + k_h *
+ * ring_w * in_c bytes, 4-byte aligned. */
+void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x,
+                         FF_CONST int16_t *w, int8_t *y, int8_t *scratch);
+
 typedef ff_conv2d_s8_params ff_conv2d_s8_s4_params;
 
 void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
@@ -116,6 +185,23 @@ typedef struct {
 
 void ff_dwconv2d_s8(FF_CONST ff_dwconv2d_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                     FF_CONST int32_t *bias, int8_t *y);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, c;        /* c = in_c = out_c */
+    int32_t out_h, out_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t pad_value;            /* the input zero point */
+    int32_t act_min, act_max;
+    int32_t ring_w;               /* pixels per ring row: (out_w - 1) * stride_w + 3 */
+    FF_CONST ff_rq *rq;           /* cp records: folded bias, prepared requantization */
+} ff_dwconv2d_s8_3x3_params;
+
+/* w: 9 * cp prepared int16 weights, ring: 3 * ring_w * cp bytes of scratch; y may be x (see
+ * above). */
+void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
+                        FF_CONST int16_t *w, int8_t *y, int8_t *ring);
 
 typedef ff_dwconv2d_s8_params ff_dwconv2d_s8_s4_params;
 

@@ -13,7 +13,9 @@
  * int16 x int8 dot product, the int64 / int32 bias choice) and the packed int4 weight access of
  * the s4 kernels. They live here because ff_fixed.h is the one core header every generated
  * project ships; their Python counterparts are the int64 numpy accumulation and requantize() in
- * converter/ops/conv.py and Packed() in converter/encoding.py, not converter/fixed.py.
+ * converter/ops/conv.py and Packed() in converter/encoding.py, not converter/fixed.py. Then the
+ * prepared requantization of the fast int8 kernels (ff_rq, twin of rq_* in converter/fixed.py)
+ * and, through ff_dsp.h (shipped with this header), the helpers of their DSP fast paths.
  */
 #ifndef FF_FIXED_H
 #define FF_FIXED_H
@@ -412,5 +414,65 @@ static inline int32_t ff_dot_s8_s4(const int8_t *x, FF_CONST uint8_t *w, int32_t
     }
     return acc;
 }
+
+/* -- Prepared requantization of the fast int8 kernels ------------------------------------------
+ *
+ * ff_rq_s8(acc2, q, lo, hi) == ff_requant_s8(acc, m, s, out_offset, lo, hi) in a handful of
+ * instructions, where acc2 = acc * 2^(l+1) is the accumulator a fast kernel computes with its
+ * prepared weights and bias scaled by 2^(l+1), and q a per-channel record the converter
+ * prepares offline (converter/fixed.py: rq_scale, rq_record and rq_apply are the Python twins,
+ * rq_valid checks the conditions below):
+ *   mult = m,   rsh = r + 1,   rnd = 2^r + out_offset * 2^(r+1),   l = max(s, 0), r = max(-s, 0)
+ * It is exact under three conditions, which the converter proves for every accumulator a layer
+ * can produce before it picks a kernel that uses it:
+ *   (a) 0 <= m < 2^31;  (b) |acc| * 2^l <= 2^29;  (c) r <= 21.
+ * Proof. Let a = acc * 2^l: by (b) it fits int32, so ff_shl32_wrap(acc, l) = a, and so does
+ * acc2 = 2a.
+ * 1. ff_srdhm(a, m) = floor((a*m + 2^30) / 2^31). gemmlowp adds 2^30 when a*m >= 0 and
+ *    1 - 2^30 otherwise, then divides truncating toward 0. For a*m >= 0 that is the floor. For
+ *    a*m = -k < 0 it is -floor((k - 1 + 2^30) / 2^31) = -ceil((k - 2^30) / 2^31)
+ *    = floor((2^30 - k) / 2^31). (The saturating case needs m = INT32_MIN, excluded by (a).)
+ *    That floor is floor((2a*m + 2^31) / 2^32), the high word of acc2*m + 2^31, which is
+ *    ff_smmulr(acc2, m). Call it h; |h| <= |a| <= 2^29.
+ * 2. ff_rdbpot(h, r) = floor((2h + 2^r - [h < 0]) / 2^(r+1)) for every r >= 0. For r = 0 the
+ *    right side is floor((2h + 1 - [h<0]) / 2) = h, and ff_rdbpot(h, 0) = h. For r >= 1,
+ *    ff_rdbpot adds 1 to floor(h / 2^r) exactly when the remainder h mod 2^r is at least
+ *    2^(r-1) + [h < 0], i.e. it is floor((h + 2^(r-1) - [h<0]) / 2^r)
+ *    = floor((2h + 2^r - 2[h<0]) / 2^(r+1)). That numerator is even; adding [h < 0] to it
+ *    changes the floor only if the sum is a multiple of the even 2^(r+1), and an odd number
+ *    never is.
+ * 3. Adding out_offset * 2^(r+1) to the numerator adds out_offset to the floor, so
+ *    ff_rq_apply(acc2, q) = ff_asr32(2h + rnd - [h < 0], rsh) = ff_mbqm(acc, m, s) + out_offset.
+ *    No step overflows: |2h| <= 2^30 and |rnd| <= 2^21 * 255 < 2^29 by (c).
+ * The record also carries the channel's (prepared, scaled) bias, the accumulator's first term,
+ * so a kernel walks one array of records per output channel. */
+typedef struct {
+    int32_t bias, mult, rnd, rsh;
+} ff_rq;
+
+/* SMMULR: the high word of a*b + 2^31 (one instruction with the DSP extension). */
+static inline int32_t ff_smmulr(int32_t a, int32_t b) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(uint32_t)((uint64_t)((int64_t)a * b + 0x80000000LL) >> 32);
+#endif
+}
+
+/* ff_mbqm(acc, m, s) + out_offset from acc2 = acc * 2^(l+1), under conditions (a)-(c). */
+static inline int32_t ff_rq_apply(int32_t acc2, FF_CONST ff_rq *q) {
+    const int32_t h = ff_smmulr(acc2, q->mult);
+    return ff_asr32(2 * h + q->rnd - (h < 0 ? 1 : 0), (int)q->rsh);
+}
+
+/* ff_requant_s8(acc, m, s, out_offset, lo, hi) from acc2 and the prepared record. */
+static inline int8_t ff_rq_s8(int32_t acc2, FF_CONST ff_rq *q, int32_t lo, int32_t hi) {
+    return (int8_t)ff_clamp(ff_rq_apply(acc2, q), lo, hi);
+}
+
+/* The Cortex-M DSP helpers the fast paths share (FF_DSP, word access, PKH, ...). */
+#include "ff_dsp.h"
 
 #endif /* FF_FIXED_H */

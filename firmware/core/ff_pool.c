@@ -1,13 +1,18 @@
-/* Pooling kernels; the math is in ff_pool.h.
+/* Pooling kernels; the math (and the proof that the average needs no division) is in
+ * ff_pool.h.
  *
- * Channels are innermost in memory, so each window is walked once per block of channels with the
- * running sums (or maxima) of the whole block held on the stack: every read is contiguous.
+ * Loop structure: output pixel, then channels four at a time, then the window: the four running
+ * sums (or maxima) live in registers while the window's pixels stream by, each read once. With
+ * the DSP extension an int8 block of four channels is one word per pixel: two SXTAB16 add its
+ * bytes into 16-bit lanes (widened to 32 bits at the end of a window of at most 255 pixels,
+ * else after each window row and every 255 pixels, so they cannot overflow), or SSUB8/SEL keep
+ * the bytewise maximum. A window that covers whole
+ * input rows is one contiguous run. Channels past the last multiple of
+ * four go one at a time. Averages divide by the window count through the prepared reciprocal.
  */
 #include <stddef.h>
 
 #include "ff_pool.h"
-
-#define FF_POOL_BLOCK 16
 
 /* The part of output pixel (oy, ox)'s window inside the input image: rows [y0, y1) and
  * columns [x0, x1). */
@@ -26,64 +31,34 @@ static pool_window window_at(FF_CONST ff_pool2d_params *p, int32_t oy, int32_t o
     return w;
 }
 
-/* s / n rounded half away from zero, the way TFLM writes it (C division truncates). */
-static int32_t rounded_mean(int32_t s, int32_t n) {
-    return s > 0 ? (s + n / 2) / n : (s - n / 2) / n;
+/* The division by a window count n: half = n / 2 and the prepared reciprocal (m, c). */
+typedef struct {
+    uint32_t half, m, c;
+} pool_div;
+
+/* The average of a window of n elements summing to s, rounded half away from zero, as TFLM's
+ * (s > 0 ? s + n/2 : s - n/2) / n: sign(s) * floor((|s| + n/2) / n), the division by the
+ * prepared reciprocal (ff_pool.h). */
+static inline int32_t pool_mean(int32_t s, const pool_div *d) {
+    const uint32_t t = (uint32_t)(s < 0 ? -s : s) + d->half;
+    const uint32_t q = (uint32_t)(((uint64_t)(2u * t) * d->m) >> 32) >> d->c;
+    return s < 0 ? -(int32_t)q : (int32_t)q;
 }
 
-static int32_t block_len(int32_t c, int32_t c0) {
-    return c - c0 < FF_POOL_BLOCK ? c - c0 : FF_POOL_BLOCK;
-}
-
-/* The one pooling body, pool2d below: the element size (1 or 2 bytes) and the op are constants at
- * every call and the body is inlined into each public kernel (FF_INLINE_BODY), so each kernel gets
- * its own loops with no test of size or op inside them. The tiny helpers switch on those
- * constants and work in the element's own type, as separate kernels would: maxima are compared
- * and kept at the element's width (8-bit cores such as AVR compare int32 values slowly), sums in
- * int32 (at most k_h * k_w * 2^15 in magnitude). A block's accumulators start from the window's
- * first pixel (no window is empty), which saves a pass over them, and x is walked by pointer
- * steps rather than index products. */
 enum { POOL_AVG, POOL_MAX };
 
-typedef union {
-    int32_t sum[FF_POOL_BLOCK];
-    int16_t max16[FF_POOL_BLOCK];
-    int8_t max8[FF_POOL_BLOCK];
-} pool_acc;
+#if defined(FF_DSP)
+#define FF_POOL_DSP 1
+#else
+#define FF_POOL_DSP 0
+#endif
 
-/* acc[j] = x[j], from the window's first pixel. */
-static inline void acc_first(pool_acc *a, int32_t j, const void *x, int size, int op) {
-    if (op == POOL_AVG) {
-        a->sum[j] = size == 1 ? ((const int8_t *)x)[j] : ((const int16_t *)x)[j];
-    } else if (size == 1) {
-        a->max8[j] = ((const int8_t *)x)[j];
-    } else {
-        a->max16[j] = ((const int16_t *)x)[j];
-    }
+/* Element i of an int8 (size 1) or int16 (size 2) array. */
+static inline int32_t pool_load(const void *x, ptrdiff_t i, int size) {
+    return size == 1 ? ((const int8_t *)x)[i] : ((const int16_t *)x)[i];
 }
 
-/* acc[j] = acc[j] + x[j] or max(acc[j], x[j]). */
-static inline void acc_step(pool_acc *a, int32_t j, const void *x, int size, int op) {
-    if (op == POOL_AVG) {
-        a->sum[j] += size == 1 ? ((const int8_t *)x)[j] : ((const int16_t *)x)[j];
-    } else if (size == 1) {
-        const int8_t v = ((const int8_t *)x)[j];
-        a->max8[j] = v > a->max8[j] ? v : a->max8[j];
-    } else {
-        const int16_t v = ((const int16_t *)x)[j];
-        a->max16[j] = v > a->max16[j] ? v : a->max16[j];
-    }
-}
-
-/* The pooled value of channel j before the clamp; n is the number of pixels in the window. */
-static inline int32_t acc_result(const pool_acc *a, int32_t j, int32_t n, int size, int op) {
-    if (op == POOL_AVG) {
-        return rounded_mean(a->sum[j], n);
-    }
-    return size == 1 ? a->max8[j] : a->max16[j];
-}
-
-static inline void store_elem(void *y, int32_t i, int32_t v, int size) {
+static inline void pool_store(void *y, int32_t i, int32_t v, int size) {
     if (size == 1) {
         ((int8_t *)y)[i] = (int8_t)v;
     } else {
@@ -91,41 +66,134 @@ static inline void store_elem(void *y, int32_t i, int32_t v, int size) {
     }
 }
 
-static FF_INLINE_BODY void pool2d(FF_CONST ff_pool2d_params *p, const void *x, void *y, int size,
-                                  int op) {
+static inline int32_t pool_step(int32_t a, int32_t v, int op) {
+    return op == POOL_AVG ? a + v : (v > a ? v : a);
+}
+
+/* The body of every public kernel: the element size (1 or 2 bytes) and the op are constants at
+ * each call (FF_INLINE_BODY), so each kernel gets its own loops. */
+static FF_INLINE_BODY void pool2d(FF_CONST ff_pool2d_params *p, const void *x, void *y,
+                                  int size, int op) {
     const int32_t c = p->c, in_w = p->in_w, lo = p->act_min, hi = p->act_max;
-    /* Byte steps in x, in the pointer-sized type (on 8-bit cores 32-bit products are calls). */
-    const ptrdiff_t pixel = (ptrdiff_t)c * size, row = (ptrdiff_t)in_w * pixel;
+    const ptrdiff_t row = (ptrdiff_t)in_w * c; /* elements per input row */
     int32_t yo = 0;
     for (int32_t b = 0; b < p->batches; b++) {
-        const int32_t xb = b * p->in_h * in_w * c;
+        const ptrdiff_t xb = (ptrdiff_t)b * p->in_h * row;
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             for (int32_t ox = 0; ox < p->out_w; ox++, yo += c) {
-                const pool_window w = window_at(p, oy, ox);
+                pool_window w = window_at(p, oy, ox);
                 const int32_t n = (w.y1 - w.y0) * (w.x1 - w.x0);
-                const ptrdiff_t span = (ptrdiff_t)(w.x1 - w.x0) * pixel; /* a window row */
-                const char *first = (const char *)x + (ptrdiff_t)xb * size
-                                    + (ptrdiff_t)w.y0 * row + (ptrdiff_t)w.x0 * pixel;
-                for (int32_t c0 = 0; c0 < c; c0 += FF_POOL_BLOCK, first += FF_POOL_BLOCK * size) {
-                    const int32_t nb = block_len(c, c0);
-                    pool_acc a;
-                    for (int32_t j = 0; j < nb; j++) {
-                        acc_first(&a, j, first, size, op);
-                    }
-                    /* The rest of the window, row by row; the first row resumes after `first`. */
-                    const char *xrow = first;
-                    const char *xp = first + pixel;
-                    for (int32_t iy = w.y0; iy < w.y1; iy++, xrow += row, xp = xrow) {
-                        for (const char *end = xrow + span; xp != end; xp += pixel) {
-                            for (int32_t j = 0; j < nb; j++) {
-                                acc_step(&a, j, xp, size, op);
+                const ptrdiff_t first = xb + w.y0 * row + (ptrdiff_t)w.x0 * c;
+                ptrdiff_t span = (ptrdiff_t)(w.x1 - w.x0) * c; /* a window row */
+                if (span == row) { /* whole input rows: one contiguous run */
+                    span *= w.y1 - w.y0;
+                    w.y1 = w.y0 + 1;
+                }
+                pool_div dv = {0, 0, 0};
+                if (op == POOL_AVG) {
+                    dv.half = (uint32_t)(n >> 1);
+                    dv.m = p->recip[2 * (n - p->n_min)];
+                    dv.c = p->recip[2 * (n - p->n_min) + 1];
+                }
+                int32_t c0 = 0;
+#if defined(FF_DSP)
+                if (size == 1) {
+                    /* at most 255 int8 values per 16-bit lane between widenings */
+                    const ptrdiff_t chunk = 255 * (ptrdiff_t)c;
+                    for (; c0 + 4 <= c; c0 += 4) {
+                        const int8_t *xr = (const int8_t *)x + first + c0;
+                        if (op == POOL_MAX) {
+                            uint32_t m = ff_ld32(xr);
+                            for (int32_t iy = w.y0; iy < w.y1; iy++, xr += row) {
+                                for (ptrdiff_t j = 0; j < span; j += c) {
+                                    m = ff_max4_s8(m, ff_ld32(xr + j));
+                                }
+                            }
+                            int32_t v[4];
+                            for (int32_t k = 0; k < 4; k++) {
+                                v[k] = ff_clamp((int8_t)(m >> (8 * k)), lo, hi);
+                            }
+                            for (int32_t k = 0; k < 4; k++) {
+                                pool_store(y, yo + c0 + k, v[k], 1);
+                            }
+                            continue;
+                        }
+                        uint32_t e = 0, o = 0; /* 16-bit lanes: channels (0, 2) and (1, 3) */
+                        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                        if (n <= 255) { /* the whole window in the 16-bit lanes */
+                            for (int32_t iy = w.y0; iy < w.y1; iy++, xr += row) {
+                                for (ptrdiff_t j = 0; j < span; j += c) {
+                                    const uint32_t v = ff_ld32(xr + j);
+                                    e = __sxtab16(e, v);
+                                    o = ff_sxtab16_ror8(o, v);
+                                }
+                            }
+                        } else { /* widened every 255 pixels and after each row */
+                            for (int32_t iy = w.y0; iy < w.y1; iy++, xr += row) {
+                                for (ptrdiff_t j = 0; j < span;) {
+                                    const ptrdiff_t end = span - j > chunk ? j + chunk : span;
+                                    for (; j < end; j += c) {
+                                        const uint32_t v = ff_ld32(xr + j);
+                                        e = __sxtab16(e, v);
+                                        o = ff_sxtab16_ror8(o, v);
+                                    }
+                                    s0 += (int16_t)(e & 0xFFFFu);
+                                    s2 += ff_asr32((int32_t)e, 16);
+                                    s1 += (int16_t)(o & 0xFFFFu);
+                                    s3 += ff_asr32((int32_t)o, 16);
+                                    e = o = 0;
+                                }
                             }
                         }
+                        s0 += (int16_t)(e & 0xFFFFu);
+                        s2 += ff_asr32((int32_t)e, 16);
+                        s1 += (int16_t)(o & 0xFFFFu);
+                        s3 += ff_asr32((int32_t)o, 16);
+                        pool_store(y, yo + c0, ff_clamp(pool_mean(s0, &dv), lo, hi), 1);
+                        pool_store(y, yo + c0 + 1, ff_clamp(pool_mean(s1, &dv), lo, hi), 1);
+                        pool_store(y, yo + c0 + 2, ff_clamp(pool_mean(s2, &dv), lo, hi), 1);
+                        pool_store(y, yo + c0 + 3, ff_clamp(pool_mean(s3, &dv), lo, hi), 1);
                     }
-                    for (int32_t j = 0; j < nb; j++) {
-                        store_elem(y, yo + c0 + j, ff_clamp(acc_result(&a, j, n, size, op), lo, hi),
-                                   size);
+                }
+#endif
+                /* (on DSP cores the int8 blocks of four are all done above) */
+                for (; c0 + 4 <= c && !(FF_POOL_DSP && size == 1); c0 += 4) {
+                    ptrdiff_t xr = first + c0;
+                    int32_t a0 = pool_load(x, xr, size), a1 = pool_load(x, xr + 1, size);
+                    int32_t a2 = pool_load(x, xr + 2, size), a3 = pool_load(x, xr + 3, size);
+                    ptrdiff_t j = c; /* the first pixel is in */
+                    for (int32_t iy = w.y0; iy < w.y1; iy++, xr += row, j = 0) {
+                        for (; j < span; j += c) {
+                            a0 = pool_step(a0, pool_load(x, xr + j, size), op);
+                            a1 = pool_step(a1, pool_load(x, xr + j + 1, size), op);
+                            a2 = pool_step(a2, pool_load(x, xr + j + 2, size), op);
+                            a3 = pool_step(a3, pool_load(x, xr + j + 3, size), op);
+                        }
                     }
+                    if (op == POOL_AVG) {
+                        a0 = pool_mean(a0, &dv);
+                        a1 = pool_mean(a1, &dv);
+                        a2 = pool_mean(a2, &dv);
+                        a3 = pool_mean(a3, &dv);
+                    }
+                    pool_store(y, yo + c0, ff_clamp(a0, lo, hi), size);
+                    pool_store(y, yo + c0 + 1, ff_clamp(a1, lo, hi), size);
+                    pool_store(y, yo + c0 + 2, ff_clamp(a2, lo, hi), size);
+                    pool_store(y, yo + c0 + 3, ff_clamp(a3, lo, hi), size);
+                }
+                for (; c0 < c; c0++) { /* the last channels, one at a time */
+                    ptrdiff_t xr = first + c0;
+                    int32_t a = pool_load(x, xr, size);
+                    ptrdiff_t j = c;
+                    for (int32_t iy = w.y0; iy < w.y1; iy++, xr += row, j = 0) {
+                        for (; j < span; j += c) {
+                            a = pool_step(a, pool_load(x, xr + j, size), op);
+                        }
+                    }
+                    if (op == POOL_AVG) {
+                        a = pool_mean(a, &dv);
+                    }
+                    pool_store(y, yo + c0, ff_clamp(a, lo, hi), size);
                 }
             }
         }

@@ -18,6 +18,7 @@ from ...converter.ir import DType
 from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from .context import EmitContext
+from .conv_prep import PreparedRq, dw3x3_weights, im2col_geometry, im2col_weights, prepare_rq, round4
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 
 _Key = tuple[DType, DType, Encoding, DType, DType]
@@ -68,18 +69,72 @@ def is_pointwise(node: Conv2d) -> bool:
         and node.padding == Padding()
 
 
+# The im2col kernel keeps two columns and k_h padded input rows in scratch; layers that would
+# need more (deep or wide ones) stay with the general kernel rather than grow the arena.
+IM2COL_MAX_SCRATCH = 4096
+
+
+def _im2col_scratch(node: Conv2d) -> tuple[int, int]:
+    """``(ring_w, scratch bytes)`` of ``ff_conv2d_s8_im2col`` for ``node``."""
+    _, kh, kw, ci = node.inputs[1].shape
+    ring_w = (node.y.shape[2] - 1) * node.stride[1] + kw
+    return ring_w, 4 * im2col_geometry(kh, kw, ci)[0] + kh * ring_w * node.x.shape[3]
+
+
+def _im2col_prepared(node: Conv2d) -> PreparedRq | None:
+    """The prepared requantization of ``ff_conv2d_s8_im2col`` when it applies to ``node`` (int8,
+    one group, no dilation, constant dense weights and bias, scratch within
+    IM2COL_MAX_SCRATCH, exact prepared requantization), else None."""
+    x, w, b = node.inputs
+    if (x.dtype, w.dtype, b.dtype, node.y.dtype) != (DType.s8, DType.s8, DType.s32, DType.s8) \
+            or not (w.is_const and b.is_const) or not isinstance(w.encoding, Dense) \
+            or node.groups != 1 or tuple(node.dilation) != (1, 1) \
+            or _im2col_scratch(node)[1] > IM2COL_MAX_SCRATCH:
+        return None
+    w_abs = np.abs(w.data.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1)
+    return prepare_rq(node, np.zeros(w.shape[0], np.int64), w_abs, w.shape[0] + w.shape[0] % 2)
+
+
 @kernel.register
 def _conv2d_kernel(node: Conv2d) -> Kernel:
     words = _words(node, _CONV_KERNELS)
     if words == "s8" and is_pointwise(node):
         return Kernel("ff_conv2d_s8_1x1", "ff_conv.h", "ff_conv2d_s8_1x1_params")
+    if words == "s8" and _im2col_prepared(node) is not None:
+        return Kernel("ff_conv2d_s8_im2col", "ff_conv.h", "ff_conv2d_s8_im2col_params",
+                      scratch=_im2col_scratch(node)[1])
     ptype = "ff_conv2d_s16_s8_params" if words.startswith("s16") else f"ff_conv2d_{words}_params"
     return Kernel(f"ff_conv2d_{words}", "ff_conv.h", ptype, decodes=(1,))
+
+
+def _dw3x3_prepared(node: DepthwiseConv2d) -> PreparedRq | None:
+    """The prepared requantization of ``ff_dwconv2d_s8_3x3`` when it applies to ``node`` (a
+    3x3 int8 kernel, depth multiplier 1, no dilation, constant weights and bias, exact
+    prepared requantization), else None."""
+    x, w, b = node.inputs
+    if (x.dtype, w.dtype, b.dtype, node.y.dtype) != (DType.s8, DType.s8, DType.s32, DType.s8) \
+            or not (w.is_const and b.is_const) or not isinstance(w.encoding, Dense) \
+            or w.shape[1:3] != (3, 3) or node.depth_multiplier != 1 \
+            or tuple(node.dilation) != (1, 1):
+        return None
+    w_int = w.data.astype(np.int64)
+    return prepare_rq(node, w_int.sum(axis=(0, 1, 2)), np.abs(w_int).sum(axis=(0, 1, 2)),
+                      round4(w.shape[3]))
+
+
+def _dw3x3_ring_w(node: DepthwiseConv2d) -> int:
+    return (node.y.shape[2] - 1) * node.stride[1] + 3
 
 
 @kernel.register
 def _dwconv2d_kernel(node: DepthwiseConv2d) -> Kernel:
     words = _words(node, _DW_KERNELS)
+    if words == "s8" and _dw3x3_prepared(node) is not None:
+        x, y = node.x, node.y
+        ring = 3 * _dw3x3_ring_w(node) * round4(x.shape[3])
+        same = tuple(node.stride) == (1, 1) and x.shape == y.shape
+        return Kernel("ff_dwconv2d_s8_3x3", "ff_conv.h", "ff_dwconv2d_s8_3x3_params",
+                      scratch=ring, inplace=same)
     return Kernel(f"ff_dwconv2d_{words}", "ff_conv.h", f"ff_dwconv2d_{words}_params",
                   decodes=(1,))
 
@@ -102,6 +157,9 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
         ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
         return
     _, oh, ow, _ = y.shape
+    if ctx.kernel.fn == "ff_conv2d_s8_im2col":
+        _conv2d_im2col(node, ctx)
+        return
     p = ctx.params(
         batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,
         k_h=kh, k_w=kw, filter_c=ci, group_out=o // node.groups,
@@ -111,8 +169,49 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
 
 
+def _conv2d_im2col(node: Conv2d, ctx: EmitContext) -> None:
+    x, w, b = node.inputs
+    o, kh, kw, ci = w.shape
+    n, ih, iw, c = x.shape
+    _, oh, ow, _ = node.y.shape
+    prep = _im2col_prepared(node)
+    depth, _ = im2col_geometry(kh, kw, ci)
+    lo, hi = node.act_range()
+    rq = ctx.array("rq", prep.records, "int32_t", f"{b.name} scaled; requantization (ff_rq)")
+    p = ctx.params(
+        batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o, k_h=kh, k_w=kw,
+        stride_h=node.stride[0], stride_w=node.stride[1],
+        pad_top=node.padding.top, pad_left=node.padding.left, in_offset=-x.quant.zp,
+        ring_w=_im2col_scratch(node)[0], depth=depth, act_min=lo, act_max=hi,
+        rq=f"(FF_CONST ff_rq *){rq}")
+    wq = ctx.array("wcol", im2col_weights(w.data, prep.scale), "int16_t",
+                   f"{w.name}: scaled, in column order, int16")
+    ctx.call_kernel(p, ctx.ptr(x), wq, ctx.ptr(node.y), ctx.scratch())
+
+
+def _dwconv2d_3x3(node: DepthwiseConv2d, ctx: EmitContext) -> None:
+    x, w, b = node.inputs
+    n, ih, iw, c = x.shape
+    _, oh, ow, _ = node.y.shape
+    prep = _dw3x3_prepared(node)
+    lo, hi = node.act_range()
+    rq = ctx.array("rq", prep.records, "int32_t",
+                   f"{b.name} + input offset * sum of weights, scaled; requantization (ff_rq)")
+    p = ctx.params(
+        batches=n, in_h=ih, in_w=iw, c=c, out_h=oh, out_w=ow,
+        stride_h=node.stride[0], stride_w=node.stride[1],
+        pad_top=node.padding.top, pad_left=node.padding.left, pad_value=x.quant.zp,
+        act_min=lo, act_max=hi, ring_w=_dw3x3_ring_w(node), rq=f"(FF_CONST ff_rq *){rq}")
+    wq = ctx.array("w3x3", dw3x3_weights(w.data, prep.scale), "int16_t",
+                   f"{w.name}: scaled, reordered, int16")
+    ctx.call_kernel(p, ctx.ptr(x), wq, ctx.ptr(node.y), ctx.scratch())
+
+
 @emit.register
 def _dwconv2d(node: DepthwiseConv2d, ctx: EmitContext) -> None:
+    if ctx.kernel.fn == "ff_dwconv2d_s8_3x3":
+        _dwconv2d_3x3(node, ctx)
+        return
     x, w, b = node.inputs
     y = node.y
     _, kh, kw, oc = w.shape

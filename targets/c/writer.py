@@ -25,7 +25,7 @@ from .emit import emit, lower
 GENERATOR = "firmforge"
 PROFILE_MARK = "    ff_platform_mark_layer();"
 _CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4,
-                "int64_t": 8, "float": 4}
+                "uint32_t": 4, "int64_t": 8, "float": 4}
 
 
 @dataclass

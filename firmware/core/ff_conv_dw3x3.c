@@ -1,0 +1,237 @@
+/* The int8 3x3 depthwise convolution (depth multiplier 1); the math, the prepared operands and
+ * the in-place rule are in ff_conv.h.
+ *
+ * Layout. The three input rows a window row of outputs reads are kept in the scratch buffer,
+ * padded and interleaved: for each block of four channels, for each of ring_w pixels, the
+ * three rows' 4-byte words of that pixel and block, one after the other ([block][pixel][row]
+ * [lane]). The padding columns, the rows outside the image and the lanes past the last channel
+ * hold the input zero point, whose product with any weight the folded bias cancels, so every
+ * output pixel runs the same nine taps with no bounds test, and a window's nine words sit at
+ * fixed offsets 12 * kx + 4 * ky from one pointer (immediate offsets). Moving down to the next
+ * output row shifts each pixel's words by stride_h rows and copies the new input rows in,
+ * each input row exactly once.
+ *
+ * Loop structure: output row, then channel block, then output pixel, so a block's weights and
+ * records stay at fixed offsets from two pointers while its pixels stream by. Per pixel:
+ *   - with the DSP extension, taps are paired so that one SMLAD does two. Rows 0 and 1 of a
+ *     column are two words A, B: PKHBT/PKHTB regroup them into [A0 A1 B0 B1] and
+ *     [A2 A3 B2 B3], whose SXTB16 and SXTB16-ror-8 are the int16 pairs (row 0, row 1) of
+ *     channels 0, 1, 2 and 3: four SMLADs for eight taps. Columns 0 and 1 of row 2 pair the
+ *     same way; column 2 of row 2 goes through SMLABB/SMLATT. 9 loads, 8 PKH, 18 SXTB16 and
+ *     20 multiply-accumulates per 36 MACs; the four results are saturated, packed and clamped
+ *     as one word (SSUB8/SEL) and stored with one store;
+ *   - without it, four scalar accumulators walk the same int16 weights.
+ * Requantization uses the prepared ff_rq records (ff_fixed.h): the weights and biases carry the
+ * 2^(l+1) scale, so a multiply, two adds and a shift requantize.
+ */
+#include "ff_conv.h"
+
+/* Bytes of one ring pixel: its three rows' words of one channel block. */
+#define DW_PIXEL 12
+
+static void dw_fill(int8_t *dst, int8_t v, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        dst[i] = v;
+    }
+}
+
+/* Word `k` of a ring pixel (lanes c0..c0+lanes-1 of input pixel s, or the pad value when s is
+ * null); the lanes past `lanes` keep the pad value. */
+static inline void dw_put(int8_t *d, const int8_t *s, int8_t fill, int32_t lanes) {
+#if defined(FF_DSP)
+    if (lanes == 4) {
+        ff_st32a(d, s != 0 ? ff_ld32(s) : 0x01010101u * (uint8_t)fill);
+        return;
+    }
+#endif
+    for (int32_t i = 0; i < lanes; i++) {
+        d[i] = s != 0 ? s[i] : fill;
+    }
+}
+
+/* Prepares the window rows iy0, iy0 + 1, iy0 + 2 (of the batch at xb) in the ring, which held
+ * rows iy0 - drop .. iy0 - drop + 2: the words of the kept rows move up by `drop` rows
+ * (drop >= 3 keeps none), the others are copied from x, or filled with the pad value for rows
+ * outside the image. Only the image columns change; the padding columns keep the pad value,
+ * and so do the lanes past the last channel. */
+static void dw_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, int8_t *ring,
+                       int32_t iy0, int32_t drop) {
+    const int32_t c = p->c, pad = p->pad_left, ring_w = p->ring_w;
+    const int32_t block = DW_PIXEL * ring_w, keep = drop < 3 ? 3 - drop : 0;
+    const int8_t fill = (int8_t)p->pad_value;
+    if (pad >= ring_w) {
+        return;
+    }
+    const int32_t n = p->in_w < ring_w - pad ? p->in_w : ring_w - pad; /* image pixels used */
+    const int8_t *src[3]; /* the new rows' pixel 0, null for padding rows */
+    for (int32_t k = 0; k < 3; k++) {
+        const int32_t r = iy0 + k;
+        src[k] = r >= 0 && r < p->in_h ? xb + r * p->in_w * c : 0;
+    }
+#if defined(FF_DSP)
+    if (drop <= 2 && (c & 3) == 0) { /* strides 1 and 2, whole blocks */
+        const uint32_t fill4 = 0x01010101u * (uint8_t)fill;
+        for (int32_t c0 = 0; c0 < c; c0 += 4) {
+            int8_t *d = ring + (c0 >> 2) * block + DW_PIXEL * pad;
+            const int8_t *s1 = src[1] != 0 ? src[1] + c0 : 0, *s2 = src[2] != 0 ? src[2] + c0 : 0;
+            if (drop == 1) { /* two words move up, one comes in */
+                for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
+                    const uint32_t w1 = ff_ld32a(d + 4), w2 = ff_ld32a(d + 8);
+                    ff_st32a(d, w1);
+                    ff_st32a(d + 4, w2);
+                    ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+                }
+            } else { /* one word moves up, two come in */
+                for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
+                    ff_st32a(d, ff_ld32a(d + 8));
+                    ff_st32a(d + 4, s1 != 0 ? ff_ld32(s1 + j * c) : fill4);
+                    ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+                }
+            }
+        }
+        return;
+    }
+#endif
+    for (int32_t j = 0, sj = 0; j < n; j++, sj += c) {
+        int8_t *d = ring + DW_PIXEL * (pad + j);
+        for (int32_t c0 = 0; c0 < c; c0 += 4, d += block) {
+            const int32_t lanes = c - c0 < 4 ? c - c0 : 4;
+            for (int32_t k = 0; k < keep; k++) { /* all four lanes: the pad lanes move too */
+                ff_copy4a(d + 4 * k, d + 4 * (k + drop));
+            }
+            for (int32_t k = keep; k < 3; k++) {
+                dw_put(d + 4 * k, src[k] != 0 ? src[k] + sj + c0 : 0, fill, lanes);
+            }
+        }
+    }
+}
+
+#if defined(FF_DSP)
+/* Rows 0 and 1 of one window column (words at q + off and q + off + 4) into the four
+ * accumulators, with the column's eight prepared weights wk. */
+#define DW_PAIR_ROWS(off, wk)                                                      \
+    do {                                                                           \
+        const uint32_t ra_ = ff_ld32a(q + (off)), rb_ = ff_ld32a(q + (off) + 4);   \
+        const uint32_t lo_ = ff_pkhbt(ra_, rb_), hi_ = ff_pkhtb(ra_, rb_);         \
+        uint32_t w0_, w1_;                                                         \
+        FF_LDRD(w0_, w1_, wb, 2 * (wk));                                           \
+        a0 = __smlad(__sxtb16(lo_), w0_, a0);                                      \
+        a1 = __smlad(ff_sxtb16_ror8(lo_), w1_, a1);                                \
+        FF_LDRD(w0_, w1_, wb, 2 * (wk) + 8);                                       \
+        a2 = __smlad(__sxtb16(hi_), w0_, a2);                                      \
+        a3 = __smlad(ff_sxtb16_ror8(hi_), w1_, a3);                                \
+    } while (0)
+#endif
+
+#if !defined(FF_DSP)
+/* Lane j (a constant at each call) of one output pixel, from its bias a: the nine taps of
+ * ring words 4 * ky + 12 * kx, with the weights where the DSP order puts them (ff_conv.h). */
+static FF_INLINE_BODY int8_t dw_lane(const int8_t *q, FF_CONST int16_t *wb,
+                                     FF_CONST ff_rq *rb, int32_t a, int32_t j, int32_t lo,
+                                     int32_t hi) {
+    const int8_t *qj = q + j;
+    FF_CONST int16_t *wj = wb + 2 * j;
+    a += (int32_t)qj[0] * wj[0];
+    a += (int32_t)qj[4] * wj[1];
+    a += (int32_t)qj[12] * wj[8];
+    a += (int32_t)qj[16] * wj[9];
+    a += (int32_t)qj[24] * wj[16];
+    a += (int32_t)qj[28] * wj[17];
+    a += (int32_t)qj[8] * wj[24];
+    a += (int32_t)qj[20] * wj[25];
+    a += (int32_t)qj[32] * wb[32 + ((j & 1) << 1) + (j >> 1)];
+    return ff_rq_s8(a, rb + j, lo, hi);
+}
+#endif
+
+/* One channel block along one output row: q points at the block's first window pixel in the
+ * ring (output pixels x_step bytes apart), wb at its 36 weights, rb at its 4 records, y at its
+ * first output (y_step bytes apart); n lanes are stored. */
+static void dw_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq *rb, int8_t *y,
+                         int32_t out_w, int32_t x_step, int32_t y_step, int32_t n, int32_t lo,
+                         int32_t hi) {
+#if defined(FF_DSP)
+    const uint32_t lo4 = 0x01010101u * ((uint32_t)lo & 0xFFu);
+    const uint32_t hi4 = 0x01010101u * ((uint32_t)hi & 0xFFu);
+#endif
+    for (int32_t ox = 0; ox < out_w; ox++, q += x_step, y += y_step) {
+        int32_t a0 = rb[0].bias, a1 = rb[1].bias, a2 = rb[2].bias, a3 = rb[3].bias;
+#if defined(FF_DSP)
+        DW_PAIR_ROWS(0, 0);             /* rows 0, 1 of column 0: weights wb[0..7] */
+        DW_PAIR_ROWS(DW_PIXEL, 8);      /* column 1 */
+        DW_PAIR_ROWS(2 * DW_PIXEL, 16); /* column 2 */
+        { /* columns 0 and 1 of row 2 */
+            const uint32_t r0 = ff_ld32a(q + 8), r1 = ff_ld32a(q + DW_PIXEL + 8);
+            const uint32_t lo16 = ff_pkhbt(r0, r1), hi16 = ff_pkhtb(r0, r1);
+            uint32_t w0, w1;
+            FF_LDRD(w0, w1, wb, 48);
+            a0 = __smlad(__sxtb16(lo16), w0, a0);
+            a1 = __smlad(ff_sxtb16_ror8(lo16), w1, a1);
+            FF_LDRD(w0, w1, wb, 56);
+            a2 = __smlad(__sxtb16(hi16), w0, a2);
+            a3 = __smlad(ff_sxtb16_ror8(hi16), w1, a3);
+        }
+        { /* column 2 of row 2: channels (0, 2) and (1, 3) */
+            const uint32_t r2 = ff_ld32a(q + 2 * DW_PIXEL + 8);
+            const uint32_t even = __sxtb16(r2), odd = ff_sxtb16_ror8(r2);
+            uint32_t w02, w13;
+            FF_LDRD(w02, w13, wb, 64);
+            a0 = __smlabb((int32_t)even, (int32_t)w02, a0);
+            a2 = __smlatt((int32_t)even, (int32_t)w02, a2);
+            a1 = __smlabb((int32_t)odd, (int32_t)w13, a1);
+            a3 = __smlatt((int32_t)odd, (int32_t)w13, a3);
+        }
+        const uint32_t v = ff_pack4_clamp(__ssat(ff_rq_apply(a0, rb), 8),
+                                          __ssat(ff_rq_apply(a1, rb + 1), 8),
+                                          __ssat(ff_rq_apply(a2, rb + 2), 8),
+                                          __ssat(ff_rq_apply(a3, rb + 3), 8), lo4, hi4);
+        if (n == 4) {
+            ff_st32(y, v);
+        } else {
+            for (int32_t j = 0; j < n; j++) {
+                y[j] = (int8_t)(v >> (8 * j));
+            }
+        }
+#else
+        if (n == 4) {
+            y[0] = dw_lane(q, wb, rb, a0, 0, lo, hi);
+            y[1] = dw_lane(q, wb, rb, a1, 1, lo, hi);
+            y[2] = dw_lane(q, wb, rb, a2, 2, lo, hi);
+            y[3] = dw_lane(q, wb, rb, a3, 3, lo, hi);
+        } else {
+            y[0] = dw_lane(q, wb, rb, a0, 0, lo, hi);
+            if (n > 1) {
+                y[1] = dw_lane(q, wb, rb, a1, 1, lo, hi);
+            }
+            if (n > 2) {
+                y[2] = dw_lane(q, wb, rb, a2, 2, lo, hi);
+            }
+        }
+#endif
+    }
+}
+#if defined(FF_DSP)
+#undef DW_PAIR_ROWS
+#endif
+
+void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
+                        FF_CONST int16_t *w, int8_t *y, int8_t *ring) {
+    const int32_t c = p->c, block = DW_PIXEL * p->ring_w;
+    const int32_t x_step = DW_PIXEL * p->stride_w;
+    int32_t yo = 0;
+    dw_fill(ring, (int8_t)p->pad_value, block * ((c + 3) >> 2));
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *xb = x + b * p->in_h * p->in_w * c;
+        for (int32_t oy = 0; oy < p->out_h; oy++, yo += p->out_w * c) {
+            /* Window rows iy0..iy0+2 are copied before output row oy is written; in place,
+             * row r is overwritten by output row r <= iy0 + 2 (see ff_conv.h). */
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            dw_advance(p, xb, ring, iy0, oy == 0 ? 3 : p->stride_h);
+            const int8_t *q = ring;
+            for (int32_t c0 = 0; c0 < c; c0 += 4, q += block) {
+                dw_row_block(q, w + 9 * c0, p->rq + c0, y + yo + c0, p->out_w, x_step, c,
+                             c - c0 < 4 ? c - c0 : 4, p->act_min, p->act_max);
+            }
+        }
+    }
+}
