@@ -3,7 +3,8 @@ in its emulator, many cases per firmware image, every output byte equal to the r
 
 - The rows whose kernels have Cortex-M DSP fast paths (``#if __ARM_FEATURE_DSP``) run 200
   random cases on Cortex-M4 (qemu-mps2-an386) and Cortex-M33 (qemu-mps2-an505), where the fast
-  paths are compiled in: there they must give the portable kernels' bytes.
+  paths are compiled in: there they must give the portable kernels' bytes; and 50 on Cortex-M3
+  (qemu-mps2-an385) and RISC-V (qemu-riscv32-virt), which run the portable paths.
 - Every other row runs 50 cases on Cortex-M4 and on RISC-V (qemu-riscv32-virt: another compiler,
   ABI and word order of arguments), so no kernel is only ever tested on the host.
 
@@ -23,10 +24,12 @@ from firmforge.converter.ir import DType
 
 from kernel_harness import check_row_on_board
 
-# Rows whose kernels have DSP fast paths, checked on the cores that compile them in.
-FAST_PATH_ROWS = {"conv2d_s8", "conv2d_s8_1x1", "dwconv2d_s8", "dense_s8", "avgpool2d_s8",
-                  "maxpool2d_s8", "add_s8"}
+# Rows whose kernels have DSP fast paths, checked on the cores that compile them in, and with
+# fewer cases on cores without the DSP extension, which take their portable path.
+FAST_PATH_ROWS = {"conv2d_s8", "conv2d_s8_1x1", "conv2d_s8_1x1_inplace", "dwconv2d_s8",
+                  "dense_s8", "avgpool2d_s8", "maxpool2d_s8", "add_s8"}
 DSP_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an505"]
+NO_DSP_BOARDS = ["qemu-mps2-an385", "qemu-riscv32-virt"]
 PORTABLE_BOARDS = ["qemu-mps2-an386", "qemu-riscv32-virt"]
 
 
@@ -51,6 +54,7 @@ def _runs_on_boards(row) -> bool:
 
 ROWS = [r for r in _rows() if _runs_on_boards(r)]
 CASES = ([(r, b, 200) for r in ROWS if r.name in FAST_PATH_ROWS for b in DSP_BOARDS]
+         + [(r, b, 50) for r in ROWS if r.name in FAST_PATH_ROWS for b in NO_DSP_BOARDS]
          + [(r, b, 50) for r in ROWS if r.name not in FAST_PATH_ROWS for b in PORTABLE_BOARDS])
 
 
