@@ -102,17 +102,6 @@ def conv2d_s8_s4(rng: np.random.Generator) -> Graph:
     return _conv2d(rng, int4=True)
 
 
-def conv2d_s8_1x1(rng: np.random.Generator) -> Graph:
-    h, w_ = int(rng.integers(1, 9)), int(rng.integers(1, 9))
-    c = _pick(rng, [1, 2, 3, 7, 16, 33, 64])
-    o = _pick(rng, [1, 2, 3, 5, 16, 31])
-    xq = act_quant(rng)
-    x = Value("x", (1, h, w_, c), DType.s8, xq)
-    w = weights(rng, (o, 1, 1, c), axis=0)
-    yq = out_quant_for_acc(rng, xq, w.quant, c)
-    return single(Conv2d, "conv1x1", [x, w, bias(rng, o, 2000)], yq, act=_act(rng))
-
-
 def _dwconv2d(rng: np.random.Generator, int4: bool) -> Graph:
     g = geometry(rng)
     c = _pick(rng, [1, 2, 3, 5, 8, 16, 17, 33])
@@ -179,32 +168,14 @@ def transpose_conv2d_s8(rng: np.random.Generator) -> Graph:
                   padding=g.padding, out_hw=g.out_hw, act=_act(rng))
 
 
-ROWS = [Row("conv2d_s8", conv2d_s8), Row("conv2d_s8_1x1", conv2d_s8_1x1),
-        Row("dwconv2d_s8", dwconv2d_s8), Row("conv2d_s8_s4", conv2d_s8_s4),
+# conv2d_s8_1x1 (the pointwise kernel) has its own table: test_kernels_pointwise.py
+ROWS = [Row("conv2d_s8", conv2d_s8), Row("dwconv2d_s8", dwconv2d_s8), Row("conv2d_s8_s4", conv2d_s8_s4),
         Row("dwconv2d_s8_s4", dwconv2d_s8_s4), Row("transpose_conv2d_s8", transpose_conv2d_s8)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)
 def test_kernel_matches_reference(row):
     check_row(row)
-
-
-def _kernel_calls(g: Graph) -> str:
-    src = generate(g, "m")
-    return src.files["m.c"]
-
-
-def test_pointwise_conv_uses_1x1_kernel_only_when_it_applies():
-    rng = np.random.default_rng(7)
-    plain = conv2d_s8_1x1(rng)
-    assert "ff_conv2d_s8_1x1(" in _kernel_calls(plain)
-    node = plain.nodes[0]
-    for change in ({"stride": (2, 1)}, {"padding": Padding(0, 1, 0, 0)}):
-        x, w, b = node.inputs
-        g = single(Conv2d, "conv", [x, w, b], node.y.quant, **change)
-        body = _kernel_calls(g)
-        assert "ff_conv2d_s8_1x1(" not in body
-        assert "ff_conv2d_s8(" in body or "ff_conv2d_s8_im2col(" in body
 
 
 def test_float_convolutions_are_unsupported():

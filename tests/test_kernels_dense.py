@@ -1,5 +1,8 @@
 """Dense kernels == reference on random shapes (one row per op).
 
+Dense int8 (ff_dense_s8): the shapes and quantization of matmul_cases.py, so that blocks of 8
+channels, leftover pairs, odd channels, long depths and the requantization's two paths all run.
+
 BatchMatMul: ranks 3 to 5 with batch dims broadcasting on either side, adj_x / adj_y, a third of
 the cases with a constant operand (first or second, sometimes of lower rank) read from constant
 memory, zero points anywhere and output scales around the accumulator's spread (both clamps).
@@ -7,6 +10,7 @@ memory, zero points anywhere and output scales around the accumulator's spread (
 
 import math
 
+import matmul_cases as mc
 import numpy as np
 import pytest
 
@@ -31,7 +35,19 @@ def _dense(rng: np.random.Generator, int4: bool):
 
 
 def dense_s8(rng: np.random.Generator):
-    return _dense(rng, int4=False)
+    """ff_dense_s8 (matmul_cases.py): depths from 1 to two chunks of inputs, output counts
+    with blocks of 8 and leftover pairs, 1 to 8 rows, zero points and scales at the edges."""
+    shape = mc.Shape.draw(rng)
+    k = mc.depth(rng, shape)
+    o = mc.outs(rng, k, shape)
+    lead = [(1,), (1,), (1, 3), (1, 2, 4)][rng.integers(4)]
+    xq = mc.in_quant(rng)
+    x = Value("x", (*lead, k), DType.s8, xq)
+    w = mc.weights(rng, (o, k))
+    b = (rng.integers(-(1 << 31), 1 << 31, o, dtype=np.int64) if rng.random() < 0.1
+         else rng.integers(-2000, 2001, o))
+    return single(Dense, "dense", [x, w, const("b", b.astype(np.int32), DType.s32)],
+                  mc.out_quant(rng, xq, w.quant, k, shape), act=mc.act(rng, shape))
 
 
 def dense_s8_s4(rng: np.random.Generator):

@@ -36,8 +36,9 @@ def test_arena_is_below_tflm_and_constants_live_in_flash(model, tmp_path):
     proj.write(tmp_path)
     weights = (tmp_path / f"{proj.sources().prefix}_weights.c").read_text()
     model_c = (tmp_path / f"{proj.sources().prefix}.c").read_text()
-    # multipliers and shifts are FF_CONST arrays next to the weights, none of them in RAM
-    assert re.search(r"FF_CONST int32_t \w+_mult\[", weights)
-    assert re.search(r"FF_CONST int32_t \w+_shift\[", weights)
+    # multipliers and shifts (alone, or in the pair-packed kernels' requantization records) are
+    # FF_CONST arrays next to the weights, none of them in RAM
+    assert re.search(r"FF_CONST int32_t \w+_(mult|rec)\[", weights)
+    assert re.search(r"FF_CONST int32_t \w+_(shift|rec)\[", weights)
     ram = [line for line in model_c.splitlines() if line.startswith("static") and "FF_CONST" not in line]
     assert len(ram) == 1 and "_arena" in ram[0], ram

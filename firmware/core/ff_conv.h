@@ -14,6 +14,19 @@
  * ff_conv2d_s8_1x1: the same arithmetic for a 1x1 kernel, stride 1, no padding and one group,
  * where the convolution is a matrix product over pixels:
  *   acc[p][o] = bias[o] + sum_i (x[p][i] + in_offset) * w[o][i],  p < pixels = batches*h*w
+ *   y[p][o]   = clamp(ff_mbqm(acc[p][o], mult[o], shift[o]) + out_offset, act_min, act_max)
+ * computed from constants the converter prepares (ff_fixed.h, "pair-packed int8 matrix
+ * products": bias' with the input offset folded in, int16 weights H packing the output channel
+ * pairs (2j, 2j + 1), and requantization records rec[o] = {bias'[o], 2 mult[o], k, left}):
+ *   acc[p][o] = bias'[o] + sum_i x[p][i] * w[o][i]                        (modulo 2^32)
+ * w holds pair after pair, each ((in_c + 1) & ~1) halfwords: for every group g < in_c / 4 of
+ * four input channels H[4g], H[4g + 2], H[4g + 1], H[4g + 3] (so that a 32-bit word pairs with
+ * SXTB16 of four input bytes), then H[i] for the in_c % 4 last channels, then 0 when in_c is
+ * odd. An odd out_c is paired with zero weights. Pixels go in blocks of FF_PW_PIXELS, each
+ * first copied into `scratch` (8 * in_c bytes, 4-aligned; int16 values laid out as
+ * SMLAD reads them, see ff_conv_1x1.c) and then read from there, so y may be x itself (in
+ * place, when in_c == out_c). The Cortex-M DSP path (SXTB16, SMLAD, SMMULR) and the portable
+ * path compute the same integers.
  *
  * ff_dwconv2d_s8: depthwise convolution with depth multiplier M. w is [1][k_h][k_w][out_c] with
  * out_c = in_c * M; output channel o = c*M + m filters input channel c only:
@@ -159,14 +172,16 @@ void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CON
 typedef struct {
     int32_t pixels;           /* batches * height * width */
     int32_t in_c, out_c;
-    int32_t in_offset, out_offset;
+    int32_t out_offset;
     int32_t act_min, act_max;
-    FF_CONST int32_t *mult;
-    FF_CONST int32_t *shift;
+    int32_t rshift2;          /* 1 when every record has k > 0 and left = 0 (ff_fixed.h) */
 } ff_conv2d_s8_1x1_params;
 
-void ff_conv2d_s8_1x1(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x, FF_CONST int8_t *w,
-                      FF_CONST int32_t *bias, int8_t *y);
+/* Pixels per block of ff_conv2d_s8_1x1 (its scratch holds one block: 2 * FF_PW_PIXELS * in_c). */
+#define FF_PW_PIXELS 4
+
+void ff_conv2d_s8_1x1(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x, FF_CONST int16_t *w,
+                      FF_CONST int32_t *rec, int8_t *y, int8_t *scratch);
 
 typedef struct {
     int32_t batches;

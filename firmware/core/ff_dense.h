@@ -3,9 +3,20 @@
  * ff_dense_s8: int8 activations, int8 per-channel symmetric weights, int32 bias (TFLM's scheme):
  *   acc[r][o] = bias[o] + sum_k (x[r][k] + in_offset) * w[o][k]
  *   y[r][o]   = clamp(ff_mbqm(acc, mult[o], shift[o]) + out_offset, act_min, act_max)
- * x is rows x in_features, w is out_features x in_features (row-major), y rows x out_features.
+ * x is rows x in_features, y rows x out_features. It reads the constants the converter prepares
+ * (ff_fixed.h, "pair-packed int8 matrix products"): requantization records rec[o] = {bias'[o]
+ * (the input offset folded in), 2 mult[o], k, left} and int16 weights packing output
+ * channel pairs (2j, 2j + 1), so that acc[r][o] = bias'[o] + sum_k x[r][k] * w[o][k] (modulo
+ * 2^32). w holds the pairs by blocks of FF_DENSE_PAIRS: in a block, for every group g of four
+ * inputs, each pair's H[4g], H[4g + 2], H[4g + 1], H[4g + 3] (the pairs one after the other),
+ * then for each of the in % 4 last inputs k the pairs' H[k]; the pairs left after the last full
+ * block follow one by one, each as ff_conv2d_s8_1x1 lays a pair out ((in + 1) & ~1 values). The
+ * Cortex-M DSP path accumulates a block (8 channels of one row) with SMLAD, the input bytes of a
+ * group turned into two halfword pairs by SXTB16 once for the block; the portable path computes
+ * the same integers with 32-bit multiply-adds.
  *
- * ff_dense_s8_s4: the same arithmetic with int4 weights (values in [-8, 7]; firmforge's PTQ uses
+ * ff_dense_s8_s4: the same arithmetic as ff_dense_s8's definition (not its prepared layout) with
+ * int4 weights (values in [-8, 7]; firmforge's PTQ uses
  * [-7, 7]) packed two per byte: w[o][k] is element e = o * in_features + k of the packed tensor,
  * the low nibble of byte e / 2 for even e, the high nibble for odd e (ff_s4_at in ff_fixed.h;
  * rows of odd length share a byte, as in TFLite's INT4 buffers).
@@ -44,20 +55,32 @@ typedef struct {
     int32_t rows;         /* product of the leading (batch) dimensions */
     int32_t in_features;
     int32_t out_features;
+    int32_t out_offset;   /* y zero point */
+    int32_t act_min;
+    int32_t act_max;
+    int32_t rshift2;      /* 1 when every record has k > 0 and left = 0 (ff_fixed.h) */
+} ff_dense_s8_params;
+
+/* Pairs of output channels per block of ff_dense_s8's prepared weights. */
+#define FF_DENSE_PAIRS 4
+
+typedef struct {
+    int32_t rows;         /* product of the leading (batch) dimensions */
+    int32_t in_features;
+    int32_t out_features;
     int32_t in_offset;    /* -x zero point */
     int32_t out_offset;   /* y zero point */
     int32_t act_min;
     int32_t act_max;
     FF_CONST int32_t *mult;   /* per output feature */
     FF_CONST int32_t *shift;  /* per output feature (<= 7 for ff_dense_s16_s8) */
-} ff_dense_s8_params;
+} ff_dense_s8_s4_params;
 
-/* The int4-weight and 16x8 kernels take the same parameters. */
-typedef ff_dense_s8_params ff_dense_s8_s4_params;
-typedef ff_dense_s8_params ff_dense_s16_s8_params;
+/* The 16x8 kernels take the int4 kernel's parameters. */
+typedef ff_dense_s8_s4_params ff_dense_s16_s8_params;
 
-void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
-                 FF_CONST int32_t *bias, int8_t *y);
+void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16_t *w,
+                 FF_CONST int32_t *rec, int8_t *y);
 void ff_dense_s8_s4(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
                     FF_CONST int32_t *bias, int8_t *y);
 void ff_dense_s16_s8(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x, FF_CONST int8_t *w,

@@ -108,6 +108,13 @@ static inline uint32_t ff_sxtb16_ror8(uint32_t a) {
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(a));
     return r;
 }
+
+/* SMMLAR: acc + the high word of a*b + 2^31 (GCC 12's ACLE lacks it). */
+static inline int32_t ff_smmlar(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
 #endif
 
 #endif /* FF_DSP_H */

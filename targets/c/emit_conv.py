@@ -5,8 +5,12 @@ int64 or, for Conv2d, int32 bias).
 All geometry and requantization constants are computed here; the kernels in ``ff_conv.c``,
 ``ff_conv_s4.c``, ``ff_conv_s16.c`` and ``ff_conv_transpose.c`` only loop (the transposed ones
 need no scratch: they gather per output, see ``ff_conv.h``). A 1x1 int8 convolution with stride
-1, no padding and one group is a matrix product over pixels and goes to ``ff_conv2d_s8_1x1``,
-which gives the same bytes faster. Int4 weights (``Packed()``) take the general kernels.
+1, no padding and one group is a matrix product over pixels and goes to ``ff_conv2d_s8_1x1``
+with constants prepared by ``pairs.py`` (the input offset folded into the bias, pair-packed
+int16 weights, requantization records); its scratch holds one block of pixels, so it may write
+its output over its input when in_c == out_c (the descriptor says so). Fewer than 4 pixels go
+to ``ff_dense_s8`` instead, and weights the pairs cannot hold to the general kernel. Int4
+weights (``Packed()``) take the general kernels.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ from ...converter.encoding import Dense, Encoding, Packed
 from ...converter.ir import DType
 from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
+from . import pairs
 from .context import EmitContext
 from .conv_prep import PreparedRq, dw3x3_weights, im2col_geometry, im2col_weights, prepare_rq, round4
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
+from .emit_dense import emit_dense_s8
+
+PW_PIXELS = 4  # FF_PW_PIXELS in ff_conv.h: pixels per block of ff_conv2d_s8_1x1
 
 _Key = tuple[DType, DType, Encoding, DType, DType]
 # (input, weights, weight encoding, bias, output) -> kernel name suffix after ff_conv2d_ /
@@ -95,11 +103,30 @@ def _im2col_prepared(node: Conv2d) -> PreparedRq | None:
     return prepare_rq(node, np.zeros(w.shape[0], np.int64), w_abs, w.shape[0] + w.shape[0] % 2)
 
 
+def _pointwise_pairs(node: Conv2d) -> bool:
+    """True when the 1x1 kernel applies and its pair-packed constants can hold the weights
+    (``pairs.packable``; otherwise the general kernel computes the same bytes)."""
+    w = node.inputs[1]
+    if not is_pointwise(node) or not w.is_const or not node.inputs[2].is_const:
+        return False
+    mult, _ = node.requant()
+    return pairs.packable(w.data.reshape(w.shape[0], -1),
+                          np.broadcast_to(mult, (w.shape[0],)))
+
+
 @kernel.register
 def _conv2d_kernel(node: Conv2d) -> Kernel:
     words = _words(node, _CONV_KERNELS)
-    if words == "s8" and is_pointwise(node):
-        return Kernel("ff_conv2d_s8_1x1", "ff_conv.h", "ff_conv2d_s8_1x1_params")
+    if words == "s8" and _pointwise_pairs(node):
+        in_c, out_c = node.x.shape[-1], node.y.shape[-1]
+        if node.x.size // in_c < PW_PIXELS:
+            # fewer pixels than a block: a matrix-vector product, which the dense kernel does
+            # without scratch (blocks would be padded to 4 pixels)
+            return Kernel("ff_dense_s8", "ff_dense.h", "ff_dense_s8_params")
+        # The kernel copies each block of pixels into its scratch before writing the block's
+        # outputs, so the output may take the input's buffer when the shapes allow it.
+        return Kernel("ff_conv2d_s8_1x1", "ff_conv.h", "ff_conv2d_s8_1x1_params",
+                      scratch=2 * PW_PIXELS * in_c, inplace=in_c == out_c)
     if words == "s8" and _im2col_prepared(node) is not None:
         return Kernel("ff_conv2d_s8_im2col", "ff_conv.h", "ff_conv2d_s8_im2col_params",
                       scratch=_im2col_scratch(node)[1])
@@ -153,8 +180,10 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     o, kh, kw, ci = w.shape
     n, ih, iw, c = x.shape
     if ctx.kernel.fn == "ff_conv2d_s8_1x1":
-        p = ctx.params(pixels=n * ih * iw, in_c=c, out_c=o, **_requant_fields(node, ctx, o))
-        ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(y))
+        _pointwise(node, ctx)
+        return
+    if ctx.kernel.fn == "ff_dense_s8":
+        emit_dense_s8(ctx, node, w.data.reshape(o, ci))
         return
     _, oh, ow, _ = y.shape
     if ctx.kernel.fn == "ff_conv2d_s8_im2col":
@@ -205,6 +234,25 @@ def _dwconv2d_3x3(node: DepthwiseConv2d, ctx: EmitContext) -> None:
     wq = ctx.array("w3x3", dw3x3_weights(w.data, prep.scale), "int16_t",
                    f"{w.name}: scaled, reordered, int16")
     ctx.call_kernel(p, ctx.ptr(x), wq, ctx.ptr(node.y), ctx.scratch())
+
+
+def _pointwise(node: Conv2d, ctx: EmitContext) -> None:
+    """``ff_conv2d_s8_1x1`` from prepared constants (``pairs.py``): int16 pair-packed weights,
+    requantization records with the input offset folded into the bias."""
+    x, w, b = node.inputs
+    n, ih, iw, c = x.shape
+    o = w.shape[0]
+    mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
+    w2 = w.data.reshape(o, c)
+    lo, hi = node.act_range()
+    rec = pairs.records(w2, b.data, -x.quant.zp, mult, shift)
+    p = ctx.params(pixels=n * ih * iw, in_c=c, out_c=o, out_offset=node.y.quant.zp,
+                   act_min=lo, act_max=hi, rshift2=pairs.rshift2(rec))
+    wp = ctx.array("w", pairs.conv_weights(w2, mult), "int16_t",
+                   f"{w.name}: pairs of output channels packed for ff_conv2d_s8_1x1")
+    recs = ctx.array("rec", rec, "int32_t",
+                     "{bias with the input offset folded in, 2 * multiplier, k, left shift}")
+    ctx.call_kernel(p, ctx.ptr(x), wp, recs, ctx.ptr(node.y), ctx.scratch())
 
 
 @emit.register

@@ -10,19 +10,50 @@ import numpy as np
 from ...converter.encoding import Dense as Plain
 from ...converter.encoding import Encoding, Packed
 from ...converter.ir import DType, Value
+from ...converter.ops.conv import Conv2d
 from ...converter.ops.dense import BatchMatMul, Dense
+from . import pairs
 from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 
 # (input, weights, weight encoding, bias, output) -> (kernel, its parameter struct)
 _KERNELS: dict[tuple[DType, DType, Encoding, DType, DType], tuple[str, str]] = {
-    (DType.s8, DType.s8, Plain(), DType.s32, DType.s8): ("ff_dense_s8", "ff_dense_s8_params"),
+    (DType.s8, DType.s8, Plain(), DType.s32, DType.s8): ("ff_dense_s8", "ff_dense_s8_params"),  # or
+    # ff_conv2d_s8 when the weights do not pack (_dense_kernel)
     (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): ("ff_dense_s8_s4",
                                                           "ff_dense_s8_s4_params"),
     (DType.s16, DType.s8, Plain(), DType.s64, DType.s16): ("ff_dense_s16_s8",
                                                            "ff_dense_s16_s8_params"),
     (DType.s16, DType.s8, Plain(), DType.s32, DType.s16): ("ff_dense_s16_s8_s32",
                                                            "ff_dense_s16_s8_params")}
+
+
+def _packable(node: Dense) -> bool:
+    """True when ff_dense_s8's pair-packed constants can hold the layer (``pairs.packable``)."""
+    w, b = node.inputs[1:]
+    if not (w.is_const and b.is_const):
+        return False
+    mult, _ = node.requant()
+    return pairs.packable(w.data, np.broadcast_to(mult, (w.shape[0],)))
+
+
+def emit_dense_s8(ctx: EmitContext, node: Dense | Conv2d, w2: np.ndarray) -> None:
+    """``ff_dense_s8`` from prepared constants (``pairs.py``: pair-packed int16 weights,
+    requantization records with the input offset folded into the bias) for ``node``, a Dense
+    or a pointwise Conv2d (rows = pixels) whose weights are ``w2`` (out, in)."""
+    x, w, b = node.inputs
+    o, k = w2.shape
+    mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
+    lo, hi = node.act_range()
+    rec = pairs.records(w2, b.data, -x.quant.zp, mult, shift)
+    p = ctx.params("ff_dense_s8_params", rows=x.size // k, in_features=k, out_features=o,
+                   out_offset=node.y.quant.zp, act_min=lo, act_max=hi,
+                   rshift2=pairs.rshift2(rec))
+    wp = ctx.array("w", pairs.dense_weights(w2, mult), "int16_t",
+                   f"{w.name}: pairs of output channels packed for ff_dense_s8")
+    recs = ctx.array("rec", rec, "int32_t",
+                     "{bias with the input offset folded in, 2 * multiplier, k, left shift}")
+    ctx.call_kernel(p, ctx.ptr(x), wp, recs, ctx.ptr(node.y))
 
 
 @kernel.register
@@ -33,6 +64,12 @@ def _dense_kernel(node: Dense) -> Kernel:
         raise unsupported(node, f"{x.dtype.value} inputs, {w.dtype.value} weights{stored(w)} "
                                 f"and {b.dtype.value} bias")
     data_input(node)
+    if found[0] == "ff_dense_s8":
+        if _packable(node):
+            return Kernel("ff_dense_s8", "ff_dense.h", "ff_dense_s8_params")
+        # weights the pairs cannot hold: the general convolution computes the same bytes (a
+        # dense layer is a 1x1 convolution over rows)
+        return Kernel("ff_conv2d_s8", "ff_conv.h", "ff_conv2d_s8_params")
     return Kernel(found[0], "ff_dense.h", found[1], decodes=(1,))
 
 
@@ -42,6 +79,18 @@ def _dense(node: Dense, ctx: EmitContext) -> None:
     o, k = w.shape
     mult, shift = node.requant()
     lo, hi = node.act_range()
+    if ctx.kernel.fn == "ff_dense_s8":
+        emit_dense_s8(ctx, node, w.data)
+        return
+    if ctx.kernel.fn == "ff_conv2d_s8":
+        p = ctx.params(
+            batches=x.size // k, in_h=1, in_w=1, in_c=k, out_h=1, out_w=1, out_c=o, k_h=1, k_w=1,
+            filter_c=k, group_out=o, stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=0,
+            pad_left=0, in_offset=-x.quant.zp, out_offset=node.y.quant.zp, act_min=lo,
+            act_max=hi, mult=ctx.array("mult", np.broadcast_to(mult, (o,)), "int32_t"),
+            shift=ctx.array("shift", np.broadcast_to(shift, (o,)), "int32_t"))
+        ctx.call_kernel(p, ctx.ptr(x), ctx.ptr(w), ctx.ptr(b), ctx.ptr(node.y))
+        return
     p = ctx.params(
         rows=x.size // k, in_features=k, out_features=o,
         in_offset=-x.quant.zp, out_offset=node.y.quant.zp, act_min=lo, act_max=hi,
