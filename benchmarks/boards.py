@@ -2,7 +2,8 @@
 RISC-V boards, instructions per MAC, flash (code apart from constants and test vectors) and RAM
 (arena + I/O buffers + the measured stack), for each MLPerf Tiny model in ../shared, the MNIST
 CNN and a MobileNet-style 96x96x3 image model, in one table; beside each qemu-mps2-an386 row,
-TensorFlow Lite Micro with CMSIS-NN on the same emulated Cortex-M4.
+TensorFlow Lite Micro with CMSIS-NN on the same emulated Cortex-M4. Exits non-zero when any
+output differs from the reference.
 
 Instructions are counted by the QEMU TCG plugin firmforge builds (exact and repeatable); they are
 not cycles. The stack is the high-water mark of the painted stack after the run; the emulated
@@ -88,6 +89,7 @@ def main() -> None:
     print(head)
     print("-" * len(head))
     kernels = {}
+    mismatches = []
     for name, proj, x in models():
         macs = proj.report()["macs"]
         plan = proj.sources().plan
@@ -100,6 +102,8 @@ def main() -> None:
                 if board == "qemu-mps2-an386":
                     kernels[name] = core_functions(fw.dir)
             consts = split.weights + split.params
+            if not res.equal:
+                mismatches.append(f"{name} on {board}")
             ram = plan.arena_size + plan.state_size + io + res.stack_bytes
             tflm = ""
             if board == "qemu-mps2-an386" and name in peer:
@@ -117,6 +121,9 @@ def main() -> None:
     for name, fns in kernels.items():
         print(f"\nC core functions linked into {name} on qemu-mps2-an386 ({len(fns)}): "
               f"{', '.join(fns)}")
+    if mismatches:
+        # a figure measured on wrong outputs is no figure: fail the benchmark (and `make bench`)
+        sys.exit("outputs differ from the reference: " + ", ".join(mismatches))
 
 
 if __name__ == "__main__":
