@@ -15,7 +15,7 @@ from firmforge.converter.ir import DType
 from firmforge.targets.c.writer import generate
 
 from tflm_harness import BuiltinOperator as Op
-from tflm_harness import TensorSpec, build_model, pack_int4, run_model, schema
+from tflm_harness import TensorSpec, TFLMRefused, build_model, pack_int4, run_model, schema
 
 
 def _buffer_of(model: bytes, tensor: int) -> bytes:
@@ -66,7 +66,7 @@ def test_per_channel_int4_fully_connected_is_refused_like_tflm():
     w = tc.weights4(rng, (4, 9), 0, per_channel=True)
     model = build_model(Op.FULLY_CONNECTED, tc.options(schema.FullyConnectedOptionsT),
                         [x, w, tc.bias(rng, 4, x, w)], [tc.out_for_acc(rng, x, w, 9, (1, 4))])
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TFLMRefused, match="filter->type != kTfLiteInt4"):
         run_model(model, [np.zeros((1, 9), np.int8)])
     with pytest.raises(UnsupportedTFLiteError, match=r"INT4 weights .* per-channel scales"):
         load_tflite(model)

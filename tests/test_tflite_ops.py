@@ -9,6 +9,8 @@ by firmforge's own PTQ. Configurations that TFLM or firmforge refuse are asserte
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import tflite_cases as tc
@@ -25,7 +27,7 @@ from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
 
 from tflm_harness import BuiltinOperator as Op
-from tflm_harness import TensorSpec, build_model, run_model, schema
+from tflm_harness import TensorSpec, TFLMRefused, build_model, run_model, schema
 
 BATCH = 3
 FAMILIES = tc.int8_cases()
@@ -112,10 +114,12 @@ def test_float_file_imports_and_quantizes(case):
 
 
 # -- refusals ------------------------------------------------------------------------------------
-def _tflm_rejects(model: bytes, x_shape, dtype=np.int8) -> bool:
+def _tflm_rejects(model: bytes, x_shape, dtype=np.int8, because: str | None = None) -> bool:
     try:
         run_model(model, [np.zeros((1, *x_shape[1:]), dtype)])
-    except RuntimeError:
+    except TFLMRefused as e:
+        # refused, and for the reason the test names (TFLM's error reporter says which check)
+        assert because is not None and re.search(because, e.log), f"TFLM refused: {e.log}"
         return True
     return False
 
@@ -174,7 +178,8 @@ def test_options_firmforge_refuses_are_listed():
     cat = build_model(Op.CONCATENATION, tc.options(schema.ConcatenationOptionsT, axis=3,
                                                    fusedActivationFunction=1),
                       [x, tc.same_q(x, x.shape)], [tc.same_q(x, (1, 4, 4, 4))])
-    with pytest.raises(RuntimeError):  # TFLM's Prepare refuses it as well
+    # TFLM's Prepare refuses it as well
+    with pytest.raises(TFLMRefused, match="params->activation != kTfLiteActNone"):
         run_model(cat, [np.zeros(x.shape, np.int8)] * 2)
     with pytest.raises(UnsupportedTFLiteError, match="fused activation on CONCATENATION"):
         load_tflite(cat)
@@ -232,7 +237,7 @@ def test_hard_swish_configurations_tflm_refuses():
     x = TensorSpec((1, 4, 6), np.int8, 0.02, 3)
     for s_y in (0.02 / 128, 0.02 / 128 * 0.7):
         model = build_model(Op.HARD_SWISH, None, [x], [TensorSpec(x.shape, np.int8, s_y, 0)])
-        assert _tflm_rejects(model, x.shape)
+        assert _tflm_rejects(model, x.shape, because=r"output_multiplier_exponent <= 0")
         with pytest.raises(UnsupportedTFLiteError, match="TFLM's Prepare rejects it"):
             load_tflite(model)
     ok = build_model(Op.HARD_SWISH, None, [x], [TensorSpec(x.shape, np.int8, 0.02 / 100, 0)])
@@ -240,7 +245,7 @@ def test_hard_swish_configurations_tflm_refuses():
     load_tflite(ok)
     x16 = TensorSpec((1, 4, 6), np.int16, 0.001, 0)
     model = build_model(Op.HARD_SWISH, None, [x16], [TensorSpec(x16.shape, np.int16, 0.001, 0)])
-    assert _tflm_rejects(model, x16.shape, np.int16)
+    assert _tflm_rejects(model, x16.shape, np.int16, because="Unsupported type INT16")
     with pytest.raises(UnsupportedTFLiteError, match="hard_swish has no s16 implementation"):
         load_tflite(model)
 
@@ -262,13 +267,14 @@ def test_split_configurations_tflm_refuses_and_copies():
         load_tflite(model)
     pieces = [tc.same_q(x, (1, 4, 3))] * 2
     dynamic = build_model(Op.SPLIT, opt, [TensorSpec((1,), np.int32), x], pieces)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TFLMRefused, match="Non-constant >axis< tensor"):
         run_model(dynamic, [np.array([2], np.int32), xs[0][:1]])
     with pytest.raises(UnsupportedTFLiteError, match=r"axis .* must be a constant"):
         load_tflite(dynamic)
     far = build_model(Op.SPLIT, tc.options(schema.SplitOptionsT, numSplits=1),
                       [tc.i32(np.int32(3)), x], [tc.same_q(x, x.shape)])
-    assert _tflm_rejects(far, x.shape)
+    # TFLM's Eval refuses the axis without saying why
+    assert _tflm_rejects(far, x.shape, because=r"Node SPLIT \(number 0\) failed to invoke")
     with pytest.raises(TFLiteFormatError, match="axis 3 is out of range"):
         load_tflite(far)
     batch = build_model(Op.SPLIT, tc.options(schema.SplitOptionsT, numSplits=1),
@@ -300,22 +306,23 @@ def test_transpose_configurations_tflm_refuses():
     x1 = TensorSpec((1,), np.int8, 0.05, 3)  # 1-D, so that a perm input can be a model input
     computed = build_model(Op.TRANSPOSE, None, [x1, TensorSpec((1,), np.int32)],
                            [tc.same_q(x1, (1,))])
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TFLMRefused, match="Non-constant >perm< tensor"):
         run_model(computed, [np.array([5], np.int8), np.array([0], np.int32)])
     with pytest.raises(UnsupportedTFLiteError, match=r"perm .* must be a constant"):
         load_tflite(computed)
     far = build_model(Op.TRANSPOSE, None, [x, tc.i32([0, 1, 2, 4])], [tc.same_q(x, x.shape)])
-    assert _tflm_rejects(far, x.shape)
+    assert _tflm_rejects(far, x.shape, because="permutations array is out of bounds")
     with pytest.raises(TFLiteFormatError, match="out of bounds"):
         load_tflite(far)
     x6 = TensorSpec((1, 1, 2, 1, 2, 1), np.int8, 0.05, 3)
     six = model([0, 2, 1, 3, 4, 5], spec=x6)
-    assert _tflm_rejects(six, x6.shape)
+    assert _tflm_rejects(six, x6.shape, because="only supports 1D-5D input arrays")
     with pytest.raises(UnsupportedTFLiteError, match="6-D input"):
         load_tflite(six)
     x32 = TensorSpec((1, 2, 3), np.int32)
     i32 = model([0, 2, 1], spec=x32)
-    assert _tflm_rejects(i32, x32.shape, np.int32)
+    assert _tflm_rejects(i32, x32.shape, np.int32,
+                         because="Type INT32 is currently not supported by Transpose")
     with pytest.raises(UnsupportedTFLiteError, match="s32 data"):
         load_tflite(i32)
     twice = model([0, 1, 1, 3])
@@ -340,19 +347,24 @@ def test_batch_matmul_configurations_tflm_refuses():
         return TensorSpec(shape, dtype, None if dtype == np.float32 else 0.05,
                           None if dtype == np.float32 else zp)
 
-    def refused(a, b, y, match, error=UnsupportedTFLiteError):
+    def refused(a, b, y, match, why, error=UnsupportedTFLiteError):
         model = build_model(Op.BATCH_MATMUL, opt, [a, b], [y])
-        assert _tflm_rejects(model, a.shape, a.dtype)
+        assert _tflm_rejects(model, a.shape, a.dtype, because=why)
         with pytest.raises(error, match=match):
             load_tflite(model)
 
     w = q((3, 4))
     w.data = np.ones((3, 4), np.int8)
-    refused(q((1, 2, 3), np.float32), w, q((1, 2, 4), np.float32), "f32 x s8")
-    refused(q((1, 2, 3)), q((1, 5, 4)), q((1, 2, 4)), "do not multiply")
-    refused(q((1, 2, 2, 3)), q((1, 3, 3, 4)), q((1, 2, 2, 4)), "do not broadcast")
-    refused(q((1, 1, 1, 1, 2, 3)), q((1, 1, 1, 1, 3, 4)), q((1, 1, 1, 1, 2, 4)), "2 to 5")
-    refused(q((1, 2, 3), np.int16, 1), q((1, 3, 4), np.int16), q((1, 2, 4), np.int16), "s16")
+    refused(q((1, 2, 3), np.float32), w, q((1, 2, 4), np.float32), "f32 x s8",
+            r"lhs_data->type == rhs_data->type")
+    refused(q((1, 2, 3)), q((1, 5, 4)), q((1, 2, 4)), "do not multiply",
+            r"accum_dim_lhs != accum_dim_rhs \(3 != 5\)")
+    refused(q((1, 2, 2, 3)), q((1, 3, 3, 4)), q((1, 2, 2, 4)), "do not broadcast",
+            r"rhs_dim != 1 \(3 != 1\)")
+    refused(q((1, 1, 1, 1, 2, 3)), q((1, 1, 1, 1, 3, 4)), q((1, 1, 1, 1, 2, 4)), "2 to 5",
+            r"lhs_rank <= 5")
+    refused(q((1, 2, 3), np.int16, 1), q((1, 3, 4), np.int16), q((1, 2, 4), np.int16), "s16",
+            r"lhs_data->params.zero_point != 0 \(1 != 0\)")
     runs = [build_model(Op.BATCH_MATMUL, opt, [q((1, 2, 3), np.int16), q((1, 3, 4), np.int16)],
                         [q((1, 2, 4), np.int16)]),
             build_model(Op.BATCH_MATMUL, opt, [q((1, 3)), w], [q((1, 4))])]
@@ -428,7 +440,7 @@ def test_strided_slices_tflm_mishandles_are_refused():
         load_tflite(other_q)
     x5 = tc.act(rng, (1, 2, 2, 2, 2))
     five = _slice_model(x5, (1, 2, 2, 2, 2), [0] * 5, [1, 2, 2, 2, 2], [1] * 5)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TFLMRefused, match="input dim should not exceed 4"):
         run_model(five, [np.zeros((1, 2, 2, 2, 2), np.int8)])
     with pytest.raises(UnsupportedTFLiteError, match="at most 4 dimensions"):
         load_tflite(five)
@@ -466,7 +478,8 @@ def test_transpose_convs_firmforge_refuses():
     opt = tc.options(schema.TransposeConvOptionsT, padding=tc.SAME, strideH=2, strideW=2)
     int4 = build_model(Op.TRANSPOSE_CONV, opt, [tc.i32((1, 5, 4, 2)), w4, x8],
                        [tc.out_for_acc(rng, x8, w4, 6, (1, 5, 4, 2))])
-    with pytest.raises(RuntimeError):  # TFLM refuses INT4 filters here ("hybrid")
+    # TFLM refuses INT4 filters here ("hybrid")
+    with pytest.raises(TFLMRefused, match="Hybrid models are not supported"):
         run_model(int4, [np.zeros((1, 3, 2, 3), np.int8)])
     with pytest.raises(UnsupportedTFLiteError, match="INT4 filters"):
         load_tflite(int4)

@@ -14,6 +14,7 @@ else (int16 convolutions ignore zero points), that is shown and firmforge's refu
 from __future__ import annotations
 
 import math
+import re
 import zlib
 
 import numpy as np
@@ -29,7 +30,7 @@ from firmforge.converter.ops.quant import Dequantize, Quantize
 
 from cases import act_quant, single, weights
 from tflm_harness import BuiltinOperator as Op
-from tflm_harness import TensorSpec, build_model, run_model, schema
+from tflm_harness import TensorSpec, TFLMRefused, build_model, run_model, schema
 
 CASES = 30  # random cases per test and configuration
 BATCH = 3
@@ -145,11 +146,13 @@ def check_same(g: Graph, rng=None, xs: list[np.ndarray] | None = None) -> None:
                                  f"{i}: ref {w[i]} TFLM {o[i]}\n{g!r}\n{g.nodes[0].attrs}")
 
 
-def tflm_rejects(g: Graph) -> bool:
+def tflm_rejects(g: Graph, because: str) -> bool:
     xs = [np.zeros((1, *v.shape[1:]), v.dtype.np) for v in g.inputs]
     try:
         run_model(to_tflite(g), xs)
-    except RuntimeError:
+    except TFLMRefused as e:
+        # refused, and for the reason the test names (TFLM's error reporter says which check)
+        assert because is not None and re.search(because, e.log), f"TFLM refused: {e.log}"
         return True
     return False
 
@@ -332,24 +335,27 @@ def test_int16_weights_and_mixed_types_are_refused_by_both():
     # Int16 weights ("hybrid" in TFLM's words).
     with pytest.raises(IRError, match="s8 weights"):
         single(Conv2d, "conv", [x, w16, b], yq)
-    assert tflm_rejects(_unchecked(Conv2d, "conv", [x, w16, b], y))
+    assert tflm_rejects(_unchecked(Conv2d, "conv", [x, w16, b], y), because="Hybrid models")
     fx = Value("x", (1, 8), DType.s16, xq)
     fw = weights(rng, (3, 8), axis=0)
     fw16 = const("w", fw.data.astype(np.int16), DType.s16, fw.quant)
     fy = Value("y", (1, 3), DType.s16, yq)
     with pytest.raises(IRError, match="s8 weights"):
         single(Dense, "fc", [fx, fw16, b], yq)
-    assert tflm_rejects(_unchecked(Dense, "fc", [fx, fw16, b], fy))
+    assert tflm_rejects(_unchecked(Dense, "fc", [fx, fw16, b], fy),
+                        because="Input type: INT16 with filter type: INT16 not supported")
     # An int16 bias: TFLM's int16 CONV_2D accepts only int32 and int64.
     b16 = const("b", np.zeros(3, np.int16), DType.s16)
     with pytest.raises(IRError, match="s64 or s32 bias"):
         single(Conv2d, "conv", [x, w8, b16], yq)
-    assert tflm_rejects(_unchecked(Conv2d, "conv", [x, w8, b16], y))
+    assert tflm_rejects(_unchecked(Conv2d, "conv", [x, w8, b16], y),
+                        because=r"Bias type INT16 \(7\) not supported")
     # int16 in, int8 out.
     y8 = Value("y", (1, 4, 4, 3), DType.s8, QuantParams.per_tensor(0.5))
     with pytest.raises(IRError, match="op makes s16"):
         _unchecked(Conv2d, "conv", [x, w8, b], y8).validate()
-    assert tflm_rejects(_unchecked(Conv2d, "conv", [x, w8, b], y8))
+    assert tflm_rejects(_unchecked(Conv2d, "conv", [x, w8, b], y8),
+                        because=r"input->type != output->type \(7 != 9\)")
 
 
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "depthwise"])

@@ -22,7 +22,7 @@ from firmforge.converter.ir import DType
 from firmforge.converter.ops import lstm, lut16
 
 from lstm_cases import LstmCase, ir_case, random_case, reference_params, tflite_model
-from tflm_harness import BuiltinOperator, Session, TensorSpec, run_op, schema
+from tflm_harness import BuiltinOperator, Session, TensorSpec, TFLMRefused, run_op, schema
 
 _ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16).reshape(1, -1)
 CALLS, RESET_AT = 7, 5  # five consecutive invokes, Reset(), two more
@@ -266,7 +266,7 @@ def test_lstm_variants_are_refused(variant, message):
     """TFLM's kernel runs only the standard LSTM; firmforge refuses the same variants, by name."""
     case = ir_case(_rng("variant"), DType.s8, units=4, inputs=3)
     model = tflite_model(case, extra=_variant_tensors(case.units)[variant])
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TFLMRefused, match=r"internal_tensors_\[i\] [!=]= nullptr"):
         Session(model)
     with pytest.raises(UnsupportedTFLiteError, match=message):
         load_tflite(model)

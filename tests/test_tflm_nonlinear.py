@@ -13,7 +13,7 @@ from firmforge.converter.ir import DType, IRError, QuantParams, Value, make_node
 from firmforge.converter.ops.nonlinear import Sigmoid, Softmax, Tanh
 
 from cases import single
-from tflm_harness import BuiltinOperator, TensorSpec, run_op, schema
+from tflm_harness import BuiltinOperator, TensorSpec, TFLMRefused, run_op, schema
 
 ACTS = [(Sigmoid, BuiltinOperator.LOGISTIC, QuantParams.per_tensor(1 / 256, -128)),
         (Tanh, BuiltinOperator.TANH, QuantParams.per_tensor(1 / 128, 0))]
@@ -136,15 +136,15 @@ def test_softmax_long_rows():
     assert runs >= 15
 
 
-@pytest.mark.parametrize("cls, op, scale, zp", [
-    (Sigmoid, BuiltinOperator.LOGISTIC, 1 / 256, 0),
-    (Softmax, BuiltinOperator.SOFTMAX, 1 / 128, -128),
-    (Softmax, BuiltinOperator.SOFTMAX, 1 / 256, 0)])
-def test_output_quantization_tflm_rejects_is_rejected(cls, op, scale, zp):
+@pytest.mark.parametrize("cls, op, scale, zp, why", [
+    (Sigmoid, BuiltinOperator.LOGISTIC, 1 / 256, 0, "zero_point != std::numeric_limits<int8_t>"),
+    (Softmax, BuiltinOperator.SOFTMAX, 1 / 128, -128, r"params\.scale == 1\.f / 256"),
+    (Softmax, BuiltinOperator.SOFTMAX, 1 / 256, 0, "zero_point != -128")])
+def test_output_quantization_tflm_rejects_is_rejected(cls, op, scale, zp, why):
     """Output parameters that TFLM's Prepare refuses are refused by infer() as well."""
     x = Value("x", (1, 16), DType.s8, QuantParams.per_tensor(0.1, 0))
     y = Value("y", (1, 16), DType.s8, QuantParams.per_tensor(scale, zp))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TFLMRefused, match=why):
         run_op(op, _softmax_options(1.0) if cls is Softmax else None, [TensorSpec.of(x)],
                [TensorSpec.of(y)], [np.zeros((1, 16), np.int8)])
     node = make_node(cls, "n", [x], ["y"])
@@ -153,15 +153,17 @@ def test_output_quantization_tflm_rejects_is_rejected(cls, op, scale, zp):
         node.check()
 
 
-@pytest.mark.parametrize(("scale", "zp"), [(1 / 65536 * 1.002, -32768), (1 / 65536, 0)])
-def test_int16_softmax_output_parameters_tflm_refuses(scale, zp):
+@pytest.mark.parametrize(("scale", "zp", "why"), [
+    (1 / 65536 * 1.002, -32768, r"params\.scale not near 1\.f / 65536"),
+    (1 / 65536, 0, "zero_point != -32768")])
+def test_int16_softmax_output_parameters_tflm_refuses(scale, zp, why):
     """TFLM's int8 -> int16 SOFTMAX needs zero point -32768 and a scale within 0.1 % of
     1/65536; it refuses the rest in Prepare, and so does firmforge's op."""
     x = TensorSpec((1, 10), np.int8, 0.1, 3)
     y = TensorSpec((1, 10), np.int16, scale, zp)
     opts = schema.SoftmaxOptionsT()
     opts.beta = 1.0
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TFLMRefused, match=why):
         run_op(BuiltinOperator.SOFTMAX, opts, [x], [y], [np.zeros((1, 10), np.int8)])
     xv = Value("x", (1, 10), DType.s8, QuantParams.per_tensor(0.1, 3))
     with pytest.raises(IRError, match="scale 1/65536 and zero point -32768"):

@@ -10,6 +10,7 @@ firmforge checks it). test_tflm_precision.py establishes the arithmetic choices 
 from __future__ import annotations
 
 import math
+import re
 import zlib
 
 import numpy as np
@@ -30,7 +31,7 @@ from firmforge.converter.ops.shape import Concat, Pad, Reshape
 
 from cases import act_quant, bias, out_quant_for_acc, single, weights
 from tflm_harness import BuiltinOperator as Op
-from tflm_harness import TensorSpec, build_model, run_model, schema
+from tflm_harness import TensorSpec, TFLMRefused, build_model, run_model, schema
 
 CASES = 24  # random cases per op and configuration
 BATCH = 3
@@ -166,10 +167,16 @@ def check_same(g: Graph, rng, batch: int = BATCH) -> None:
                                  f"{g.nodes[0].attrs}")
 
 
-def tflm_rejects(g: Graph, rng) -> bool:
+# TFLM's CONCATENATION Prepare: every input quantized as the output
+_CAT_SCALES = r"concatenation\.cc:\d+ static_cast<double>\(input->params\.scale\) != "
+
+
+def tflm_rejects(g: Graph, rng, because: str) -> bool:
     try:
         run_model(to_tflite(g), _inputs(rng, g, 1))
-    except RuntimeError:
+    except TFLMRefused as e:
+        # refused, and for the reason the test names (TFLM's error reporter says which check)
+        assert because is not None and re.search(because, e.log), f"TFLM refused: {e.log}"
         return True
     return False
 
@@ -466,7 +473,7 @@ def test_concat_with_different_params_is_refused_by_both():
     with pytest.raises(IRError, match="identical quantization"):
         node.infer()
     g = Graph("cat", [node], [a, b], node.outputs)
-    assert tflm_rejects(g, rng)
+    assert tflm_rejects(g, rng, because=_CAT_SCALES)
 
 
 def test_grouped_conv():
@@ -492,7 +499,7 @@ def test_configurations_tflm_refuses():
     x = Value("x", (1, 4, 3), DType.f32)
     g = single(Quantize, "q", [x], QuantParams(np.array([0.1, 0.2, 0.3]), np.zeros(3), 2),
                dtype=DType.s8)
-    assert tflm_rejects(g, rng)
+    assert tflm_rejects(g, rng, because=r"affine_quantization->scale->size == 1")
     with pytest.raises(IRError, match="per-tensor output"):
         reference.run(g, _inputs(rng, g, 1))
     # Pools and CONCATENATION need the output's parameters to equal the input's in TFLM, and
@@ -502,11 +509,12 @@ def test_configurations_tflm_refuses():
         ins = [Value("x", (1, 4, 4, 2), DType.s8, xq)]
         with pytest.raises(IRError, match="must equal"):
             single(cls, "pool", ins, yq)
-        assert tflm_rejects(_unchecked(cls, "pool", ins, yq), rng)
+        assert tflm_rejects(_unchecked(cls, "pool", ins, yq), rng,
+                            because=r"pooling_common\.cc:\d+ scale_diff <= 1\.0e-6")
     ins = [Value("a", (1, 4), DType.s8, xq), Value("b", (1, 3), DType.s8, xq)]
     with pytest.raises(IRError, match="identical quantization"):
         single(Concat, "cat", ins, yq, axis=1)
-    assert tflm_rejects(_unchecked(Concat, "cat", ins, yq, axis=1), rng)
+    assert tflm_rejects(_unchecked(Concat, "cat", ins, yq, axis=1), rng, because=_CAT_SCALES)
 
 
 def _unchecked(cls, name, inputs, out_quant, **attrs):

@@ -28,7 +28,7 @@ from firmforge.converter.ir import DType
 from firmforge.converter.ops import svdf
 
 from svdf_cases import ACT_OF_CODE, SvdfCase, random_case, reference_calls, tflite_model
-from tflm_harness import BuiltinOperator, Session, TensorSpec, build_model, schema
+from tflm_harness import BuiltinOperator, Session, TensorSpec, TFLMRefused, build_model, schema
 
 CALLS, RESET_AT = 7, 5  # five consecutive invokes, Reset(), two more
 _STATE = 4  # the state's tensor index in tflite_model's models
@@ -265,7 +265,7 @@ def test_bias_scale_checked_like_tflm():
     for x in xs:
         want, _ = reference.run(g, [x], state=state)
         assert np.array_equal(session.invoke([x])[0], want[0])
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TFLMRefused, match=r"bias->params\.scale"):
         Session(far)
     with pytest.raises(UnsupportedTFLiteError, match=r"bias scale .* TFLM's SVDF requires"):
         load_tflite(far)

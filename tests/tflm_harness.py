@@ -15,6 +15,8 @@ API (everything else here is private):
                                                          a one-operator model
     run_model(model, inputs) -> list[np.ndarray]         run a batch in TFLM
     run_op(op, options, inputs, outputs, xs)             build_model + run_model
+    TFLMRefused                                          what they raise when TFLM refuses:
+        .log                                             TFLM's own words (its error reporter)
     Session(model)                                       one interpreter kept across calls:
         .invoke(inputs) -> list[np.ndarray]              one Invoke(); variable tensors carry over
         .reset()                                         TFLM's Reset(): variables to initial values
@@ -32,7 +34,11 @@ Stateful models are run with ``Session``, whose interpreter lives across ``invok
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import flatbuffers
@@ -194,6 +200,36 @@ def build_model(op: int, options: object | None, inputs: Sequence[TensorSpec | N
     return bytes(b.Output())
 
 
+class TFLMRefused(RuntimeError):
+    """TFLM refused a model (Prepare failed) or an invocation. The runtime's exception says only
+    that it failed ("TFLM failed to allocate tensors"); ``log`` holds what TFLM's error reporter
+    printed, which names the check that failed (``...cc:67 params->... was not true.``), so a
+    test can assert why TFLM refused."""
+
+    def __init__(self, message: str, log: str) -> None:
+        super().__init__(f"{message}\n{log}".rstrip())
+        self.log = log
+
+
+@contextlib.contextmanager
+def _tflm_errors() -> Iterator[None]:
+    """Turn TFLM's RuntimeError into TFLMRefused with its error reporter's text: the C++ side
+    writes to file descriptor 2 directly, so that descriptor is captured for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except RuntimeError as e:
+            os.dup2(saved, 2)
+            log.seek(0)
+            raise TFLMRefused(str(e), log.read().decode(errors="replace")) from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def run_model(model: bytes, inputs: Sequence[np.ndarray], *, arena_size: int | None = None
               ) -> list[np.ndarray]:
     """Run ``model`` in TFLM on a batch: one array per model input, samples along dimension 0.
@@ -201,8 +237,14 @@ def run_model(model: bytes, inputs: Sequence[np.ndarray], *, arena_size: int | N
     When the model's batch is smaller than the arrays' (the usual batch 1), the samples are run
     one model-batch at a time and the outputs are concatenated. An input the model stores
     without a batch dimension (one rank lower than its array) takes one sample at a time.
-    Raises RuntimeError when TFLM rejects the model (Prepare fails) or the invocation.
+    Raises TFLMRefused when TFLM rejects the model (Prepare fails) or the invocation.
     """
+    with _tflm_errors():
+        return _run_model(model, inputs, arena_size)
+
+
+def _run_model(model: bytes, inputs: Sequence[np.ndarray], arena_size: int | None
+               ) -> list[np.ndarray]:
     arena = arena_size or 64 * 1024 + 4 * _tensor_bytes(model)
     interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
     xs = [np.asarray(x) for x in inputs]
@@ -247,7 +289,8 @@ class Session:
 
     def __init__(self, model: bytes, *, arena_size: int | None = None) -> None:
         arena = arena_size or 64 * 1024 + 4 * _tensor_bytes(model)
-        self._interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
+        with _tflm_errors():
+            self._interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
         self._outputs = _count_outputs(model)
 
     def invoke(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -255,7 +298,8 @@ class Session:
         copies of the outputs."""
         for i, x in enumerate(inputs):
             self._interp.set_input(np.ascontiguousarray(x), i)
-        self._interp.invoke()
+        with _tflm_errors():
+            self._interp.invoke()
         return [np.array(self._interp.get_output(i), copy=True) for i in range(self._outputs)]
 
     def reset(self) -> None:
