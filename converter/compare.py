@@ -199,7 +199,12 @@ def compare_tflm(path: str | os.PathLike[str], x: np.ndarray | Sequence[np.ndarr
         for out in node.outputs:
             if out.name not in imp.tensor_of:
                 continue
-            t = tf[imp.tensor_of[out.name]].reshape(n, *out.shape[1:])
+            t = tf[imp.tensor_of[out.name]]
+            if not _same_layout(t.shape[1:], tuple(out.shape)):
+                # shapes before bytes: equal bytes in another layout would be a silent bug
+                raise ValueError(f"layer {node.name}: TFLM's tensor has shape {t.shape[1:]} per "
+                                 f"sample, firmforge's {tuple(out.shape)}")
+            t = t.reshape(n, *out.shape[1:])
             r = ref[out.name]
             h = traced.get(out.name)
             rows.append(_row(imp.op_of.get(node.name, (-1, node.kind)), node.name, out, t, r, h,
@@ -230,6 +235,13 @@ def _inputs(g: Graph, x: object, samples: int, seed: int) -> list[np.ndarray]:
         raise ValueError(f"input arrays hold different numbers of samples: "
                          f"{[a.shape[0] for a in out]}")
     return out
+
+
+def _same_layout(sample: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """True when TFLM's tensor of one sample (``sample``) is firmforge's ``shape`` with batch 1:
+    the same shape, or the shape without its batch dimension (the importer prepends one to a
+    tensor the file stores without it)."""
+    return sample in ((1, *shape[1:]), tuple(shape[1:]))
 
 
 def _row(op: tuple[int, str], node: str, out, t: np.ndarray, r: np.ndarray,
