@@ -73,13 +73,16 @@ def write_files(files: dict[str, str], out: Path) -> list[Path]:
 
 
 def generate(graph: Graph, name: str | None = None, *, trace: bool = False,
-             profile: bool = False) -> CSources:
+             profile: bool = False, check_arena: bool = False) -> CSources:
     """C sources for ``graph``. With ``trace``, the run function is ``<prefix>_run_trace`` and
     takes a third buffer that receives a copy of every node's output right after the node runs
     (for layer-by-layer comparison on the host). With ``profile`` (firmware only), the run
     function calls ``ff_platform_mark_layer()`` after each node's kernel calls, one call per
     node in graph order, where an emulator records its counter; without it nothing of the
-    kind is emitted."""
+    kind is emitted. With ``check_arena`` (host builds under AddressSanitizer only), each node's
+    calls are preceded by poisoning the whole arena and unpoisoning the node's own buffers (its
+    arena inputs, outputs and scratch), so a kernel that reads or writes any other byte of the
+    static arena is an ASan error, which ASan alone cannot see inside one static array."""
     prefix = c_identifier(name or graph.name).lower()
     kernels = [lower(node) for node in graph.nodes]  # every op supported, before any planning
     plan = plan_memory(graph, [k.scratch for k in kernels],
@@ -90,7 +93,10 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False,
     offset = 0
     for t, (node, k) in enumerate(zip(graph.nodes, kernels, strict=True)):
         ctx.begin(node, t, k)
+        first = len(ctx.body)
         emit(node, ctx)
+        if check_arena and len(ctx.body) > first:
+            ctx.body[first:first] = _arena_check(node, t, plan)
         if trace:
             for v in node.outputs:
                 ctx.call("ff_shape.h", "ff_copy", v.nbytes, ctx.ptr(v), f"trace + {offset}")
@@ -106,11 +112,22 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False,
     const_bytes = sum(a.data.size * _CTYPE_BYTES[a.ctype] for a in ctx.arrays)
     files = {
         f"{prefix}.h": _header(graph, prefix, plan, proto),
-        f"{prefix}.c": _model_c(graph, prefix, plan, ctx, proto, profile),
+        f"{prefix}.c": _model_c(graph, prefix, plan, ctx, proto, profile, check_arena),
         f"{prefix}_weights.c": weights,
     }
     return CSources(prefix, files, protos, plan, const_bytes, sorted(ctx.headers),
                     layout if trace else None)
+
+
+def _arena_check(node, step: int, plan: MemoryPlan) -> list[str]:
+    """ASan calls that leave only ``node``'s arena buffers addressable (see ``generate``)."""
+    spans = {(b.offset, b.size) for b in (plan.buffer(v) for v in [*node.inputs, *node.outputs]
+                                          if not v.is_const) if b.storage is Storage.ARENA}
+    if step in plan.scratch:
+        spans.add((plan.scratch[step].offset, plan.scratch[step].size))
+    lines = [f"    ASAN_POISON_MEMORY_REGION(arena, {max(plan.arena_size, 1)});"]
+    lines += [f"    ASAN_UNPOISON_MEMORY_REGION(arena + {o}, {n});" for o, n in sorted(spans) if n]
+    return lines
 
 
 def _banner(graph: Graph) -> str:
@@ -159,9 +176,11 @@ def _header(graph: Graph, prefix: str, plan: MemoryPlan, proto: str) -> str:
 
 
 def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, proto: str,
-             profile: bool = False) -> str:
+             profile: bool = False, check_arena: bool = False) -> str:
     out = [_banner(graph), f'#include "{prefix}.h"', '#include "ff_fixed.h"']
     out += [f'#include "{h}"' for h in sorted(ctx.headers)]
+    if check_arena:
+        out.append("#include <sanitizer/asan_interface.h>")
     out.append("")
     if profile:
         out += ["/* Profile build: the firmware platform's layer mark, called after each layer. */",
@@ -177,7 +196,7 @@ def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, prot
         out += _state_c(graph, prefix, plan)
     out.append(f"{proto} {{")
     body = "\n".join(ctx.body)
-    if "(arena + " in body or ctx.plan.scratch:
+    if "(arena + " in body or ctx.plan.scratch or check_arena:
         out.append(f"    int8_t *const arena = {prefix}_arena.bytes;")
     else:
         out.append(f"    (void){prefix}_arena.bytes;")
@@ -188,6 +207,8 @@ def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, prot
         if id(v) not in read:  # an input the model never reads (TRANSPOSE_CONV's output_shape)
             out.append(f"    (void){'in' if len(graph.inputs) == 1 else f'in{i}'};")
     out += ctx.body
+    if check_arena:  # the arena addressable again between runs
+        out.append(f"    ASAN_UNPOISON_MEMORY_REGION(arena, {max(plan.arena_size, 1)});")
     out += ["}", ""]
     return "\n".join(out)
 
