@@ -20,11 +20,19 @@ from firmforge.converter.ir import DType, Graph, Node, QuantParams, Value, const
 
 @dataclass
 class Row:
-    """One row of a kernel table: an op name, a graph builder, and how many random cases."""
+    """One row of a kernel table: an op name, a graph builder, how many random cases, and the
+    row's own input generator where uniform random inputs would miss what it tests (the
+    largest accumulations, float specials); every harness (host, sanitizers, emulated boards)
+    draws a case's inputs through ``draw``."""
 
     name: str
     build: Callable[[np.random.Generator], Graph]
     count: int = 50
+    inputs: Callable[[np.random.Generator, Graph, int], list[np.ndarray]] | None = None
+
+    def draw(self, rng: np.random.Generator, g: Graph, batch: int = 2) -> list[np.ndarray]:
+        """``batch`` samples of inputs for case ``g`` (one array per graph input)."""
+        return (self.inputs or random_inputs)(rng, g, batch)
 
     def __str__(self) -> str:
         return self.name

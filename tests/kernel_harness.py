@@ -14,7 +14,7 @@ from firmforge.targets.board.firmware import build_firmware
 from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
 
-from cases import Row, random_inputs
+from cases import Row
 
 
 def check_row(row: Row) -> None:
@@ -23,7 +23,7 @@ def check_row(row: Row) -> None:
     sources = [(generate(g, f"{row.name}_{i}"), g) for i, g in enumerate(graphs)]
     models = host.build(sources)
     for i, (g, m) in enumerate(zip(graphs, models, strict=True)):
-        xs = random_inputs(rng, g, batch=2)
+        xs = row.draw(rng, g)
         want, _ = reference.run(g, xs)
         got = m.run(*xs)
         for w, o in zip(want, got, strict=True):
@@ -74,7 +74,8 @@ def check_row_on_board(row: Row, board: str, out_dir: Path, count: int = 200,
             idx = members[k:k + per_image]
             part = [graphs[i] for i in idx]
             g = merge_graphs(part, f"{row.name}_{idx[0]}")
-            xs = random_inputs(rng, g, batch=2)
+            # each case's inputs from the row's generator, in the merged graph's input order
+            xs = [x for p in part for x in row.draw(rng, p)]
             want, _ = reference.run(g, xs)
             fw = build_firmware(generate(g), g, board, out_dir / f"{row.name}_{idx[0]}", xs)
             got = fw.run().outputs

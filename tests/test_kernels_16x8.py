@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -29,23 +28,11 @@ from firmforge.converter.ops.quant import Dequantize, Quantize
 from firmforge.targets.c import host
 from firmforge.targets.c.writer import generate
 
-from cases import act_quant, random_inputs, single, weights
+from cases import Row, act_quant, single, weights
 
 ACTS = [Act.NONE, Act.NONE, Act.RELU, Act.RELU6, Act.RELU_N1_TO_1]
 MEAN_ABS_X = 16384.0  # E|x| of uniform int16
 MEAN_ABS_W = 64.0     # E|w| of uniform int8 weights
-
-
-@dataclass
-class Row:
-    name: str
-    build: Callable[[np.random.Generator], Graph]
-    count: int = 50
-    inputs: Callable[[np.random.Generator, Graph], list[np.ndarray]] = (
-        lambda rng, g: random_inputs(rng, g, batch=2))
-
-    def __str__(self) -> str:
-        return self.name
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +53,7 @@ def check(row: Row, cases: list[tuple[Graph, object]]) -> None:
     """Every case's C output equals the reference."""
     rng = np.random.default_rng(zlib.crc32(row.name.encode()) + 1)
     for i, (g, m) in enumerate(cases):
-        xs = row.inputs(rng, g)
+        xs = row.draw(rng, g, 3)
         want, _ = reference.run(g, xs)
         for w, o in zip(want, m.run(*xs), strict=True):
             if not np.array_equal(w, o, equal_nan=w.dtype.kind == "f"):
@@ -202,24 +189,24 @@ def dequantize_s16_f32(rng) -> Graph:
     return single(Dequantize, "dq", [Value("x", _shape(rng), DType.s16, q16(rng, 5000))], None)
 
 
-def float_inputs(rng, g: Graph) -> list[np.ndarray]:
+def float_inputs(rng, g: Graph, batch: int) -> list[np.ndarray]:
     """Values over the int16 grid, exact ties, far out of range, +-inf and NaN."""
     v, yq = g.inputs[0], g.nodes[0].y.quant
-    n = 3 * v.size
+    n = batch * v.size
     x = rng.normal(0, 20000 * yq.s, n).astype(np.float32)
     ties = (rng.integers(-40000, 40000, n) + 0.5).astype(np.float32) * np.float32(yq.s)
     pick = rng.integers(0, 10, n)
     x = np.where(pick < 3, ties, x)
     x = np.where(pick == 3, rng.choice(np.float32([np.inf, -np.inf, np.nan, 3e38, -3e38, 1e9,
                                                    -1e9]), n), x)
-    return [x.astype(np.float32).reshape(3, *v.shape[1:])]
+    return [x.astype(np.float32).reshape(batch, *v.shape[1:])]
 
 
 # -- the largest accumulations ---------------------------------------------------------------------
 
-def aligned_inputs(rng, g: Graph) -> list[np.ndarray]:
+def aligned_inputs(rng, g: Graph, batch: int) -> list[np.ndarray]:
     """Samples whose products with the first output channel's weights all have one sign and
-    the largest magnitude (|acc| ~ depth * 127 * 32767), then one random sample."""
+    the largest magnitude (|acc| ~ depth * 127 * 32767), both signs, then random samples."""
     node = g.nodes[0]
     x, w = node.inputs[0], node.inputs[1].data.astype(np.int64)
     if isinstance(node, Dense):
@@ -229,8 +216,8 @@ def aligned_inputs(rng, g: Graph) -> list[np.ndarray]:
     else:
         sign = np.sign(w[0])  # (kh, kw, ci) of a 1-pixel output
     full = np.broadcast_to(np.where(sign >= 0, 32767, -32768), x.shape[1:])
-    rand = rng.integers(-32768, 32768, x.shape[1:])
-    return [np.stack([full, -1 - full, rand]).astype(np.int16)]
+    rand = [rng.integers(-32768, 32768, x.shape[1:]) for _ in range(max(batch - 2, 0))]
+    return [np.stack([full, -1 - full, *rand][:batch]).astype(np.int16)]
 
 
 def _long_quant(xq: QuantParams, wq: QuantParams, depth: int, rng) -> QuantParams:
@@ -316,7 +303,7 @@ def test_long_rows_leave_int32():
     x = Value("x", (1, 9000), DType.s16, q16(rng))
     w = weights(rng, (2, 9000), axis=0)
     yq = _long_quant(x.quant, w.quant, 9000, rng)
-    xs = aligned_inputs(rng, single(Dense, "fc", [x, w, bias(rng, 2, DType.s64, 0)], yq))
+    xs = aligned_inputs(rng, single(Dense, "fc", [x, w, bias(rng, 2, DType.s64, 0)], yq), 3)
     assert abs(int(xs[0][0].astype(np.int64) @ w.data[0].astype(np.int64))) > 2**33
     outs = []
     for dtype in (DType.s64, DType.s32):

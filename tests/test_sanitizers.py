@@ -15,8 +15,6 @@ from firmforge.converter import convert, reference
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
 
-from cases import random_inputs
-
 CASES_PER_ROW = 3
 
 
@@ -32,7 +30,7 @@ def test_row_is_sanitizer_clean(row):
     rng = np.random.default_rng(zlib.crc32(b"asan" + row.name.encode()))
     for i in range(CASES_PER_ROW):
         g = row.build(rng)
-        xs = random_inputs(rng, g, batch=3)
+        xs = row.draw(rng, g, 3)
         want, _ = reference.run(g, xs)
         got = run_native(generate(g, f"{row.name}_{i}", check_arena=True), g, xs)
         for w, o in zip(want, got, strict=True):
