@@ -376,26 +376,9 @@ void ff_conv2d_s8_1x1(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x, FF_C
     const int32_t groups = in_c >> 2, tail = in_c & 3, wstride = (in_c + 1) & ~1;
     const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int narrow = lo > -128 || hi < 127;
-#if FF_PW_DSP
-    const int fast = !narrow && tail == 0 && (out_c & 1) == 0 && groups > 0 &&
-                     groups <= FF_PW_CHUNK && p->rshift2;
-#endif
     for (int32_t px = 0; px < p->pixels; px += FF_PW_PIXELS) {
         const int32_t n = p->pixels - px < FF_PW_PIXELS ? p->pixels - px : FF_PW_PIXELS;
         int8_t *yb = y + px * out_c;
-#if FF_PW_DSP
-        if (fast && (n == FF_PW_PIXELS || px > 0)) {
-            /* A short last block takes the previous block's last pixels, still in the scratch
-             * (their inputs may be overwritten already), and writes their outputs again. */
-            if (n < FF_PW_PIXELS) {
-                pw_shift(scratch, in_c, n);
-            }
-            pw_copy(x + px * in_c, in_c, FF_PW_PIXELS - n, n, scratch);
-            pw_block_dsp(scratch, w, rec, yb - (FF_PW_PIXELS - n) * out_c, groups, out_c,
-                         out_offset);
-            continue;
-        }
-#endif
         /* The block's input is copied first, so y may overwrite x (in place). */
         pw_copy(x + px * in_c, in_c, 0, n, scratch);
         FF_CONST int16_t *wp = w;
@@ -406,4 +389,25 @@ void ff_conv2d_s8_1x1(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x, FF_C
             pw_out(sums, q, o + 1 < out_c, yb + o, out_c, n, out_offset, lo, hi, narrow);
         }
     }
+}
+
+void ff_conv2d_s8_1x1_fast(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
+                           FF_CONST int16_t *w, FF_CONST int32_t *rec, int8_t *y,
+                           int8_t *scratch) {
+#if FF_PW_DSP
+    const int32_t in_c = p->in_c, out_c = p->out_c;
+    for (int32_t px = 0; px < p->pixels; px += FF_PW_PIXELS) {
+        const int32_t n = p->pixels - px < FF_PW_PIXELS ? p->pixels - px : FF_PW_PIXELS;
+        /* A short last block takes the previous block's last pixels, still in the scratch
+         * (their inputs may be overwritten already), and writes their outputs again. */
+        if (n < FF_PW_PIXELS) {
+            pw_shift(scratch, in_c, n);
+        }
+        pw_copy(x + px * in_c, in_c, FF_PW_PIXELS - n, n, scratch);
+        pw_block_dsp(scratch, w, rec, y + (px - (FF_PW_PIXELS - n)) * out_c, in_c >> 2, out_c,
+                     p->out_offset);
+    }
+#else
+    ff_conv2d_s8_1x1(p, x, w, rec, y, scratch);
+#endif
 }

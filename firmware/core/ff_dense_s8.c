@@ -272,18 +272,9 @@ void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16
     const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int narrow = lo > -128 || hi < 127;
     const int32_t blocks = out / (2 * FF_DENSE_PAIRS);
-#if FF_FC_DSP
-    const int fast = !narrow && tail == 0 && groups > 0 && p->rshift2;
-#endif
     for (int32_t row = 0; row < p->rows; row++, x += in, y += out) {
         FF_CONST int16_t *wp = w;
         int32_t o = 0;
-#if FF_FC_DSP
-        if (fast && blocks > 0) {
-            fc_row_dsp(x, &wp, groups, rec, blocks, y, out_offset);
-            o = 2 * FF_DENSE_PAIRS * blocks;
-        }
-#endif
         for (; o < 2 * FF_DENSE_PAIRS * blocks; o += 2 * FF_DENSE_PAIRS) {
             fc_block(x, &wp, groups, tail, rec + 4 * o, y + o, out_offset, lo, hi, narrow);
         }
@@ -292,4 +283,25 @@ void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16
                     narrow);
         }
     }
+}
+
+void ff_dense_s8_fast(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16_t *w,
+                      FF_CONST int32_t *rec, int8_t *y) {
+#if FF_FC_DSP
+    const int32_t in = p->in_features, out = p->out_features;
+    const int32_t blocks = out / (2 * FF_DENSE_PAIRS);
+    for (int32_t row = 0; row < p->rows; row++, x += in, y += out) {
+        FF_CONST int16_t *wp = w;
+        int32_t o = 2 * FF_DENSE_PAIRS * blocks;
+        if (blocks > 0) {
+            fc_row_dsp(x, &wp, in >> 2, rec, blocks, y, p->out_offset);
+        }
+        for (; o < out; o += 2) {
+            fc_pair(x, &wp, in, rec + 4 * o, out - o > 1 ? 2 : 1, y + o, p->out_offset, -128,
+                    127, 0);
+        }
+    }
+#else
+    ff_dense_s8(p, x, w, rec, y);
+#endif
 }
