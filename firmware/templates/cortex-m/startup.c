@@ -1,6 +1,7 @@
 /* Cortex-M startup: the vector table (initial stack pointer, reset handler, and for every fault
- * and interrupt one handler that reports it by name), the reset handler (paint the stack, switch to it, copy .data, zero
- * .bss, arm the stack guard, enable the FPU for hard-float builds, run main).
+ * and interrupt one handler that reports it by name), the reset handler (paint the stack,
+ * switch to it, copy .data, zero .bss, arm the stack guard, enable the FPU for hard-float
+ * builds, run main).
  *
  * The stack. link.ld reserves [__ff_stack_bottom, __ff_stack_top) with a 32-byte guard
  * [__ff_stack_guard, __ff_stack_bottom) below it, at the bottom of RAM. The reset handler paints
