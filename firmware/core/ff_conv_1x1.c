@@ -9,7 +9,11 @@
  * {x[k][4g+1], x[k][4g+3]}; the in_c % 4 last channels t follow as int16 at 4 t + k), and
  * accumulates 4 pixels x 1 pair = 8 sums (E and R of each pixel) with SMLAD, two input
  * channels per instruction. The portable path keeps the block as int8, channel-major
- * (x[k][i] at 4 i + k), and accumulates the same 8 sums with 32-bit multiply-adds. */
+ * (x[k][i] at 4 i + k), and accumulates the same 8 sums with 32-bit multiply-adds.
+ *
+ * The choice between the whole-layer assembly and the general code is the converter's
+ * (ff_conv2d_s8_1x1_fast or ff_conv2d_s8_1x1), not a test at run time, so a model links only
+ * the code its layers take. */
 #include "ff_conv.h"
 
 /* The Cortex-M DSP path: its assembly needs 14 registers, which an unoptimized build (frame
@@ -263,12 +267,13 @@ static void pw_sums(const int8_t *scratch, FF_CONST int16_t *wp, int32_t groups,
     "smmlar %[" v "], %[" v "], %[" k "], %[" zp "]\n\t"                                         \
     "ssat %[" v "], #8, %[" v "]\n\t"
 
-/* Every pair of a full block (4 pixels) in one piece of assembly, when nothing else is needed:
- * out_c even, in_c a multiple of 4 up to FF_PAIR_CHUNK (one chunk, no tail), the full output
- * range and rshift2 (right shifts >= 2, no left shift). Per pair: the 8 sums start at
- * bias'[2j]; the group loop; the second channel's sums from R - E plus its bias; 8 requantized
- * bytes. The loop state lives in memory because the group loop needs every register; the
- * weights of consecutive pairs follow each other, so w only advances. */
+/* Every pair of a full block (4 pixels) in one piece of assembly, ff_conv2d_s8_1x1_fast's whole
+ * work, for the layers that need nothing else (the converter checks it): out_c even, in_c a
+ * multiple of 4 up to FF_PAIR_CHUNK (one chunk, no tail), the full output range and rshift2 (right
+ * shifts >= 2, no left shift). Per pair: the 8 sums start at bias'[2j]; the group loop; the second
+ * channel's sums from R - E plus its bias; 8 requantized bytes. The loop state lives in memory
+ * because the group loop needs every register; the weights of consecutive pairs follow each other,
+ * so w only advances. */
 static void pw_block_dsp(const int8_t *scratch, FF_CONST int16_t *w, FF_CONST int32_t *q,
                          int8_t *y, int32_t groups, int32_t out_c, int32_t out_offset) {
     const int32_t *const xbase = (const int32_t *)(const void *)scratch;

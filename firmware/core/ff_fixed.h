@@ -1,6 +1,6 @@
 /* Fixed-point helpers of the integer kernels; the C twin of converter/fixed.py, line for line.
  *
- *   ff_srdhm(a, b)     = saturate(round_half_away(a * b / 2^31))  (SaturatingRoundingDoublingHighMul)
+ *   ff_srdhm(a, b)     = saturate(floor(a * b / 2^31 + 1/2))      (SaturatingRoundingDoublingHighMul)
  *   ff_rdbpot(x, e)    = round_half_away(x / 2^e)                 (RoundingDivideByPOT)
  *   ff_mbqm(x, m, s)   = ff_rdbpot(ff_srdhm(x * 2^max(s,0), m), max(-s,0))
  *
