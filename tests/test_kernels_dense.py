@@ -116,9 +116,10 @@ def _kernels(row: Row, seed: str, count: int) -> collections.Counter:
     return collections.Counter(lower(row.build(rng).nodes[0]).fn for _ in range(count))
 
 
-@pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200)])
+@pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200),
+                                             ("{} on qemu-mps2-an505", 200)])
 def test_rows_reach_every_variant(seed, count):
-    """The host table and the DSP board's table run each entry point on several cases."""
+    """The host table and the DSP boards' tables run each entry point on several cases."""
     rows = {r.name: r for r in ROWS}
     blocked = _kernels(rows["dense_s8"], seed.format("dense_s8"), count)
     assert blocked["ff_dense_s8"] >= 5 and blocked["ff_dense_s8_fast"] >= 5, blocked

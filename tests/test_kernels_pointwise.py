@@ -148,9 +148,10 @@ def test_pointwise_variant_is_chosen_at_conversion():
     assert lower(_fixed_pointwise(16, 8, pixels=3)).fn == "ff_dense_s8_compact"
 
 
-@pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200)])
+@pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200),
+                                             ("{} on qemu-mps2-an505", 200)])
 def test_rows_reach_every_variant(seed, count):
-    """The host table and the DSP board's table call both entry points on many layers."""
+    """The host table and the DSP boards' tables call both entry points on many layers."""
     for row in ROWS:
         rng = np.random.default_rng(zlib.crc32(seed.format(row.name).encode()))
         found = collections.Counter(lower(n).fn for _ in range(count) for n in row.build(rng).nodes)

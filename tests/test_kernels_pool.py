@@ -87,9 +87,10 @@ def test_average_pooling_variant_is_chosen_at_conversion():
 
 
 @pytest.mark.parametrize("name", ["avgpool2d_s8", "avgpool2d_s8_global"])
-@pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200)])
+@pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200),
+                                             ("{} on qemu-mps2-an505", 200)])
 def test_rows_reach_every_variant(name, seed, count):
-    """The host table and the DSP board's table call both int8 average pooling entry points on
+    """The host table and the DSP boards' tables call both int8 average pooling entry points on
     many layers."""
     row = next(r for r in ROWS if r.name == name)
     rng = np.random.default_rng(zlib.crc32(seed.format(name).encode()))
