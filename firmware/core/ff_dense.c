@@ -2,8 +2,8 @@
  * ff_dense_s8.c); the math is in ff_dense.h. */
 #include "ff_dense.h"
 
-/* One dot product per output, the sum wrapping modulo 2^32 as the prepared bias' does; the
- * loop is the kernel's whole point: a few dozen instructions in all. */
+/* One dot product per output, the sum wrapping modulo 2^32 as the prepared bias' does: the
+ * smallest code that computes the layer, for layers too small for their speed to matter. */
 void ff_dense_s8_compact(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                          FF_CONST int32_t *rec, int8_t *y) {
     const int32_t in = p->in_features, out = p->out_features;
