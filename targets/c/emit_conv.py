@@ -11,8 +11,8 @@ int16 weights, requantization records); its scratch holds one block of pixels, s
 its output over its input when in_c == out_c (the descriptor says so), and layers its Cortex-M
 assembly computes whole call ``ff_conv2d_s8_1x1_fast``, which leaves the general code unlinked.
 Fewer than 4 pixels go to the dense kernels instead (``emit_dense.matrix_kernel``), and weights
-the pairs cannot hold to the general kernel. Int4
-weights (``Packed()``) take the general kernels.
+the pairs cannot hold to the general kernel. Int4 weights (``Packed()``) take the general
+kernels.
 """
 
 from __future__ import annotations

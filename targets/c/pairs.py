@@ -121,7 +121,8 @@ def records(w: np.ndarray, bias: np.ndarray, in_offset: int, mult: np.ndarray,
 
 def rshift2(rec: np.ndarray) -> int:
     """1 when every record of ``records`` has no left shift and a right shift of at least 2
-    (k > 0): the kernels' assembly requantizes only such layers (the others take the C path)."""
+    (k > 0): the kernels' assembly requantizes only such layers (``conv_fast``,
+    ``dense_fast``; the others take the C code)."""
     r = np.asarray(rec).reshape(-1, 4)
     return int(bool(np.all((r[:, 2] > 0) & (r[:, 3] == 0))))
 
