@@ -48,6 +48,8 @@ static inline int32_t pool_mean(int32_t s, const pool_div *d) {
 enum { POOL_AVG, POOL_MAX };
 
 #if defined(FF_DSP)
+#define FF_POOL_DSP 1
+
 /* Adds the 16-bit lanes of e (channels 0, 2) and o (channels 1, 3) to the sums s[0..3]. */
 static inline void pool_widen(int32_t s[4], uint32_t e, uint32_t o) {
     s[0] += (int16_t)(e & 0xFFFFu);
@@ -55,10 +57,6 @@ static inline void pool_widen(int32_t s[4], uint32_t e, uint32_t o) {
     s[2] += ff_asr32((int32_t)e, 16);
     s[3] += ff_asr32((int32_t)o, 16);
 }
-#endif
-
-#if defined(FF_DSP)
-#define FF_POOL_DSP 1
 #else
 #define FF_POOL_DSP 0
 #endif
@@ -214,7 +212,7 @@ void ff_avgpool2d_s8_fast(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t 
 #if FF_POOL_DSP
     pool2d(p, x, y, 1, POOL_AVG, 1);
 #else
-    pool2d(p, x, y, 1, POOL_AVG, 0);
+    ff_avgpool2d_s8(p, x, y); /* one copy of the body where there is no fast path */
 #endif
 }
 
