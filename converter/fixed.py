@@ -43,9 +43,8 @@ def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
     overflow = (a == b) & (a == INT32_MIN)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    high = _trunc_div_pow2(ab + nudge, 31)
+    # gemmlowp's sign-dependent nudge and truncation, as one floor (ff_fixed.h has the proof)
+    high = (a * b + (1 << 30)) >> 31
     return np.where(overflow, INT32_MAX, high)
 
 

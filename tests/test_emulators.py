@@ -147,6 +147,31 @@ def test_fault_is_a_firmware_crash(built, name):
         run_elf(b.board, elf, timeout=30)
 
 
+# Cortex-M exceptions a firmware can raise by itself, and the name the fault handler must print
+# for each (it reads the exception number from IPSR); the undefined instruction is a UsageFault
+# because the startup enables that fault's own handler on these cores.
+_EXCEPTIONS = {
+    "UsageFault": "    __builtin_trap();",
+    "NMI": "    *(volatile uint32_t *)0xE000ED04u = 1u << 31; /* ICSR.NMIPENDSET */",
+    "SVCall": '    __asm__ volatile("svc #0");',
+    "PendSV": "    *(volatile uint32_t *)0xE000ED04u = 1u << 28; /* ICSR.PENDSVSET */\n"
+              '    __asm__ volatile("dsb\\n\\tisb" ::: "memory");',
+    "IRQ": "    *(volatile uint32_t *)0xE000E100u = 1u; /* NVIC_ISER0: enable IRQ 0 */\n"
+           "    *(volatile uint32_t *)0xE000E200u = 1u; /* NVIC_ISPR0: pend it */\n"
+           '    __asm__ volatile("dsb\\n\\tisb" ::: "memory");',
+}
+
+
+@pytest.mark.parametrize("name", [b for b in BOARDS if b.startswith("qemu-mps2")])
+def test_cortex_m_exception_is_reported_by_name(built, name):
+    """Every exception reaches the one fault handler, which names it from IPSR."""
+    b = built(name)
+    for exc, body in _EXCEPTIONS.items():
+        elf = b.variant(f"exc-{exc}", _main(body + "\n    ff_platform_exit(0);"))
+        with pytest.raises(FirmwareCrash, match=rf"ff:fault {exc}\n"):
+            run_elf(b.board, elf, timeout=30)
+
+
 def _processes_running(path: Path) -> list[int]:
     """Pids whose command line mentions ``path`` (read from /proc, no psutil)."""
     pids = []

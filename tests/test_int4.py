@@ -210,5 +210,5 @@ def test_unsupported_encodings_name_the_encoding():
     # a constant the kernel reads plainly (the bias) cannot be stored otherwise
     b = Value("b", (4,), DType.s32, None, np.array([1, 1, 2, 2], np.int32), Codebook(1))
     with pytest.raises(UnsupportedOpError, match=r"input 2 \(b\) stored 1-bit codebook; "
-                                                 "ff_dense_s8 reads it dense"):
+                                                 "ff_dense_s8_compact reads it dense"):
         generate(_dense_graph(w8, b), "m")

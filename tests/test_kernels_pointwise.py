@@ -3,21 +3,27 @@ the shapes and quantization), also when it writes its output over its input: a c
 convolutions with in_c == out_c, which the memory planner runs in place.
 
 Pixel counts below, at and around the kernel's block of 4 (a short last block re-uses the
-previous block's pixels; fewer than 4 pixels take ff_dense_s8), depths and channel counts from
-matmul_cases."""
+previous block's pixels; fewer than 4 pixels take the dense kernels), depths and channel counts
+from matmul_cases; the layers the Cortex-M assembly computes whole (matmul_cases' fast shapes)
+call ff_conv2d_s8_1x1_fast, the others ff_conv2d_s8_1x1."""
 
 from __future__ import annotations
+
+import collections
+import re
+import zlib
 
 import matmul_cases as mc
 import numpy as np
 import pytest
 
 from firmforge.converter import reference
-from firmforge.converter.ir import DType, Graph, Value, const
+from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value, const
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.conv import Conv2d
 from firmforge.converter.plan import plan_memory
 from firmforge.targets.c import host
+from firmforge.targets.c.emit import lower
 from firmforge.targets.c.writer import generate
 
 from cases import Row, random_inputs, single
@@ -36,7 +42,8 @@ def _bias(rng: np.random.Generator, n: int, name: str = "b") -> Value:
 
 
 def _pixels(rng: np.random.Generator, depth: int, least: int = 1) -> tuple[int, int]:
-    """(h, w) from PIXELS with at least ``least`` pixels (fewer than 4 take ff_dense_s8)."""
+    """(h, w) from PIXELS with at least ``least`` pixels (fewer than 4 take the dense
+    kernels)."""
     h, w = PIXELS[rng.integers(len(PIXELS))]
     while h * w < least:
         h, w = PIXELS[rng.integers(len(PIXELS))]
@@ -94,20 +101,61 @@ def _calls(g: Graph) -> str:
     return generate(g, "m").files["m.c"]
 
 
+_PW_CALL = re.compile(r"ff_conv2d_s8_1x1(_fast)?\(")
+
+
 def test_pointwise_conv_uses_1x1_kernel_only_when_it_applies():
     rng = np.random.default_rng(7)
     x = Value("x", (1, 3, 5, 16), DType.s8, mc.in_quant(rng))
     node = _pointwise(rng, x, 8, "pw", mc.Shape(True))
     plain = Graph("pw", [node], [x], node.outputs)
-    assert "ff_conv2d_s8_1x1(" in _calls(plain)
+    assert _PW_CALL.search(_calls(plain))
     few = Value("x", (1, 1, 3, 16), DType.s8, x.quant)  # three pixels: a matrix-vector product
     g = single(Conv2d, "pw", [few, *node.inputs[1:]], node.y.quant)
-    assert "ff_dense_s8(" in _calls(g) and "ff_conv2d_s8_1x1(" not in _calls(g)
+    assert "ff_dense_s8_compact(" in _calls(g) and not _PW_CALL.search(_calls(g))
     for change in ({"stride": (2, 1)}, {"padding": Padding(0, 1, 0, 0)}):
         g = single(Conv2d, "conv", node.inputs, node.y.quant, **change)
         body = _calls(g)
-        assert "ff_conv2d_s8_1x1(" not in body
+        assert not _PW_CALL.search(body)
         assert "ff_conv2d_s8(" in body or "ff_conv2d_s8_im2col(" in body
+
+
+def _fixed_pointwise(in_c: int, out_c: int, pixels: int = 8, act: Act = Act.NONE,
+                     zp: int = 3, small_mult: bool = True) -> Conv2d:
+    """A pointwise Conv2d with multipliers far below 1/4 (right shifts of at least 2) unless
+    ``small_mult`` is False (then about 1)."""
+    rng = np.random.default_rng(in_c * 100 + out_c)
+    x = Value("x", (1, 1, pixels, in_c), DType.s8, QuantParams.per_tensor(0.05, 0))
+    wq = QuantParams(np.full(out_c, 0.01, np.float32), np.zeros(out_c), 0)
+    w = const("w", rng.integers(-127, 128, (out_c, 1, 1, in_c)).astype(np.int8), DType.s8, wq)
+    b = const("b", np.zeros(out_c, np.int32), DType.s32)
+    yq = QuantParams.per_tensor(0.05 * 0.01 * (1000 if small_mult else 1), zp)
+    return single(Conv2d, "pw", [x, w, b], yq, act=act).nodes[0]
+
+
+def test_pointwise_variant_is_chosen_at_conversion():
+    """ff_conv2d_s8_1x1_fast exactly when the assembly computes the whole layer: in_c a
+    multiple of 4 up to 508, out_c even, the full output range, right shifts of at least 2;
+    fewer than 4 pixels go to the dense kernels (the compact one below 1024 MACs)."""
+    assert lower(_fixed_pointwise(64, 64)).fn == "ff_conv2d_s8_1x1_fast"
+    assert lower(_fixed_pointwise(508, 2, pixels=4)).fn == "ff_conv2d_s8_1x1_fast"
+    assert lower(_fixed_pointwise(512, 2, pixels=4)).fn == "ff_conv2d_s8_1x1"  # two chunks
+    assert lower(_fixed_pointwise(62, 64)).fn == "ff_conv2d_s8_1x1"  # in_c % 4 != 0
+    assert lower(_fixed_pointwise(64, 63)).fn == "ff_conv2d_s8_1x1"  # an unpaired channel
+    assert lower(_fixed_pointwise(64, 64, act=Act.RELU, zp=-100)).fn == "ff_conv2d_s8_1x1"
+    assert lower(_fixed_pointwise(64, 64, small_mult=False)).fn == "ff_conv2d_s8_1x1"
+    assert lower(_fixed_pointwise(64, 8, pixels=3)).fn == "ff_dense_s8_fast"
+    assert lower(_fixed_pointwise(16, 8, pixels=3)).fn == "ff_dense_s8_compact"
+
+
+@pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200),
+                                             ("{} on qemu-mps2-an505", 200)])
+def test_rows_reach_every_variant(seed, count):
+    """The host table and the DSP boards' tables call both entry points on many layers."""
+    for row in ROWS:
+        rng = np.random.default_rng(zlib.crc32(seed.format(row.name).encode()))
+        found = collections.Counter(lower(n).fn for _ in range(count) for n in row.build(rng).nodes)
+        assert found["ff_conv2d_s8_1x1"] >= 5 and found["ff_conv2d_s8_1x1_fast"] >= 5, found
 
 
 def test_weights_the_pairs_cannot_hold_take_the_general_kernel():
@@ -163,8 +211,8 @@ def test_keyword_model_runs_its_pointwise_layers_in_place(shared):
     proj = convert(path)
     plan = proj.sources().plan
     pointwise = [t for t, n in enumerate(proj.graph.nodes)
-                 if "ff_conv2d_s8_1x1(" in _calls_of(proj, n.name)]
-    assert len(pointwise) == 4
+                 if "ff_conv2d_s8_1x1_fast(" in _calls_of(proj, n.name)]
+    assert len(pointwise) == 4  # every one meets the assembly's conditions
     for t in pointwise:
         node = proj.graph.nodes[t]
         assert plan.buffer(node.y) is plan.buffer(node.inputs[0])

@@ -8,6 +8,9 @@ every fused activation.
 
 from __future__ import annotations
 
+import collections
+import zlib
+
 import numpy as np
 import pytest
 
@@ -15,7 +18,7 @@ from firmforge.converter import reference
 from firmforge.converter.ir import Act, DType, Graph, QuantParams, Value
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d, Pool2d
-from firmforge.targets.c.emit import UnsupportedOpError
+from firmforge.targets.c.emit import UnsupportedOpError, lower
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
 
@@ -66,6 +69,33 @@ ROWS = [
 @pytest.mark.parametrize("row", ROWS, ids=str)
 def test_kernel_matches_reference(row):
     check_row(row)
+
+
+def _avg_kernel(h: int, w: int, c: int, k: tuple[int, int]) -> str:
+    q = QuantParams.per_tensor(0.1, 0)
+    x = Value("x", (1, h, w, c), DType.s8, q)
+    return lower(single(AvgPool2d, "avg", [x], q, kernel=k, stride=k).nodes[0]).fn
+
+
+def test_average_pooling_variant_is_chosen_at_conversion():
+    """ff_avgpool2d_s8_fast exactly when the DSP path covers the layer: channels a multiple of
+    4 and windows of at most 255 elements (what a 16-bit lane sums without widening)."""
+    assert _avg_kernel(25, 5, 64, (25, 5)) == "ff_avgpool2d_s8_fast"  # kws_ref_model's head
+    assert _avg_kernel(15, 17, 4, (15, 17)) == "ff_avgpool2d_s8_fast"  # 255 elements
+    assert _avg_kernel(16, 16, 4, (16, 16)) == "ff_avgpool2d_s8"  # 256 elements
+    assert _avg_kernel(8, 8, 6, (2, 2)) == "ff_avgpool2d_s8"  # 6 channels
+
+
+@pytest.mark.parametrize("name", ["avgpool2d_s8", "avgpool2d_s8_global"])
+@pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200),
+                                             ("{} on qemu-mps2-an505", 200)])
+def test_rows_reach_every_variant(name, seed, count):
+    """The host table and the DSP boards' tables call both int8 average pooling entry points on
+    many layers."""
+    row = next(r for r in ROWS if r.name == name)
+    rng = np.random.default_rng(zlib.crc32(seed.format(name).encode()))
+    found = collections.Counter(lower(row.build(rng).nodes[0]).fn for _ in range(count))
+    assert found["ff_avgpool2d_s8"] >= 5 and found["ff_avgpool2d_s8_fast"] >= 5, found
 
 
 def test_average_rounds_half_away_from_zero():

@@ -123,8 +123,8 @@ def test_flash_split_from_the_linker_map(mlp, built, tmp_path):
     """Code is flash minus the model's constants and the vectors, exactly: the weights the map
     shows are the generator's constant bytes, the vectors are the inputs' bytes, and more
     vectors change the flash by their bytes, the code hardly (the runner's loop bound is an
-    immediate of main). Only the dense kernel the model calls is
-    linked out of ff_dense.c."""
+    immediate of main). Only the dense kernel the model calls (both layers are below
+    COMPACT_MACS: the compact one) is linked out of ff_dense.c and ff_dense_s8.c."""
     proj, x = mlp
     fw = built("qemu-mps2-an386")[0]
     split = fw.flash_split
@@ -136,5 +136,5 @@ def test_flash_split_from_the_linker_map(mlp, built, tmp_path):
     assert abs(more.code_bytes - fw.code_bytes) <= 8
     assert more.flash_split.vectors - split.vectors == 4 * split.vectors
     linked = build.core_functions(fw.dir)
-    assert "ff_dense_s8" in linked and all(f.startswith("ff_dense_s8") for f in linked), linked
+    assert linked == ["ff_dense_s8_compact"], linked
     assert not {"ff_dense_s8_s4", "ff_dense_s16_s8", "ff_batch_matmul_s8"} & set(linked)

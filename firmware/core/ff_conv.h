@@ -27,6 +27,11 @@
  * SMLAD reads them, see ff_conv_1x1.c) and then read from there, so y may be x itself (in
  * place, when in_c == out_c). The Cortex-M DSP path (SXTB16, SMLAD, SMMULR) and the portable
  * path compute the same integers.
+ * ff_conv2d_s8_1x1_fast: the same, for layers the converter found to meet every condition of
+ * the Cortex-M assembly: pixels >= FF_PW_PIXELS, in_c a multiple of 4 up to FF_PAIR_CHUNK,
+ * out_c even, [act_min, act_max] = [-128, 127] and every record with k > 0 and left = 0 (right
+ * shifts of at least 2). On DSP cores it is that assembly alone, so a model whose pointwise
+ * layers all qualify links none of the general code; elsewhere it is ff_conv2d_s8_1x1.
  *
  * ff_dwconv2d_s8: depthwise convolution with depth multiplier M. w is [1][k_h][k_w][out_c] with
  * out_c = in_c * M; output channel o = c*M + m filters input channel c only:
@@ -174,7 +179,6 @@ typedef struct {
     int32_t in_c, out_c;
     int32_t out_offset;
     int32_t act_min, act_max;
-    int32_t rshift2;          /* 1 when every record has k > 0 and left = 0 (ff_fixed.h) */
 } ff_conv2d_s8_1x1_params;
 
 /* Pixels per block of ff_conv2d_s8_1x1 (its scratch holds one block: 2 * FF_PW_PIXELS * in_c). */
@@ -182,6 +186,9 @@ typedef struct {
 
 void ff_conv2d_s8_1x1(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x, FF_CONST int16_t *w,
                       FF_CONST int32_t *rec, int8_t *y, int8_t *scratch);
+void ff_conv2d_s8_1x1_fast(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
+                           FF_CONST int16_t *w, FF_CONST int32_t *rec, int8_t *y,
+                           int8_t *scratch);
 
 typedef struct {
     int32_t batches;

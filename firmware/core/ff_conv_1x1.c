@@ -9,7 +9,11 @@
  * {x[k][4g+1], x[k][4g+3]}; the in_c % 4 last channels t follow as int16 at 4 t + k), and
  * accumulates 4 pixels x 1 pair = 8 sums (E and R of each pixel) with SMLAD, two input
  * channels per instruction. The portable path keeps the block as int8, channel-major
- * (x[k][i] at 4 i + k), and accumulates the same 8 sums with 32-bit multiply-adds. */
+ * (x[k][i] at 4 i + k), and accumulates the same 8 sums with 32-bit multiply-adds.
+ *
+ * The choice between the whole-layer assembly and the general code is the converter's
+ * (ff_conv2d_s8_1x1_fast or ff_conv2d_s8_1x1), not a test at run time, so a model links only
+ * the code its layers take. */
 #include "ff_conv.h"
 
 /* The Cortex-M DSP path: its assembly needs 14 registers, which an unoptimized build (frame
@@ -263,12 +267,13 @@ static void pw_sums(const int8_t *scratch, FF_CONST int16_t *wp, int32_t groups,
     "smmlar %[" v "], %[" v "], %[" k "], %[" zp "]\n\t"                                         \
     "ssat %[" v "], #8, %[" v "]\n\t"
 
-/* Every pair of a full block (4 pixels) in one piece of assembly, when nothing else is needed:
- * out_c even, in_c a multiple of 4 up to FF_PAIR_CHUNK (one chunk, no tail), the full output
- * range and rshift2 (right shifts >= 2, no left shift). Per pair: the 8 sums start at
- * bias'[2j]; the group loop; the second channel's sums from R - E plus its bias; 8 requantized
- * bytes. The loop state lives in memory because the group loop needs every register; the
- * weights of consecutive pairs follow each other, so w only advances. */
+/* Every pair of a full block (4 pixels) in one piece of assembly, ff_conv2d_s8_1x1_fast's whole
+ * work, for the layers that need nothing else (the converter checks it): out_c even, in_c a
+ * multiple of 4 up to FF_PAIR_CHUNK (one chunk, no tail), the full output range and rshift2 (right
+ * shifts >= 2, no left shift). Per pair: the 8 sums start at bias'[2j]; the group loop; the second
+ * channel's sums from R - E plus its bias; 8 requantized bytes. The loop state lives in memory
+ * because the group loop needs every register; the weights of consecutive pairs follow each other,
+ * so w only advances. */
 static void pw_block_dsp(const int8_t *scratch, FF_CONST int16_t *w, FF_CONST int32_t *q,
                          int8_t *y, int32_t groups, int32_t out_c, int32_t out_offset) {
     const int32_t *const xbase = (const int32_t *)(const void *)scratch;
@@ -376,26 +381,9 @@ void ff_conv2d_s8_1x1(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x, FF_C
     const int32_t groups = in_c >> 2, tail = in_c & 3, wstride = (in_c + 1) & ~1;
     const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int narrow = lo > -128 || hi < 127;
-#if FF_PW_DSP
-    const int fast = !narrow && tail == 0 && (out_c & 1) == 0 && groups > 0 &&
-                     groups <= FF_PW_CHUNK && p->rshift2;
-#endif
     for (int32_t px = 0; px < p->pixels; px += FF_PW_PIXELS) {
         const int32_t n = p->pixels - px < FF_PW_PIXELS ? p->pixels - px : FF_PW_PIXELS;
         int8_t *yb = y + px * out_c;
-#if FF_PW_DSP
-        if (fast && (n == FF_PW_PIXELS || px > 0)) {
-            /* A short last block takes the previous block's last pixels, still in the scratch
-             * (their inputs may be overwritten already), and writes their outputs again. */
-            if (n < FF_PW_PIXELS) {
-                pw_shift(scratch, in_c, n);
-            }
-            pw_copy(x + px * in_c, in_c, FF_PW_PIXELS - n, n, scratch);
-            pw_block_dsp(scratch, w, rec, yb - (FF_PW_PIXELS - n) * out_c, groups, out_c,
-                         out_offset);
-            continue;
-        }
-#endif
         /* The block's input is copied first, so y may overwrite x (in place). */
         pw_copy(x + px * in_c, in_c, 0, n, scratch);
         FF_CONST int16_t *wp = w;
@@ -406,4 +394,25 @@ void ff_conv2d_s8_1x1(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x, FF_C
             pw_out(sums, q, o + 1 < out_c, yb + o, out_c, n, out_offset, lo, hi, narrow);
         }
     }
+}
+
+void ff_conv2d_s8_1x1_fast(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
+                           FF_CONST int16_t *w, FF_CONST int32_t *rec, int8_t *y,
+                           int8_t *scratch) {
+#if FF_PW_DSP
+    const int32_t in_c = p->in_c, out_c = p->out_c;
+    for (int32_t px = 0; px < p->pixels; px += FF_PW_PIXELS) {
+        const int32_t n = p->pixels - px < FF_PW_PIXELS ? p->pixels - px : FF_PW_PIXELS;
+        /* A short last block takes the previous block's last pixels, still in the scratch
+         * (their inputs may be overwritten already), and writes their outputs again. */
+        if (n < FF_PW_PIXELS) {
+            pw_shift(scratch, in_c, n);
+        }
+        pw_copy(x + px * in_c, in_c, FF_PW_PIXELS - n, n, scratch);
+        pw_block_dsp(scratch, w, rec, y + (px - (FF_PW_PIXELS - n)) * out_c, in_c >> 2, out_c,
+                     p->out_offset);
+    }
+#else
+    ff_conv2d_s8_1x1(p, x, w, rec, y, scratch);
+#endif
 }

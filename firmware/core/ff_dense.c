@@ -1,6 +1,27 @@
-/* Dense kernels (int4 weights, 16x8, batch matmul; ff_dense_s8 is in ff_dense_s8.c); the math
- * is in ff_dense.h. */
+/* Dense kernels (compact int8, int4 weights, 16x8, batch matmul; ff_dense_s8 is in
+ * ff_dense_s8.c); the math is in ff_dense.h. */
 #include "ff_dense.h"
+
+/* One dot product per output, the sum wrapping modulo 2^32 as the prepared bias' does: the
+ * smallest code that computes the layer, for layers too small for their speed to matter. */
+void ff_dense_s8_compact(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
+                         FF_CONST int32_t *rec, int8_t *y) {
+    const int32_t in = p->in_features, out = p->out_features;
+    const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int narrow = lo > -128 || hi < 127;
+    for (int32_t r = 0; r < p->rows; r++, x += in) {
+        FF_CONST int8_t *wo = w;
+        FF_CONST int32_t *q = rec;
+        for (int32_t o = 0; o < out; o++, q += 4) {
+            int32_t acc = q[0];
+            for (int32_t k = 0; k < in; k++) {
+                acc = ff_add32(acc, (int32_t)x[k] * wo[k]);
+            }
+            wo += in;
+            *y++ = ff_requant_pre(acc, q[1], q[2], q[3], out_offset, lo, hi, narrow);
+        }
+    }
+}
 
 void ff_dense_s8_s4(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
                     FF_CONST int32_t *bias, int8_t *y) {

@@ -14,6 +14,15 @@
  * Cortex-M DSP path accumulates a block (8 channels of one row) with SMLAD, the input bytes of a
  * group turned into two halfword pairs by SXTB16 once for the block; the portable path computes
  * the same integers with 32-bit multiply-adds.
+ * ff_dense_s8_fast: the same, for layers the converter found to meet every condition of the
+ * Cortex-M assembly: in_features a multiple of 4, [act_min, act_max] = [-128, 127] and every
+ * record with k > 0 and left = 0 (right shifts of at least 2). On DSP cores it takes the
+ * assembly for the blocks and the DSP pair code for the pairs after them, without the portable
+ * block code; elsewhere it is ff_dense_s8.
+ * ff_dense_s8_compact: the same result from the same records and plain int8 weights w[o][k]
+ * (out_features x in_features, a channel of multiplier 0 zeroed), one dot product per output:
+ * for layers too small for their speed to matter (targets/c/emit_dense.py, COMPACT_MACS), in a
+ * tenth of ff_dense_s8's code.
  *
  * ff_dense_s8_s4: the same arithmetic as ff_dense_s8's definition (not its prepared layout) with
  * int4 weights (values in [-8, 7]; firmforge's PTQ uses
@@ -58,7 +67,6 @@ typedef struct {
     int32_t out_offset;   /* y zero point */
     int32_t act_min;
     int32_t act_max;
-    int32_t rshift2;      /* 1 when every record has k > 0 and left = 0 (ff_fixed.h) */
 } ff_dense_s8_params;
 
 /* Pairs of output channels per block of ff_dense_s8's prepared weights. */
@@ -81,6 +89,10 @@ typedef ff_dense_s8_s4_params ff_dense_s16_s8_params;
 
 void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16_t *w,
                  FF_CONST int32_t *rec, int8_t *y);
+void ff_dense_s8_fast(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16_t *w,
+                      FF_CONST int32_t *rec, int8_t *y);
+void ff_dense_s8_compact(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
+                         FF_CONST int32_t *rec, int8_t *y);
 void ff_dense_s8_s4(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
                     FF_CONST int32_t *bias, int8_t *y);
 void ff_dense_s16_s8(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x, FF_CONST int8_t *w,

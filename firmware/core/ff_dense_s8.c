@@ -6,7 +6,8 @@
  * each pair, in registers for the whole row; on Cortex-M DSP cores the four input bytes of a
  * group become two halfword pairs (SXTB16, once for the block) and each word of packed weights
  * takes two SMLAD (R with the word, E with its SXTB16). Pairs after the last full block go one
- * at a time. */
+ * at a time. The blocks' assembly is ff_dense_s8_fast's, for the layers the converter found it
+ * computes (no run-time test): ff_dense_s8 is the portable block code, on DSP cores too. */
 #include "ff_dense.h"
 
 /* The Cortex-M DSP path: its assembly needs 14 registers, which an unoptimized build (frame
@@ -63,12 +64,12 @@ static void fc_out(const int32_t *s, FF_CONST int32_t *q, int32_t n, int8_t *y,
     "sxtb16 %[xo], %[xo], ror #8\n\t" FF_FC_PAIR("e0", "r0") FF_FC_PAIR("e1", "r1")              \
         FF_FC_PAIR("e2", "r2") FF_FC_PAIR("e3", "r3")
 
-/* All blocks of one row (8 output channels each) in one piece of assembly, when the output
- * range is the full int8 range, in % 4 == 0 and rshift2. Per block: E = R =
- * bias'[2j] for each pair and h[j] = bias'[2j + 1]; per chunk of at most FF_FC_CHUNK4 groups,
- * the group loop (four groups per pass, entered part-way for a count that is not a multiple of
- * 4), then R = h + (R - E) / 256 and, if another chunk follows, h = R and R = E; then the 8
- * outputs. The loop state lives in memory because the group loop needs every register. */
+/* All blocks of one row (8 output channels each) in one piece of assembly (ff_dense_s8_fast), for
+ * layers whose output range is the full int8 range, in % 4 == 0 and rshift2. Per block: E = R =
+ * bias'[2j] for each pair and h[j] = bias'[2j + 1]; per chunk of at most FF_FC_CHUNK4 groups, the
+ * group loop (four groups per pass, entered part-way for a count that is not a multiple of 4), then
+ * R = h + (R - E) / 256 and, if another chunk follows, h = R and R = E; then the 8 outputs. The
+ * loop state lives in memory because the group loop needs every register. */
 static void fc_row_dsp(const int8_t *x, FF_CONST int16_t **wp, int32_t groups,
                        FF_CONST int32_t *q, int32_t blocks, int8_t *y, int32_t out_offset) {
     const int8_t *const xend = x + 4 * groups;
@@ -272,18 +273,9 @@ void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16
     const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int narrow = lo > -128 || hi < 127;
     const int32_t blocks = out / (2 * FF_DENSE_PAIRS);
-#if FF_FC_DSP
-    const int fast = !narrow && tail == 0 && groups > 0 && p->rshift2;
-#endif
     for (int32_t row = 0; row < p->rows; row++, x += in, y += out) {
         FF_CONST int16_t *wp = w;
         int32_t o = 0;
-#if FF_FC_DSP
-        if (fast && blocks > 0) {
-            fc_row_dsp(x, &wp, groups, rec, blocks, y, out_offset);
-            o = 2 * FF_DENSE_PAIRS * blocks;
-        }
-#endif
         for (; o < 2 * FF_DENSE_PAIRS * blocks; o += 2 * FF_DENSE_PAIRS) {
             fc_block(x, &wp, groups, tail, rec + 4 * o, y + o, out_offset, lo, hi, narrow);
         }
@@ -292,4 +284,25 @@ void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16
                     narrow);
         }
     }
+}
+
+void ff_dense_s8_fast(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16_t *w,
+                      FF_CONST int32_t *rec, int8_t *y) {
+#if FF_FC_DSP
+    const int32_t in = p->in_features, out = p->out_features;
+    const int32_t blocks = out / (2 * FF_DENSE_PAIRS);
+    for (int32_t row = 0; row < p->rows; row++, x += in, y += out) {
+        FF_CONST int16_t *wp = w;
+        int32_t o = 2 * FF_DENSE_PAIRS * blocks;
+        if (blocks > 0) {
+            fc_row_dsp(x, &wp, in >> 2, rec, blocks, y, p->out_offset);
+        }
+        for (; o < out; o += 2) {
+            fc_pair(x, &wp, in, rec + 4 * o, out - o > 1 ? 2 : 1, y + o, p->out_offset, -128,
+                    127, 0);
+        }
+    }
+#else
+    ff_dense_s8(p, x, w, rec, y);
+#endif
 }

@@ -1,6 +1,6 @@
 /* Fixed-point helpers of the integer kernels; the C twin of converter/fixed.py, line for line.
  *
- *   ff_srdhm(a, b)     = saturate(round_half_away(a * b / 2^31))  (SaturatingRoundingDoublingHighMul)
+ *   ff_srdhm(a, b)     = saturate(floor(a * b / 2^31 + 1/2))      (SaturatingRoundingDoublingHighMul)
  *   ff_rdbpot(x, e)    = round_half_away(x / 2^e)                 (RoundingDivideByPOT)
  *   ff_mbqm(x, m, s)   = ff_rdbpot(ff_srdhm(x * 2^max(s,0), m), max(-s,0))
  *
@@ -89,11 +89,13 @@ static inline int64_t ff_trunc_div_pow2(int64_t v, int n) {
     return v >= 0 ? (v >> n) : -((-v) >> n);
 }
 
+/* gemmlowp adds 2^30 to a*b >= 0 and 1 - 2^30 to a*b < 0, then divides by 2^31 truncating
+ * toward zero. Both are floor((a*b + 2^30) / 2^31): for a*b >= 0 the truncation is the floor;
+ * for a*b = -k < 0 it is -floor((k - 1 + 2^30) / 2^31) = floor((2^30 - k) / 2^31). So one
+ * arithmetic shift, no branch on the sign (a few instructions on every target). */
 static inline int32_t ff_srdhm(int32_t a, int32_t b) {
     const int overflow = (a == b) && (a == (int32_t)FF_INT32_MIN);
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    const int32_t high = (int32_t)ff_trunc_div_pow2(ab + nudge, 31);
+    const int32_t high = (int32_t)ff_asr64((int64_t)a * (int64_t)b + ((int64_t)1 << 30), 31);
     return overflow ? (int32_t)FF_INT32_MAX : high;
 }
 

@@ -49,6 +49,14 @@ enum { POOL_AVG, POOL_MAX };
 
 #if defined(FF_DSP)
 #define FF_POOL_DSP 1
+
+/* Adds the 16-bit lanes of e (channels 0, 2) and o (channels 1, 3) to the sums s[0..3]. */
+static inline void pool_widen(int32_t s[4], uint32_t e, uint32_t o) {
+    s[0] += (int16_t)(e & 0xFFFFu);
+    s[1] += (int16_t)(o & 0xFFFFu);
+    s[2] += ff_asr32((int32_t)e, 16);
+    s[3] += ff_asr32((int32_t)o, 16);
+}
 #else
 #define FF_POOL_DSP 0
 #endif
@@ -70,10 +78,12 @@ static inline int32_t pool_step(int32_t a, int32_t v, int op) {
     return op == POOL_AVG ? a + v : (v > a ? v : a);
 }
 
-/* The body of every public kernel: the element size (1 or 2 bytes) and the op are constants at
- * each call (FF_INLINE_BODY), so each kernel gets its own loops. */
+/* The body of every public kernel: the element size (1 or 2 bytes), the op and `fast` are
+ * constants at each call (FF_INLINE_BODY), so each kernel gets its own loops. `fast` (int8 on
+ * DSP cores only) promises c % 4 == 0 and windows of at most 255 elements: the code for longer
+ * windows and for the last channels drops out. */
 static FF_INLINE_BODY void pool2d(FF_CONST ff_pool2d_params *p, const void *x, void *y,
-                                  int size, int op) {
+                                  int size, int op, int fast) {
     const int32_t c = p->c, in_w = p->in_w, lo = p->act_min, hi = p->act_max;
     const ptrdiff_t row = (ptrdiff_t)in_w * c; /* elements per input row */
     int32_t yo = 0;
@@ -119,8 +129,8 @@ static FF_INLINE_BODY void pool2d(FF_CONST ff_pool2d_params *p, const void *x, v
                             continue;
                         }
                         uint32_t e = 0, o = 0; /* 16-bit lanes: channels (0, 2) and (1, 3) */
-                        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                        if (n <= 255) { /* the whole window in the 16-bit lanes */
+                        int32_t s[4] = {0, 0, 0, 0};
+                        if (fast || n <= 255) { /* the whole window in the 16-bit lanes */
                             for (int32_t iy = w.y0; iy < w.y1; iy++, xr += row) {
                                 for (ptrdiff_t j = 0; j < span; j += c) {
                                     const uint32_t v = ff_ld32(xr + j);
@@ -137,22 +147,16 @@ static FF_INLINE_BODY void pool2d(FF_CONST ff_pool2d_params *p, const void *x, v
                                         e = __sxtab16(e, v);
                                         o = ff_sxtab16_ror8(o, v);
                                     }
-                                    s0 += (int16_t)(e & 0xFFFFu);
-                                    s2 += ff_asr32((int32_t)e, 16);
-                                    s1 += (int16_t)(o & 0xFFFFu);
-                                    s3 += ff_asr32((int32_t)o, 16);
+                                    pool_widen(s, e, o);
                                     e = o = 0;
                                 }
                             }
                         }
-                        s0 += (int16_t)(e & 0xFFFFu);
-                        s2 += ff_asr32((int32_t)e, 16);
-                        s1 += (int16_t)(o & 0xFFFFu);
-                        s3 += ff_asr32((int32_t)o, 16);
-                        pool_store(y, yo + c0, ff_clamp(pool_mean(s0, &dv), lo, hi), 1);
-                        pool_store(y, yo + c0 + 1, ff_clamp(pool_mean(s1, &dv), lo, hi), 1);
-                        pool_store(y, yo + c0 + 2, ff_clamp(pool_mean(s2, &dv), lo, hi), 1);
-                        pool_store(y, yo + c0 + 3, ff_clamp(pool_mean(s3, &dv), lo, hi), 1);
+                        pool_widen(s, e, o);
+                        /* a loop, not four copies: the division runs once per output */
+                        for (int32_t k = 0; k < 4; k++) {
+                            pool_store(y, yo + c0 + k, ff_clamp(pool_mean(s[k], &dv), lo, hi), 1);
+                        }
                     }
                 }
 #endif
@@ -181,7 +185,7 @@ static FF_INLINE_BODY void pool2d(FF_CONST ff_pool2d_params *p, const void *x, v
                     pool_store(y, yo + c0 + 2, ff_clamp(a2, lo, hi), size);
                     pool_store(y, yo + c0 + 3, ff_clamp(a3, lo, hi), size);
                 }
-                for (; c0 < c; c0++) { /* the last channels, one at a time */
+                for (; !fast && c0 < c; c0++) { /* the last channels, one at a time */
                     ptrdiff_t xr = first + c0;
                     int32_t a = pool_load(x, xr, size);
                     ptrdiff_t j = c;
@@ -201,17 +205,25 @@ static FF_INLINE_BODY void pool2d(FF_CONST ff_pool2d_params *p, const void *x, v
 }
 
 void ff_avgpool2d_s8(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t *y) {
-    pool2d(p, x, y, 1, POOL_AVG);
+    pool2d(p, x, y, 1, POOL_AVG, 0);
+}
+
+void ff_avgpool2d_s8_fast(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t *y) {
+#if FF_POOL_DSP
+    pool2d(p, x, y, 1, POOL_AVG, 1);
+#else
+    ff_avgpool2d_s8(p, x, y); /* one copy of the body where there is no fast path */
+#endif
 }
 
 void ff_avgpool2d_s16(FF_CONST ff_pool2d_params *p, const int16_t *x, int16_t *y) {
-    pool2d(p, x, y, 2, POOL_AVG);
+    pool2d(p, x, y, 2, POOL_AVG, 0);
 }
 
 void ff_maxpool2d_s8(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t *y) {
-    pool2d(p, x, y, 1, POOL_MAX);
+    pool2d(p, x, y, 1, POOL_MAX, 0);
 }
 
 void ff_maxpool2d_s16(FF_CONST ff_pool2d_params *p, const int16_t *x, int16_t *y) {
-    pool2d(p, x, y, 2, POOL_MAX);
+    pool2d(p, x, y, 2, POOL_MAX, 0);
 }

@@ -12,6 +12,10 @@
  *   ff_maxpool2d_s8/_s16: y = clamp(max x, act_min, act_max)
  *
  * Input and output share quantization, so no requantization happens.
+ * ff_avgpool2d_s8_fast: ff_avgpool2d_s8 for layers the converter found to have c % 4 == 0 and
+ * windows of at most 255 elements, which the Cortex-M DSP path sums four channels at a time in
+ * 16-bit lanes without widening; on DSP cores it is that path alone, elsewhere the same as
+ * ff_avgpool2d_s8.
  *
  * No division. The converter lists the window counts n_min..n_max the geometry produces and
  * prepares for each n the pair recip[2(n - n_min)] = m, recip[2(n - n_min) + 1] = c with
@@ -45,6 +49,7 @@ typedef struct {
 } ff_pool2d_params;
 
 void ff_avgpool2d_s8(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t *y);
+void ff_avgpool2d_s8_fast(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t *y);
 void ff_maxpool2d_s8(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t *y);
 void ff_avgpool2d_s16(FF_CONST ff_pool2d_params *p, const int16_t *x, int16_t *y);
 void ff_maxpool2d_s16(FF_CONST ff_pool2d_params *p, const int16_t *x, int16_t *y);

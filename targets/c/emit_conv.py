@@ -8,9 +8,11 @@ need no scratch: they gather per output, see ``ff_conv.h``). A 1x1 int8 convolut
 1, no padding and one group is a matrix product over pixels and goes to ``ff_conv2d_s8_1x1``
 with constants prepared by ``pairs.py`` (the input offset folded into the bias, pair-packed
 int16 weights, requantization records); its scratch holds one block of pixels, so it may write
-its output over its input when in_c == out_c (the descriptor says so). Fewer than 4 pixels go
-to ``ff_dense_s8`` instead, and weights the pairs cannot hold to the general kernel. Int4
-weights (``Packed()``) take the general kernels.
+its output over its input when in_c == out_c (the descriptor says so), and layers its Cortex-M
+assembly computes whole call ``ff_conv2d_s8_1x1_fast``, which leaves the general code unlinked.
+Fewer than 4 pixels go to the dense kernels instead (``emit_dense.matrix_kernel``), and weights
+the pairs cannot hold to the general kernel. Int4 weights (``Packed()``) take the general
+kernels.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from . import pairs
 from .context import EmitContext
 from .conv_prep import PreparedRq, dw3x3_weights, im2col_geometry, im2col_weights, prepare_rq, round4
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
-from .emit_dense import emit_dense_s8
+from .emit_dense import emit_matrix, matrix_kernel
 
 PW_PIXELS = 4  # FF_PW_PIXELS in ff_conv.h: pixels per block of ff_conv2d_s8_1x1
 
@@ -114,19 +116,35 @@ def _pointwise_pairs(node: Conv2d) -> bool:
                           np.broadcast_to(mult, (w.shape[0],)))
 
 
+def _pointwise_rq(node: Conv2d) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(out, in) weights, per-channel multipliers and prepared records (``pairs.records``) of a
+    pointwise ``node``."""
+    x, w, b = node.inputs
+    o = w.shape[0]
+    mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
+    w2 = w.data.reshape(o, -1)
+    return w2, mult, pairs.records(w2, b.data, -x.quant.zp, mult, shift)
+
+
 @kernel.register
 def _conv2d_kernel(node: Conv2d) -> Kernel:
     words = _words(node, _CONV_KERNELS)
-    if words == "s8" and _pointwise_pairs(node):
+    if words == "s8" and is_pointwise(node) and node.x.size // node.x.shape[-1] < PW_PIXELS:
+        # fewer pixels than a block: a matrix-vector product, which the dense kernels do
+        # without scratch (blocks would be padded to 4 pixels)
+        found = matrix_kernel(node)
+        if found is not None:
+            return found
+    elif words == "s8" and _pointwise_pairs(node):
         in_c, out_c = node.x.shape[-1], node.y.shape[-1]
-        if node.x.size // in_c < PW_PIXELS:
-            # fewer pixels than a block: a matrix-vector product, which the dense kernel does
-            # without scratch (blocks would be padded to 4 pixels)
-            return Kernel("ff_dense_s8", "ff_dense.h", "ff_dense_s8_params")
         # The kernel copies each block of pixels into its scratch before writing the block's
-        # outputs, so the output may take the input's buffer when the shapes allow it.
-        return Kernel("ff_conv2d_s8_1x1", "ff_conv.h", "ff_conv2d_s8_1x1_params",
-                      scratch=2 * PW_PIXELS * in_c, inplace=in_c == out_c)
+        # outputs, so the output may take the input's buffer when the shapes allow it. Layers
+        # its Cortex-M assembly computes whole call the entry point without the general code.
+        _, _, rec = _pointwise_rq(node)
+        fast = pairs.conv_fast(in_c, out_c, rec, node.act_range())
+        return Kernel("ff_conv2d_s8_1x1_fast" if fast else "ff_conv2d_s8_1x1", "ff_conv.h",
+                      "ff_conv2d_s8_1x1_params", scratch=2 * PW_PIXELS * in_c,
+                      inplace=in_c == out_c)
     if words == "s8" and _im2col_prepared(node) is not None:
         return Kernel("ff_conv2d_s8_im2col", "ff_conv.h", "ff_conv2d_s8_im2col_params",
                       scratch=_im2col_scratch(node)[1])
@@ -179,11 +197,11 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     y = node.y
     o, kh, kw, ci = w.shape
     n, ih, iw, c = x.shape
-    if ctx.kernel.fn == "ff_conv2d_s8_1x1":
+    if ctx.kernel.params == "ff_conv2d_s8_1x1_params":
         _pointwise(node, ctx)
         return
-    if ctx.kernel.fn == "ff_dense_s8":
-        emit_dense_s8(ctx, node, w.data.reshape(o, ci))
+    if ctx.kernel.params == "ff_dense_s8_params":  # matrix_kernel's choice
+        emit_matrix(ctx, node)
         return
     _, oh, ow, _ = y.shape
     if ctx.kernel.fn == "ff_conv2d_s8_im2col":
@@ -239,15 +257,12 @@ def _dwconv2d_3x3(node: DepthwiseConv2d, ctx: EmitContext) -> None:
 def _pointwise(node: Conv2d, ctx: EmitContext) -> None:
     """``ff_conv2d_s8_1x1`` from prepared constants (``pairs.py``): int16 pair-packed weights,
     requantization records with the input offset folded into the bias."""
-    x, w, b = node.inputs
+    x, w, _ = node.inputs
     n, ih, iw, c = x.shape
-    o = w.shape[0]
-    mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
-    w2 = w.data.reshape(o, c)
+    w2, mult, rec = _pointwise_rq(node)
     lo, hi = node.act_range()
-    rec = pairs.records(w2, b.data, -x.quant.zp, mult, shift)
-    p = ctx.params(pixels=n * ih * iw, in_c=c, out_c=o, out_offset=node.y.quant.zp,
-                   act_min=lo, act_max=hi, rshift2=pairs.rshift2(rec))
+    p = ctx.params(pixels=n * ih * iw, in_c=c, out_c=w2.shape[0], out_offset=node.y.quant.zp,
+                   act_min=lo, act_max=hi)
     wp = ctx.array("w", pairs.conv_weights(w2, mult), "int16_t",
                    f"{w.name}: pairs of output channels packed for ff_conv2d_s8_1x1")
     recs = ctx.array("rec", rec, "int32_t",

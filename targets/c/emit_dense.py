@@ -19,7 +19,7 @@ from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 # (input, weights, weight encoding, bias, output) -> (kernel, its parameter struct)
 _KERNELS: dict[tuple[DType, DType, Encoding, DType, DType], tuple[str, str]] = {
     (DType.s8, DType.s8, Plain(), DType.s32, DType.s8): ("ff_dense_s8", "ff_dense_s8_params"),  # or
-    # ff_conv2d_s8 when the weights do not pack (_dense_kernel)
+    # its _fast / _compact variants, or ff_conv2d_s8 when none applies (matrix_kernel)
     (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): ("ff_dense_s8_s4",
                                                           "ff_dense_s8_s4_params"),
     (DType.s16, DType.s8, Plain(), DType.s64, DType.s16): ("ff_dense_s16_s8",
@@ -28,29 +28,70 @@ _KERNELS: dict[tuple[DType, DType, Encoding, DType, DType], tuple[str, str]] = {
                                                            "ff_dense_s16_s8_params")}
 
 
-def _packable(node: Dense) -> bool:
-    """True when ff_dense_s8's pair-packed constants can hold the layer (``pairs.packable``)."""
-    w, b = node.inputs[1:]
-    if not (w.is_const and b.is_const):
-        return False
-    mult, _ = node.requant()
-    return pairs.packable(w.data, np.broadcast_to(mult, (w.shape[0],)))
+# A layer of fewer multiply-accumulates per inference than this takes ff_dense_s8_compact, one
+# dot product per output, instead of the blocked kernels. On a Cortex-M4 at -O2 the compact
+# kernel is 300 B of code and ff_dense_s8 with its helpers 2.5 KB (more than any other kernel
+# of a small model); the compact loop takes 5 instructions per MAC, the blocked one about 2.5
+# (kws_ref_model's 64 -> 12 classifier, 768 MACs: 1,850 instructions more, 0.05% of the
+# model's 3.76 million). So below 1024 MACs a layer loses at most ~2,600 instructions per
+# inference (0.1 ms at 25 MHz), while 2.2 KB of flash are saved; layers at or above the bound
+# keep the blocked kernel, whose speed then counts.
+COMPACT_MACS = 1024
 
 
-def emit_dense_s8(ctx: EmitContext, node: Dense | Conv2d, w2: np.ndarray) -> None:
-    """``ff_dense_s8`` from prepared constants (``pairs.py``: pair-packed int16 weights,
-    requantization records with the input offset folded into the bias) for ``node``, a Dense
-    or a pointwise Conv2d (rows = pixels) whose weights are ``w2`` (out, in)."""
+def _matrix(node: Dense | Conv2d) -> tuple[np.ndarray, int] | None:
+    """The (out, in) weights and the row count of a Dense or a pointwise Conv2d with constant
+    weights and bias, else None."""
     x, w, b = node.inputs
-    o, k = w2.shape
+    if not (w.is_const and b.is_const):
+        return None
+    w2 = w.data.reshape(w.shape[0], -1)
+    return w2, x.size // w2.shape[1]
+
+
+def _rq(node: Dense | Conv2d, w2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-channel multipliers, shifts and prepared records (``pairs.records``) of ``node``."""
+    o = w2.shape[0]
     mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
+    return mult, shift, pairs.records(w2, node.inputs[2].data, -node.x.quant.zp, mult, shift)
+
+
+def matrix_kernel(node: Dense | Conv2d) -> Kernel | None:
+    """The kernel of a matrix-vector product (a Dense, or a pointwise Conv2d of fewer pixels
+    than a block of the 1x1 kernel) from prepared constants: ``ff_dense_s8_compact`` below
+    COMPACT_MACS, else ``ff_dense_s8_fast`` or ``ff_dense_s8`` when the pairs can hold the
+    weights (``pairs.packable``); None when none applies."""
+    found = _matrix(node)
+    if found is None:
+        return None
+    w2, rows = found
+    mult, _, rec = _rq(node, w2)
+    if w2.size * rows < COMPACT_MACS and pairs.multipliers_ok(mult):
+        return Kernel("ff_dense_s8_compact", "ff_dense.h", "ff_dense_s8_params")
+    if not pairs.packable(w2, mult):
+        return None
+    fast = pairs.dense_fast(w2.shape[1], rec, node.act_range())
+    return Kernel("ff_dense_s8_fast" if fast else "ff_dense_s8", "ff_dense.h",
+                  "ff_dense_s8_params")
+
+
+def emit_matrix(ctx: EmitContext, node: Dense | Conv2d) -> None:
+    """The call of ``matrix_kernel(node)``: prepared constants (``pairs.py``: requantization
+    records with the input offset folded into the bias; plain int8 weights for the compact
+    kernel, pair-packed int16 weights for the others)."""
+    x, w, _ = node.inputs
+    w2, rows = _matrix(node)
+    o, k = w2.shape
+    mult, _, rec = _rq(node, w2)
     lo, hi = node.act_range()
-    rec = pairs.records(w2, b.data, -x.quant.zp, mult, shift)
-    p = ctx.params("ff_dense_s8_params", rows=x.size // k, in_features=k, out_features=o,
-                   out_offset=node.y.quant.zp, act_min=lo, act_max=hi,
-                   rshift2=pairs.rshift2(rec))
-    wp = ctx.array("w", pairs.dense_weights(w2, mult), "int16_t",
-                   f"{w.name}: pairs of output channels packed for ff_dense_s8")
+    p = ctx.params("ff_dense_s8_params", rows=rows, in_features=k, out_features=o,
+                   out_offset=node.y.quant.zp, act_min=lo, act_max=hi)
+    if ctx.kernel.fn == "ff_dense_s8_compact":
+        wp = ctx.array("w", pairs.plain_weights(w2, mult), "int8_t",
+                       f"{w.name}: out x in, channels of multiplier 0 zeroed")
+    else:
+        wp = ctx.array("w", pairs.dense_weights(w2, mult), "int16_t",
+                       f"{w.name}: pairs of output channels packed for ff_dense_s8")
     recs = ctx.array("rec", rec, "int32_t",
                      "{bias with the input offset folded in, 2 * multiplier, k, left shift}")
     ctx.call_kernel(p, ctx.ptr(x), wp, recs, ctx.ptr(node.y))
@@ -65,11 +106,9 @@ def _dense_kernel(node: Dense) -> Kernel:
                                 f"and {b.dtype.value} bias")
     data_input(node)
     if found[0] == "ff_dense_s8":
-        if _packable(node):
-            return Kernel("ff_dense_s8", "ff_dense.h", "ff_dense_s8_params")
-        # weights the pairs cannot hold: the general convolution computes the same bytes (a
-        # dense layer is a 1x1 convolution over rows)
-        return Kernel("ff_conv2d_s8", "ff_conv.h", "ff_conv2d_s8_params")
+        # weights the prepared kernels cannot hold: the general convolution computes the same
+        # bytes (a dense layer is a 1x1 convolution over rows)
+        return matrix_kernel(node) or Kernel("ff_conv2d_s8", "ff_conv.h", "ff_conv2d_s8_params")
     return Kernel(found[0], "ff_dense.h", found[1], decodes=(1,))
 
 
@@ -79,8 +118,8 @@ def _dense(node: Dense, ctx: EmitContext) -> None:
     o, k = w.shape
     mult, shift = node.requant()
     lo, hi = node.act_range()
-    if ctx.kernel.fn == "ff_dense_s8":
-        emit_dense_s8(ctx, node, w.data)
+    if ctx.kernel.params == "ff_dense_s8_params":  # matrix_kernel's choice
+        emit_matrix(ctx, node)
         return
     if ctx.kernel.fn == "ff_conv2d_s8":
         p = ctx.params(

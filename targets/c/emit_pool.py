@@ -2,7 +2,9 @@
 
 Average pooling divides by the window count with a prepared reciprocal (``ff_pool.h`` has the
 proof of exactness): ``recip_table`` lists, for every window count the geometry can produce,
-the multiplier and shift the kernel uses instead of a division.
+the multiplier and shift the kernel uses instead of a division. An int8 average pooling whose
+channels are a multiple of 4 and whose windows hold at most 255 elements calls
+``ff_avgpool2d_s8_fast``, the kernel's Cortex-M DSP path alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .emit import Kernel, data_input, emit, kernel, unsupported
 
 _DTYPES = (DType.s8, DType.s16)
 MAX_WINDOW = 65534  # the reciprocal's proof needs 32768.5 * n < 2**31
+LANE_WINDOW = 255  # int8 values a 16-bit lane of ff_avgpool2d_s8's DSP path sums without widening
 
 
 def window_counts(node: Pool2d) -> list[int]:
@@ -47,7 +50,13 @@ def _kernel(node: Pool2d, op: str) -> Kernel:
     data_input(node)
     if op == "avgpool2d" and node.kernel[0] * node.kernel[1] > MAX_WINDOW:
         raise unsupported(node, f"windows of more than {MAX_WINDOW} elements")
-    return Kernel(f"ff_{op}_{x.dtype.value}", "ff_pool.h", "ff_pool2d_params")
+    fn = f"ff_{op}_{x.dtype.value}"
+    if fn == "ff_avgpool2d_s8" and x.shape[-1] % 4 == 0 \
+            and window_counts(node)[-1] <= LANE_WINDOW:
+        # what the DSP path sums four channels at a time without widening: the entry point
+        # without the code for other channel counts and longer windows
+        fn += "_fast"
+    return Kernel(fn, "ff_pool.h", "ff_pool2d_params")
 
 
 @kernel.register

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 DENSE_PAIRS = 4  # pairs of output channels that ff_dense_s8 accumulates together
+PAIR_CHUNK = 508  # FF_PAIR_CHUNK in ff_fixed.h: inputs per chunk of a pair's sums
+FULL_RANGE = (-128, 127)  # the int8 output range the assembly requantizes to (no clamp)
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
@@ -26,15 +28,20 @@ def _wrap32(v: np.ndarray) -> np.ndarray:
     return ((np.asarray(v, np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int64)
 
 
+def multipliers_ok(mult: np.ndarray) -> bool:
+    """True when every multiplier is 0 or in [2**30, 2**31), as ``quantize_multiplier`` makes
+    them: what the records' requantization (``ff_requant_pre``) assumes."""
+    m = np.asarray(mult, np.int64)
+    return not np.any((m != 0) & ((m < (1 << 30)) | (m >= (1 << 31))))
+
+
 def packable(w: np.ndarray, mult: np.ndarray) -> bool:
     """True when the pair-packed kernels apply to weights ``w`` (out, in) with multipliers
     ``mult``: every packed value fits int16 (it does not when ``w[2j + 1] = -128`` meets a negative
-    ``w[2j]``; symmetric int8 weights never reach -128) and every multiplier is 0 or in
-    [2**30, 2**31), as ``quantize_multiplier`` makes them."""
-    m = np.asarray(mult, np.int64)
-    if np.any((m != 0) & ((m < (1 << 30)) | (m >= (1 << 31)))):
+    ``w[2j]``; symmetric int8 weights never reach -128) and ``multipliers_ok``."""
+    if not multipliers_ok(mult):
         return False
-    h = _pair_values(_effective(w, m))
+    h = _pair_values(_effective(w, np.asarray(mult, np.int64)))
     return bool(np.all((h >= INT16_MIN) & (h <= INT16_MAX)))
 
 
@@ -60,6 +67,12 @@ def _effective(w: np.ndarray, mult: np.ndarray) -> np.ndarray:
     w = np.array(w, np.int64)
     w[np.asarray(mult) == 0] = 0
     return w
+
+
+def plain_weights(w: np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """int8 weights of ``ff_dense_s8_compact``: (out, in) row-major, the channels of
+    multiplier 0 zeroed (their records' bias' is 0, so their sum is 0)."""
+    return _effective(w, mult).astype(np.int8).ravel()
 
 
 def conv_weights(w: np.ndarray, mult: np.ndarray) -> np.ndarray:
@@ -108,6 +121,24 @@ def records(w: np.ndarray, bias: np.ndarray, in_offset: int, mult: np.ndarray,
 
 def rshift2(rec: np.ndarray) -> int:
     """1 when every record of ``records`` has no left shift and a right shift of at least 2
-    (k > 0): the kernels' assembly requantizes only such layers (the others take the C path)."""
+    (k > 0): the kernels' assembly requantizes only such layers (``conv_fast``,
+    ``dense_fast``; the others take the C code)."""
     r = np.asarray(rec).reshape(-1, 4)
     return int(bool(np.all((r[:, 2] > 0) & (r[:, 3] == 0))))
+
+
+def conv_fast(in_c: int, out_c: int, rec: np.ndarray, act: tuple[int, int]) -> bool:
+    """True when ``ff_conv2d_s8_1x1``'s Cortex-M assembly computes the whole layer, so that it
+    can call ``ff_conv2d_s8_1x1_fast`` (its pixels >= 4 are the 1x1 kernel's own condition):
+    in_c a multiple of 4 up to PAIR_CHUNK (one chunk of groups, no tail), out_c even (whole
+    pairs), the full int8 output range and ``rshift2`` records."""
+    return in_c % 4 == 0 and 0 < in_c <= PAIR_CHUNK and out_c % 2 == 0 \
+        and tuple(act) == FULL_RANGE and bool(rshift2(rec))
+
+
+def dense_fast(in_features: int, rec: np.ndarray, act: tuple[int, int]) -> bool:
+    """True when ``ff_dense_s8``'s Cortex-M code needs no portable block code, so that it can
+    call ``ff_dense_s8_fast``: in_features a multiple of 4 (its blocks chunk long rows
+    themselves), the full int8 output range and ``rshift2`` records."""
+    return in_features % 4 == 0 and in_features > 0 and tuple(act) == FULL_RANGE \
+        and bool(rshift2(rec))

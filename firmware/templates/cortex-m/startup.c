@@ -1,6 +1,7 @@
-/* Cortex-M startup: the vector table (initial stack pointer, reset handler, one handler per
- * fault that reports it), the reset handler (paint the stack, switch to it, copy .data, zero
- * .bss, arm the stack guard, enable the FPU for hard-float builds, run main).
+/* Cortex-M startup: the vector table (initial stack pointer, reset handler, and for every fault
+ * and interrupt one handler that reports it by name), the reset handler (paint the stack,
+ * switch to it, copy .data, zero .bss, arm the stack guard, enable the FPU for hard-float
+ * builds, run main).
  *
  * The stack. link.ld reserves [__ff_stack_bottom, __ff_stack_top) with a 32-byte guard
  * [__ff_stack_guard, __ff_stack_bottom) below it, at the bottom of RAM. The reset handler paints
@@ -154,24 +155,33 @@ __attribute__((naked, used, section(".ff_entry"))) void ff_ram_image_entry(void)
 }
 #endif
 
-static void nmi_handler(void) { ff_cortexm_fault("NMI"); }
-static void hardfault_handler(void) { ff_cortexm_fault("HardFault"); }
-static void memmanage_handler(void) { ff_cortexm_fault("MemManage"); }
-static void busfault_handler(void) { ff_cortexm_fault("BusFault"); }
-static void usagefault_handler(void) { ff_cortexm_fault("UsageFault"); }
-static void securefault_handler(void) { ff_cortexm_fault("SecureFault"); }
-static void svcall_handler(void) { ff_cortexm_fault("SVCall"); }
-static void debugmon_handler(void) { ff_cortexm_fault("DebugMon"); }
-static void pendsv_handler(void) { ff_cortexm_fault("PendSV"); }
-static void systick_handler(void) { ff_cortexm_fault("SysTick"); }
-static void irq_handler(void) { ff_cortexm_fault("IRQ"); }
+/* The name of each exception number (IPSR), NUL-separated: 2 NMI ... 15 SysTick, "" for the
+ * numbers that have no exception, then "IRQ" for every number from 16. */
+static const char fault_names[] =
+    "\0\0NMI\0HardFault\0MemManage\0BusFault\0UsageFault\0SecureFault\0\0\0\0SVCall\0"
+    "DebugMon\0\0PendSV\0SysTick\0IRQ";
+
+/* Every fault and stray interrupt of the vector table ends here and reports itself by the name
+ * of the exception being taken (IPSR's number, read on entry): one handler and one string
+ * instead of a handler per vector. */
+static void fault_handler(void) {
+    uint32_t n;
+    __asm__ volatile("mrs %0, ipsr" : "=r"(n));
+    n &= 0x1FFu;
+    const char *name = fault_names;
+    for (n = n < 16u ? n : 16u; n > 0u; n--) {
+        while (*name++ != '\0') {
+        }
+    }
+    ff_cortexm_fault(name);
+}
 
 typedef void (*ff_vector)(void);
 
 /* The firmware enables no interrupt; the first 32 external vectors still point at a handler
  * that reports them, so a stray one is named instead of jumping through garbage. */
 #define FF_IRQ_VECTORS 32
-#define FF_IRQ4 irq_handler, irq_handler, irq_handler, irq_handler
+#define FF_IRQ4 fault_handler, fault_handler, fault_handler, fault_handler
 #define FF_IRQ16 FF_IRQ4, FF_IRQ4, FF_IRQ4, FF_IRQ4
 
 struct ff_vector_table {
@@ -183,8 +193,7 @@ struct ff_vector_table {
 __attribute__((section(".vectors"), used))
 const struct ff_vector_table ff_vector_table = {
     __ff_ram_end,
-    {ff_reset_handler, nmi_handler, hardfault_handler, memmanage_handler, busfault_handler,
-     usagefault_handler, securefault_handler, 0, 0, 0, svcall_handler, debugmon_handler, 0,
-     pendsv_handler, systick_handler},
+    {ff_reset_handler, fault_handler, fault_handler, fault_handler, fault_handler, fault_handler,
+     fault_handler, 0, 0, 0, fault_handler, fault_handler, 0, fault_handler, fault_handler},
     {FF_IRQ16, FF_IRQ16},
 };
