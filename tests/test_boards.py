@@ -18,6 +18,7 @@ import pytest
 
 from firmforge.converter.ir import Act, DType, Graph, Value
 from firmforge.converter.ops.dense import Dense
+from firmforge.converter.ops.shape import Pad
 from firmforge.converter.plan import plan_memory
 from firmforge.converter.project import Project
 from firmforge.targets.board import build
@@ -213,6 +214,22 @@ def dense(rng: np.random.Generator, k: int, o: int, name: str = "tiny") -> Graph
                   out_quant_for_acc(rng, xq, w.quant, k), act=Act.RELU)
 
 
+def padded_sum(rng: np.random.Generator, k: int, n: int) -> Graph:
+    """x[1,k] padded to n values, then one output from all of them: an n-byte intermediate in
+    the arena from a few constants (a wide layer would also take flash for its n channels)."""
+    xq = act_quant(rng)
+    x = Value("x", (1, k), DType.s8, xq)
+    pad = Pad(name="pad", inputs=[x], outputs=[], pads=((0, 0), (0, n - k)))
+    pad.outputs = [Value("p", (1, n), DType.s8, xq)]
+    w = weights(rng, (1, n), axis=0)
+    fc = Dense(name="fc", inputs=[pad.outputs[0], w, bias(rng, 1, 2000)], outputs=[],
+               act=Act.RELU)
+    fc.outputs = [Value("y", (1, 1), DType.s8, out_quant_for_acc(rng, xq, w.quant, n))]
+    g = Graph("padded", [pad, fc], [x], fc.outputs)
+    g.validate()
+    return g
+
+
 def mlp(rng: np.random.Generator, sizes: list[int]) -> Graph:
     """Dense layers sizes[0] -> sizes[1] -> ...; the hidden activations live in the arena."""
     xq = act_quant(rng)
@@ -338,26 +355,38 @@ def test_rp2040_image_starts_with_code(built):
 
 
 def test_uno_linker_keeps_optiboot_and_the_stack(built, tmp_path):
-    """The same firmware links for the bare ATmega328P (32 KB) but not for the Uno, whose top
+    """A firmware that would fit the ATmega328P's 32 KB does not link for the Uno, whose top
     512 B hold Optiboot; static RAM that leaves less than the stack budget is refused too."""
     tiny = built("arduino-uno")
-    sim = load_board("simavr-atmega328p")
     uno = tiny.board
+    chip = load_board("simavr-atmega328p").flash.size  # 32,768 B
+    assert chip - uno.flash.size == 512
     # code besides the tiny model's 128 B of weights, 32 B of bias and 32 B of vectors
     code = tiny.sizes.flash - (128 + 32 + 32)
     o = 32  # enough outputs that the k inputs (a static buffer in RAM) fit the 2 KB
-    k = (0x7F00 - code - 12 * o) // (o + 1)  # weights o*k, bias and tables 12*o, k inputs
+    k = (0x7F00 - code - 16 * o) // (o + 1)  # weights o*k, bias and tables 16*o, k inputs
     rng = np.random.default_rng(3)
-    g = dense(rng, k, o)
-    src, x = generate(g), random_inputs(rng, g, batch=1)
-    write_project(src, g, sim, tmp_path / "sim", x)
-    sim_flash = build.elf_sizes(sim, build.make(sim, tmp_path / "sim")).flash
-    assert uno.flash.size < sim_flash <= sim.flash.size, sim_flash  # the test's own premise
-    write_project(src, g, uno, tmp_path / "uno", x)
-    with pytest.raises(build.FitError, match=r"region text overflowed by \d"):
-        build.make(uno, tmp_path / "uno")
-    # a 1,700-byte hidden layer: fits the 2 KB of RAM, not with the 512 B stack kept free
-    g = mlp(rng, [1, 1700, 1])
+    # A larger dense layer takes more kernel code than the tiny model's, so steer k (each input
+    # adds o + 1 bytes: a weight per output and its test vector) until the Uno's link
+    # overflows its region by 1 to 512 B: an image the chip's 32 KB would hold.
+    over = 0
+    for _ in range(6):
+        g = dense(rng, k, o)
+        src, x = generate(g), random_inputs(rng, g, batch=1)
+        write_project(src, g, uno, tmp_path / f"uno{k}", x)
+        try:
+            flash = build.elf_sizes(uno, build.make(uno, tmp_path / f"uno{k}")).flash
+            over = flash - uno.flash.size  # it linked: at most 0
+        except build.FitError as e:
+            m = re.search(r"region text overflowed by ([\d,]+)", str(e))
+            assert m, str(e)
+            over = int(m.group(1).replace(",", ""))
+        if 0 < over <= chip - uno.flash.size:
+            break
+        k -= (over - 256) // (o + 1)
+    assert 0 < over <= chip - uno.flash.size, over
+    # a 1,700-byte intermediate: fits the 2 KB of RAM, not with the 512 B stack kept free
+    g = padded_sum(rng, 4, 1700)
     src, x = generate(g), random_inputs(rng, g, batch=1)
     assert 1536 < src.plan.arena_size < 2048
     write_project(src, g, uno, tmp_path / "uno-ram", x)

@@ -76,7 +76,7 @@ def test_host_c_equals_reference(converted):
 
 def test_report_counts_packed_bytes(converted):
     """Per weighted layer, W weights and O int32 biases: int8 W + 4*O bytes, int4
-    ceil(W / 2) + 4*O bytes (the bias stays int32); the C arrays shrink by the same amount."""
+    ceil(W / 2) + 4*O bytes (the bias stays int32); the C arrays shrink by at least as much."""
     _, _, p8, p4 = converted
     r8, r4 = p8.report(), p4.report()
     rows8 = {r["name"]: r["weight_bytes"] for r in r8["layers"] if r["name"] in LAYERS}
@@ -94,8 +94,10 @@ def test_report_counts_packed_bytes(converted):
             assert (rows8[n.name], rows4[n.name]) == (w + 4 * b, (w + 1) // 2 + 4 * b)
     assert (r8["weight_bytes"], r4["weight_bytes"]) == (1805, 951)
     saved = 1805 - 951
-    assert r8["const_bytes"] - r4["const_bytes"] == saved
-    assert p8.sources().const_bytes - p4.sources().const_bytes == saved
+    # the C arrays shrink at least as much: the int8 layers' fast kernels also store prepared
+    # layouts (pair-packed weights padded to an even channel count, requantization records)
+    assert r8["const_bytes"] - r4["const_bytes"] >= saved
+    assert p8.sources().const_bytes - p4.sources().const_bytes >= saved
 
 
 def test_int4_firmware_on_qemu_equals_reference(converted, tmp_path):

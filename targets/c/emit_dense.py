@@ -59,14 +59,16 @@ def _rq(node: Dense | Conv2d, w2: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 def matrix_kernel(node: Dense | Conv2d) -> Kernel | None:
     """The kernel of a matrix-vector product (a Dense, or a pointwise Conv2d of fewer pixels
     than a block of the 1x1 kernel) from prepared constants: ``ff_dense_s8_compact`` below
-    COMPACT_MACS, else ``ff_dense_s8_fast`` or ``ff_dense_s8`` when the pairs can hold the
+    COMPACT_MACS or for one output channel, else ``ff_dense_s8_fast`` or ``ff_dense_s8`` when the pairs can hold the
     weights (``pairs.packable``); None when none applies."""
     found = _matrix(node)
     if found is None:
         return None
     w2, rows = found
     mult, _, rec = _rq(node, w2)
-    if w2.size * rows < COMPACT_MACS and pairs.multipliers_ok(mult):
+    # One output channel has no partner: pairing it with zeros would double its weights in
+    # flash and spend half the multiply-accumulates on them, so it is a plain dot product.
+    if (w2.size * rows < COMPACT_MACS or w2.shape[0] == 1) and pairs.multipliers_ok(mult):
         return Kernel("ff_dense_s8_compact", "ff_dense.h", "ff_dense_s8_params")
     if not pairs.packable(w2, mult):
         return None
