@@ -7,7 +7,6 @@ datasheets (and ELF attribute names from the Arm/RISC-V ABIs), independently of 
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import subprocess
@@ -226,24 +225,6 @@ def padded_sum(rng: np.random.Generator, k: int, n: int) -> Graph:
                act=Act.RELU)
     fc.outputs = [Value("y", (1, 1), DType.s8, out_quant_for_acc(rng, xq, w.quant, n))]
     g = Graph("padded", [pad, fc], [x], fc.outputs)
-    g.validate()
-    return g
-
-
-def mlp(rng: np.random.Generator, sizes: list[int]) -> Graph:
-    """Dense layers sizes[0] -> sizes[1] -> ...; the hidden activations live in the arena."""
-    xq = act_quant(rng)
-    x = Value("x", (1, sizes[0]), DType.s8, xq)
-    cur, q, nodes = x, xq, []
-    for i, (k, o) in enumerate(itertools.pairwise(sizes)):
-        w = weights(rng, (o, k), axis=0, name=f"w{i}")
-        yq = out_quant_for_acc(rng, q, w.quant, k)
-        n = Dense(name=f"fc{i}", inputs=[cur, w, bias(rng, o, 2000, f"b{i}")], outputs=[],
-                  act=Act.RELU)
-        n.outputs = [Value(f"y{i}", (1, o), DType.s8, yq)]
-        nodes.append(n)
-        cur, q = n.outputs[0], yq
-    g = Graph("mlp", nodes, [x], [cur])
     g.validate()
     return g
 
