@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.firmforge-deps
 JOBS   ?= 2
 
-.PHONY: demo test lint bench fuzz venv toolchains clean
+.PHONY: demo test lint bench fuzz mutations venv toolchains clean
 
 # Debian packages of the cross compilers and emulators (see ../shared/docs/TOOLCHAINS.md).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
@@ -48,6 +48,10 @@ bench: $(STAMP) toolchains
 # The TFLite importer against many more mutated real models than `make test` runs.
 fuzz: $(STAMP)
 	$(PY) benchmarks/fuzz_tflite.py --cases 20000
+
+# Deliberate one-token kernel bugs, each in a copy of the tree: which tests catch each.
+mutations: $(STAMP) toolchains
+	$(PY) tests/mutations.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
