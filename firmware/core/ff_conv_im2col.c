@@ -1,94 +1,72 @@
 /* The int8 convolution through im2col columns (one group, short filters: the first layers of
  * image and audio models); the math and the prepared operands are in ff_conv.h.
  *
- * Loop structure: output pixels two at a time. Both pixels' windows are gathered once into two
- * int16 columns, interleaved pair by pair (the input offset added, 0 for padding taps); then
- * every pair of output channels runs down both columns together: a 2x2 block of accumulators,
- * so each loaded pair of inputs serves two channels and each loaded pair of weights two pixels,
- * and one pointer walks each operand.
- *   - With the DSP extension a kernel row that lies inside the image is gathered four bytes at
- *     a time (one load, two SXTAB16 that add the offset to two lanes each: the column order
- *     perm is theirs), and the product runs on SMLAD: per four positions of depth, two LDRDs
- *     of columns and two of weights feed eight SMLADs, sixteen MACs.
- *   - Without it, the same columns are gathered a byte at a time and the 2x2 block runs on
- *     scalar multiply-accumulates over the same int16 operands.
+ * Loop structure. Each input row enters a ring of k_h rows once, widened to int16 with the
+ * input offset added (padding pixels and rows outside the image hold 0, the padding's real
+ * value), so a kernel row of an output pixel is a run of L = k_w * in_c int16 values in the
+ * ring: lw = ceil(L / 2) words, copied into the column as they are (the half word past an odd
+ * run meets a zero weight). Output pixels go two at a time: both columns are gathered, word by
+ * word interleaved (word j of pixel q at word 2j + q); then every pair of output channels runs
+ * down both columns together, a 2x2 block of accumulators, so each loaded pair of inputs serves
+ * two channels and each loaded pair of weights two pixels.
+ *   - With the DSP extension a ring row is widened four bytes at a time (SXTAB16 adds the
+ *     offset to two lanes at once, PKHBT/PKHTB restore the byte order), and the product runs on
+ *     SMLAD: per four positions of depth, two LDRDs of columns and two of weights feed eight
+ *     SMLADs, sixteen MACs.
+ *   - Without it, the same integers a byte and a product at a time.
  * A pixel left over (odd count) reuses the block with a stale second column whose results are
  * not stored; a channel left over (odd out_c) has a zero partner in the prepared weights.
  */
 #include "ff_conv.h"
 
-/* Copies n bytes (no overlap), a word at a time on DSP cores (which load unaligned words). */
-static void im2col_copy(int8_t *dst, const int8_t *src, int32_t n) {
-    int32_t i = 0;
-#if defined(FF_DSP)
-    for (; i + 4 <= n; i += 4) {
-        ff_st32(dst + i, ff_ld32(src + i));
-    }
-#endif
-    for (; i < n; i++) {
-        dst[i] = src[i];
-    }
-}
-
-static void im2col_fill(int8_t *dst, int8_t v, int32_t n) {
-    for (int32_t i = 0; i < n; i++) {
-        dst[i] = v;
-    }
-}
-
-/* The image columns of input row r (of the batch at xb) into one ring row: its pixels, or the
- * input zero point for a row outside the image. The padding columns keep the zero point written
- * once per call. */
+/* Input row r (of the batch at xb) into one ring row of int16: x + in_offset for its image
+ * pixels; a row outside the image is left as it is, all 0 (ring rows are cleared when a row
+ * outside the image is due, see below). The padding columns stay 0. */
 static void im2col_load_row(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *xb,
-                            int32_t r, int8_t *dst) {
-    const int32_t in_c = p->in_c, pad = p->pad_left;
-    const int32_t n = p->in_w < p->ring_w - pad ? p->in_w : p->ring_w - pad;
+                            int32_t r, int16_t *dst) {
+    const int32_t in_c = p->in_c, pad = p->pad_left, off = p->in_offset;
+    const int32_t n = (p->in_w < p->ring_w - pad ? p->in_w : p->ring_w - pad) * in_c;
+    int16_t *d = dst + pad * in_c;
+    int32_t i = 0;
     if (n <= 0) {
         return;
     }
     if (r < 0 || r >= p->in_h) {
-        im2col_fill(dst + pad * in_c, (int8_t)-p->in_offset, n * in_c);
-    } else {
-        im2col_copy(dst + pad * in_c, xb + r * p->in_w * in_c, n * in_c);
+        for (; i < n; i++) {
+            d[i] = 0;
+        }
+        return;
+    }
+    const int8_t *s = xb + r * p->in_w * in_c;
+#if defined(FF_DSP)
+    const uint32_t off2 = 0x00010001u * ((uint32_t)off & 0xFFFFu);
+    for (; i + 4 <= n; i += 4) { /* SXTAB16: bytes 0, 2 and 1, 3; PKH: back to 0, 1 and 2, 3 */
+        const uint32_t v = ff_ld32(s + i);
+        const uint32_t e = __sxtab16(off2, v), o = ff_sxtab16_ror8(off2, v);
+        ff_st32(d + i, ff_pkhbt(e, o));
+        ff_st32(d + i + 2, ff_pkhtb(e, o));
+    }
+#endif
+    for (; i < n; i++) {
+        d[i] = (int16_t)(s[i] + off);
     }
 }
 
-/* Gathers the window at ring column `col` (pixels) of the k_h ring rows, starting at slot s0,
- * into column q (0 or 1) of cols: position P at cols[4 * (P / 2) + 2q + P % 2], heads of the
- * kernel rows first, then their tails (ff_conv.h). Every tap reads the ring, whose padding
- * holds the input zero point, which the offset turns into 0. */
-static void im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *ring, int32_t s0,
-                   int32_t col, int16_t *cols, int32_t q) {
-    const int32_t in_c = p->in_c, k_h = p->k_h, off = p->in_offset;
-    const int32_t l = p->k_w * in_c, l4 = l & ~(int32_t)3, row_bytes = p->ring_w * in_c;
-    int16_t *d = cols + 2 * q;              /* the head of row ky at position ky * l4 */
-    /* the tails from position k_h * l4 on (even): element 4 * (P / 2) + P % 2 steps by 1 from
-     * an even position to the next, by 3 from an odd one */
-    int32_t ti = 2 * q + 2 * k_h * l4, odd = 0;
-    for (int32_t ky = 0, slot = s0; ky < k_h; ky++, d += 2 * l4) {
-        const int8_t *s = ring + slot * row_bytes + col * in_c;
-        int32_t t = 0;
+/* Gathers the window of the output pixel at ring column c (in values) into column q: word j
+ * of kernel row ky at word 2 * (ky * lw + j) + q, read from the ring's row ky (rows `row`
+ * values apart; any alignment). */
+static void im2col_gather(const int16_t *ring, int32_t row, int32_t k_h, int32_t lw, int32_t c,
+                          int16_t *cols) {
+    for (int32_t ky = 0; ky < k_h; ky++) {
+        const int16_t *s = ring + ky * row + c;
+        for (int32_t j = 0; j < lw; j++, cols += 4, s += 2) {
 #if defined(FF_DSP)
-        const uint32_t off2 = 0x00010001u * ((uint32_t)off & 0xFFFFu);
-        for (; t < l4; t += 4) { /* positions t, t+1 <- bytes 0, 2; t+2, t+3 <- 1, 3 */
-            const uint32_t v = ff_ld32(s + t);
-            ff_st32(d + 2 * t, __sxtab16(off2, v));
-            ff_st32(d + 2 * t + 4, ff_sxtab16_ror8(off2, v));
-        }
+            ff_st32a(cols, ff_ld32(s));
 #else
-        for (; t < l4; t += 4) {
-            d[2 * t] = (int16_t)(s[t] + off);
-            d[2 * t + 1] = (int16_t)(s[t + 2] + off);
-            d[2 * t + 4] = (int16_t)(s[t + 1] + off);
-            d[2 * t + 5] = (int16_t)(s[t + 3] + off);
-        }
+            cols[0] = s[0];
+            cols[1] = s[1];
 #endif
-        for (; t < l; t++) {
-            cols[ti] = (int16_t)(s[t] + off);
-            ti += odd ? 3 : 1;
-            odd ^= 1;
         }
-        slot = slot + 1 == k_h ? 0 : slot + 1;
     }
 }
 
@@ -99,14 +77,14 @@ static FF_INLINE_BODY void im2col_block(const int16_t *cols, FF_CONST int16_t *w
 #if defined(FF_DSP)
     const int16_t *xp = cols, *const end = cols + 2 * depth;
     for (; xp != end; xp += 8, wm += 8) {
-        const uint32_t x0a = ff_ld32a(xp), x1a = ff_ld32a(xp + 2);
-        const uint32_t x0b = ff_ld32a(xp + 4), x1b = ff_ld32a(xp + 6);
-        uint32_t w0, w1;
+        uint32_t x0a, x1a, x0b, x1b, w0, w1;
+        FF_LDRD_RAM(x0a, x1a, xp, 0);
         FF_LDRD(w0, w1, wm, 0);
         a00 = __smlad(x0a, w0, a00);
         a10 = __smlad(x1a, w0, a10);
         a01 = __smlad(x0a, w1, a01);
         a11 = __smlad(x1a, w1, a11);
+        FF_LDRD_RAM(x0b, x1b, xp, 8);
         FF_LDRD(w0, w1, wm, 8);
         a00 = __smlad(x0b, w0, a00);
         a10 = __smlad(x1b, w0, a10);
@@ -185,27 +163,33 @@ static void im2col_outputs(FF_CONST ff_conv2d_s8_im2col_params *p, const int16_t
 void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x,
                          FF_CONST int16_t *w, int8_t *y, int8_t *scratch) {
     const int32_t depth = p->depth, out_w = p->out_w, out_c = p->out_c, k_h = p->k_h;
-    const int32_t row_bytes = p->ring_w * p->in_c;
+    const int32_t in_c = p->in_c, lw = (p->k_w * in_c + 1) >> 1, step = p->stride_w * in_c;
+    const int32_t row = (p->ring_w * in_c + 1) & ~(int32_t)1; /* int16 values per ring row */
     int16_t *cols = (int16_t *)(void *)scratch; /* 4 * depth bytes, 4-byte aligned */
-    int8_t *ring = scratch + 4 * depth;
-    for (int32_t j = 0; j < 2 * depth; j++) { /* the positions without a tap stay 0 */
+    int16_t *ring = cols + 2 * depth;
+    /* the column positions past the taps, the padding and the slack past the last ring row
+     * stay 0 */
+    for (int32_t j = 0; j < 2 * depth + k_h * row + 2; j++) {
         cols[j] = 0;
     }
-    im2col_fill(ring, (int8_t)-p->in_offset, k_h * row_bytes);
     for (int32_t b = 0; b < p->batches; b++) {
-        const int8_t *xb = x + b * p->in_h * p->in_w * p->in_c;
+        const int8_t *xb = x + b * p->in_h * p->in_w * in_c;
         int8_t *yb = y + b * p->out_h * out_w * out_c;
-        int32_t next = -p->pad_top, next_slot = 0, s0 = 0; /* row r sits in slot (r + pad) % k_h */
         int32_t px = 0, pending = 0; /* output pixels done, and whether column 0 waits */
         for (int32_t oy = 0; oy < p->out_h; oy++) {
+            /* The ring holds input rows iy0 .. iy0 + k_h - 1 in order: the rows the previous
+             * output row also read move up (a forward copy, words to lower addresses), the
+             * others are loaded. */
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            while (next < iy0 + k_h) {
-                im2col_load_row(p, xb, next, ring + next_slot * row_bytes);
-                next++;
-                next_slot = next_slot + 1 == k_h ? 0 : next_slot + 1;
+            const int32_t keep = oy == 0 || p->stride_h >= k_h ? 0 : k_h - p->stride_h;
+            for (int32_t j = 0; j < keep * row; j += 2) {
+                ff_copy4a(ring + j, ring + (k_h - keep) * row + j);
             }
-            for (int32_t ox = 0; ox < out_w; ox++) {
-                im2col(p, ring, s0, ox * p->stride_w, cols, pending);
+            for (int32_t r = keep; r < k_h; r++) {
+                im2col_load_row(p, xb, iy0 + r, ring + r * row);
+            }
+            for (int32_t ox = 0, c = 0; ox < out_w; ox++, c += step) {
+                im2col_gather(ring, row, k_h, lw, c, cols + 2 * pending);
                 if (!pending && !(oy == p->out_h - 1 && ox == out_w - 1)) {
                     pending = 1; /* the pair completes with the next pixel */
                     continue;
@@ -214,10 +198,6 @@ void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x
                 im2col_outputs(p, cols, w, yb + px * out_c, pending);
                 px += 1 + pending;
                 pending = 0;
-            }
-            s0 += p->stride_h;
-            while (s0 >= k_h) {
-                s0 -= k_h;
             }
         }
     }

@@ -48,6 +48,17 @@ static inline void ff_st32(void *p, uint32_t v) {
 #define FF_LDRD(lo, hi, p, off) \
     __asm__ volatile("ldrd %0, %1, [%2, %3]" : "=r"(lo), "=r"(hi) : "r"(p), "I"(off))
 
+/* Two consecutive words at p + off of data in RAM (p 4-byte aligned, off a multiple of 4 below
+ * 1024): one LDRD. Not volatile: the memory operand tells the compiler which 8 bytes it reads
+ * (through a may_alias type, whatever type wrote them), so it stays after their stores. */
+typedef struct {
+    uint32_t w[2];
+} __attribute__((may_alias)) ff_u32x2;
+#define FF_LDRD_RAM(lo, hi, p, off)                                                    \
+    __asm__("ldrd %0, %1, [%2, %3]"                                                    \
+            : "=r"(lo), "=r"(hi)                                                       \
+            : "r"(p), "I"(off), "m"(*(const ff_u32x2 *)(const void *)((const char *)(p) + (off))))
+
 /* The same for data known to be 4-byte aligned (scratch), which lets the compiler pair
  * neighbouring words into LDRD/STRD. */
 static inline uint32_t ff_ld32a(const void *p) {

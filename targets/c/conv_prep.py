@@ -103,16 +103,13 @@ def _int16(a: np.ndarray) -> np.ndarray:
 
 def im2col_geometry(k_h: int, k_w: int, in_c: int) -> tuple[int, np.ndarray]:
     """``(depth, position)`` of ``ff_conv2d_s8_im2col``'s columns (``ff_conv.h``):
-    position[(ky * k_w + kx) * in_c + i] is where tap (ky, kx, i) sits, heads of the kernel
-    rows first (their groups of four in SXTAB16 order), then their tails."""
+    position[(ky * k_w + kx) * in_c + i] is where tap (ky, kx, i) sits. Kernel row ky starts at
+    ``2 * lw * ky``, ``lw = ceil(k_w * in_c / 2)`` words, so an odd row leaves one position
+    (a zero weight) before the next."""
     length = k_w * in_c
-    l4 = length & ~3
-    t = np.arange(length)
-    head = (t[:l4] & ~3) | ((t[:l4] & 1) << 1) | ((t[:l4] >> 1) & 1)
-    ky = np.arange(k_h)[:, None]
-    position = np.concatenate([ky * l4 + head[None, :],
-                               k_h * l4 + ky * (length - l4) + (t[l4:] - l4)[None, :]], axis=1)
-    return round4(k_h * length), position.reshape(-1)
+    lw = (length + 1) // 2
+    position = np.arange(k_h)[:, None] * 2 * lw + np.arange(length)[None, :]
+    return round4(k_h * 2 * lw), position.reshape(-1)
 
 
 def im2col_weights(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
