@@ -218,6 +218,10 @@ typedef struct {
 void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
                         FF_CONST int16_t *w, int8_t *y, int8_t *ring);
 
+/* The same result when c is a multiple of 4 (every channel block whole: a shorter loop). */
+void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
+                           FF_CONST int16_t *w, int8_t *y, int8_t *ring);
+
 typedef ff_dwconv2d_s8_params ff_dwconv2d_s8_s4_params;
 
 void ff_dwconv2d_s8_s4(FF_CONST ff_dwconv2d_s8_s4_params *p, const int8_t *x,

@@ -70,22 +70,26 @@ static void dw_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, 
     }
 #if defined(FF_DSP)
     if (drop <= 2 && (c & 3) == 0) { /* strides 1 and 2, whole blocks */
+        /* a padding row reads the pad word over and over (step 0) instead of a pixel */
         const uint32_t fill4 = 0x01010101u * (uint8_t)fill;
+        const int32_t st1 = src[1] != 0 ? c : 0, st2 = src[2] != 0 ? c : 0;
         for (int32_t c0 = 0; c0 < c; c0 += 4) {
             int8_t *d = ring + (c0 >> 2) * block + DW_PIXEL * pad;
-            const int8_t *s1 = src[1] != 0 ? src[1] + c0 : 0, *s2 = src[2] != 0 ? src[2] + c0 : 0;
+            int8_t *const end = d + DW_PIXEL * n;
+            const int8_t *s1 = src[1] != 0 ? src[1] + c0 : (const int8_t *)&fill4;
+            const int8_t *s2 = src[2] != 0 ? src[2] + c0 : (const int8_t *)&fill4;
             if (drop == 1) { /* two words move up, one comes in */
-                for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
+                for (; d != end; d += DW_PIXEL, s2 += st2) {
                     const uint32_t w1 = ff_ld32a(d + 4), w2 = ff_ld32a(d + 8);
                     ff_st32a(d, w1);
                     ff_st32a(d + 4, w2);
-                    ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+                    ff_st32a(d + 8, ff_ld32(s2));
                 }
             } else { /* one word moves up, two come in */
-                for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
+                for (; d != end; d += DW_PIXEL, s1 += st1, s2 += st2) {
                     ff_st32a(d, ff_ld32a(d + 8));
-                    ff_st32a(d + 4, s1 != 0 ? ff_ld32(s1 + j * c) : fill4);
-                    ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+                    ff_st32a(d + 4, ff_ld32(s1));
+                    ff_st32a(d + 8, ff_ld32(s2));
                 }
             }
         }
@@ -121,6 +125,18 @@ static void dw_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, 
         a2 = __smlad(__sxtb16(hi_), w0_, a2);                                      \
         a3 = __smlad(ff_sxtb16_ror8(hi_), w1_, a3);                                \
     } while (0)
+#endif
+
+#if defined(FF_DSP)
+/* __ssat(ff_rq_apply(acc2, rb + j), 8) for a constant j, the record's multiplier and rounding
+ * constant loaded by one LDRD at an immediate offset from rb. */
+#define DW_RQ(acc2, j)                                                             \
+    __extension__({                                                                \
+        uint32_t m_, n_;                                                           \
+        FF_LDRD(m_, n_, rb, 16 * (j) + 4);                                         \
+        const int32_t h_ = ff_smmulr((acc2), (int32_t)m_);                          \
+        __ssat(ff_asr32(2 * h_ + (int32_t)n_ - (h_ < 0 ? 1 : 0), (int)rb[j].rsh), 8); \
+    })
 #endif
 
 #if !defined(FF_DSP)
@@ -210,8 +226,62 @@ static void dw_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq *
 #endif
     }
 }
+
+/* ff_dwconv2d_s8_3x3_c4: channels a multiple of 4, so every block is whole: one output row of
+ * one block, the four results stored as one word. The records' multiplier and rounding
+ * constant come in one LDRD each. */
+static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq *rb, int8_t *y,
+                          const int8_t *y_end, int32_t x_step, int32_t y_step, int32_t lo,
+                          int32_t hi) {
+#if defined(FF_DSP)
+    const uint32_t lo4 = 0x01010101u * ((uint32_t)lo & 0xFFu);
+    const uint32_t hi4 = 0x01010101u * ((uint32_t)hi & 0xFFu);
+    do {
+        int32_t a0 = rb[0].bias, a1 = rb[1].bias, a2 = rb[2].bias, a3 = rb[3].bias;
+        DW_PAIR_ROWS(0, 0);
+        DW_PAIR_ROWS(DW_PIXEL, 8);
+        DW_PAIR_ROWS(2 * DW_PIXEL, 16);
+        {
+            const uint32_t r0 = ff_ld32a(q + 8), r1 = ff_ld32a(q + DW_PIXEL + 8);
+            const uint32_t lo16 = ff_pkhbt(r0, r1), hi16 = ff_pkhtb(r0, r1);
+            uint32_t w0, w1;
+            FF_LDRD(w0, w1, wb, 48);
+            a0 = __smlad(__sxtb16(lo16), w0, a0);
+            a1 = __smlad(ff_sxtb16_ror8(lo16), w1, a1);
+            FF_LDRD(w0, w1, wb, 56);
+            a2 = __smlad(__sxtb16(hi16), w0, a2);
+            a3 = __smlad(ff_sxtb16_ror8(hi16), w1, a3);
+        }
+        {
+            const uint32_t r2 = ff_ld32a(q + 2 * DW_PIXEL + 8);
+            const uint32_t even = __sxtb16(r2), odd = ff_sxtb16_ror8(r2);
+            uint32_t w02, w13;
+            FF_LDRD(w02, w13, wb, 64);
+            a0 = __smlabb((int32_t)even, (int32_t)w02, a0);
+            a2 = __smlatt((int32_t)even, (int32_t)w02, a2);
+            a1 = __smlabb((int32_t)odd, (int32_t)w13, a1);
+            a3 = __smlatt((int32_t)odd, (int32_t)w13, a3);
+        }
+        ff_st32(y, ff_pack4_clamp(DW_RQ(a0, 0), DW_RQ(a1, 1), DW_RQ(a2, 2), DW_RQ(a3, 3), lo4,
+                                  hi4));
+        q += x_step;
+        y += y_step;
+    } while (y != y_end);
+#else
+    do {
+        y[0] = dw_lane(q, wb, rb, rb[0].bias, 0, lo, hi);
+        y[1] = dw_lane(q, wb, rb, rb[1].bias, 1, lo, hi);
+        y[2] = dw_lane(q, wb, rb, rb[2].bias, 2, lo, hi);
+        y[3] = dw_lane(q, wb, rb, rb[3].bias, 3, lo, hi);
+        q += x_step;
+        y += y_step;
+    } while (y != y_end);
+#endif
+}
+
 #if defined(FF_DSP)
 #undef DW_PAIR_ROWS
+#undef DW_RQ
 #endif
 
 void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
@@ -231,6 +301,29 @@ void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
             for (int32_t c0 = 0; c0 < c; c0 += 4, q += block) {
                 dw_row_block(q, w + 9 * c0, p->rq + c0, y + yo + c0, p->out_w, x_step, c,
                              c - c0 < 4 ? c - c0 : 4, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
+                           FF_CONST int16_t *w, int8_t *y, int8_t *ring) {
+    const int32_t c = p->c, block = DW_PIXEL * p->ring_w, row = p->out_w * c;
+    const int32_t x_step = DW_PIXEL * p->stride_w;
+    int8_t *yr = y;
+    dw_fill(ring, (int8_t)p->pad_value, block * (c >> 2));
+    if (row == 0) {
+        return;
+    }
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *xb = x + b * p->in_h * p->in_w * c;
+        for (int32_t oy = 0; oy < p->out_h; oy++, yr += row) {
+            /* the same order as ff_dwconv2d_s8_3x3 (in place: see ff_conv.h) */
+            dw_advance(p, xb, ring, oy * p->stride_h - p->pad_top, oy == 0 ? 3 : p->stride_h);
+            const int8_t *q = ring;
+            for (int32_t c0 = 0; c0 < c; c0 += 4, q += block) {
+                dw4_row_block(q, w + 9 * c0, p->rq + c0, yr + c0, yr + c0 + row, x_step, c,
+                              p->act_min, p->act_max);
             }
         }
     }

@@ -57,16 +57,19 @@ static void im2col_load_row(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t
  * values apart; any alignment). */
 static void im2col_gather(const int16_t *ring, int32_t row, int32_t k_h, int32_t lw, int32_t c,
                           int16_t *cols) {
-    for (int32_t ky = 0; ky < k_h; ky++) {
-        const int16_t *s = ring + ky * row + c;
-        for (int32_t j = 0; j < lw; j++, cols += 4, s += 2) {
+    const int16_t *s = ring + c;
+    for (int32_t ky = 0; ky < k_h; ky++, s += row - 2 * lw) {
+        const int16_t *const e = s + 2 * lw;
+        do {
 #if defined(FF_DSP)
             ff_st32a(cols, ff_ld32(s));
 #else
             cols[0] = s[0];
             cols[1] = s[1];
 #endif
-        }
+            cols += 4;
+            s += 2;
+        } while (s != e);
     }
 }
 

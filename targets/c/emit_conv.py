@@ -162,8 +162,9 @@ def _dwconv2d_kernel(node: DepthwiseConv2d) -> Kernel:
         x, y = node.x, node.y
         ring = 3 * _dw3x3_ring_w(node) * round4(x.shape[3])
         same = tuple(node.stride) == (1, 1) and x.shape == y.shape
-        return Kernel("ff_dwconv2d_s8_3x3", "ff_conv.h", "ff_dwconv2d_s8_3x3_params",
-                      scratch=ring, inplace=same)
+        # whole blocks of four channels take the variant without partial blocks
+        fn = "ff_dwconv2d_s8_3x3_c4" if x.shape[3] % 4 == 0 else "ff_dwconv2d_s8_3x3"
+        return Kernel(fn, "ff_conv.h", "ff_dwconv2d_s8_3x3_params", scratch=ring, inplace=same)
     return Kernel(f"ff_dwconv2d_{words}", "ff_conv.h", f"ff_dwconv2d_{words}_params",
                   decodes=(1,))
 
@@ -259,7 +260,7 @@ def _pointwise(node: Conv2d, ctx: EmitContext) -> None:
 
 @emit.register
 def _dwconv2d(node: DepthwiseConv2d, ctx: EmitContext) -> None:
-    if ctx.kernel.fn == "ff_dwconv2d_s8_3x3":
+    if ctx.kernel.fn in ("ff_dwconv2d_s8_3x3", "ff_dwconv2d_s8_3x3_c4"):
         _dwconv2d_3x3(node, ctx)
         return
     x, w, b = node.inputs
