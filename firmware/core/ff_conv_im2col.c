@@ -73,48 +73,10 @@ static void im2col_gather(const int16_t *ring, int32_t row, int32_t k_h, int32_t
     }
 }
 
-/* The 2x2 block: both columns against the channel pair whose interleaved weights are wm. */
-static FF_INLINE_BODY void im2col_block(const int16_t *cols, FF_CONST int16_t *wm,
-                                        int32_t depth, int32_t acc[4]) {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-#if defined(FF_DSP)
-    const int16_t *xp = cols, *const end = cols + 2 * depth;
-    for (; xp != end; xp += 8, wm += 8) {
-        uint32_t x0a, x1a, x0b, x1b, w0, w1;
-        FF_LDRD_RAM(x0a, x1a, xp, 0);
-        FF_LDRD(w0, w1, wm, 0);
-        a00 = __smlad(x0a, w0, a00);
-        a10 = __smlad(x1a, w0, a10);
-        a01 = __smlad(x0a, w1, a01);
-        a11 = __smlad(x1a, w1, a11);
-        FF_LDRD_RAM(x0b, x1b, xp, 8);
-        FF_LDRD(w0, w1, wm, 8);
-        a00 = __smlad(x0b, w0, a00);
-        a10 = __smlad(x1b, w0, a10);
-        a01 = __smlad(x0b, w1, a01);
-        a11 = __smlad(x1b, w1, a11);
-    }
-#else
-    const int16_t *xp = cols, *const end = cols + 2 * depth;
-    for (; xp != end; xp += 4, wm += 4) { /* one position pair: [x0 x0' x1 x1'], [w0 w0' w1 w1'] */
-        a00 += (int32_t)xp[0] * wm[0];
-        a10 += (int32_t)xp[2] * wm[0];
-        a01 += (int32_t)xp[0] * wm[2];
-        a11 += (int32_t)xp[2] * wm[2];
-        a00 += (int32_t)xp[1] * wm[1];
-        a10 += (int32_t)xp[3] * wm[1];
-        a01 += (int32_t)xp[1] * wm[3];
-        a11 += (int32_t)xp[3] * wm[3];
-    }
-#endif
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-}
-
 /* Every output channel of the pixel in column 0 (outputs at y0) and, when two, of the pixel in
- * column 1 (at y0 + out_c). */
+ * column 1 (at y0 + out_c): channels four at a time, a 2x4 block of accumulators over both
+ * columns, so each loaded pair of inputs serves four channels and each loaded pair of weights
+ * two pixels. */
 static void im2col_outputs(FF_CONST ff_conv2d_s8_im2col_params *p, const int16_t *cols,
                            FF_CONST int16_t *w, int8_t *y0, int two) {
     const int32_t depth = p->depth, out_c = p->out_c, lo = p->act_min, hi = p->act_max;
@@ -123,43 +85,83 @@ static void im2col_outputs(FF_CONST ff_conv2d_s8_im2col_params *p, const int16_t
 #if defined(FF_DSP)
     const uint32_t lo4 = 0x01010101u * ((uint32_t)lo & 0xFFu);
     const uint32_t hi4 = 0x01010101u * ((uint32_t)hi & 0xFFu);
+    const int16_t *const end = cols + 2 * depth;
 #endif
-    int32_t o = 0;
-    for (; o + 1 < out_c; o += 2, w += 2 * depth, rq += 2) {
-        int32_t acc[4];
-        acc[0] = acc[2] = rq[0].bias;
-        acc[1] = acc[3] = rq[1].bias;
-        im2col_block(cols, w, depth, acc);
+    for (int32_t o = 0; o < out_c; o += 4, w += 4 * depth, rq += 4) {
+        const int32_t n = out_c - o < 4 ? out_c - o : 4; /* channels stored */
 #if defined(FF_DSP)
-        /* bytes: pixel 0 channels o, o+1, then pixel 1's, each clamped */
-        const uint32_t v = ff_pack4_clamp(__ssat(ff_rq_apply(acc[0], rq), 8),
-                                          __ssat(ff_rq_apply(acc[1], rq + 1), 8),
-                                          __ssat(ff_rq_apply(acc[2], rq), 8),
-                                          __ssat(ff_rq_apply(acc[3], rq + 1), 8), lo4, hi4);
-        y0[o] = (int8_t)v;
-        y0[o + 1] = (int8_t)(v >> 8);
-        if (two) {
-            y1[o] = (int8_t)(v >> 16);
-            y1[o + 1] = (int8_t)(v >> 24);
+        int32_t a00 = rq[0].bias, a01 = rq[1].bias, a02 = rq[2].bias, a03 = rq[3].bias;
+        int32_t a10 = a00, a11 = a01, a12 = a02, a13 = a03;
+        FF_CONST int16_t *wm = w;
+        /* per word of depth: the two pixels' words, then channels 0, 1 and 2, 3's; two words
+         * per iteration (depth is a multiple of 4 positions) */
+        for (const int16_t *xp = cols; xp != end; xp += 8, wm += 16) {
+            uint32_t x0, x1, w0, w1;
+            FF_LDRD_RAM(x0, x1, xp, 0);
+            FF_LDRD(w0, w1, wm, 0);
+            a00 = __smlad(x0, w0, a00);
+            a10 = __smlad(x1, w0, a10);
+            a01 = __smlad(x0, w1, a01);
+            a11 = __smlad(x1, w1, a11);
+            FF_LDRD(w0, w1, wm, 8);
+            a02 = __smlad(x0, w0, a02);
+            a12 = __smlad(x1, w0, a12);
+            a03 = __smlad(x0, w1, a03);
+            a13 = __smlad(x1, w1, a13);
+            FF_LDRD_RAM(x0, x1, xp, 8);
+            FF_LDRD(w0, w1, wm, 16);
+            a00 = __smlad(x0, w0, a00);
+            a10 = __smlad(x1, w0, a10);
+            a01 = __smlad(x0, w1, a01);
+            a11 = __smlad(x1, w1, a11);
+            FF_LDRD(w0, w1, wm, 24);
+            a02 = __smlad(x0, w0, a02);
+            a12 = __smlad(x1, w0, a12);
+            a03 = __smlad(x0, w1, a03);
+            a13 = __smlad(x1, w1, a13);
+        }
+        const uint32_t v0 = ff_pack4_clamp(__ssat(ff_rq_apply(a00, rq), 8),
+                                           __ssat(ff_rq_apply(a01, rq + 1), 8),
+                                           __ssat(ff_rq_apply(a02, rq + 2), 8),
+                                           __ssat(ff_rq_apply(a03, rq + 3), 8), lo4, hi4);
+        const uint32_t v1 = ff_pack4_clamp(__ssat(ff_rq_apply(a10, rq), 8),
+                                           __ssat(ff_rq_apply(a11, rq + 1), 8),
+                                           __ssat(ff_rq_apply(a12, rq + 2), 8),
+                                           __ssat(ff_rq_apply(a13, rq + 3), 8), lo4, hi4);
+        if (n == 4) {
+            ff_st32(y0 + o, v0);
+            if (two) {
+                ff_st32(y1 + o, v1);
+            }
+        } else {
+            for (int32_t j = 0; j < n; j++) {
+                y0[o + j] = (int8_t)(v0 >> (8 * j));
+                if (two) {
+                    y1[o + j] = (int8_t)(v1 >> (8 * j));
+                }
+            }
         }
 #else
-        y0[o] = ff_rq_s8(acc[0], rq, lo, hi);
-        y0[o + 1] = ff_rq_s8(acc[1], rq + 1, lo, hi);
-        if (two) {
-            y1[o] = ff_rq_s8(acc[2], rq, lo, hi);
-            y1[o + 1] = ff_rq_s8(acc[3], rq + 1, lo, hi);
+        int32_t acc[2][4];
+        for (int32_t h = 0; h < 4; h++) {
+            acc[0][h] = acc[1][h] = rq[h].bias;
+        }
+        /* word k: cols [x0 x0' x1 x1'], weights [w0 w0' w1 w1' w2 w2' w3 w3'] */
+        for (int32_t k = 0; k < depth / 2; k++) {
+            const int16_t *xp = cols + 4 * k;
+            FF_CONST int16_t *wm = w + 8 * k;
+            for (int32_t h = 0; h < 4; h++) {
+                acc[0][h] += (int32_t)xp[0] * wm[2 * h] + (int32_t)xp[1] * wm[2 * h + 1];
+                acc[1][h] += (int32_t)xp[2] * wm[2 * h] + (int32_t)xp[3] * wm[2 * h + 1];
+            }
+        }
+        for (int32_t j = 0; j < n; j++) {
+            y0[o + j] = ff_rq_s8(acc[0][j], rq + j, lo, hi);
+            if (two) {
+                y1[o + j] = ff_rq_s8(acc[1][j], rq + j, lo, hi);
+            }
         }
 #endif
-    }
-    if (o < out_c) { /* an odd out_c: the prepared partner channel is zero */
-        int32_t acc[4];
-        acc[0] = acc[2] = rq[0].bias;
-        acc[1] = acc[3] = 0;
-        im2col_block(cols, w, depth, acc);
-        y0[o] = ff_rq_s8(acc[0], rq, lo, hi);
-        if (two) {
-            y1[o] = ff_rq_s8(acc[2], rq, lo, hi);
-        }
     }
 }
 

@@ -114,13 +114,13 @@ def im2col_geometry(k_h: int, k_w: int, in_c: int) -> tuple[int, np.ndarray]:
 
 def im2col_weights(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Conv weights ``(O, KH, KW, C)`` times the per-channel ``scale`` (length O rounded up to
-    even), as int16: channel pairs, each ``depth`` positions of interleaved pairs
-    (``ff_conv.h``)."""
+    a multiple of 4), as int16: groups of four channels, each ``depth / 2`` words of the four
+    channels' position pairs (``ff_conv.h``)."""
     o, kh, kw, ci = w.shape
     depth, position = im2col_geometry(kh, kw, ci)
     dense = np.zeros((len(scale), depth), np.int64)
     dense[:o, position] = w.reshape(o, -1).astype(np.int64)
     dense *= scale[:, None]
-    # [m][h][T][e] -> [m][T][h][e]: channel o = 2m + h, position P = 2T + e
-    out = dense.reshape(-1, 2, depth // 2, 2).transpose(0, 2, 1, 3)
+    # [g][h][T][e] -> [g][T][h][e]: channel o = 4g + h, position P = 2T + e
+    out = dense.reshape(-1, 4, depth // 2, 2).transpose(0, 2, 1, 3)
     return _int16(out.reshape(-1))

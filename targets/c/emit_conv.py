@@ -102,7 +102,7 @@ def _im2col_prepared(node: Conv2d) -> PreparedRq | None:
             or _im2col_scratch(node)[1] > IM2COL_MAX_SCRATCH:
         return None
     w_abs = np.abs(w.data.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1)
-    return prepare_rq(node, np.zeros(w.shape[0], np.int64), w_abs, w.shape[0] + w.shape[0] % 2)
+    return prepare_rq(node, np.zeros(w.shape[0], np.int64), w_abs, round4(w.shape[0]))
 
 
 def _pointwise_pairs(node: Conv2d) -> bool:
