@@ -227,6 +227,63 @@ static void dw_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq *
     }
 }
 
+/* One ring word from four bytes of x (any alignment). */
+static inline void dw4_word(int8_t *d, const int8_t *s) {
+#if defined(FF_DSP)
+    ff_st32a(d, ff_ld32(s));
+#else
+    for (int32_t i = 0; i < 4; i++) {
+        d[i] = s[i];
+    }
+#endif
+}
+
+/* dw_advance for whole channel blocks (c a multiple of 4): each ring word is one word of x,
+ * or the pad word for padding rows (read over and over: step 0). */
+static void dw4_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, int8_t *ring,
+                        int32_t iy0, int32_t drop) {
+    const int32_t c = p->c, pad = p->pad_left, ring_w = p->ring_w, block = DW_PIXEL * ring_w;
+    const uint32_t fill4 = 0x01010101u * (uint8_t)p->pad_value;
+    if (pad >= ring_w) {
+        return;
+    }
+    const int32_t n = p->in_w < ring_w - pad ? p->in_w : ring_w - pad; /* image pixels used */
+    const int8_t *src[3];
+    int32_t st[3];
+    for (int32_t k = 0; k < 3; k++) {
+        const int32_t r = iy0 + k;
+        const int in = r >= 0 && r < p->in_h;
+        src[k] = in ? xb + r * p->in_w * c : (const int8_t *)&fill4;
+        st[k] = in ? c : 0;
+    }
+    for (int32_t c0 = 0; c0 < c; c0 += 4) {
+        int8_t *d = ring + (c0 >> 2) * block + DW_PIXEL * pad;
+        int8_t *const end = d + DW_PIXEL * n;
+        const int32_t o0 = st[0] != 0 ? c0 : 0, o1 = st[1] != 0 ? c0 : 0;
+        const int32_t o2 = st[2] != 0 ? c0 : 0;
+        const int8_t *s0 = src[0] + o0, *s1 = src[1] + o1, *s2 = src[2] + o2;
+        if (drop == 1) { /* two words move up, one comes in */
+            for (; d != end; d += DW_PIXEL, s2 += st[2]) {
+                ff_copy4a(d, d + 4);
+                ff_copy4a(d + 4, d + 8);
+                dw4_word(d + 8, s2);
+            }
+        } else if (drop == 2) { /* one word moves up, two come in */
+            for (; d != end; d += DW_PIXEL, s1 += st[1], s2 += st[2]) {
+                ff_copy4a(d, d + 8);
+                dw4_word(d + 4, s1);
+                dw4_word(d + 8, s2);
+            }
+        } else { /* three come in */
+            for (; d != end; d += DW_PIXEL, s0 += st[0], s1 += st[1], s2 += st[2]) {
+                dw4_word(d, s0);
+                dw4_word(d + 4, s1);
+                dw4_word(d + 8, s2);
+            }
+        }
+    }
+}
+
 /* ff_dwconv2d_s8_3x3_c4: channels a multiple of 4, so every block is whole: one output row of
  * one block, the four results stored as one word. The records' multiplier and rounding
  * constant come in one LDRD each. */
@@ -319,7 +376,7 @@ void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *
         const int8_t *xb = x + b * p->in_h * p->in_w * c;
         for (int32_t oy = 0; oy < p->out_h; oy++, yr += row) {
             /* the same order as ff_dwconv2d_s8_3x3 (in place: see ff_conv.h) */
-            dw_advance(p, xb, ring, oy * p->stride_h - p->pad_top, oy == 0 ? 3 : p->stride_h);
+            dw4_advance(p, xb, ring, oy * p->stride_h - p->pad_top, oy == 0 ? 3 : p->stride_h);
             const int8_t *q = ring;
             for (int32_t c0 = 0; c0 < c; c0 += 4, q += block) {
                 dw4_row_block(q, w + 9 * c0, p->rq + c0, yr + c0, yr + c0 + row, x_step, c,

@@ -73,6 +73,29 @@ static void im2col_gather(const int16_t *ring, int32_t row, int32_t k_h, int32_t
     }
 }
 
+/* The same for two pixels at once, ring columns c and c + step, into columns 0 and 1. */
+static void im2col_gather2(const int16_t *ring, int32_t row, int32_t k_h, int32_t lw, int32_t c,
+                           int32_t step, int16_t *cols) {
+    const int16_t *s = ring + c;
+    for (int32_t ky = 0; ky < k_h; ky++, s += row - 2 * lw) {
+        const int16_t *const e = s + 2 * lw;
+        do {
+#if defined(FF_DSP)
+            const uint32_t v0 = ff_ld32(s), v1 = ff_ld32(s + step);
+            ff_st32a(cols, v0);
+            ff_st32a(cols + 2, v1);
+#else
+            cols[0] = s[0];
+            cols[1] = s[1];
+            cols[2] = s[step];
+            cols[3] = s[step + 1];
+#endif
+            cols += 4;
+            s += 2;
+        } while (s != e);
+    }
+}
+
 /* Every output channel of the pixel in column 0 (outputs at y0) and, when two, of the pixel in
  * column 1 (at y0 + out_c): channels four at a time, a 2x4 block of accumulators over both
  * columns, so each loaded pair of inputs serves four channels and each loaded pair of weights
@@ -193,16 +216,27 @@ void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x
             for (int32_t r = keep; r < k_h; r++) {
                 im2col_load_row(p, xb, iy0 + r, ring + r * row);
             }
-            for (int32_t ox = 0, c = 0; ox < out_w; ox++, c += step) {
-                im2col_gather(ring, row, k_h, lw, c, cols + 2 * pending);
-                if (!pending && !(oy == p->out_h - 1 && ox == out_w - 1)) {
-                    pending = 1; /* the pair completes with the next pixel */
-                    continue;
-                }
-                /* columns 0 (pixel px) and, when pending, 1 (pixel px + 1) are ready */
-                im2col_outputs(p, cols, w, yb + px * out_c, pending);
-                px += 1 + pending;
+            int32_t ox = 0, c = 0;
+            if (pending) { /* the last pixel of the previous row waits in column 0 */
+                im2col_gather(ring, row, k_h, lw, 0, cols + 2);
+                im2col_outputs(p, cols, w, yb + px * out_c, 1);
+                px += 2;
+                ox = 1;
+                c = step;
                 pending = 0;
+            }
+            for (; ox + 1 < out_w; ox += 2, c += 2 * step, px += 2) {
+                im2col_gather2(ring, row, k_h, lw, c, step, cols);
+                im2col_outputs(p, cols, w, yb + px * out_c, 1);
+            }
+            if (ox < out_w) { /* one pixel left: it pairs with the next row's first */
+                im2col_gather(ring, row, k_h, lw, c, cols);
+                if (oy == p->out_h - 1) {
+                    im2col_outputs(p, cols, w, yb + px * out_c, 0);
+                    px++;
+                } else {
+                    pending = 1;
+                }
             }
         }
     }
