@@ -293,6 +293,7 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
 #if defined(FF_DSP)
     const uint32_t lo4 = 0x01010101u * ((uint32_t)lo & 0xFFu);
     const uint32_t hi4 = 0x01010101u * ((uint32_t)hi & 0xFFu);
+    const int narrow = lo > -128 || hi < 127; /* else SSAT alone clamps */
     do {
         int32_t a0 = rb[0].bias, a1 = rb[1].bias, a2 = rb[2].bias, a3 = rb[3].bias;
         DW_PAIR_ROWS(0, 0);
@@ -319,8 +320,11 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
             a1 = __smlabb((int32_t)odd, (int32_t)w13, a1);
             a3 = __smlatt((int32_t)odd, (int32_t)w13, a3);
         }
-        ff_st32(y, ff_pack4_clamp(DW_RQ(a0, 0), DW_RQ(a1, 1), DW_RQ(a2, 2), DW_RQ(a3, 3), lo4,
-                                  hi4));
+        uint32_t v = ff_pack4(DW_RQ(a0, 0), DW_RQ(a1, 1), DW_RQ(a2, 2), DW_RQ(a3, 3));
+        if (narrow) {
+            v = ff_clamp4(v, lo4, hi4);
+        }
+        ff_st32(y, v);
         q += x_step;
         y += y_step;
     } while (y != y_end);
@@ -367,8 +371,11 @@ void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *
                            FF_CONST int16_t *w, int8_t *y, int8_t *ring) {
     const int32_t c = p->c, block = DW_PIXEL * p->ring_w, row = p->out_w * c;
     const int32_t x_step = DW_PIXEL * p->stride_w;
+    const uint32_t fill4 = 0x01010101u * (uint8_t)p->pad_value;
     int8_t *yr = y;
-    dw_fill(ring, (int8_t)p->pad_value, block * (c >> 2));
+    for (int32_t i = 0; i < block * (c >> 2); i += 4) { /* whole words: 12 bytes a pixel */
+        ff_copy4a(ring + i, &fill4);
+    }
     if (row == 0) {
         return;
     }

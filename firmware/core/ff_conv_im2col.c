@@ -108,6 +108,7 @@ static void im2col_outputs(FF_CONST ff_conv2d_s8_im2col_params *p, const int16_t
 #if defined(FF_DSP)
     const uint32_t lo4 = 0x01010101u * ((uint32_t)lo & 0xFFu);
     const uint32_t hi4 = 0x01010101u * ((uint32_t)hi & 0xFFu);
+    const int narrow = lo > -128 || hi < 127; /* else SSAT alone clamps */
     const int16_t *const end = cols + 2 * depth;
 #endif
     for (int32_t o = 0; o < out_c; o += 4, w += 4 * depth, rq += 4) {
@@ -143,14 +144,16 @@ static void im2col_outputs(FF_CONST ff_conv2d_s8_im2col_params *p, const int16_t
             a03 = __smlad(x0, w1, a03);
             a13 = __smlad(x1, w1, a13);
         }
-        const uint32_t v0 = ff_pack4_clamp(__ssat(ff_rq_apply(a00, rq), 8),
-                                           __ssat(ff_rq_apply(a01, rq + 1), 8),
-                                           __ssat(ff_rq_apply(a02, rq + 2), 8),
-                                           __ssat(ff_rq_apply(a03, rq + 3), 8), lo4, hi4);
-        const uint32_t v1 = ff_pack4_clamp(__ssat(ff_rq_apply(a10, rq), 8),
-                                           __ssat(ff_rq_apply(a11, rq + 1), 8),
-                                           __ssat(ff_rq_apply(a12, rq + 2), 8),
-                                           __ssat(ff_rq_apply(a13, rq + 3), 8), lo4, hi4);
+        uint32_t v0 = ff_pack4(__ssat(ff_rq_apply(a00, rq), 8), __ssat(ff_rq_apply(a01, rq + 1), 8),
+                               __ssat(ff_rq_apply(a02, rq + 2), 8),
+                               __ssat(ff_rq_apply(a03, rq + 3), 8));
+        uint32_t v1 = ff_pack4(__ssat(ff_rq_apply(a10, rq), 8), __ssat(ff_rq_apply(a11, rq + 1), 8),
+                               __ssat(ff_rq_apply(a12, rq + 2), 8),
+                               __ssat(ff_rq_apply(a13, rq + 3), 8));
+        if (narrow) {
+            v0 = ff_clamp4(v0, lo4, hi4);
+            v1 = ff_clamp4(v1, lo4, hi4);
+        }
         if (n == 4) {
             ff_st32(y0 + o, v0);
             if (two) {

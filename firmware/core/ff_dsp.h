@@ -99,6 +99,24 @@ static inline uint32_t ff_pack4_clamp(int32_t t0, int32_t t1, int32_t t2, int32_
     return v;
 }
 
+/* ff_pack4_clamp in two steps, for loops that clamp only when [lo, hi] is narrower than the
+ * int8 range: the four results (each in [-128, 127]) as the bytes of one word (three BFIs)... */
+static inline uint32_t ff_pack4(int32_t t0, int32_t t1, int32_t t2, int32_t t3) {
+    uint32_t v = (uint32_t)t0;
+    __asm__("bfi %0, %1, #8, #8" : "+r"(v) : "r"(t1));
+    __asm__("bfi %0, %1, #16, #8" : "+r"(v) : "r"(t2));
+    __asm__("bfi %0, %1, #24, #8" : "+r"(v) : "r"(t3));
+    return v;
+}
+
+/* ... and each byte of v clamped to [lo, hi] (lo4, hi4: the bounds in every byte). */
+static inline uint32_t ff_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4) {
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(v), "r"(lo4) : "cc");
+    __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(v) : "r"(r), "r"(hi4) : "cc");
+    return v;
+}
+
 /* [lo16(o) + sx(byte 1), hi16(o) + sx(byte 3)]: SXTAB16 of the word rotated right by 8. */
 static inline uint32_t ff_sxtab16_ror8(uint32_t o, uint32_t a) {
     uint32_t r;
