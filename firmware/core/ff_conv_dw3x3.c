@@ -227,6 +227,7 @@ static void dw_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq *
     }
 }
 
+#if !defined(FF_DSP)
 /* One ring word from four bytes of x (any alignment). */
 static inline void dw4_word(int8_t *d, const int8_t *s) {
 #if defined(FF_DSP)
@@ -284,6 +285,79 @@ static void dw4_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb,
     }
 }
 
+#endif
+
+#if defined(FF_DSP)
+/* Bytes of one ring pixel of ff_dwconv2d_s8_3x3_c4 on DSP cores: rows 0 and 1 of its channel
+ * block already regrouped as the body pairs them, [A0 A1 B0 B1] and [A2 A3 B2 B3] (PKHBT,
+ * PKHTB of row words A, B), then row 1 and row 2 as they are (row 1 is the next row 0). */
+#define DW4_PIXEL 16
+
+/* dw4_advance for that layout. */
+static void dw4_advance_paired(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb,
+                               int8_t *ring, int32_t iy0, int32_t drop) {
+    const int32_t c = p->c, pad = p->pad_left, ring_w = p->ring_w, block = DW4_PIXEL * ring_w;
+    const uint32_t fill4 = 0x01010101u * (uint8_t)p->pad_value;
+    if (pad >= ring_w) {
+        return;
+    }
+    const int32_t n = p->in_w < ring_w - pad ? p->in_w : ring_w - pad; /* image pixels used */
+    const int8_t *src[3];
+    int32_t st[3];
+    for (int32_t k = 0; k < 3; k++) {
+        const int32_t r = iy0 + k;
+        const int in = r >= 0 && r < p->in_h;
+        src[k] = in ? xb + r * p->in_w * c : (const int8_t *)&fill4;
+        st[k] = in ? c : 0;
+    }
+    for (int32_t c0 = 0; c0 < c; c0 += 4) {
+        int8_t *d = ring + (c0 >> 2) * block + DW4_PIXEL * pad;
+        int8_t *const end = d + DW4_PIXEL * n;
+        const int8_t *s0 = src[0] + (st[0] != 0 ? c0 : 0), *s1 = src[1] + (st[1] != 0 ? c0 : 0);
+        const int8_t *s2 = src[2] + (st[2] != 0 ? c0 : 0);
+        if (drop == 1) { /* rows 1, 2 become rows 0, 1; one row comes in */
+            for (; d != end; d += DW4_PIXEL, s2 += st[2]) {
+                const uint32_t a = ff_ld32a(d + 8), b = ff_ld32a(d + 12);
+                ff_st32a(d, ff_pkhbt(a, b));
+                ff_st32a(d + 4, ff_pkhtb(a, b));
+                ff_st32a(d + 8, b);
+                ff_st32a(d + 12, ff_ld32(s2));
+            }
+        } else if (drop == 2) { /* row 2 becomes row 0; two rows come in */
+            for (; d != end; d += DW4_PIXEL, s1 += st[1], s2 += st[2]) {
+                const uint32_t a = ff_ld32a(d + 12), b = ff_ld32(s1);
+                ff_st32a(d, ff_pkhbt(a, b));
+                ff_st32a(d + 4, ff_pkhtb(a, b));
+                ff_st32a(d + 8, b);
+                ff_st32a(d + 12, ff_ld32(s2));
+            }
+        } else { /* three rows come in */
+            for (; d != end; d += DW4_PIXEL, s0 += st[0], s1 += st[1], s2 += st[2]) {
+                const uint32_t a = ff_ld32(s0), b = ff_ld32(s1);
+                ff_st32a(d, ff_pkhbt(a, b));
+                ff_st32a(d + 4, ff_pkhtb(a, b));
+                ff_st32a(d + 8, b);
+                ff_st32a(d + 12, ff_ld32(s2));
+            }
+        }
+    }
+}
+
+/* Rows 0 and 1 of one window column, already regrouped in the ring, into the four
+ * accumulators with the column's eight prepared weights wk. */
+#define DW4_COL(off, wk)                                                           \
+    do {                                                                           \
+        const uint32_t lo_ = ff_ld32a(q + (off)), hi_ = ff_ld32a(q + (off) + 4);   \
+        uint32_t w0_, w1_;                                                         \
+        FF_LDRD(w0_, w1_, wb, 2 * (wk));                                           \
+        a0 = __smlad(__sxtb16(lo_), w0_, a0);                                      \
+        a1 = __smlad(ff_sxtb16_ror8(lo_), w1_, a1);                                \
+        FF_LDRD(w0_, w1_, wb, 2 * (wk) + 8);                                       \
+        a2 = __smlad(__sxtb16(hi_), w0_, a2);                                      \
+        a3 = __smlad(ff_sxtb16_ror8(hi_), w1_, a3);                                \
+    } while (0)
+#endif
+
 /* ff_dwconv2d_s8_3x3_c4: channels a multiple of 4, so every block is whole: one output row of
  * one block, the four results stored as one word. The records' multiplier and rounding
  * constant come in one LDRD each. */
@@ -296,11 +370,11 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
     const int narrow = lo > -128 || hi < 127; /* else SSAT alone clamps */
     do {
         int32_t a0 = rb[0].bias, a1 = rb[1].bias, a2 = rb[2].bias, a3 = rb[3].bias;
-        DW_PAIR_ROWS(0, 0);
-        DW_PAIR_ROWS(DW_PIXEL, 8);
-        DW_PAIR_ROWS(2 * DW_PIXEL, 16);
-        {
-            const uint32_t r0 = ff_ld32a(q + 8), r1 = ff_ld32a(q + DW_PIXEL + 8);
+        DW4_COL(0, 0);
+        DW4_COL(DW4_PIXEL, 8);
+        DW4_COL(2 * DW4_PIXEL, 16);
+        { /* columns 0 and 1 of row 2 */
+            const uint32_t r0 = ff_ld32a(q + 12), r1 = ff_ld32a(q + DW4_PIXEL + 12);
             const uint32_t lo16 = ff_pkhbt(r0, r1), hi16 = ff_pkhtb(r0, r1);
             uint32_t w0, w1;
             FF_LDRD(w0, w1, wb, 48);
@@ -310,8 +384,8 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
             a2 = __smlad(__sxtb16(hi16), w0, a2);
             a3 = __smlad(ff_sxtb16_ror8(hi16), w1, a3);
         }
-        {
-            const uint32_t r2 = ff_ld32a(q + 2 * DW_PIXEL + 8);
+        { /* column 2 of row 2: channels (0, 2) and (1, 3) */
+            const uint32_t r2 = ff_ld32a(q + 2 * DW4_PIXEL + 12);
             const uint32_t even = __sxtb16(r2), odd = ff_sxtb16_ror8(r2);
             uint32_t w02, w13;
             FF_LDRD(w02, w13, wb, 64);
@@ -343,6 +417,7 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
 #if defined(FF_DSP)
 #undef DW_PAIR_ROWS
 #undef DW_RQ
+#undef DW4_COL
 #endif
 
 void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
@@ -369,11 +444,16 @@ void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
 
 void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
                            FF_CONST int16_t *w, int8_t *y, int8_t *ring) {
-    const int32_t c = p->c, block = DW_PIXEL * p->ring_w, row = p->out_w * c;
-    const int32_t x_step = DW_PIXEL * p->stride_w;
+#if defined(FF_DSP)
+    const int32_t pixel = DW4_PIXEL; /* the paired layout (4 * ring_w * c bytes of scratch) */
+#else
+    const int32_t pixel = DW_PIXEL;
+#endif
+    const int32_t c = p->c, block = pixel * p->ring_w, row = p->out_w * c;
+    const int32_t x_step = pixel * p->stride_w;
     const uint32_t fill4 = 0x01010101u * (uint8_t)p->pad_value;
     int8_t *yr = y;
-    for (int32_t i = 0; i < block * (c >> 2); i += 4) { /* whole words: 12 bytes a pixel */
+    for (int32_t i = 0; i < block * (c >> 2); i += 4) { /* whole words */
         ff_copy4a(ring + i, &fill4);
     }
     if (row == 0) {
@@ -383,7 +463,12 @@ void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *
         const int8_t *xb = x + b * p->in_h * p->in_w * c;
         for (int32_t oy = 0; oy < p->out_h; oy++, yr += row) {
             /* the same order as ff_dwconv2d_s8_3x3 (in place: see ff_conv.h) */
-            dw4_advance(p, xb, ring, oy * p->stride_h - p->pad_top, oy == 0 ? 3 : p->stride_h);
+            const int32_t iy0 = oy * p->stride_h - p->pad_top, drop = oy == 0 ? 3 : p->stride_h;
+#if defined(FF_DSP)
+            dw4_advance_paired(p, xb, ring, iy0, drop);
+#else
+            dw4_advance(p, xb, ring, iy0, drop);
+#endif
             const int8_t *q = ring;
             for (int32_t c0 = 0; c0 < c; c0 += 4, q += block) {
                 dw4_row_block(q, w + 9 * c0, p->rq + c0, yr + c0, yr + c0 + row, x_step, c,

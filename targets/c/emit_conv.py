@@ -160,10 +160,12 @@ def _dwconv2d_kernel(node: DepthwiseConv2d) -> Kernel:
     words = _words(node, _DW_KERNELS)
     if words == "s8" and _dw3x3_prepared(node) is not None:
         x, y = node.x, node.y
-        ring = 3 * _dw3x3_ring_w(node) * round4(x.shape[3])
         same = tuple(node.stride) == (1, 1) and x.shape == y.shape
-        # whole blocks of four channels take the variant without partial blocks
-        fn = "ff_dwconv2d_s8_3x3_c4" if x.shape[3] % 4 == 0 else "ff_dwconv2d_s8_3x3"
+        # whole blocks of four channels take the variant without partial blocks, whose ring
+        # keeps 16 bytes per pixel and block on DSP cores (12 elsewhere)
+        c4 = x.shape[3] % 4 == 0
+        fn = "ff_dwconv2d_s8_3x3_c4" if c4 else "ff_dwconv2d_s8_3x3"
+        ring = (4 if c4 else 3) * _dw3x3_ring_w(node) * round4(x.shape[3])
         return Kernel(fn, "ff_conv.h", "ff_dwconv2d_s8_3x3_params", scratch=ring, inplace=same)
     return Kernel(f"ff_dwconv2d_{words}", "ff_conv.h", f"ff_dwconv2d_{words}_params",
                   decodes=(1,))
