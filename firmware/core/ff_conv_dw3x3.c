@@ -23,6 +23,13 @@
  *   - without it, four scalar accumulators walk the same int16 weights.
  * Requantization uses the prepared ff_rq records (ff_fixed.h): the weights and biases carry the
  * 2^(l+1) scale, so a multiply, two adds and a shift requantize.
+ *
+ * ff_dwconv2d_s8_3x3_c4 (c a multiple of 4) runs the same taps without the partial-block cases:
+ * the ring advance copies whole words with no per-pixel tests (a padding row reads the pad word
+ * with step 0), every store is one word, and the clamp runs only when [act_min, act_max] is
+ * narrower than int8. With the DSP extension its ring pixel is 16 bytes, rows 0 and 1 kept
+ * already regrouped by PKHBT/PKHTB (done once per ring pixel and output row, not per tap: 2
+ * PKH per pixel instead of 6) plus rows 1 and 2 as they are, for the next advance.
  */
 #include "ff_conv.h"
 

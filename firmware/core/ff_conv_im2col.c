@@ -1,21 +1,24 @@
 /* The int8 convolution through im2col columns (one group, short filters: the first layers of
  * image and audio models); the math and the prepared operands are in ff_conv.h.
  *
- * Loop structure. Each input row enters a ring of k_h rows once, widened to int16 with the
- * input offset added (padding pixels and rows outside the image hold 0, the padding's real
- * value), so a kernel row of an output pixel is a run of L = k_w * in_c int16 values in the
- * ring: lw = ceil(L / 2) words, copied into the column as they are (the half word past an odd
- * run meets a zero weight). Output pixels go two at a time: both columns are gathered, word by
- * word interleaved (word j of pixel q at word 2j + q); then every pair of output channels runs
- * down both columns together, a 2x2 block of accumulators, so each loaded pair of inputs serves
- * two channels and each loaded pair of weights two pixels.
- *   - With the DSP extension a ring row is widened four bytes at a time (SXTAB16 adds the
- *     offset to two lanes at once, PKHBT/PKHTB restore the byte order), and the product runs on
- *     SMLAD: per four positions of depth, two LDRDs of columns and two of weights feed eight
- *     SMLADs, sixteen MACs.
- *   - Without it, the same integers a byte and a product at a time.
+ * Loop structure. The k_h input rows an output row reads sit in a window of int16 rows,
+ * widened with the input offset added (padding pixels and rows outside the image hold 0, the
+ * padding's real value); moving down an output row moves the rows still needed up and loads
+ * the others, so each input row is widened once. A kernel row of an output pixel is then a run
+ * of L = k_w * in_c int16 values: lw = ceil(L / 2) words, copied into the column as they are
+ * (the half word past an odd run meets a zero weight). Output pixels go two at a time (two of
+ * one row are gathered together; an odd row's last waits for the next row's first): word j of
+ * pixel q at word 2j + q. Then output channels go four at a time down both columns, a 2x4 block
+ * of accumulators, so each loaded pair of input words serves four channels and each loaded
+ * pair of weight words two pixels.
+ *   - With the DSP extension a row is widened four bytes at a time (SXTAB16 adds the offset to
+ *     two lanes at once, PKHBT/PKHTB restore the byte order), and the product runs on SMLAD:
+ *     per word of depth one LDRD of columns and two of weights feed eight SMLADs, sixteen MACs.
+ *     The four results of a pixel are saturated, packed and stored as one word; the bytewise
+ *     clamp (SSUB8/SEL) runs only when [act_min, act_max] is narrower than int8.
+ *   - Without it, the same integers a value and a product at a time.
  * A pixel left over (odd count) reuses the block with a stale second column whose results are
- * not stored; a channel left over (odd out_c) has a zero partner in the prepared weights.
+ * not stored; channels past out_c have zero weights and are not stored.
  */
 #include "ff_conv.h"
 

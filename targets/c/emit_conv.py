@@ -86,9 +86,10 @@ def _im2col_scratch(node: Conv2d) -> tuple[int, int]:
     """``(ring_w, scratch bytes)`` of ``ff_conv2d_s8_im2col`` for ``node``."""
     _, kh, kw, ci = node.inputs[1].shape
     ring_w = (node.y.shape[2] - 1) * node.stride[1] + kw
-    # two int16 columns, then k_h int16 ring rows and 4 bytes of slack (the last window's odd
-    # word may read one value past its row)
-    return ring_w, 4 * im2col_geometry(kh, kw, ci)[0] + 2 * kh * ring_w * node.x.shape[3] + 4
+    # two int16 columns, then k_h int16 ring rows (an even number of values each) and 4 bytes
+    # of slack (the last window's odd word may read one value past its row)
+    row = (ring_w * node.x.shape[3] + 1) // 2 * 2
+    return ring_w, 4 * im2col_geometry(kh, kw, ci)[0] + 2 * kh * row + 4
 
 
 def _im2col_prepared(node: Conv2d) -> PreparedRq | None:
