@@ -224,7 +224,16 @@ typedef struct {
 void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
                         FF_CONST int16_t *w, int8_t *y, int8_t *ring);
 
-/* The same result when c is a multiple of 4 (every channel block whole: a shorter loop). */
+/* The records of ff_dwconv2d_s8_3x3_c4, one block per four channels c0..c0+3 (lane j: channel
+ * c0 + j): ff_rq's fields grouped by field, so that a pair of them is one doubleword load. */
+typedef struct {
+    int32_t bias[4];
+    int32_t mr[4][2];             /* lane j's mult and rnd */
+    int32_t rsh[4];
+} ff_rq4;
+
+/* The same result when c is a multiple of 4 (every channel block whole: a shorter loop);
+ * p->rq points at c / 4 ff_rq4 blocks (the same records, regrouped). */
 void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
                            FF_CONST int16_t *w, int8_t *y, int8_t *ring);
 

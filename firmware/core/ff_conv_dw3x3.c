@@ -146,12 +146,24 @@ static void dw_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, 
     })
 #endif
 
+#if defined(FF_DSP)
+/* The same from an ff_rq4 block r (lane j's multiplier and rounding constant by one LDRD)
+ * and lane j's shift s. */
+#define DW_RQ4(acc2, j, s)                                                         \
+    __extension__({                                                                \
+        uint32_t m_, n_;                                                           \
+        FF_LDRD(m_, n_, r, 16 + 8 * (j));                                          \
+        const int32_t h_ = ff_smmulr((acc2), (int32_t)m_);                          \
+        __ssat(ff_asr32(2 * h_ + (int32_t)n_ - (h_ < 0 ? 1 : 0), (int)(s)), 8);     \
+    })
+#endif
+
 #if !defined(FF_DSP)
-/* Lane j (a constant at each call) of one output pixel, from its bias a: the nine taps of
- * ring words 4 * ky + 12 * kx, with the weights where the DSP order puts them (ff_conv.h). */
-static FF_INLINE_BODY int8_t dw_lane(const int8_t *q, FF_CONST int16_t *wb,
-                                     FF_CONST ff_rq *rb, int32_t a, int32_t j, int32_t lo,
-                                     int32_t hi) {
+/* Lane j (a constant at each call) of one output pixel's accumulator, from its bias a: the
+ * nine taps of ring words 4 * ky + 12 * kx, with the weights where the DSP order puts them
+ * (ff_conv.h). */
+static FF_INLINE_BODY int32_t dw_taps(const int8_t *q, FF_CONST int16_t *wb, int32_t a,
+                                      int32_t j) {
     const int8_t *qj = q + j;
     FF_CONST int16_t *wj = wb + 2 * j;
     a += (int32_t)qj[0] * wj[0];
@@ -163,7 +175,22 @@ static FF_INLINE_BODY int8_t dw_lane(const int8_t *q, FF_CONST int16_t *wb,
     a += (int32_t)qj[8] * wj[24];
     a += (int32_t)qj[20] * wj[25];
     a += (int32_t)qj[32] * wb[32 + ((j & 1) << 1) + (j >> 1)];
-    return ff_rq_s8(a, rb + j, lo, hi);
+    return a;
+}
+
+static FF_INLINE_BODY int8_t dw_lane(const int8_t *q, FF_CONST int16_t *wb,
+                                     FF_CONST ff_rq *rb, int32_t a, int32_t j, int32_t lo,
+                                     int32_t hi) {
+    return ff_rq_s8(dw_taps(q, wb, a, j), rb + j, lo, hi);
+}
+
+/* ff_rq_s8 from the fields of lane j of an ff_rq4 block (the same arithmetic as ff_rq_apply
+ * in ff_fixed.h, the record's fields laid out by lane instead). */
+static FF_INLINE_BODY int8_t dw4_rq_s8(int32_t acc2, FF_CONST ff_rq4 *r, int32_t j, int32_t lo,
+                                       int32_t hi) {
+    const int32_t h = ff_smmulr(acc2, r->mr[j][0]);
+    return (int8_t)ff_clamp(ff_asr32(2 * h + r->mr[j][1] - (h < 0 ? 1 : 0), (int)r->rsh[j]),
+                            lo, hi);
 }
 #endif
 
@@ -368,7 +395,7 @@ static void dw4_advance_paired(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8
 /* ff_dwconv2d_s8_3x3_c4: channels a multiple of 4, so every block is whole: one output row of
  * one block, the four results stored as one word. The records' multiplier and rounding
  * constant come in one LDRD each. */
-static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq *rb, int8_t *y,
+static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq4 *r, int8_t *y,
                           const int8_t *y_end, int32_t x_step, int32_t y_step, int32_t lo,
                           int32_t hi) {
 #if defined(FF_DSP)
@@ -376,7 +403,10 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
     const uint32_t hi4 = 0x01010101u * ((uint32_t)hi & 0xFFu);
     const int narrow = lo > -128 || hi < 127; /* else SSAT alone clamps */
     do {
-        int32_t a0 = rb[0].bias, a1 = rb[1].bias, a2 = rb[2].bias, a3 = rb[3].bias;
+        uint32_t b0, b1, b2, b3;
+        FF_LDRD(b0, b1, r, 0);
+        FF_LDRD(b2, b3, r, 8);
+        int32_t a0 = (int32_t)b0, a1 = (int32_t)b1, a2 = (int32_t)b2, a3 = (int32_t)b3;
         DW4_COL(0, 0);
         DW4_COL(DW4_PIXEL, 8);
         DW4_COL(2 * DW4_PIXEL, 16);
@@ -401,7 +431,11 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
             a1 = __smlabb((int32_t)odd, (int32_t)w13, a1);
             a3 = __smlatt((int32_t)odd, (int32_t)w13, a3);
         }
-        uint32_t v = ff_pack4(DW_RQ(a0, 0), DW_RQ(a1, 1), DW_RQ(a2, 2), DW_RQ(a3, 3));
+        uint32_t s0, s1, s2, s3;
+        FF_LDRD(s0, s1, r, 48);
+        FF_LDRD(s2, s3, r, 56);
+        uint32_t v = ff_pack4(DW_RQ4(a0, 0, s0), DW_RQ4(a1, 1, s1), DW_RQ4(a2, 2, s2),
+                              DW_RQ4(a3, 3, s3));
         if (narrow) {
             v = ff_clamp4(v, lo4, hi4);
         }
@@ -411,10 +445,10 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
     } while (y != y_end);
 #else
     do {
-        y[0] = dw_lane(q, wb, rb, rb[0].bias, 0, lo, hi);
-        y[1] = dw_lane(q, wb, rb, rb[1].bias, 1, lo, hi);
-        y[2] = dw_lane(q, wb, rb, rb[2].bias, 2, lo, hi);
-        y[3] = dw_lane(q, wb, rb, rb[3].bias, 3, lo, hi);
+        y[0] = dw4_rq_s8(dw_taps(q, wb, r->bias[0], 0), r, 0, lo, hi);
+        y[1] = dw4_rq_s8(dw_taps(q, wb, r->bias[1], 1), r, 1, lo, hi);
+        y[2] = dw4_rq_s8(dw_taps(q, wb, r->bias[2], 2), r, 2, lo, hi);
+        y[3] = dw4_rq_s8(dw_taps(q, wb, r->bias[3], 3), r, 3, lo, hi);
         q += x_step;
         y += y_step;
     } while (y != y_end);
@@ -424,6 +458,7 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq 
 #if defined(FF_DSP)
 #undef DW_PAIR_ROWS
 #undef DW_RQ
+#undef DW_RQ4
 #undef DW4_COL
 #endif
 
@@ -459,6 +494,7 @@ void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *
     const int32_t c = p->c, block = pixel * p->ring_w, row = p->out_w * c;
     const int32_t x_step = pixel * p->stride_w;
     const uint32_t fill4 = 0x01010101u * (uint8_t)p->pad_value;
+    FF_CONST ff_rq4 *const rq4 = (FF_CONST ff_rq4 *)(FF_CONST void *)p->rq; /* see ff_conv.h */
     int8_t *yr = y;
     for (int32_t i = 0; i < block * (c >> 2); i += 4) { /* whole words */
         ff_copy4a(ring + i, &fill4);
@@ -478,7 +514,7 @@ void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *
 #endif
             const int8_t *q = ring;
             for (int32_t c0 = 0; c0 < c; c0 += 4, q += block) {
-                dw4_row_block(q, w + 9 * c0, p->rq + c0, yr + c0, yr + c0 + row, x_step, c,
+                dw4_row_block(q, w + 9 * c0, rq4 + (c0 >> 2), yr + c0, yr + c0 + row, x_step, c,
                               p->act_min, p->act_max);
             }
         }

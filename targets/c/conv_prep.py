@@ -70,6 +70,13 @@ def prepare_rq(node: Node, w_sum: np.ndarray, w_abs_sum: np.ndarray, channels: i
     return PreparedRq(rec, scale)
 
 
+def rq4_blocks(records: np.ndarray) -> np.ndarray:
+    """``ff_rq`` records (a multiple of 4 of them, ``(n, 4)``: bias, mult, rnd, rsh) regrouped
+    as ``ff_rq4`` blocks: per four channels the biases, the (mult, rnd) pairs, the shifts."""
+    r = np.asarray(records).reshape(-1, 4, 4)  # [block][lane][field]
+    return np.concatenate([r[:, :, 0], r[:, :, 1:3].reshape(-1, 8), r[:, :, 3]], axis=1)
+
+
 def folded_bias(node: Node, w_sum: np.ndarray) -> np.ndarray:
     """``bias + in_offset * w_sum`` per output channel (exact: the bounds keep it in int32)."""
     return node.inputs[2].data.astype(np.int64) - int(node.inputs[0].quant.zp) * w_sum

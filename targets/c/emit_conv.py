@@ -23,7 +23,15 @@ from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from . import pairs
 from .context import EmitContext
-from .conv_prep import PreparedRq, dw3x3_weights, im2col_geometry, im2col_weights, prepare_rq, round4
+from .conv_prep import (
+    PreparedRq,
+    dw3x3_weights,
+    im2col_geometry,
+    im2col_weights,
+    prepare_rq,
+    round4,
+    rq4_blocks,
+)
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 from .emit_dense import emit_dense_s8
 
@@ -230,8 +238,13 @@ def _dwconv2d_3x3(node: DepthwiseConv2d, ctx: EmitContext) -> None:
     _, oh, ow, _ = node.y.shape
     prep = _dw3x3_prepared(node)
     lo, hi = node.act_range()
-    rq = ctx.array("rq", prep.records, "int32_t",
-                   f"{b.name} + input offset * sum of weights, scaled; requantization (ff_rq)")
+    if ctx.kernel.fn == "ff_dwconv2d_s8_3x3_c4":
+        rq = ctx.array("rq", rq4_blocks(prep.records), "int32_t",
+                       f"{b.name} + input offset * sum of weights, scaled; requantization "
+                       "(ff_rq4 blocks)")
+    else:
+        rq = ctx.array("rq", prep.records, "int32_t",
+                       f"{b.name} + input offset * sum of weights, scaled; requantization (ff_rq)")
     p = ctx.params(
         batches=n, in_h=ih, in_w=iw, c=c, out_h=oh, out_w=ow,
         stride_h=node.stride[0], stride_w=node.stride[1],
