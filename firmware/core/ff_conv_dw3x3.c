@@ -357,12 +357,12 @@ static void dw4_advance_paired(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8
                 ff_st32a(d + 8, b);
                 ff_st32a(d + 12, ff_ld32(s2));
             }
-        } else if (drop == 2) { /* row 2 becomes row 0; two rows come in */
+        } else if (drop == 2) { /* row 2 becomes row 0; two rows come in (stride 2, whose
+                                   * advances never read the raw row 1: not kept) */
             for (; d != end; d += DW4_PIXEL, s1 += st[1], s2 += st[2]) {
                 const uint32_t a = ff_ld32a(d + 12), b = ff_ld32(s1);
                 ff_st32a(d, ff_pkhbt(a, b));
                 ff_st32a(d + 4, ff_pkhtb(a, b));
-                ff_st32a(d + 8, b);
                 ff_st32a(d + 12, ff_ld32(s2));
             }
         } else { /* three rows come in */
