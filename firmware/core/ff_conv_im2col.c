@@ -171,18 +171,23 @@ static void im2col_outputs(FF_CONST ff_conv2d_s8_im2col_params *p, const int16_t
             }
         }
 #else
+        /* two passes of a 2x2 block (channels h, h + 1 for h = 0, 2) in scalar accumulators;
+         * word k: cols [x0 x0' x1 x1'], weights [w0 w0' w1 w1' w2 w2' w3 w3'] */
         int32_t acc[2][4];
-        for (int32_t h = 0; h < 4; h++) {
-            acc[0][h] = acc[1][h] = rq[h].bias;
-        }
-        /* word k: cols [x0 x0' x1 x1'], weights [w0 w0' w1 w1' w2 w2' w3 w3'] */
-        for (int32_t k = 0; k < depth / 2; k++) {
-            const int16_t *xp = cols + 4 * k;
-            FF_CONST int16_t *wm = w + 8 * k;
-            for (int32_t h = 0; h < 4; h++) {
-                acc[0][h] += (int32_t)xp[0] * wm[2 * h] + (int32_t)xp[1] * wm[2 * h + 1];
-                acc[1][h] += (int32_t)xp[2] * wm[2 * h] + (int32_t)xp[3] * wm[2 * h + 1];
+        for (int32_t h = 0; h < 4; h += 2) {
+            int32_t a00 = rq[h].bias, a01 = rq[h + 1].bias, a10 = a00, a11 = a01;
+            const int16_t *xp = cols, *const end = cols + 2 * depth;
+            for (FF_CONST int16_t *wm = w + 2 * h; xp != end; xp += 4, wm += 8) {
+                const int32_t x0 = xp[0], x0b = xp[1], x1 = xp[2], x1b = xp[3];
+                a00 += x0 * wm[0] + x0b * wm[1];
+                a10 += x1 * wm[0] + x1b * wm[1];
+                a01 += x0 * wm[2] + x0b * wm[3];
+                a11 += x1 * wm[2] + x1b * wm[3];
             }
+            acc[0][h] = a00;
+            acc[0][h + 1] = a01;
+            acc[1][h] = a10;
+            acc[1][h + 1] = a11;
         }
         for (int32_t j = 0; j < n; j++) {
             y0[o + j] = ff_rq_s8(acc[0][j], rq + j, lo, hi);
