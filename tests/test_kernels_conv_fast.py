@@ -4,6 +4,8 @@
   padding combination (SAME, VALID, symmetric, each side up to a full window), 1..64 channels
   (1, odd counts, counts that are not multiples of 4), zero points at -128 and 127 a third of the
   time, every fused activation (both clamps reached), biases up to 10^5.
+- ``dwconv2d_s8_3x3_c4``: the same with 4 to 64 channels in whole blocks of four
+  (``ff_dwconv2d_s8_3x3_c4``).
 - ``dwconv2d_s8_3x3_inplace``: relu -> 3x3 depthwise (stride 1, SAME: the planner gives it its
   input's buffer) -> relu, so the kernel writes its output over its input.
 - ``conv2d_s8_im2col``: first convolutions (``ff_conv2d_s8_im2col``): 1-4 input channels,
@@ -79,6 +81,14 @@ def dwconv2d_s8_3x3(rng: np.random.Generator) -> Graph:
                   padding=pad, act=ACTS[int(rng.integers(len(ACTS)))])
 
 
+def dwconv2d_s8_3x3_c4(rng: np.random.Generator) -> Graph:
+    """The same layers with a multiple of 4 channels (``ff_dwconv2d_s8_3x3_c4``)."""
+    while True:
+        g = dwconv2d_s8_3x3(rng)
+        if g.inputs[0].shape[3] % 4 == 0:
+            return g
+
+
 def _inplace_chain(rng: np.random.Generator) -> Graph:
     """relu -> 3x3 depthwise, stride 1, SAME (or another same-size padding) -> relu."""
     hw = (int(rng.integers(1, 10)), int(rng.integers(1, 10)))
@@ -127,6 +137,7 @@ def conv2d_s8_im2col(rng: np.random.Generator) -> Graph:
 
 
 ROWS = [Row("dwconv2d_s8_3x3", dwconv2d_s8_3x3),
+        Row("dwconv2d_s8_3x3_c4", dwconv2d_s8_3x3_c4),
         Row("dwconv2d_s8_3x3_inplace", _inplace_chain),
         Row("conv2d_s8_im2col", conv2d_s8_im2col)]
 
@@ -135,12 +146,19 @@ def test_dwconv2d_s8_3x3():
     check_row(ROWS[0])
 
 
-def test_dwconv2d_s8_3x3_inplace():
+def test_dwconv2d_s8_3x3_c4():
     check_row(ROWS[1])
+    rng = np.random.default_rng(5)
+    assert all("ff_dwconv2d_s8_3x3_c4(" in generate(dwconv2d_s8_3x3_c4(rng), "m").files["m.c"]
+               for _ in range(20))
+
+
+def test_dwconv2d_s8_3x3_inplace():
+    check_row(ROWS[2])
 
 
 def test_conv2d_s8_im2col():
-    check_row(ROWS[2])
+    check_row(ROWS[3])
     rng = np.random.default_rng(4)
     assert all("ff_conv2d_s8_im2col(" in generate(conv2d_s8_im2col(rng), "m").files["m.c"]
                for _ in range(20))
@@ -149,7 +167,9 @@ def test_conv2d_s8_im2col():
 def test_3x3_depthwise_takes_the_specialised_kernel():
     rng = np.random.default_rng(3)
     graphs = [dwconv2d_s8_3x3(rng) for _ in range(40)]
-    assert all("ff_dwconv2d_s8_3x3(" in generate(g, "m").files["m.c"] for g in graphs)
+    # channels in whole blocks of four take the _c4 variant
+    assert all(f"ff_dwconv2d_s8_3x3{'_c4' if g.inputs[0].shape[3] % 4 == 0 else ''}("
+               in generate(g, "m").files["m.c"] for g in graphs)
     # a bias too large for the prepared requantization falls back to the general kernel
     b = graphs[0].nodes[0].inputs[2]
     b.data = np.full(b.shape, 1 << 30, np.int32)
@@ -167,7 +187,7 @@ def test_inplace_depthwise_plan_and_planned_reference():
         plan = src.plan
         t, u = g.nodes[1].inputs[0], g.nodes[1].y
         assert plan.buffer(t) is plan.buffer(u) and plan.buffer(u).storage is Storage.ARENA
-        assert "ff_dwconv2d_s8_3x3(" in src.files[f"{src.prefix}.c"]
+        assert "ff_dwconv2d_s8_3x3" in src.files[f"{src.prefix}.c"]
         xs = random_inputs(rng, g, batch=3)
         want, _ = reference.run(g, xs)
         assert np.array_equal(m.run(*xs)[0], want[0])
@@ -187,7 +207,7 @@ def test_kws_depthwise_layers_run_in_place(shared):
     g, src = proj.graph, proj.sources()
     body = src.files[f"{src.prefix}.c"]
     dws = [n for n in g.nodes if isinstance(n, DepthwiseConv2d)]
-    assert len(dws) == 4 and body.count("ff_dwconv2d_s8_3x3(") == 4
+    assert len(dws) == 4 and body.count("ff_dwconv2d_s8_3x3_c4(") == 4
     for n in dws:
         assert src.plan.buffer(n.inputs[0]) is src.plan.buffer(n.y)
     x = np.random.default_rng(3).integers(-128, 128, (3, *g.inputs[0].shape[1:]), dtype=np.int8)

@@ -41,27 +41,26 @@
  * ff_conv2d_s8_im2col (ff_conv_im2col.c): ff_conv2d_s8's result for one group and no
  * dilation, from prepared operands (targets/c/conv_prep.py), for layers whose filters are short
  * (the first layers of image and audio models). A kernel row is a run of L = k_w * in_c input
- * bytes, t = kx * in_c + i; its head is the first L4 = L rounded down to a multiple of 4, its
- * tail the rest. The taps of a window are numbered heads first, then tails:
- *   position(ky, t) = ky * L4 + perm(t)                        for t < L4
- *                   = k_h * L4 + ky * (L - L4) + t - L4        for t >= L4
- * where perm swaps the middle two of every group of four, 4g + (0, 1, 2, 3) -> 4g + (0, 2, 1, 3):
- * the order SXTAB16 extracts four bytes in. depth = K = k_h * L rounded up to a multiple of 4;
- * the positions from K on hold 0. Two output pixels q = 0, 1 are gathered at a time, as int16
- * pairs interleaved:
+ * values, t = kx * in_c + i, taken as lw = ceil(L / 2) int16 pairs; the taps of a window are
+ * numbered row after row, each row starting on an even position:
+ *   position(ky, t) = 2 * lw * ky + t
+ * (an odd L leaves position 2 * lw * ky + L, whose weight is 0). depth = 2 * lw * k_h rounded up
+ * to a multiple of 4; the positions from 2 * lw * k_h on hold 0. Two output pixels q = 0, 1 are
+ * gathered at a time, as int16 pairs interleaved:
  *   cols[4 * (P / 2) + 2q + P % 2] = x[iy][ix][i] + in_offset   (tap at position P), 0 for a
  *                                    tap in the padding
- * and the weights, for output channels taken in pairs (o = 2m + h, out_c rounded up to even,
- * missing channels zero), likewise:
- *   w[m][4 * (P / 2) + 2h + P % 2] = k[o] * w[o][ky][kx][i]        (w[m] = w + m * 2 * depth)
+ * and the weights, for output channels taken four at a time (o = 4g + h, out_c rounded up to a
+ * multiple of 4, missing channels zero), likewise:
+ *   w[g][8 * (P / 2) + 2h + P % 2] = k[o] * w[o][ky][kx][i]        (w[g] = w + g * 4 * depth)
  * with k[o] = 2^(l[o]+1) the ff_rq scale (ff_fixed.h). Then
  *   acc2[q][o] = rq[o].bias + sum_P col_q[P] * wp_o[P],   rq[o].bias = k[o] * bias[o]
  *   y[q][o]    = ff_rq_s8(acc2[q][o], &rq[o], act_min, act_max)
  * acc2 is k[o] times ff_conv2d_s8's accumulator (the same products, in another order); the
  * converter bounds it as for ff_dwconv2d_s8_3x3 and takes the general kernel otherwise.
- * Scratch: the two interleaved columns, 4 * depth bytes (int16), then a ring of k_h input rows
- * padded with the input zero point (which the offset turns into 0, as a padding tap needs),
- * k_h * ring_w * in_c bytes, ring_w = (out_w - 1) * stride_w + k_w.
+ * Scratch: the two interleaved columns, 4 * depth bytes (int16), then a window of k_h input
+ * rows widened to int16 with the offset added (padding 0), k_h * row values, row = ring_w *
+ * in_c rounded up to even, ring_w = (out_w - 1) * stride_w + k_w, and 4 bytes of slack (an odd
+ * L reads one value past its row): 4 * depth + 2 * k_h * row + 4 bytes.
  *
  * ff_dwconv2d_s8_3x3 (ff_conv_dw3x3.c): ff_dwconv2d_s8's result for a 3x3 kernel, depth
  * multiplier 1, no dilation, any stride and padding, from
@@ -86,6 +85,13 @@
  * before output row r - pad_top + 2 is computed. So with stride 1, out_h == in_h and out_w ==
  * in_w (which forces pad_top <= 2) the output may overwrite the input (y == x): output row oy
  * is written after every input row it or a later output reads from x has been copied.
+ *
+ * ff_dwconv2d_s8_3x3_c4: the same result, parameters, weights and records when c is a multiple
+ * of 4 (every channel block whole). With the DSP extension its ring keeps 16 bytes per pixel
+ * and block, rows 0 and 1 already regrouped as the pairs the taps need ([A0 A1 B0 B1],
+ * [A2 A3 B2 B3] of row words A, B), then rows 1 and 2 as they are: 4 * ring_w * c bytes of
+ * scratch (the portable code uses the first 3 * ring_w * c, laid out as above). The same
+ * in-place rule holds.
  *
  * Accumulators are int32 as in TFLM: each product is at most 127 * 255 in magnitude, so depths up
  * to 2^16 products cannot overflow.
@@ -158,14 +164,14 @@ typedef struct {
     int32_t pad_top, pad_left;
     int32_t in_offset;        /* -x zero point */
     int32_t ring_w;           /* pixels per ring row: (out_w - 1) * stride_w + k_w */
-    int32_t depth;            /* k_h * k_w * in_c rounded up to a multiple of 4 */
+    int32_t depth;            /* 2 * ceil(k_w * in_c / 2) * k_h rounded up to a multiple of 4 */
     int32_t act_min, act_max;
-    FF_CONST ff_rq *rq;       /* per output channel (rounded up to even): scaled bias, prepared
-                               * requantization */
+    FF_CONST ff_rq *rq;       /* per output channel (rounded up to a multiple of 4): scaled
+                               * bias, prepared requantization */
 } ff_conv2d_s8_im2col_params;
 
-/* w: (out_c rounded up to even) * depth prepared int16 weights; scratch: 4 * depth + k_h *
- * ring_w * in_c bytes, 4-byte aligned. */
+/* w: (out_c rounded up to a multiple of 4) * depth prepared int16 weights; scratch: 4 * depth +
+ * 2 * k_h * row + 4 bytes (row = ring_w * in_c rounded up to even), 4-byte aligned. */
 void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x,
                          FF_CONST int16_t *w, int8_t *y, int8_t *scratch);
 
@@ -224,6 +230,19 @@ typedef struct {
  * above). */
 void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
                         FF_CONST int16_t *w, int8_t *y, int8_t *ring);
+
+/* The records of ff_dwconv2d_s8_3x3_c4, one block per four channels c0..c0+3 (lane j: channel
+ * c0 + j): ff_rq's fields grouped by field, so that a pair of them is one doubleword load. */
+typedef struct {
+    int32_t bias[4];
+    int32_t mr[4][2];             /* lane j's mult and rnd */
+    int32_t rsh[4];
+} ff_rq4;
+
+/* The same result when c is a multiple of 4 (every channel block whole: a shorter loop);
+ * p->rq points at c / 4 ff_rq4 blocks (the same records, regrouped). */
+void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
+                           FF_CONST int16_t *w, int8_t *y, int8_t *ring);
 
 typedef ff_dwconv2d_s8_params ff_dwconv2d_s8_s4_params;
 

@@ -23,6 +23,13 @@
  *   - without it, four scalar accumulators walk the same int16 weights.
  * Requantization uses the prepared ff_rq records (ff_fixed.h): the weights and biases carry the
  * 2^(l+1) scale, so a multiply, two adds and a shift requantize.
+ *
+ * ff_dwconv2d_s8_3x3_c4 (c a multiple of 4) runs the same taps without the partial-block cases:
+ * the ring advance copies whole words with no per-pixel tests (a padding row reads the pad word
+ * with step 0), every store is one word, and the clamp runs only when [act_min, act_max] is
+ * narrower than int8. With the DSP extension its ring pixel is 16 bytes, rows 0 and 1 kept
+ * already regrouped by PKHBT/PKHTB (done once per ring pixel and output row, not per tap: 2
+ * PKH per pixel instead of 6) plus rows 1 and 2 as they are, for the next advance.
  */
 #include "ff_conv.h"
 
@@ -70,22 +77,26 @@ static void dw_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, 
     }
 #if defined(FF_DSP)
     if (drop <= 2 && (c & 3) == 0) { /* strides 1 and 2, whole blocks */
+        /* a padding row reads the pad word over and over (step 0) instead of a pixel */
         const uint32_t fill4 = 0x01010101u * (uint8_t)fill;
+        const int32_t st1 = src[1] != 0 ? c : 0, st2 = src[2] != 0 ? c : 0;
         for (int32_t c0 = 0; c0 < c; c0 += 4) {
             int8_t *d = ring + (c0 >> 2) * block + DW_PIXEL * pad;
-            const int8_t *s1 = src[1] != 0 ? src[1] + c0 : 0, *s2 = src[2] != 0 ? src[2] + c0 : 0;
+            int8_t *const end = d + DW_PIXEL * n;
+            const int8_t *s1 = src[1] != 0 ? src[1] + c0 : (const int8_t *)&fill4;
+            const int8_t *s2 = src[2] != 0 ? src[2] + c0 : (const int8_t *)&fill4;
             if (drop == 1) { /* two words move up, one comes in */
-                for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
+                for (; d != end; d += DW_PIXEL, s2 += st2) {
                     const uint32_t w1 = ff_ld32a(d + 4), w2 = ff_ld32a(d + 8);
                     ff_st32a(d, w1);
                     ff_st32a(d + 4, w2);
-                    ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+                    ff_st32a(d + 8, ff_ld32(s2));
                 }
             } else { /* one word moves up, two come in */
-                for (int32_t j = 0; j < n; j++, d += DW_PIXEL) {
+                for (; d != end; d += DW_PIXEL, s1 += st1, s2 += st2) {
                     ff_st32a(d, ff_ld32a(d + 8));
-                    ff_st32a(d + 4, s1 != 0 ? ff_ld32(s1 + j * c) : fill4);
-                    ff_st32a(d + 8, s2 != 0 ? ff_ld32(s2 + j * c) : fill4);
+                    ff_st32a(d + 4, ff_ld32(s1));
+                    ff_st32a(d + 8, ff_ld32(s2));
                 }
             }
         }
@@ -123,12 +134,36 @@ static void dw_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, 
     } while (0)
 #endif
 
+#if defined(FF_DSP)
+/* __ssat(ff_rq_apply(acc2, rb + j), 8) for a constant j, the record's multiplier and rounding
+ * constant loaded by one LDRD at an immediate offset from rb. */
+#define DW_RQ(acc2, j)                                                             \
+    __extension__({                                                                \
+        uint32_t m_, n_;                                                           \
+        FF_LDRD(m_, n_, rb, 16 * (j) + 4);                                         \
+        const int32_t h_ = ff_smmulr((acc2), (int32_t)m_);                          \
+        __ssat(ff_asr32(2 * h_ + (int32_t)n_ - (h_ < 0 ? 1 : 0), (int)rb[j].rsh), 8); \
+    })
+#endif
+
+#if defined(FF_DSP)
+/* The same from an ff_rq4 block r (lane j's multiplier and rounding constant by one LDRD)
+ * and lane j's shift s. */
+#define DW_RQ4(acc2, j, s)                                                         \
+    __extension__({                                                                \
+        uint32_t m_, n_;                                                           \
+        FF_LDRD(m_, n_, r, 16 + 8 * (j));                                          \
+        const int32_t h_ = ff_smmulr((acc2), (int32_t)m_);                          \
+        __ssat(ff_asr32(2 * h_ + (int32_t)n_ - (h_ < 0 ? 1 : 0), (int)(s)), 8);     \
+    })
+#endif
+
 #if !defined(FF_DSP)
-/* Lane j (a constant at each call) of one output pixel, from its bias a: the nine taps of
- * ring words 4 * ky + 12 * kx, with the weights where the DSP order puts them (ff_conv.h). */
-static FF_INLINE_BODY int8_t dw_lane(const int8_t *q, FF_CONST int16_t *wb,
-                                     FF_CONST ff_rq *rb, int32_t a, int32_t j, int32_t lo,
-                                     int32_t hi) {
+/* Lane j (a constant at each call) of one output pixel's accumulator, from its bias a: the
+ * nine taps of ring words 4 * ky + 12 * kx, with the weights where the DSP order puts them
+ * (ff_conv.h). */
+static FF_INLINE_BODY int32_t dw_taps(const int8_t *q, FF_CONST int16_t *wb, int32_t a,
+                                      int32_t j) {
     const int8_t *qj = q + j;
     FF_CONST int16_t *wj = wb + 2 * j;
     a += (int32_t)qj[0] * wj[0];
@@ -140,7 +175,22 @@ static FF_INLINE_BODY int8_t dw_lane(const int8_t *q, FF_CONST int16_t *wb,
     a += (int32_t)qj[8] * wj[24];
     a += (int32_t)qj[20] * wj[25];
     a += (int32_t)qj[32] * wb[32 + ((j & 1) << 1) + (j >> 1)];
-    return ff_rq_s8(a, rb + j, lo, hi);
+    return a;
+}
+
+static FF_INLINE_BODY int8_t dw_lane(const int8_t *q, FF_CONST int16_t *wb,
+                                     FF_CONST ff_rq *rb, int32_t a, int32_t j, int32_t lo,
+                                     int32_t hi) {
+    return ff_rq_s8(dw_taps(q, wb, a, j), rb + j, lo, hi);
+}
+
+/* ff_rq_s8 from the fields of lane j of an ff_rq4 block (the same arithmetic as ff_rq_apply
+ * in ff_fixed.h, the record's fields laid out by lane instead). */
+static FF_INLINE_BODY int8_t dw4_rq_s8(int32_t acc2, FF_CONST ff_rq4 *r, int32_t j, int32_t lo,
+                                       int32_t hi) {
+    const int32_t h = ff_smmulr(acc2, r->mr[j][0]);
+    return (int8_t)ff_clamp(ff_asr32(2 * h + r->mr[j][1] - (h < 0 ? 1 : 0), (int)r->rsh[j]),
+                            lo, hi);
 }
 #endif
 
@@ -210,8 +260,206 @@ static void dw_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq *
 #endif
     }
 }
+
+#if !defined(FF_DSP)
+/* One ring word from four bytes of x (any alignment). */
+static inline void dw4_word(int8_t *d, const int8_t *s) {
+#if defined(FF_DSP)
+    ff_st32a(d, ff_ld32(s));
+#else
+    for (int32_t i = 0; i < 4; i++) {
+        d[i] = s[i];
+    }
+#endif
+}
+
+/* dw_advance for whole channel blocks (c a multiple of 4): each ring word is one word of x,
+ * or the pad word for padding rows (read over and over: step 0). */
+static void dw4_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, int8_t *ring,
+                        int32_t iy0, int32_t drop) {
+    const int32_t c = p->c, pad = p->pad_left, ring_w = p->ring_w, block = DW_PIXEL * ring_w;
+    const uint32_t fill4 = 0x01010101u * (uint8_t)p->pad_value;
+    if (pad >= ring_w) {
+        return;
+    }
+    const int32_t n = p->in_w < ring_w - pad ? p->in_w : ring_w - pad; /* image pixels used */
+    const int8_t *src[3];
+    int32_t st[3];
+    for (int32_t k = 0; k < 3; k++) {
+        const int32_t r = iy0 + k;
+        const int in = r >= 0 && r < p->in_h;
+        src[k] = in ? xb + r * p->in_w * c : (const int8_t *)&fill4;
+        st[k] = in ? c : 0;
+    }
+    for (int32_t c0 = 0; c0 < c; c0 += 4) {
+        int8_t *d = ring + (c0 >> 2) * block + DW_PIXEL * pad;
+        int8_t *const end = d + DW_PIXEL * n;
+        const int32_t o0 = st[0] != 0 ? c0 : 0, o1 = st[1] != 0 ? c0 : 0;
+        const int32_t o2 = st[2] != 0 ? c0 : 0;
+        const int8_t *s0 = src[0] + o0, *s1 = src[1] + o1, *s2 = src[2] + o2;
+        if (drop == 1) { /* two words move up, one comes in */
+            for (; d != end; d += DW_PIXEL, s2 += st[2]) {
+                ff_copy4a(d, d + 4);
+                ff_copy4a(d + 4, d + 8);
+                dw4_word(d + 8, s2);
+            }
+        } else if (drop == 2) { /* one word moves up, two come in */
+            for (; d != end; d += DW_PIXEL, s1 += st[1], s2 += st[2]) {
+                ff_copy4a(d, d + 8);
+                dw4_word(d + 4, s1);
+                dw4_word(d + 8, s2);
+            }
+        } else { /* three come in */
+            for (; d != end; d += DW_PIXEL, s0 += st[0], s1 += st[1], s2 += st[2]) {
+                dw4_word(d, s0);
+                dw4_word(d + 4, s1);
+                dw4_word(d + 8, s2);
+            }
+        }
+    }
+}
+
+#endif
+
+#if defined(FF_DSP)
+/* Bytes of one ring pixel of ff_dwconv2d_s8_3x3_c4 on DSP cores: rows 0 and 1 of its channel
+ * block already regrouped as the body pairs them, [A0 A1 B0 B1] and [A2 A3 B2 B3] (PKHBT,
+ * PKHTB of row words A, B), then row 1 and row 2 as they are (row 1 is the next row 0). */
+#define DW4_PIXEL 16
+
+/* dw4_advance for that layout. */
+static void dw4_advance_paired(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb,
+                               int8_t *ring, int32_t iy0, int32_t drop) {
+    const int32_t c = p->c, pad = p->pad_left, ring_w = p->ring_w, block = DW4_PIXEL * ring_w;
+    const uint32_t fill4 = 0x01010101u * (uint8_t)p->pad_value;
+    if (pad >= ring_w) {
+        return;
+    }
+    const int32_t n = p->in_w < ring_w - pad ? p->in_w : ring_w - pad; /* image pixels used */
+    const int8_t *src[3];
+    int32_t st[3];
+    for (int32_t k = 0; k < 3; k++) {
+        const int32_t r = iy0 + k;
+        const int in = r >= 0 && r < p->in_h;
+        src[k] = in ? xb + r * p->in_w * c : (const int8_t *)&fill4;
+        st[k] = in ? c : 0;
+    }
+    for (int32_t c0 = 0; c0 < c; c0 += 4) {
+        int8_t *d = ring + (c0 >> 2) * block + DW4_PIXEL * pad;
+        int8_t *const end = d + DW4_PIXEL * n;
+        const int8_t *s0 = src[0] + (st[0] != 0 ? c0 : 0), *s1 = src[1] + (st[1] != 0 ? c0 : 0);
+        const int8_t *s2 = src[2] + (st[2] != 0 ? c0 : 0);
+        if (drop == 1) { /* rows 1, 2 become rows 0, 1; one row comes in */
+            for (; d != end; d += DW4_PIXEL, s2 += st[2]) {
+                const uint32_t a = ff_ld32a(d + 8), b = ff_ld32a(d + 12);
+                ff_st32a(d, ff_pkhbt(a, b));
+                ff_st32a(d + 4, ff_pkhtb(a, b));
+                ff_st32a(d + 8, b);
+                ff_st32a(d + 12, ff_ld32(s2));
+            }
+        } else if (drop == 2) { /* row 2 becomes row 0; two rows come in (stride 2, whose
+                                   * advances never read the raw row 1: not kept) */
+            for (; d != end; d += DW4_PIXEL, s1 += st[1], s2 += st[2]) {
+                const uint32_t a = ff_ld32a(d + 12), b = ff_ld32(s1);
+                ff_st32a(d, ff_pkhbt(a, b));
+                ff_st32a(d + 4, ff_pkhtb(a, b));
+                ff_st32a(d + 12, ff_ld32(s2));
+            }
+        } else { /* three rows come in */
+            for (; d != end; d += DW4_PIXEL, s0 += st[0], s1 += st[1], s2 += st[2]) {
+                const uint32_t a = ff_ld32(s0), b = ff_ld32(s1);
+                ff_st32a(d, ff_pkhbt(a, b));
+                ff_st32a(d + 4, ff_pkhtb(a, b));
+                ff_st32a(d + 8, b);
+                ff_st32a(d + 12, ff_ld32(s2));
+            }
+        }
+    }
+}
+
+/* Rows 0 and 1 of one window column, already regrouped in the ring, into the four
+ * accumulators with the column's eight prepared weights wk. */
+#define DW4_COL(off, wk)                                                           \
+    do {                                                                           \
+        const uint32_t lo_ = ff_ld32a(q + (off)), hi_ = ff_ld32a(q + (off) + 4);   \
+        uint32_t w0_, w1_;                                                         \
+        FF_LDRD(w0_, w1_, wb, 2 * (wk));                                           \
+        a0 = __smlad(__sxtb16(lo_), w0_, a0);                                      \
+        a1 = __smlad(ff_sxtb16_ror8(lo_), w1_, a1);                                \
+        FF_LDRD(w0_, w1_, wb, 2 * (wk) + 8);                                       \
+        a2 = __smlad(__sxtb16(hi_), w0_, a2);                                      \
+        a3 = __smlad(ff_sxtb16_ror8(hi_), w1_, a3);                                \
+    } while (0)
+#endif
+
+/* ff_dwconv2d_s8_3x3_c4: channels a multiple of 4, so every block is whole: one output row of
+ * one block, the four results stored as one word. The records' multiplier and rounding
+ * constant come in one LDRD each. */
+static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq4 *r, int8_t *y,
+                          const int8_t *y_end, int32_t x_step, int32_t y_step, int32_t lo,
+                          int32_t hi) {
+#if defined(FF_DSP)
+    const uint32_t lo4 = 0x01010101u * ((uint32_t)lo & 0xFFu);
+    const uint32_t hi4 = 0x01010101u * ((uint32_t)hi & 0xFFu);
+    const int narrow = lo > -128 || hi < 127; /* else SSAT alone clamps */
+    do {
+        uint32_t b0, b1, b2, b3;
+        FF_LDRD(b0, b1, r, 0);
+        FF_LDRD(b2, b3, r, 8);
+        int32_t a0 = (int32_t)b0, a1 = (int32_t)b1, a2 = (int32_t)b2, a3 = (int32_t)b3;
+        DW4_COL(0, 0);
+        DW4_COL(DW4_PIXEL, 8);
+        DW4_COL(2 * DW4_PIXEL, 16);
+        { /* columns 0 and 1 of row 2 */
+            const uint32_t r0 = ff_ld32a(q + 12), r1 = ff_ld32a(q + DW4_PIXEL + 12);
+            const uint32_t lo16 = ff_pkhbt(r0, r1), hi16 = ff_pkhtb(r0, r1);
+            uint32_t w0, w1;
+            FF_LDRD(w0, w1, wb, 48);
+            a0 = __smlad(__sxtb16(lo16), w0, a0);
+            a1 = __smlad(ff_sxtb16_ror8(lo16), w1, a1);
+            FF_LDRD(w0, w1, wb, 56);
+            a2 = __smlad(__sxtb16(hi16), w0, a2);
+            a3 = __smlad(ff_sxtb16_ror8(hi16), w1, a3);
+        }
+        { /* column 2 of row 2: channels (0, 2) and (1, 3) */
+            const uint32_t r2 = ff_ld32a(q + 2 * DW4_PIXEL + 12);
+            const uint32_t even = __sxtb16(r2), odd = ff_sxtb16_ror8(r2);
+            uint32_t w02, w13;
+            FF_LDRD(w02, w13, wb, 64);
+            a0 = __smlabb((int32_t)even, (int32_t)w02, a0);
+            a2 = __smlatt((int32_t)even, (int32_t)w02, a2);
+            a1 = __smlabb((int32_t)odd, (int32_t)w13, a1);
+            a3 = __smlatt((int32_t)odd, (int32_t)w13, a3);
+        }
+        uint32_t s0, s1, s2, s3;
+        FF_LDRD(s0, s1, r, 48);
+        FF_LDRD(s2, s3, r, 56);
+        uint32_t v = ff_pack4(DW_RQ4(a0, 0, s0), DW_RQ4(a1, 1, s1), DW_RQ4(a2, 2, s2),
+                              DW_RQ4(a3, 3, s3));
+        if (narrow) {
+            v = ff_clamp4(v, lo4, hi4);
+        }
+        ff_st32(y, v);
+        q += x_step;
+        y += y_step;
+    } while (y != y_end);
+#else
+    do {
+        y[0] = dw4_rq_s8(dw_taps(q, wb, r->bias[0], 0), r, 0, lo, hi);
+        y[1] = dw4_rq_s8(dw_taps(q, wb, r->bias[1], 1), r, 1, lo, hi);
+        y[2] = dw4_rq_s8(dw_taps(q, wb, r->bias[2], 2), r, 2, lo, hi);
+        y[3] = dw4_rq_s8(dw_taps(q, wb, r->bias[3], 3), r, 3, lo, hi);
+        q += x_step;
+        y += y_step;
+    } while (y != y_end);
+#endif
+}
+
 #if defined(FF_DSP)
 #undef DW_PAIR_ROWS
+#undef DW_RQ
+#undef DW_RQ4
+#undef DW4_COL
 #endif
 
 void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
@@ -231,6 +479,43 @@ void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
             for (int32_t c0 = 0; c0 < c; c0 += 4, q += block) {
                 dw_row_block(q, w + 9 * c0, p->rq + c0, y + yo + c0, p->out_w, x_step, c,
                              c - c0 < 4 ? c - c0 : 4, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
+                           FF_CONST int16_t *w, int8_t *y, int8_t *ring) {
+#if defined(FF_DSP)
+    const int32_t pixel = DW4_PIXEL; /* the paired layout (4 * ring_w * c bytes of scratch) */
+#else
+    const int32_t pixel = DW_PIXEL;
+#endif
+    const int32_t c = p->c, block = pixel * p->ring_w, row = p->out_w * c;
+    const int32_t x_step = pixel * p->stride_w;
+    const uint32_t fill4 = 0x01010101u * (uint8_t)p->pad_value;
+    FF_CONST ff_rq4 *const rq4 = (FF_CONST ff_rq4 *)(FF_CONST void *)p->rq; /* see ff_conv.h */
+    int8_t *yr = y;
+    for (int32_t i = 0; i < block * (c >> 2); i += 4) { /* whole words */
+        ff_copy4a(ring + i, &fill4);
+    }
+    if (row == 0) {
+        return;
+    }
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *xb = x + b * p->in_h * p->in_w * c;
+        for (int32_t oy = 0; oy < p->out_h; oy++, yr += row) {
+            /* the same order as ff_dwconv2d_s8_3x3 (in place: see ff_conv.h) */
+            const int32_t iy0 = oy * p->stride_h - p->pad_top, drop = oy == 0 ? 3 : p->stride_h;
+#if defined(FF_DSP)
+            dw4_advance_paired(p, xb, ring, iy0, drop);
+#else
+            dw4_advance(p, xb, ring, iy0, drop);
+#endif
+            const int8_t *q = ring;
+            for (int32_t c0 = 0; c0 < c; c0 += 4, q += block) {
+                dw4_row_block(q, w + 9 * c0, rq4 + (c0 >> 2), yr + c0, yr + c0 + row, x_step, c,
+                              p->act_min, p->act_max);
             }
         }
     }

@@ -48,6 +48,17 @@ static inline void ff_st32(void *p, uint32_t v) {
 #define FF_LDRD(lo, hi, p, off) \
     __asm__ volatile("ldrd %0, %1, [%2, %3]" : "=r"(lo), "=r"(hi) : "r"(p), "I"(off))
 
+/* Two consecutive words at p + off of data in RAM (p 4-byte aligned, off a multiple of 4 below
+ * 1024): one LDRD. Not volatile: the memory operand tells the compiler which 8 bytes it reads
+ * (through a may_alias type, whatever type wrote them), so it stays after their stores. */
+typedef struct {
+    uint32_t w[2];
+} __attribute__((may_alias)) ff_u32x2;
+#define FF_LDRD_RAM(lo, hi, p, off)                                                    \
+    __asm__("ldrd %0, %1, [%2, %3]"                                                    \
+            : "=r"(lo), "=r"(hi)                                                       \
+            : "r"(p), "I"(off), "m"(*(const ff_u32x2 *)(const void *)((const char *)(p) + (off))))
+
 /* The same for data known to be 4-byte aligned (scratch), which lets the compiler pair
  * neighbouring words into LDRD/STRD. */
 static inline uint32_t ff_ld32a(const void *p) {
@@ -83,6 +94,24 @@ static inline uint32_t ff_pack4_clamp(int32_t t0, int32_t t1, int32_t t2, int32_
     __asm__("bfi %0, %1, #8, #8" : "+r"(v) : "r"(t1));
     __asm__("bfi %0, %1, #16, #8" : "+r"(v) : "r"(t2));
     __asm__("bfi %0, %1, #24, #8" : "+r"(v) : "r"(t3));
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(v), "r"(lo4) : "cc");
+    __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(v) : "r"(r), "r"(hi4) : "cc");
+    return v;
+}
+
+/* ff_pack4_clamp in two steps, for loops that clamp only when [lo, hi] is narrower than the
+ * int8 range: the four results (each in [-128, 127]) as the bytes of one word (three BFIs)... */
+static inline uint32_t ff_pack4(int32_t t0, int32_t t1, int32_t t2, int32_t t3) {
+    uint32_t v = (uint32_t)t0;
+    __asm__("bfi %0, %1, #8, #8" : "+r"(v) : "r"(t1));
+    __asm__("bfi %0, %1, #16, #8" : "+r"(v) : "r"(t2));
+    __asm__("bfi %0, %1, #24, #8" : "+r"(v) : "r"(t3));
+    return v;
+}
+
+/* ... and each byte of v clamped to [lo, hi] (lo4, hi4: the bounds in every byte). */
+static inline uint32_t ff_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4) {
+    uint32_t r;
     __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(v), "r"(lo4) : "cc");
     __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(v) : "r"(r), "r"(hi4) : "cc");
     return v;

@@ -70,6 +70,13 @@ def prepare_rq(node: Node, w_sum: np.ndarray, w_abs_sum: np.ndarray, channels: i
     return PreparedRq(rec, scale)
 
 
+def rq4_blocks(records: np.ndarray) -> np.ndarray:
+    """``ff_rq`` records (a multiple of 4 of them, ``(n, 4)``: bias, mult, rnd, rsh) regrouped
+    as ``ff_rq4`` blocks: per four channels the biases, the (mult, rnd) pairs, the shifts."""
+    r = np.asarray(records).reshape(-1, 4, 4)  # [block][lane][field]
+    return np.concatenate([r[:, :, 0], r[:, :, 1:3].reshape(-1, 8), r[:, :, 3]], axis=1)
+
+
 def folded_bias(node: Node, w_sum: np.ndarray) -> np.ndarray:
     """``bias + in_offset * w_sum`` per output channel (exact: the bounds keep it in int32)."""
     return node.inputs[2].data.astype(np.int64) - int(node.inputs[0].quant.zp) * w_sum
@@ -103,27 +110,24 @@ def _int16(a: np.ndarray) -> np.ndarray:
 
 def im2col_geometry(k_h: int, k_w: int, in_c: int) -> tuple[int, np.ndarray]:
     """``(depth, position)`` of ``ff_conv2d_s8_im2col``'s columns (``ff_conv.h``):
-    position[(ky * k_w + kx) * in_c + i] is where tap (ky, kx, i) sits, heads of the kernel
-    rows first (their groups of four in SXTAB16 order), then their tails."""
+    position[(ky * k_w + kx) * in_c + i] is where tap (ky, kx, i) sits. Kernel row ky starts at
+    ``2 * lw * ky``, ``lw = ceil(k_w * in_c / 2)`` words, so an odd row leaves one position
+    (a zero weight) before the next."""
     length = k_w * in_c
-    l4 = length & ~3
-    t = np.arange(length)
-    head = (t[:l4] & ~3) | ((t[:l4] & 1) << 1) | ((t[:l4] >> 1) & 1)
-    ky = np.arange(k_h)[:, None]
-    position = np.concatenate([ky * l4 + head[None, :],
-                               k_h * l4 + ky * (length - l4) + (t[l4:] - l4)[None, :]], axis=1)
-    return round4(k_h * length), position.reshape(-1)
+    lw = (length + 1) // 2
+    position = np.arange(k_h)[:, None] * 2 * lw + np.arange(length)[None, :]
+    return round4(k_h * 2 * lw), position.reshape(-1)
 
 
 def im2col_weights(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Conv weights ``(O, KH, KW, C)`` times the per-channel ``scale`` (length O rounded up to
-    even), as int16: channel pairs, each ``depth`` positions of interleaved pairs
-    (``ff_conv.h``)."""
+    a multiple of 4), as int16: groups of four channels, each ``depth / 2`` words of the four
+    channels' position pairs (``ff_conv.h``)."""
     o, kh, kw, ci = w.shape
     depth, position = im2col_geometry(kh, kw, ci)
     dense = np.zeros((len(scale), depth), np.int64)
     dense[:o, position] = w.reshape(o, -1).astype(np.int64)
     dense *= scale[:, None]
-    # [m][h][T][e] -> [m][T][h][e]: channel o = 2m + h, position P = 2T + e
-    out = dense.reshape(-1, 2, depth // 2, 2).transpose(0, 2, 1, 3)
+    # [g][h][T][e] -> [g][T][h][e]: channel o = 4g + h, position P = 2T + e
+    out = dense.reshape(-1, 4, depth // 2, 2).transpose(0, 2, 1, 3)
     return _int16(out.reshape(-1))

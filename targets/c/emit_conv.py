@@ -25,7 +25,15 @@ from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
 from . import pairs
 from .context import EmitContext
-from .conv_prep import PreparedRq, dw3x3_weights, im2col_geometry, im2col_weights, prepare_rq, round4
+from .conv_prep import (
+    PreparedRq,
+    dw3x3_weights,
+    im2col_geometry,
+    im2col_weights,
+    prepare_rq,
+    round4,
+    rq4_blocks,
+)
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 from .emit_dense import emit_matrix, matrix_kernel
 
@@ -88,7 +96,10 @@ def _im2col_scratch(node: Conv2d) -> tuple[int, int]:
     """``(ring_w, scratch bytes)`` of ``ff_conv2d_s8_im2col`` for ``node``."""
     _, kh, kw, ci = node.inputs[1].shape
     ring_w = (node.y.shape[2] - 1) * node.stride[1] + kw
-    return ring_w, 4 * im2col_geometry(kh, kw, ci)[0] + kh * ring_w * node.x.shape[3]
+    # two int16 columns, then k_h int16 ring rows (an even number of values each) and 4 bytes
+    # of slack (the last window's odd word may read one value past its row)
+    row = (ring_w * node.x.shape[3] + 1) // 2 * 2
+    return ring_w, 4 * im2col_geometry(kh, kw, ci)[0] + 2 * kh * row + 4
 
 
 def _im2col_prepared(node: Conv2d) -> PreparedRq | None:
@@ -102,7 +113,7 @@ def _im2col_prepared(node: Conv2d) -> PreparedRq | None:
             or _im2col_scratch(node)[1] > IM2COL_MAX_SCRATCH:
         return None
     w_abs = np.abs(w.data.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1)
-    return prepare_rq(node, np.zeros(w.shape[0], np.int64), w_abs, w.shape[0] + w.shape[0] % 2)
+    return prepare_rq(node, np.zeros(w.shape[0], np.int64), w_abs, round4(w.shape[0]))
 
 
 def _pointwise_pairs(node: Conv2d) -> bool:
@@ -176,10 +187,13 @@ def _dwconv2d_kernel(node: DepthwiseConv2d) -> Kernel:
     words = _words(node, _DW_KERNELS)
     if words == "s8" and _dw3x3_prepared(node) is not None:
         x, y = node.x, node.y
-        ring = 3 * _dw3x3_ring_w(node) * round4(x.shape[3])
         same = tuple(node.stride) == (1, 1) and x.shape == y.shape
-        return Kernel("ff_dwconv2d_s8_3x3", "ff_conv.h", "ff_dwconv2d_s8_3x3_params",
-                      scratch=ring, inplace=same)
+        # whole blocks of four channels take the variant without partial blocks, whose ring
+        # keeps 16 bytes per pixel and block on DSP cores (12 elsewhere)
+        c4 = x.shape[3] % 4 == 0
+        fn = "ff_dwconv2d_s8_3x3_c4" if c4 else "ff_dwconv2d_s8_3x3"
+        ring = (4 if c4 else 3) * _dw3x3_ring_w(node) * round4(x.shape[3])
+        return Kernel(fn, "ff_conv.h", "ff_dwconv2d_s8_3x3_params", scratch=ring, inplace=same)
     return Kernel(f"ff_dwconv2d_{words}", "ff_conv.h", f"ff_dwconv2d_{words}_params",
                   decodes=(1,))
 
@@ -242,8 +256,13 @@ def _dwconv2d_3x3(node: DepthwiseConv2d, ctx: EmitContext) -> None:
     _, oh, ow, _ = node.y.shape
     prep = _dw3x3_prepared(node)
     lo, hi = node.act_range()
-    rq = ctx.array("rq", prep.records, "int32_t",
-                   f"{b.name} + input offset * sum of weights, scaled; requantization (ff_rq)")
+    if ctx.kernel.fn == "ff_dwconv2d_s8_3x3_c4":
+        rq = ctx.array("rq", rq4_blocks(prep.records), "int32_t",
+                       f"{b.name} + input offset * sum of weights, scaled; requantization "
+                       "(ff_rq4 blocks)")
+    else:
+        rq = ctx.array("rq", prep.records, "int32_t",
+                       f"{b.name} + input offset * sum of weights, scaled; requantization (ff_rq)")
     p = ctx.params(
         batches=n, in_h=ih, in_w=iw, c=c, out_h=oh, out_w=ow,
         stride_h=node.stride[0], stride_w=node.stride[1],
@@ -272,7 +291,7 @@ def _pointwise(node: Conv2d, ctx: EmitContext) -> None:
 
 @emit.register
 def _dwconv2d(node: DepthwiseConv2d, ctx: EmitContext) -> None:
-    if ctx.kernel.fn == "ff_dwconv2d_s8_3x3":
+    if ctx.kernel.fn in ("ff_dwconv2d_s8_3x3", "ff_dwconv2d_s8_3x3_c4"):
         _dwconv2d_3x3(node, ctx)
         return
     x, w, b = node.inputs

@@ -59,8 +59,8 @@ def _rq(node: Dense | Conv2d, w2: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 def matrix_kernel(node: Dense | Conv2d) -> Kernel | None:
     """The kernel of a matrix-vector product (a Dense, or a pointwise Conv2d of fewer pixels
     than a block of the 1x1 kernel) from prepared constants: ``ff_dense_s8_compact`` below
-    COMPACT_MACS or for one output channel, else ``ff_dense_s8_fast`` or ``ff_dense_s8`` when the pairs can hold the
-    weights (``pairs.packable``); None when none applies."""
+    COMPACT_MACS or for one output channel, else ``ff_dense_s8_fast`` or ``ff_dense_s8`` when
+    the pairs can hold the weights (``pairs.packable``); None when none applies."""
     found = _matrix(node)
     if found is None:
         return None
