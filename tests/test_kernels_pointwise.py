@@ -238,7 +238,8 @@ def test_inplace_chain_runs_in_place_and_the_planned_reference_agrees():
         plan = src.plan
         for node in g.nodes[1:3]:
             assert plan.buffer(node.y) is plan.buffer(node.inputs[0]), "not in place"
-            assert plan.scratch[g.nodes.index(node)].size > 0
+            if lower(node).fn not in ("ff_conv2d_s8_1x1_c8", "ff_conv2d_s8_1x1_c16"):
+                assert plan.scratch[g.nodes.index(node)].size > 0  # those keep none
         xs = random_inputs(rng, g, batch=3)
         want = reference.run(g, xs)[0][0]
         assert np.array_equal(reference.run_planned(g, plan, xs)[0], want)
