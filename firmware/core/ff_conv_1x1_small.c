@@ -28,7 +28,7 @@
  * the store, instead of 5, and no [h < 0] correction.
  *
  * The pixel's inputs are all read before its outputs are written, so y may be x (in_c ==
- * out_c). out_c is even (two channels per pass of the channel loop). The portable path computes
+ * out_c). out_c is even (the channel loop takes channels two by two). The portable path computes
  * the same integers in C from the same records. */
 #include "ff_conv.h"
 
@@ -43,7 +43,9 @@
 /* Written as whole functions in assembly: the loops need 14 registers and LDM register lists
  * in ascending order, which operands allocated by the compiler cannot promise. Arguments:
  * r0 = p, r1 = x, r2 = records, r3 = y. Locals at sp: [0] end of the records, [4] their start,
- * [8] the next pixel, [12] the end of x. */
+ * [8] the next pixel, [12] the end of x, [16] out_c & 2. The channel loop takes four channels
+ * per pass (its end test costs three instructions), and an out_c of 4n + 2 enters the first
+ * pass at its third channel. */
 
 /* The arguments of a naked function are read by its assembly only (r0-r3). */
 #define FF_ASM_ARG __attribute__((unused))
@@ -66,9 +68,11 @@ __attribute__((naked)) void ff_conv2d_s8_1x1_c8(FF_CONST ff_conv2d_s8_1x1_params
                                                 int8_t *y FF_ASM_ARG) {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
-        "sub sp, sp, #16\n\t"
+        "sub sp, sp, #20\n\t"
         "ldr r4, [r0, #0]\n\t"          /* pixels */
         "ldr r5, [r0, #8]\n\t"          /* out_c */
+        "and r7, r5, #2\n\t"           /* 2 when out_c % 4 = 2: enter a pass half-way */
+        "str r7, [sp, #16]\n\t"
         "add r6, r2, r5, lsl #5\n\t"    /* 8 words per channel */
         "add r4, r1, r4, lsl #3\n\t"    /* x + 8 pixels */
         "str r6, [sp, #0]\n\t"
@@ -89,7 +93,10 @@ __attribute__((naked)) void ff_conv2d_s8_1x1_c8(FF_CONST ff_conv2d_s8_1x1_params
         "sxtb16 r2, r3\n\t"
         "sxtb16 r3, r3, ror #8\n\t"
         "ldr r11, [sp, #4]\n\t"
+        "ldr r5, [sp, #16]\n\t"
+        "cbnz r5, 4f\n\t"
         "2:\n\t" FF_PW8_CHANNEL FF_PW8_CHANNEL
+        "4:\n\t" FF_PW8_CHANNEL FF_PW8_CHANNEL
         "ldr r5, [sp, #0]\n\t"
         "cmp r11, r5\n\t"
         "bne 2b\n\t"
@@ -98,7 +105,7 @@ __attribute__((naked)) void ff_conv2d_s8_1x1_c8(FF_CONST ff_conv2d_s8_1x1_params
         "cmp r5, r6\n\t"
         "bne 1b\n\t"
         "3:\n\t"
-        "add sp, sp, #16\n\t"
+        "add sp, sp, #20\n\t"
         "pop {r4-r11, pc}\n\t");
 }
 
@@ -128,9 +135,11 @@ __attribute__((naked)) void ff_conv2d_s8_1x1_c16(FF_CONST ff_conv2d_s8_1x1_param
                                                  int8_t *y FF_ASM_ARG) {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
-        "sub sp, sp, #16\n\t"
+        "sub sp, sp, #20\n\t"
         "ldr r4, [r0, #0]\n\t"          /* pixels */
         "ldr r5, [r0, #8]\n\t"          /* out_c */
+        "and r7, r5, #2\n\t"           /* 2 when out_c % 4 = 2: enter a pass half-way */
+        "str r7, [sp, #16]\n\t"
         "add r6, r5, r5, lsl #1\n\t"
         "add r6, r2, r6, lsl #4\n\t"    /* 12 words per channel */
         "add r4, r1, r4, lsl #4\n\t"    /* x + 16 pixels */
@@ -158,7 +167,11 @@ __attribute__((naked)) void ff_conv2d_s8_1x1_c16(FF_CONST ff_conv2d_s8_1x1_param
         "sxtb16 r6, r7\n\t"
         "sxtb16 r7, r7, ror #8\n\t"
         "ldr r11, [sp, #4]\n\t"
+        "ldr r9, [sp, #16]\n\t"
+        "cmp r9, #0\n\t"
+        "bne 4f\n\t"
         "2:\n\t" FF_PW16_CHANNEL FF_PW16_CHANNEL
+        "4:\n\t" FF_PW16_CHANNEL FF_PW16_CHANNEL
         "ldr r9, [sp, #0]\n\t"
         "cmp r11, r9\n\t"
         "bne 2b\n\t"
@@ -167,7 +180,7 @@ __attribute__((naked)) void ff_conv2d_s8_1x1_c16(FF_CONST ff_conv2d_s8_1x1_param
         "cmp r8, r9\n\t"
         "bne 1b\n\t"
         "3:\n\t"
-        "add sp, sp, #16\n\t"
+        "add sp, sp, #20\n\t"
         "pop {r4-r11, pc}\n\t");
 }
 
