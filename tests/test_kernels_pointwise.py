@@ -93,13 +93,14 @@ SMALL_OUTS = [2, 6, 8, 10, 16, 18, 32, 34, 7]  # even, most not multiples of 4; 
 
 
 def conv2d_s8_1x1_small(rng: np.random.Generator) -> Graph:
-    """8 or 16 input channels (ff_conv2d_s8_1x1_c8 / _c16 where their conditions hold): output
+    """8, 16 or 32 input channels (ff_conv2d_s8_1x1_c8 / _c16 / _c32 where their conditions
+    hold): output
     channel counts not multiples of 4, zero points at both ends (matmul_cases), narrow ranges
     and right shifts under 2 now and then (the other kernels), and in three cases in ten
     biases that bring the accumulator bound just under 2^(32 - right), the edge of what the
     two-SMMLAR requantization is proven for (and, one in five of those, just over it)."""
     shape = mc.Shape(bool(rng.random() < 0.85))
-    c = 8 if rng.random() < 0.5 else 16
+    c = mc.pick(rng, [8, 16, 32])
     x = Value("x", (1, *_pixels(rng, c, least=4), c), DType.s8, mc.in_quant(rng))
     node = _pointwise(rng, x, mc.pick(rng, SMALL_OUTS), "pw", shape)
     if rng.random() < 0.3:
@@ -179,13 +180,15 @@ def test_pointwise_variant_is_chosen_at_conversion():
 
 
 def test_small_depth_variant_is_chosen_at_conversion():
-    """ff_conv2d_s8_1x1_c8 / _c16 exactly for 8 or 16 input channels, out_c even, the full
-    output range, right shifts of at least 2 and accumulator bounds below 2^(32 - right)."""
+    """ff_conv2d_s8_1x1_c8 / _c16 / _c32 exactly for 8, 16 or 32 input channels, out_c even, the
+    full output range, right shifts of at least 2 and accumulator bounds below 2^(32 - right)."""
     assert lower(_fixed_pointwise(8, 16)).fn == "ff_conv2d_s8_1x1_c8"
     assert lower(_fixed_pointwise(16, 32)).fn == "ff_conv2d_s8_1x1_c16"
     assert lower(_fixed_pointwise(16, 6, pixels=4)).fn == "ff_conv2d_s8_1x1_c16"
     assert lower(_fixed_pointwise(12, 16)).fn == "ff_conv2d_s8_1x1_fast"
-    assert lower(_fixed_pointwise(32, 16)).fn == "ff_conv2d_s8_1x1_fast"
+    assert lower(_fixed_pointwise(32, 16)).fn == "ff_conv2d_s8_1x1_c32"
+    assert lower(_fixed_pointwise(64, 16)).fn == "ff_conv2d_s8_1x1_fast"  # kws's layers
+    assert lower(_fixed_pointwise(32, 16)).scratch == 64
     assert lower(_fixed_pointwise(8, 15)).fn == "ff_conv2d_s8_1x1"  # an unpaired channel
     assert lower(_fixed_pointwise(8, 16, act=Act.RELU, zp=-100)).fn == "ff_conv2d_s8_1x1"
     assert lower(_fixed_pointwise(16, 16, small_mult=False)).fn == "ff_conv2d_s8_1x1"
@@ -203,9 +206,9 @@ def test_rows_reach_every_variant(seed, count):
         rng = np.random.default_rng(zlib.crc32(seed.format(row.name).encode()))
         found = collections.Counter(lower(n).fn for _ in range(count) for n in row.build(rng).nodes)
         if row.name == "conv2d_s8_1x1_small":
-            assert found["ff_conv2d_s8_1x1_c8"] >= 5 and found["ff_conv2d_s8_1x1_c16"] >= 5
-            assert sum(found.values()) - found["ff_conv2d_s8_1x1_c8"] \
-                - found["ff_conv2d_s8_1x1_c16"] >= 3, found
+            small = [f"ff_conv2d_s8_1x1_c{c}" for c in (8, 16, 32)]
+            assert all(found[fn] >= 5 for fn in small), found
+            assert sum(found.values()) - sum(found[fn] for fn in small) >= 3, found
             continue
         assert found["ff_conv2d_s8_1x1"] >= 5 and found["ff_conv2d_s8_1x1_fast"] >= 5, found
 
@@ -239,7 +242,7 @@ def test_inplace_chain_runs_in_place_and_the_planned_reference_agrees():
         for node in g.nodes[1:3]:
             assert plan.buffer(node.y) is plan.buffer(node.inputs[0]), "not in place"
             if lower(node).fn not in ("ff_conv2d_s8_1x1_c8", "ff_conv2d_s8_1x1_c16"):
-                assert plan.scratch[g.nodes.index(node)].size > 0  # those keep none
+                assert plan.scratch[g.nodes.index(node)].size > 0  # those two keep none
         xs = random_inputs(rng, g, batch=3)
         want = reference.run(g, xs)[0][0]
         assert np.array_equal(reference.run_planned(g, plan, xs)[0], want)

@@ -184,6 +184,93 @@ __attribute__((naked)) void ff_conv2d_s8_1x1_c16(FF_CONST ff_conv2d_s8_1x1_param
         "pop {r4-r11, pc}\n\t");
 }
 
+/* One output channel, 32 inputs, read back from the scratch (r9, 16 words of int16 pairs) four
+ * words at a time into r0-r3: r4 = the accumulator (first bias'), r5-r8 = W four at a time, then
+ * m2, k', zp. */
+#define FF_PW32_CHUNK                                                                            \
+    "ldmia r9!, {r0-r3}\n\t"                                                                     \
+    "ldmia r10!, {r5-r8}\n\t"                                                                    \
+    "smlad r4, r5, r0, r4\n\t"                                                                   \
+    "smlad r4, r6, r1, r4\n\t"                                                                   \
+    "smlad r4, r7, r2, r4\n\t"                                                                   \
+    "smlad r4, r8, r3, r4\n\t"
+#define FF_PW32_CHANNEL                                                                          \
+    "ldmia r9!, {r0-r3}\n\t"                                                                     \
+    "ldmia r10!, {r4-r8}\n\t"                                                                    \
+    "smlad r4, r5, r0, r4\n\t"                                                                   \
+    "smlad r4, r6, r1, r4\n\t"                                                                   \
+    "smlad r4, r7, r2, r4\n\t"                                                                   \
+    "smlad r4, r8, r3, r4\n\t" FF_PW32_CHUNK FF_PW32_CHUNK FF_PW32_CHUNK                         \
+    "ldmia r10!, {r5-r7}\n\t"                                                                    \
+    "smmlar r4, r4, r5, r4\n\t"                                                                  \
+    "smmlar r4, r4, r6, r7\n\t"                                                                  \
+    "ssat r4, #8, r4\n\t"                                                                        \
+    "strb r4, [r11], #1\n\t"                                                                     \
+    "sub r9, r9, #64\n\t"
+
+/* One pixel's 32 input bytes from lr + off as int16 pairs to the scratch (r9, advanced). */
+#define FF_PW32_EXPAND(off0, off1)                                                               \
+    "ldr r5, [lr, #" off0 "]\n\t"                                                                \
+    "ldr r6, [lr, #" off1 "]\n\t"                                                                \
+    "sxtb16 r0, r5\n\t"                                                                          \
+    "sxtb16 r1, r5, ror #8\n\t"                                                                  \
+    "sxtb16 r2, r6\n\t"                                                                          \
+    "sxtb16 r3, r6, ror #8\n\t"                                                                  \
+    "stmia r9!, {r0-r3}\n\t"
+
+/* Sixteen registers cannot hold 32 inputs beside a channel's weights, so each pixel is first
+ * widened into the scratch (64 bytes, word-aligned) and each channel reads it back by LDM, four
+ * words (8 inputs) at a time: 6 instructions per 8 multiply-adds. Locals at sp: [4] the records,
+ * [8] the next pixel, [12] the end of x, [16] out_c & 2, [20] the scratch; r12 is the end of the
+ * records. */
+__attribute__((naked)) void ff_conv2d_s8_1x1_c32(FF_CONST ff_conv2d_s8_1x1_params *p FF_ASM_ARG,
+                                                 const int8_t *x FF_ASM_ARG,
+                                                 FF_CONST int32_t *rec FF_ASM_ARG,
+                                                 int8_t *y FF_ASM_ARG,
+                                                 int8_t *scratch FF_ASM_ARG) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "sub sp, sp, #24\n\t"
+        "ldr r4, [r0, #0]\n\t"          /* pixels */
+        "ldr r5, [r0, #8]\n\t"          /* out_c */
+        "and r7, r5, #2\n\t"
+        "str r7, [sp, #16]\n\t"
+        "add r6, r5, r5, lsl #2\n\t"
+        "add r12, r2, r6, lsl #4\n\t"   /* 20 words per channel */
+        "add r4, r1, r4, lsl #5\n\t"    /* x + 32 pixels */
+        "str r2, [sp, #4]\n\t"
+        "str r1, [sp, #8]\n\t"
+        "str r4, [sp, #12]\n\t"
+        "ldr r9, [sp, #60]\n\t"         /* the fifth argument, above the 36 pushed bytes */
+        "str r9, [sp, #20]\n\t"
+        "mov r11, r3\n\t"
+        "cmp r1, r4\n\t"
+        "beq 3f\n\t"
+        "1:\n\t"
+        "ldr lr, [sp, #8]\n\t"
+        "ldr r9, [sp, #20]\n\t"
+        FF_PW32_EXPAND("0", "4") FF_PW32_EXPAND("8", "12") FF_PW32_EXPAND("16", "20")
+        FF_PW32_EXPAND("24", "28")
+        "add lr, lr, #32\n\t"
+        "str lr, [sp, #8]\n\t"
+        "sub r9, r9, #64\n\t"
+        "ldr r10, [sp, #4]\n\t"
+        "ldr lr, [sp, #16]\n\t"
+        "cmp lr, #0\n\t"
+        "bne 4f\n\t"
+        "2:\n\t" FF_PW32_CHANNEL FF_PW32_CHANNEL
+        "4:\n\t" FF_PW32_CHANNEL FF_PW32_CHANNEL
+        "cmp r10, r12\n\t"
+        "bne 2b\n\t"
+        "ldr lr, [sp, #8]\n\t"
+        "ldr r5, [sp, #12]\n\t"
+        "cmp lr, r5\n\t"
+        "bne 1b\n\t"
+        "3:\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+
 #else
 /* The same integers in C: acc modulo 2^32, h = ff_srdhm(acc, m2 / 2) as a floor, then
  * zp + floor((h k' + 2^31) / 2^32), and the int8 saturation (the layers have the full range). */
@@ -191,7 +278,7 @@ static void pw_small(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x, FF_CO
                      int8_t *y, int32_t in_c) {
     const int32_t words = FF_PW_SMALL_WORDS(in_c);
     for (int32_t px = 0; px < p->pixels; px++, x += in_c) {
-        int8_t v[16];
+        int8_t v[32];
         FF_CONST int32_t *r = rec;
         /* the whole pixel first: y may be x */
         for (int32_t i = 0; i < in_c; i++) {
@@ -229,5 +316,11 @@ void ff_conv2d_s8_1x1_c8(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
 void ff_conv2d_s8_1x1_c16(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
                           FF_CONST int32_t *rec, int8_t *y) {
     pw_small(p, x, rec, y, 16);
+}
+
+void ff_conv2d_s8_1x1_c32(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
+                          FF_CONST int32_t *rec, int8_t *y, int8_t *scratch) {
+    (void)scratch;
+    pw_small(p, x, rec, y, 32);
 }
 #endif

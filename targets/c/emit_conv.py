@@ -165,8 +165,9 @@ def _conv2d_kernel(node: Conv2d) -> Kernel:
         # 8 or 16 input channels: one pixel at a time from registers, no scratch; the pixel is
         # read whole before its outputs are written, so y may be x
         in_c, out_c = node.x.shape[-1], node.y.shape[-1]
+        # (32 channels: the pixel widened to int16 in 64 bytes of scratch)
         return Kernel(f"ff_conv2d_s8_1x1_c{in_c}", "ff_conv.h", "ff_conv2d_s8_1x1_params",
-                      inplace=in_c == out_c)
+                      scratch=2 * in_c if in_c == 32 else 0, inplace=in_c == out_c)
     elif words == "s8" and _pointwise_pairs(node):
         in_c, out_c = node.x.shape[-1], node.y.shape[-1]
         # The kernel copies each block of pixels into its scratch before writing the block's
@@ -232,7 +233,7 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     y = node.y
     o, kh, kw, ci = w.shape
     n, ih, iw, c = x.shape
-    if ctx.kernel.fn in ("ff_conv2d_s8_1x1_c8", "ff_conv2d_s8_1x1_c16"):
+    if ctx.kernel.fn in ("ff_conv2d_s8_1x1_c8", "ff_conv2d_s8_1x1_c16", "ff_conv2d_s8_1x1_c32"):
         _pointwise_small_call(node, ctx)
         return
     if ctx.kernel.params == "ff_conv2d_s8_1x1_params":
@@ -328,7 +329,8 @@ def _pointwise_small_call(node: Conv2d, ctx: EmitContext) -> None:
     recs = ctx.array("rec", rec, "int32_t",
                      f"{w.name}, {b.name}: per output channel {{bias with the input offset "
                      "folded in, int16 weight pairs, 2 * multiplier, k', output offset}")
-    ctx.call_kernel(p, ctx.ptr(x), recs, ctx.ptr(node.y))
+    extra = [ctx.scratch()] if ctx.kernel.fn == "ff_conv2d_s8_1x1_c32" else []
+    ctx.call_kernel(p, ctx.ptr(x), recs, ctx.ptr(node.y), *extra)
 
 
 @emit.register

@@ -144,12 +144,13 @@ def dense_fast(in_features: int, rec: np.ndarray, act: tuple[int, int]) -> bool:
         and bool(rshift2(rec))
 
 
-SMALL_IN_C = (8, 16)  # the input depths of ff_conv2d_s8_1x1_c8 / _c16
+SMALL_IN_C = (8, 16, 32)  # the input depths of ff_conv2d_s8_1x1_c8 / _c16 / _c32
 
 
 def small_fast(in_c: int, out_c: int, mult: np.ndarray, shift: np.ndarray,
                bound: np.ndarray, act: tuple[int, int]) -> bool:
-    """True when ``ff_conv2d_s8_1x1_c8`` / ``_c16`` give the layer's bytes: in_c 8 or 16, out_c
+    """True when ``ff_conv2d_s8_1x1_c8`` / ``_c16`` / ``_c32`` give the layer's bytes: in_c in
+    SMALL_IN_C, out_c
     even, the full int8 output range, multipliers 0 or in [2**30, 2**31) (``multipliers_ok``),
     right shifts r = -shift of at least 2 (no left shift), and every accumulator bound
     ``bound[o]`` (``conv_prep.acc_bound``) below 2**(32 - r[o]): then |h| < 2**(32 - r) for
