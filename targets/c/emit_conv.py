@@ -11,7 +11,11 @@ int16 weights, requantization records); its scratch holds one block of pixels, s
 its output over its input when in_c == out_c (the descriptor says so), and layers its Cortex-M
 assembly computes whole call ``ff_conv2d_s8_1x1_fast``, which leaves the general code unlinked.
 Fewer than 4 pixels go to the dense kernels instead (``emit_dense.matrix_kernel``), and weights
-the pairs cannot hold to the general kernel. Int4 weights (``Packed()``) take the general
+the pairs cannot hold to the general kernel. Layers of 8, 16 or 32 input channels whose
+accumulator bounds allow the two-SMMLAR requantization (``pairs.small_fast``) take
+``ff_conv2d_s8_1x1_c8`` / ``_c16`` / ``_c32`` instead, one pixel at a time from one record per
+output channel (``pairs.small_records``): there a block of pixels and the channel pairs cost more
+than the few multiply-adds of each output. Int4 weights (``Packed()``) take the general
 kernels.
 """
 
@@ -138,6 +142,11 @@ def _pointwise_rq(node: Conv2d) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return w2, mult, pairs.records(w2, b.data, -x.quant.zp, mult, shift)
 
 
+# ff_conv2d_s8_1x1_c<in_c>, one entry point per input depth it is written for
+SMALL_KERNELS = {f"ff_conv2d_s8_1x1_c{c}": c for c in pairs.SMALL_IN_C}
+SMALL_SCRATCH_MIN_IN_C = 32  # from this depth the kernel widens the pixel into scratch
+
+
 def _pointwise_small(node: Conv2d) -> bool:
     """True when ``ff_conv2d_s8_1x1_c8`` / ``_c16`` apply to a pointwise ``node`` (constant
     weights and bias, ``pairs.small_fast`` with the layer's accumulator bounds)."""
@@ -167,7 +176,8 @@ def _conv2d_kernel(node: Conv2d) -> Kernel:
         in_c, out_c = node.x.shape[-1], node.y.shape[-1]
         # (32 channels: the pixel widened to int16 in 64 bytes of scratch)
         return Kernel(f"ff_conv2d_s8_1x1_c{in_c}", "ff_conv.h", "ff_conv2d_s8_1x1_params",
-                      scratch=2 * in_c if in_c == 32 else 0, inplace=in_c == out_c)
+                      scratch=2 * in_c if in_c >= SMALL_SCRATCH_MIN_IN_C else 0,
+                      inplace=in_c == out_c)
     elif words == "s8" and _pointwise_pairs(node):
         in_c, out_c = node.x.shape[-1], node.y.shape[-1]
         # The kernel copies each block of pixels into its scratch before writing the block's
@@ -233,7 +243,7 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     y = node.y
     o, kh, kw, ci = w.shape
     n, ih, iw, c = x.shape
-    if ctx.kernel.fn in ("ff_conv2d_s8_1x1_c8", "ff_conv2d_s8_1x1_c16", "ff_conv2d_s8_1x1_c32"):
+    if ctx.kernel.fn in SMALL_KERNELS:
         _pointwise_small_call(node, ctx)
         return
     if ctx.kernel.params == "ff_conv2d_s8_1x1_params":
@@ -329,7 +339,7 @@ def _pointwise_small_call(node: Conv2d, ctx: EmitContext) -> None:
     recs = ctx.array("rec", rec, "int32_t",
                      f"{w.name}, {b.name}: per output channel {{bias with the input offset "
                      "folded in, int16 weight pairs, 2 * multiplier, k', output offset}")
-    extra = [ctx.scratch()] if ctx.kernel.fn == "ff_conv2d_s8_1x1_c32" else []
+    extra = [ctx.scratch()] if c >= SMALL_SCRATCH_MIN_IN_C else []
     ctx.call_kernel(p, ctx.ptr(x), recs, ctx.ptr(node.y), *extra)
 
 

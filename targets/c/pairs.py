@@ -12,6 +12,10 @@ What TFLM and CMSIS-NN compute at run time (or in Prepare) is done here once:
   of four input bytes, and, for ``ff_dense_s8``, interleaved by blocks of ``DENSE_PAIRS`` pairs;
 - the requantization parameters become one record per channel, ``{bias', 2 * mult, k, left}``
   (``2 * mult`` modulo 2**32 and ``k = 2**(32 - right)`` are what SMMLAR multiplies by).
+
+The small-depth kernels (``ff_conv2d_s8_1x1_c8`` / ``_c16`` / ``_c32``, ``small_fast`` and
+``small_records`` below) take unpaired int16 weights and one record per channel holding the
+bias', the weights, ``2 * mult``, ``k' = 2**(32 - right) + 1`` and the output offset.
 """
 
 from __future__ import annotations
