@@ -26,8 +26,8 @@ from kernel_harness import check_row_on_board
 
 # Rows whose kernels have DSP fast paths, checked on the cores that compile them in, and with
 # fewer cases on cores without the DSP extension, which take their portable path.
-FAST_PATH_ROWS = {"conv2d_s8", "conv2d_s8_1x1", "conv2d_s8_1x1_inplace", "dwconv2d_s8",
-                  "dense_s8", "dense_s8_compact", "avgpool2d_s8", "maxpool2d_s8", "add_s8",
+FAST_PATH_ROWS = {"conv2d_s8", "conv2d_s8_1x1", "conv2d_s8_1x1_inplace", "conv2d_s8_1x1_small",
+                  "dwconv2d_s8", "dense_s8", "dense_s8_compact", "avgpool2d_s8", "maxpool2d_s8", "add_s8",
                   "dwconv2d_s8_3x3", "dwconv2d_s8_3x3_c4", "dwconv2d_s8_3x3_inplace",
                   "conv2d_s8_im2col", "avgpool2d_s8_global", "maxpool2d_s8_global"}
 DSP_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an505"]

@@ -89,7 +89,38 @@ def conv2d_s8_1x1_inplace(rng: np.random.Generator) -> Graph:
     return g
 
 
-ROWS = [Row("conv2d_s8_1x1", conv2d_s8_1x1), Row("conv2d_s8_1x1_inplace", conv2d_s8_1x1_inplace)]
+SMALL_OUTS = [2, 6, 8, 10, 16, 18, 32, 34, 7]  # even, most not multiples of 4; 7 falls back
+
+
+def conv2d_s8_1x1_small(rng: np.random.Generator) -> Graph:
+    """8, 16 or 32 input channels (ff_conv2d_s8_1x1_c8 / _c16 / _c32 where their conditions
+    hold): output
+    channel counts not multiples of 4, zero points at both ends (matmul_cases), narrow ranges
+    and right shifts under 2 now and then (the other kernels), and in three cases in ten
+    biases that bring the accumulator bound just under 2^(32 - right), the edge of what the
+    two-SMMLAR requantization is proven for (and, one in five of those, just over it)."""
+    shape = mc.Shape(bool(rng.random() < 0.85))
+    c = mc.pick(rng, [8, 16, 32])
+    x = Value("x", (1, *_pixels(rng, c, least=4), c), DType.s8, mc.in_quant(rng))
+    node = _pointwise(rng, x, mc.pick(rng, SMALL_OUTS), "pw", shape)
+    if rng.random() < 0.3:
+        w = node.inputs[1]
+        o = w.shape[0]
+        _, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
+        span = max(128 + x.quant.zp, 127 - x.quant.zp)
+        used = span * np.abs(w.data.astype(np.int64)).reshape(o, -1).sum(axis=1)
+        edge = (np.int64(1) << np.clip(32 + shift.astype(np.int64), 0, 31)) - 1 - used
+        edge += rng.random() < 0.2  # one past the edge: the other kernels
+        sign = rng.choice([-1, 1], o)
+        b = np.clip(sign * edge, -(1 << 31), (1 << 31) - 1)
+        node.inputs[2] = const("pw_b", b.astype(np.int32), DType.s32)
+    g = Graph("pw_small", [node], [x], node.outputs)
+    g.validate()
+    return g
+
+
+ROWS = [Row("conv2d_s8_1x1", conv2d_s8_1x1), Row("conv2d_s8_1x1_inplace", conv2d_s8_1x1_inplace),
+        Row("conv2d_s8_1x1_small", conv2d_s8_1x1_small)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)
@@ -101,7 +132,7 @@ def _calls(g: Graph) -> str:
     return generate(g, "m").files["m.c"]
 
 
-_PW_CALL = re.compile(r"ff_conv2d_s8_1x1(_fast)?\(")
+_PW_CALL = re.compile(r"ff_conv2d_s8_1x1(_fast|_c8|_c16)?\(")
 
 
 def test_pointwise_conv_uses_1x1_kernel_only_when_it_applies():
@@ -148,6 +179,25 @@ def test_pointwise_variant_is_chosen_at_conversion():
     assert lower(_fixed_pointwise(16, 8, pixels=3)).fn == "ff_dense_s8_compact"
 
 
+def test_small_depth_variant_is_chosen_at_conversion():
+    """ff_conv2d_s8_1x1_c8 / _c16 / _c32 exactly for 8, 16 or 32 input channels, out_c even, the
+    full output range, right shifts of at least 2 and accumulator bounds below 2^(32 - right)."""
+    assert lower(_fixed_pointwise(8, 16)).fn == "ff_conv2d_s8_1x1_c8"
+    assert lower(_fixed_pointwise(16, 32)).fn == "ff_conv2d_s8_1x1_c16"
+    assert lower(_fixed_pointwise(16, 6, pixels=4)).fn == "ff_conv2d_s8_1x1_c16"
+    assert lower(_fixed_pointwise(12, 16)).fn == "ff_conv2d_s8_1x1_fast"
+    assert lower(_fixed_pointwise(32, 16)).fn == "ff_conv2d_s8_1x1_c32"
+    assert lower(_fixed_pointwise(64, 16)).fn == "ff_conv2d_s8_1x1_fast"  # kws's layers
+    assert lower(_fixed_pointwise(32, 16)).scratch == 64
+    assert lower(_fixed_pointwise(8, 15)).fn == "ff_conv2d_s8_1x1"  # an unpaired channel
+    assert lower(_fixed_pointwise(8, 16, act=Act.RELU, zp=-100)).fn == "ff_conv2d_s8_1x1"
+    assert lower(_fixed_pointwise(16, 16, small_mult=False)).fn == "ff_conv2d_s8_1x1"
+    assert lower(_fixed_pointwise(8, 16, pixels=3)).fn == "ff_dense_s8_compact"
+    node = _fixed_pointwise(8, 16)
+    node.inputs[2] = const("b", np.full(16, 1 << 30, np.int32), DType.s32)  # past the bound
+    assert lower(node).fn == "ff_conv2d_s8_1x1_fast"
+
+
 @pytest.mark.parametrize(("seed", "count"), [("{}", 50), ("{} on qemu-mps2-an386", 200),
                                              ("{} on qemu-mps2-an505", 200)])
 def test_rows_reach_every_variant(seed, count):
@@ -155,6 +205,11 @@ def test_rows_reach_every_variant(seed, count):
     for row in ROWS:
         rng = np.random.default_rng(zlib.crc32(seed.format(row.name).encode()))
         found = collections.Counter(lower(n).fn for _ in range(count) for n in row.build(rng).nodes)
+        if row.name == "conv2d_s8_1x1_small":
+            small = [f"ff_conv2d_s8_1x1_c{c}" for c in (8, 16, 32)]
+            assert all(found[fn] >= 5 for fn in small), found
+            assert sum(found.values()) - sum(found[fn] for fn in small) >= 3, found
+            continue
         assert found["ff_conv2d_s8_1x1"] >= 5 and found["ff_conv2d_s8_1x1_fast"] >= 5, found
 
 
@@ -186,7 +241,8 @@ def test_inplace_chain_runs_in_place_and_the_planned_reference_agrees():
         plan = src.plan
         for node in g.nodes[1:3]:
             assert plan.buffer(node.y) is plan.buffer(node.inputs[0]), "not in place"
-            assert plan.scratch[g.nodes.index(node)].size > 0
+            if lower(node).fn not in ("ff_conv2d_s8_1x1_c8", "ff_conv2d_s8_1x1_c16"):
+                assert plan.scratch[g.nodes.index(node)].size > 0  # those two keep none
         xs = random_inputs(rng, g, batch=3)
         want = reference.run(g, xs)[0][0]
         assert np.array_equal(reference.run_planned(g, plan, xs)[0], want)

@@ -112,3 +112,58 @@ def test_smmlar_rounding_reproduces_srdhm_and_rdbpot():
             k = 1 << (32 - right)
             got = _smmlar(v + (v < 0) * -1, np.full(v.size, k), np.zeros(v.size))
             assert np.array_equal(got, fixed.rdbpot(v, right)), (m, right)
+
+
+def test_smmlar_by_k_prime_rounds_as_rdbpot_inside_the_bound():
+    """The small-depth kernels' one-SMMLAR rounding: SMMLAR(h, 2**(32 - right) + 1, 0) is
+    ff_rdbpot(h, right) for every |h| < 2**(32 - right) (ties of both signs and their
+    neighbours, near 0 and near the bound), and not beyond it, which is why pairs.small_fast
+    checks the accumulator bounds."""
+    rng = np.random.default_rng(4)
+    for right in (2, 3, 7, 12, 20, 31):
+        lim = 1 << (32 - right)
+        top = lim >> right  # ties j * 2**right + 2**(right - 1) up to the bound
+        j = np.concatenate([np.arange(-60, 60), np.arange(top - 60, top + 1),
+                            np.arange(-top - 1, -top + 60)]).astype(np.int64)
+        ties = j * (1 << right) + (1 << (right - 1))
+        h = np.concatenate([ties, ties - 1, ties + 1, -ties, [lim - 1, 1 - lim, 0, 1, -1],
+                            rng.integers(1 - lim, lim, 3000)])
+        h = h[np.abs(h) < lim].astype(np.int64)
+        k = np.full(h.size, lim + 1)
+        assert np.array_equal(_smmlar(h, k, np.zeros(h.size)), fixed.rdbpot(h, right)), right
+    # past the bound: h = 1 - 2**19 with right = 20 is 128 times 2**(32 - 20) in magnitude, and
+    # its h / 2**12 = -128 pulls the floor below rdbpot's
+    h = np.array([1 - (1 << 19)], np.int64)
+    assert _smmlar(h, np.full(1, (1 << 12) + 1), np.zeros(1))[0] != fixed.rdbpot(h, 20)[0]
+
+
+def test_small_records_layout_and_conditions():
+    """small_records: {bias', W pairs in SXTB16 order, 2 * mult, k', out_offset} per channel;
+    small_fast refuses other depths, odd out_c, narrow ranges, right shifts under 2 and
+    bounds at 2**(32 - right)."""
+    rng = np.random.default_rng(6)
+    w = rng.integers(-128, 128, (4, 8))
+    mult = np.array([1 << 30, (1 << 31) - 1, 0, 1 << 30])
+    shift = np.array([-2, -9, -3, -31])
+    rec = pairs.small_records(w, np.array([5, -7, 9, 11]), 3, mult, shift, -4)
+    rec = rec.reshape(4, 8).astype(np.int64)
+    lo16 = ((rec[:, 1:5] & 0xFFFF) ^ 0x8000) - 0x8000
+    hi16 = rec[:, 1:5] >> 16
+    we = w.copy()
+    we[2] = 0
+    assert np.array_equal(lo16, we[:, [0, 1, 4, 5]])
+    assert np.array_equal(hi16, we[:, [2, 3, 6, 7]])
+    assert rec[:, 0].tolist() == [5 + 3 * w[0].sum(), -7 + 3 * w[1].sum(), 0,
+                                  11 + 3 * w[3].sum()]
+    assert np.array_equal(rec[:, 5] % (1 << 32), (2 * mult) % (1 << 32))
+    assert rec[:, 6].tolist() == [(1 << 30) + 1, (1 << 23) + 1, (1 << 29) + 1, 3]
+    assert rec[:, 7].tolist() == [-4] * 4
+    ok = dict(mult=mult[:2], shift=np.array([-2, -9]), bound=np.array([(1 << 30) - 1, 100]),
+              act=(-128, 127))
+    assert pairs.small_fast(8, 2, **ok) and pairs.small_fast(32, 2, **ok)
+    assert not pairs.small_fast(12, 2, **ok) and not pairs.small_fast(64, 2, **ok)
+    assert not pairs.small_fast(8, 2, **{**ok, "act": (0, 127)})
+    assert not pairs.small_fast(8, 2, **{**ok, "bound": np.array([1 << 30, 100])})
+    assert not pairs.small_fast(8, 2, **{**ok, "shift": np.array([-1, -9])})
+    assert not pairs.small_fast(8, 3, **{**ok, "mult": mult[:3], "shift": shift[:3],
+                                         "bound": np.zeros(3)})

@@ -196,6 +196,21 @@ void ff_conv2d_s8_1x1_fast(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
                            FF_CONST int16_t *w, FF_CONST int32_t *rec, int8_t *y,
                            int8_t *scratch);
 
+/* ff_conv2d_s8_1x1_c8, _c16, _c32 (ff_conv_1x1_small.c): ff_conv2d_s8_1x1's bytes for
+ * in_c = 8, 16 or 32 and out_c even, one pixel at a time, from one record per output channel
+ * of FF_PW_SMALL_WORDS(in_c) int32: {bias', in_c / 2 words of int16 weight pairs, m2, k',
+ * out_offset} (layout and the conditions the converter checks: ff_conv_1x1_small.c and
+ * targets/c/pairs.py small_records). No scratch for 8 and 16; 64 bytes (word-aligned) for 32,
+ * the pixel widened to int16. y may be x. */
+#define FF_PW_SMALL_WORDS(in_c) ((in_c) / 2 + 4)
+
+void ff_conv2d_s8_1x1_c8(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
+                         FF_CONST int32_t *rec, int8_t *y);
+void ff_conv2d_s8_1x1_c16(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
+                          FF_CONST int32_t *rec, int8_t *y);
+void ff_conv2d_s8_1x1_c32(FF_CONST ff_conv2d_s8_1x1_params *p, const int8_t *x,
+                          FF_CONST int32_t *rec, int8_t *y, int8_t *scratch);
+
 typedef struct {
     int32_t batches;
     int32_t in_h, in_w, in_c;

@@ -11,7 +11,11 @@ int16 weights, requantization records); its scratch holds one block of pixels, s
 its output over its input when in_c == out_c (the descriptor says so), and layers its Cortex-M
 assembly computes whole call ``ff_conv2d_s8_1x1_fast``, which leaves the general code unlinked.
 Fewer than 4 pixels go to the dense kernels instead (``emit_dense.matrix_kernel``), and weights
-the pairs cannot hold to the general kernel. Int4 weights (``Packed()``) take the general
+the pairs cannot hold to the general kernel. Layers of 8, 16 or 32 input channels whose
+accumulator bounds allow the two-SMMLAR requantization (``pairs.small_fast``) take
+``ff_conv2d_s8_1x1_c8`` / ``_c16`` / ``_c32`` instead, one pixel at a time from one record per
+output channel (``pairs.small_records``): there a block of pixels and the channel pairs cost more
+than the few multiply-adds of each output. Int4 weights (``Packed()``) take the general
 kernels.
 """
 
@@ -27,6 +31,7 @@ from . import pairs
 from .context import EmitContext
 from .conv_prep import (
     PreparedRq,
+    acc_bound,
     dw3x3_weights,
     im2col_geometry,
     im2col_weights,
@@ -137,6 +142,25 @@ def _pointwise_rq(node: Conv2d) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return w2, mult, pairs.records(w2, b.data, -x.quant.zp, mult, shift)
 
 
+# ff_conv2d_s8_1x1_c<in_c>, one entry point per input depth it is written for
+SMALL_KERNELS = {f"ff_conv2d_s8_1x1_c{c}": c for c in pairs.SMALL_IN_C}
+SMALL_SCRATCH_MIN_IN_C = 32  # from this depth the kernel widens the pixel into scratch
+
+
+def _pointwise_small(node: Conv2d) -> bool:
+    """True when ``ff_conv2d_s8_1x1_c8`` / ``_c16`` apply to a pointwise ``node`` (constant
+    weights and bias, ``pairs.small_fast`` with the layer's accumulator bounds)."""
+    x, w, b = node.inputs
+    if not is_pointwise(node) or not w.is_const or not b.is_const \
+            or not isinstance(w.encoding, Dense) or x.shape[-1] not in pairs.SMALL_IN_C:
+        return False
+    o = w.shape[0]
+    mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
+    w_abs = np.abs(w.data.astype(np.int64)).reshape(o, -1).sum(axis=1)
+    return pairs.small_fast(x.shape[-1], o, mult, shift, acc_bound(node, w_abs),
+                            node.act_range())
+
+
 @kernel.register
 def _conv2d_kernel(node: Conv2d) -> Kernel:
     words = _words(node, _CONV_KERNELS)
@@ -146,6 +170,14 @@ def _conv2d_kernel(node: Conv2d) -> Kernel:
         found = matrix_kernel(node)
         if found is not None:
             return found
+    elif words == "s8" and _pointwise_small(node):
+        # 8 or 16 input channels: one pixel at a time from registers, no scratch; the pixel is
+        # read whole before its outputs are written, so y may be x
+        in_c, out_c = node.x.shape[-1], node.y.shape[-1]
+        # (32 channels: the pixel widened to int16 in 64 bytes of scratch)
+        return Kernel(f"ff_conv2d_s8_1x1_c{in_c}", "ff_conv.h", "ff_conv2d_s8_1x1_params",
+                      scratch=2 * in_c if in_c >= SMALL_SCRATCH_MIN_IN_C else 0,
+                      inplace=in_c == out_c)
     elif words == "s8" and _pointwise_pairs(node):
         in_c, out_c = node.x.shape[-1], node.y.shape[-1]
         # The kernel copies each block of pixels into its scratch before writing the block's
@@ -211,6 +243,9 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     y = node.y
     o, kh, kw, ci = w.shape
     n, ih, iw, c = x.shape
+    if ctx.kernel.fn in SMALL_KERNELS:
+        _pointwise_small_call(node, ctx)
+        return
     if ctx.kernel.params == "ff_conv2d_s8_1x1_params":
         _pointwise(node, ctx)
         return
@@ -287,6 +322,25 @@ def _pointwise(node: Conv2d, ctx: EmitContext) -> None:
     recs = ctx.array("rec", rec, "int32_t",
                      "{bias with the input offset folded in, 2 * multiplier, k, left shift}")
     ctx.call_kernel(p, ctx.ptr(x), wp, recs, ctx.ptr(node.y), ctx.scratch())
+
+
+def _pointwise_small_call(node: Conv2d, ctx: EmitContext) -> None:
+    """``ff_conv2d_s8_1x1_c8`` / ``_c16`` from one record per output channel
+    (``pairs.small_records``)."""
+    x, w, b = node.inputs
+    n, ih, iw, c = x.shape
+    o = w.shape[0]
+    mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
+    lo, hi = node.act_range()
+    p = ctx.params(pixels=n * ih * iw, in_c=c, out_c=o, out_offset=node.y.quant.zp,
+                   act_min=lo, act_max=hi)
+    rec = pairs.small_records(w.data.reshape(o, -1), b.data, -x.quant.zp, mult, shift,
+                              int(node.y.quant.zp))
+    recs = ctx.array("rec", rec, "int32_t",
+                     f"{w.name}, {b.name}: per output channel {{bias with the input offset "
+                     "folded in, int16 weight pairs, 2 * multiplier, k', output offset}")
+    extra = [ctx.scratch()] if c >= SMALL_SCRATCH_MIN_IN_C else []
+    ctx.call_kernel(p, ctx.ptr(x), recs, ctx.ptr(node.y), *extra)
 
 
 @emit.register

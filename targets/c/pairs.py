@@ -12,6 +12,10 @@ What TFLM and CMSIS-NN compute at run time (or in Prepare) is done here once:
   of four input bytes, and, for ``ff_dense_s8``, interleaved by blocks of ``DENSE_PAIRS`` pairs;
 - the requantization parameters become one record per channel, ``{bias', 2 * mult, k, left}``
   (``2 * mult`` modulo 2**32 and ``k = 2**(32 - right)`` are what SMMLAR multiplies by).
+
+The small-depth kernels (``ff_conv2d_s8_1x1_c8`` / ``_c16`` / ``_c32``, ``small_fast`` and
+``small_records`` below) take unpaired int16 weights and one record per channel holding the
+bias', the weights, ``2 * mult``, ``k' = 2**(32 - right) + 1`` and the output offset.
 """
 
 from __future__ import annotations
@@ -142,3 +146,44 @@ def dense_fast(in_features: int, rec: np.ndarray, act: tuple[int, int]) -> bool:
     themselves), the full int8 output range and ``rshift2`` records."""
     return in_features % 4 == 0 and in_features > 0 and tuple(act) == FULL_RANGE \
         and bool(rshift2(rec))
+
+
+SMALL_IN_C = (8, 16, 32)  # the input depths of ff_conv2d_s8_1x1_c8 / _c16 / _c32
+
+
+def small_fast(in_c: int, out_c: int, mult: np.ndarray, shift: np.ndarray,
+               bound: np.ndarray, act: tuple[int, int]) -> bool:
+    """True when ``ff_conv2d_s8_1x1_c8`` / ``_c16`` / ``_c32`` give the layer's bytes: in_c in
+    SMALL_IN_C, out_c
+    even, the full int8 output range, multipliers 0 or in [2**30, 2**31) (``multipliers_ok``),
+    right shifts r = -shift of at least 2 (no left shift), and every accumulator bound
+    ``bound[o]`` (``conv_prep.acc_bound``) below 2**(32 - r[o]): then |h| < 2**(32 - r) for
+    h = ff_srdhm(acc, mult), which makes SMMLAR by k' = 2**(32 - r) + 1 round as ff_rdbpot
+    (the proof is in ``ff_conv_1x1_small.c``)."""
+    s = np.broadcast_to(np.asarray(shift, np.int64), (out_c,))
+    if in_c not in SMALL_IN_C or out_c % 2 or out_c <= 0 or tuple(act) != FULL_RANGE \
+            or not multipliers_ok(mult) or np.any(s > -2) or np.any(s < -31):
+        return False
+    return bool(np.all(np.asarray(bound, np.int64) < (np.int64(1) << (32 + s))))
+
+
+def small_records(w: np.ndarray, bias: np.ndarray, in_offset: int, mult: np.ndarray,
+                  shift: np.ndarray, out_offset: int) -> np.ndarray:
+    """int32 records of ``ff_conv2d_s8_1x1_c8`` / ``_c16``, one per output channel of the
+    (out, in) weights ``w``: {bias', W[0 .. in/2 - 1], m2, k', out_offset} with bias' and m2 as
+    in ``records``, k' = 2**(32 - r) + 1 for the right shift r, and the weights as int16 pairs
+    in the order of SXTB16 of four input bytes: W[2g] = {w[4g], w[4g + 2]},
+    W[2g + 1] = {w[4g + 1], w[4g + 3]} (low half first)."""
+    o, k = w.shape
+    we = _effective(w, mult)
+    m = np.asarray(mult, np.int64)
+    b = np.where(m == 0, 0, np.asarray(bias, np.int64) + in_offset * we.sum(axis=1))
+    r = -np.broadcast_to(np.asarray(shift, np.int64), (o,))
+    g = we.reshape(o, k // 4, 4)
+    lo = g[:, :, [0, 1]] & 0xFFFF  # words 2g, 2g + 1: low halves w[4g], w[4g + 1]
+    hi = g[:, :, [2, 3]] & 0xFFFF  # high halves w[4g + 2], w[4g + 3]
+    words = (lo | (hi << 16)).reshape(o, k // 2)
+    rec = np.concatenate([_wrap32(b)[:, None], _wrap32(words), _wrap32(2 * m)[:, None],
+                          ((np.int64(1) << (32 - r)) + 1)[:, None],
+                          np.full((o, 1), out_offset, np.int64)], axis=1)
+    return rec.astype(np.int32).ravel()
