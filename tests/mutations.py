@@ -83,6 +83,13 @@ MUTATIONS = [
              "for (int32_t i3 = 0; i3 < d3; i3++, xo += s3) {",
              "for (int32_t i3 = 0; i3 < d3; i3++, xo += s3 + (d3 > 2)) {",
              ("tests/test_kernels_shape.py", "tests/test_tflm_ops.py")),
+    # -- DSP fast paths: only the emulated Cortex-M4/M33 tables run them ----------------------
+    Mutation("pointwise-asm-input-register", "firmware/core/ff_conv_1x1.c",
+             '"smlad %[e1], %[t], %[xb], %[e1]\\n\\t"', '"smlad %[e1], %[t], %[xa], %[e1]\\n\\t"',
+             ("tests/test_kernels_on_boards.py", "-k", "conv2d_s8_1x1 and an386")),
+    Mutation("im2col-dsp-weight-pair", "firmware/core/ff_conv_im2col.c",
+             "FF_LDRD(w0, w1, wm, 24);", "FF_LDRD(w0, w1, wm, 20);",
+             ("tests/test_kernels_on_boards.py", "-k", "conv2d_s8_im2col and an386")),
 ]
 
 
