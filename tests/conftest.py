@@ -19,6 +19,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--full-tables", action="store_true",
+                     help="run the emulated kernel tables at their full case counts (200 per "
+                          "fast path on the DSP boards; `make test-boards`, which CI runs); "
+                          "without it they run a quarter of each")
+
+
 def shared_dir() -> Path:
     return Path(os.environ.get("FIRMFORGE_SHARED", ROOT.parent / "shared"))
 
