@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.firmforge-deps
 JOBS   ?= 2
 
-.PHONY: demo test test-boards lint bench fuzz mutations venv toolchains clean
+.PHONY: demo test test-boards test-sanitizers lint bench fuzz mutations venv toolchains clean
 
 # Debian packages of the cross compilers and emulators (see ../shared/docs/TOOLCHAINS.md).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
@@ -44,6 +44,11 @@ test: $(STAMP) toolchains
 # runs the first quarter of each). CI runs it after `make test`.
 test-boards: $(STAMP) toolchains
 	$(PY) -m pytest -q -n $(JOBS) tests/test_kernels_on_boards.py --full-tables
+
+# Every kernel-table row under AddressSanitizer (with the per-layer arena check) and
+# UndefinedBehaviorSanitizer on 8 random shapes each, over 1,000 in all. CI runs it.
+test-sanitizers: $(STAMP)
+	$(PY) -m pytest -q -n $(JOBS) tests/test_sanitizers.py --full-tables
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

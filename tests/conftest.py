@@ -21,9 +21,21 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--full-tables", action="store_true",
-                     help="run the emulated kernel tables at their full case counts (200 per "
-                          "fast path on the DSP boards; `make test-boards`, which CI runs); "
-                          "without it they run a quarter of each")
+                     help="run the kernel tables at their full case counts: in the emulators "
+                          "200 per fast path on the DSP boards (`make test-boards`), under "
+                          "ASan/UBSan 8 per row (`make test-sanitizers`); CI runs both")
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """The number of random shapes the sanitizer table ran (quoted in README)."""
+    rows = [r for r in terminalreporter.stats.get("passed", [])
+            if "test_row_is_sanitizer_clean" in r.nodeid and r.when == "call"]
+    if rows:
+        from test_sanitizers import CASES_PER_ROW, FULL_CASES_PER_ROW
+
+        per = FULL_CASES_PER_ROW if config.getoption("--full-tables") else CASES_PER_ROW
+        terminalreporter.write_line(f"sanitizer table: {len(rows)} rows x {per} random shapes "
+                                    f"= {len(rows) * per} shapes clean under ASan and UBSan")
 
 
 def shared_dir() -> Path:

@@ -15,7 +15,8 @@ from firmforge.converter import convert, reference
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
 
-CASES_PER_ROW = 3
+CASES_PER_ROW = 3  # `make test`
+FULL_CASES_PER_ROW = 8  # --full-tables (`make test-sanitizers`, in CI): over 1,000 shapes
 
 
 def _rows():
@@ -26,9 +27,10 @@ def _rows():
 
 
 @pytest.mark.parametrize("row", _rows(), ids=str)
-def test_row_is_sanitizer_clean(row):
+def test_row_is_sanitizer_clean(row, request):
     rng = np.random.default_rng(zlib.crc32(b"asan" + row.name.encode()))
-    for i in range(CASES_PER_ROW):
+    full = request.config.getoption("--full-tables")
+    for i in range(FULL_CASES_PER_ROW if full else CASES_PER_ROW):
         g = row.build(rng)
         xs = row.draw(rng, g, 3)
         want, _ = reference.run(g, xs)
