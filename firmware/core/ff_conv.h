@@ -15,7 +15,7 @@
  * where the convolution is a matrix product over pixels:
  *   acc[p][o] = bias[o] + sum_i (x[p][i] + in_offset) * w[o][i],  p < pixels = batches*h*w
  *   y[p][o]   = clamp(ff_mbqm(acc[p][o], mult[o], shift[o]) + out_offset, act_min, act_max)
- * computed from constants the converter prepares (ff_fixed.h, "pair-packed int8 matrix
+ * computed from constants the converter prepares (ff_pairs.h, "pair-packed int8 matrix
  * products": bias' with the input offset folded in, int16 weights H packing the output channel
  * pairs (2j, 2j + 1), and requantization records rec[o] = {bias'[o], 2 mult[o], k, left}):
  *   acc[p][o] = bias'[o] + sum_i x[p][i] * w[o][i]                        (modulo 2^32)

@@ -1,7 +1,7 @@
 /* The pointwise (1x1, stride 1, unpadded, one group) int8 convolution: a matrix product over
  * pixels, computed in blocks of FF_PW_PIXELS pixels, one pair of output channels at a time, from
  * the constants the converter prepares; the math and the layouts are in ff_conv.h and
- * ff_fixed.h ("pair-packed int8 matrix products").
+ * ff_pairs.h.
  *
  * Each block is first copied into the scratch, so the outputs may overwrite the inputs. The
  * Cortex-M DSP path keeps the block there as int16 (what SXTB16 makes of four input bytes:
@@ -15,6 +15,7 @@
  * (ff_conv2d_s8_1x1_fast or ff_conv2d_s8_1x1), not a test at run time, so a model links only
  * the code its layers take. */
 #include "ff_conv.h"
+#include "ff_pairs.h"
 
 /* The Cortex-M DSP path: its assembly needs 14 registers, which an unoptimized build (frame
  * pointer kept) does not leave; such a build takes the portable path. */

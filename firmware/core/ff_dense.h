@@ -4,7 +4,7 @@
  *   acc[r][o] = bias[o] + sum_k (x[r][k] + in_offset) * w[o][k]
  *   y[r][o]   = clamp(ff_mbqm(acc, mult[o], shift[o]) + out_offset, act_min, act_max)
  * x is rows x in_features, y rows x out_features. It reads the constants the converter prepares
- * (ff_fixed.h, "pair-packed int8 matrix products"): requantization records rec[o] = {bias'[o]
+ * (ff_pairs.h, "pair-packed int8 matrix products"): requantization records rec[o] = {bias'[o]
  * (the input offset folded in), 2 mult[o], k, left} and int16 weights packing output
  * channel pairs (2j, 2j + 1), so that acc[r][o] = bias'[o] + sum_k x[r][k] * w[o][k] (modulo
  * 2^32). w holds the pairs by blocks of FF_DENSE_PAIRS: in a block, for every group g of four

@@ -1,5 +1,5 @@
 /* ff_dense_s8, the int8 fully connected layer, from the constants the converter prepares; the
- * math and the layout are in ff_dense.h and ff_fixed.h ("pair-packed int8 matrix products").
+ * math and the layout are in ff_dense.h and ff_pairs.h.
  *
  * Each row is a matrix-vector product: every weight is used once, so what counts is the work per
  * packed weight. A block of FF_DENSE_PAIRS pairs (8 output channels) keeps its 8 sums, E and R of
@@ -9,6 +9,7 @@
  * at a time. The blocks' assembly is ff_dense_s8_fast's, for the layers the converter found it
  * computes (no run-time test): ff_dense_s8 is the portable block code, on DSP cores too. */
 #include "ff_dense.h"
+#include "ff_pairs.h"
 
 /* The Cortex-M DSP path: its assembly needs 14 registers, which an unoptimized build (frame
  * pointer kept) does not leave; such a build takes the portable path. */

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 DENSE_PAIRS = 4  # pairs of output channels that ff_dense_s8 accumulates together
-PAIR_CHUNK = 508  # FF_PAIR_CHUNK in ff_fixed.h: inputs per chunk of a pair's sums
+PAIR_CHUNK = 508  # FF_PAIR_CHUNK in ff_pairs.h: inputs per chunk of a pair's sums
 FULL_RANGE = (-128, 127)  # the int8 output range the assembly requantizes to (no clamp)
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
