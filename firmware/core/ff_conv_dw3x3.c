@@ -118,19 +118,39 @@ static void dw_advance(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *xb, 
 }
 
 #if defined(FF_DSP)
-/* Rows 0 and 1 of one window column (words at q + off and q + off + 4) into the four
- * accumulators, with the column's eight prepared weights wk. */
-#define DW_PAIR_ROWS(off, wk)                                                      \
+/* The four accumulators += the taps of two window rows regrouped as [A0 A1 B0 B1] in lo and
+ * [A2 A3 B2 B3] in hi (row words A, B), with the eight prepared weights wb[2 wk ...]. */
+#define DW_SMLAD4(lo, hi, wk)                                                      \
     do {                                                                           \
-        const uint32_t ra_ = ff_ld32a(q + (off)), rb_ = ff_ld32a(q + (off) + 4);   \
-        const uint32_t lo_ = ff_pkhbt(ra_, rb_), hi_ = ff_pkhtb(ra_, rb_);         \
+        const uint32_t l_ = (lo), h_ = (hi);                                       \
         uint32_t w0_, w1_;                                                         \
         FF_LDRD(w0_, w1_, wb, 2 * (wk));                                           \
-        a0 = __smlad(__sxtb16(lo_), w0_, a0);                                      \
-        a1 = __smlad(ff_sxtb16_ror8(lo_), w1_, a1);                                \
+        a0 = __smlad(__sxtb16(l_), w0_, a0);                                       \
+        a1 = __smlad(ff_sxtb16_ror8(l_), w1_, a1);                                 \
         FF_LDRD(w0_, w1_, wb, 2 * (wk) + 8);                                       \
-        a2 = __smlad(__sxtb16(hi_), w0_, a2);                                      \
-        a3 = __smlad(ff_sxtb16_ror8(hi_), w1_, a3);                                \
+        a2 = __smlad(__sxtb16(h_), w0_, a2);                                       \
+        a3 = __smlad(ff_sxtb16_ror8(h_), w1_, a3);                                 \
+    } while (0)
+
+/* The same from the two row words themselves, at pa and pb. */
+#define DW_PAIR_WORDS(pa, pb, wk)                                                  \
+    do {                                                                           \
+        const uint32_t ra_ = ff_ld32a(pa), rb_ = ff_ld32a(pb);                     \
+        const uint32_t lo_ = ff_pkhbt(ra_, rb_), hi_ = ff_pkhtb(ra_, rb_);         \
+        DW_SMLAD4(lo_, hi_, wk);                                                   \
+    } while (0)
+
+/* The ninth tap (row 2, column 2: the word at pc) of channels (0, 2) and (1, 3). */
+#define DW_LAST_TAP(pc)                                                            \
+    do {                                                                           \
+        const uint32_t r2_ = ff_ld32a(pc);                                         \
+        const uint32_t even_ = __sxtb16(r2_), odd_ = ff_sxtb16_ror8(r2_);          \
+        uint32_t w02_, w13_;                                                       \
+        FF_LDRD(w02_, w13_, wb, 64);                                               \
+        a0 = __smlabb((int32_t)even_, (int32_t)w02_, a0);                          \
+        a2 = __smlatt((int32_t)even_, (int32_t)w02_, a2);                          \
+        a1 = __smlabb((int32_t)odd_, (int32_t)w13_, a1);                           \
+        a3 = __smlatt((int32_t)odd_, (int32_t)w13_, a3);                           \
     } while (0)
 #endif
 
@@ -207,30 +227,13 @@ static void dw_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq *
     for (int32_t ox = 0; ox < out_w; ox++, q += x_step, y += y_step) {
         int32_t a0 = rb[0].bias, a1 = rb[1].bias, a2 = rb[2].bias, a3 = rb[3].bias;
 #if defined(FF_DSP)
-        DW_PAIR_ROWS(0, 0);             /* rows 0, 1 of column 0: weights wb[0..7] */
-        DW_PAIR_ROWS(DW_PIXEL, 8);      /* column 1 */
-        DW_PAIR_ROWS(2 * DW_PIXEL, 16); /* column 2 */
-        { /* columns 0 and 1 of row 2 */
-            const uint32_t r0 = ff_ld32a(q + 8), r1 = ff_ld32a(q + DW_PIXEL + 8);
-            const uint32_t lo16 = ff_pkhbt(r0, r1), hi16 = ff_pkhtb(r0, r1);
-            uint32_t w0, w1;
-            FF_LDRD(w0, w1, wb, 48);
-            a0 = __smlad(__sxtb16(lo16), w0, a0);
-            a1 = __smlad(ff_sxtb16_ror8(lo16), w1, a1);
-            FF_LDRD(w0, w1, wb, 56);
-            a2 = __smlad(__sxtb16(hi16), w0, a2);
-            a3 = __smlad(ff_sxtb16_ror8(hi16), w1, a3);
-        }
-        { /* column 2 of row 2: channels (0, 2) and (1, 3) */
-            const uint32_t r2 = ff_ld32a(q + 2 * DW_PIXEL + 8);
-            const uint32_t even = __sxtb16(r2), odd = ff_sxtb16_ror8(r2);
-            uint32_t w02, w13;
-            FF_LDRD(w02, w13, wb, 64);
-            a0 = __smlabb((int32_t)even, (int32_t)w02, a0);
-            a2 = __smlatt((int32_t)even, (int32_t)w02, a2);
-            a1 = __smlabb((int32_t)odd, (int32_t)w13, a1);
-            a3 = __smlatt((int32_t)odd, (int32_t)w13, a3);
-        }
+        /* rows 0 and 1 of columns 0, 1, 2 (weights wb[0..23]), then row 2 of columns 0 and 1
+         * (wb[24..31]) and of column 2 */
+        DW_PAIR_WORDS(q, q + 4, 0);
+        DW_PAIR_WORDS(q + DW_PIXEL, q + DW_PIXEL + 4, 8);
+        DW_PAIR_WORDS(q + 2 * DW_PIXEL, q + 2 * DW_PIXEL + 4, 16);
+        DW_PAIR_WORDS(q + 8, q + DW_PIXEL + 8, 24);
+        DW_LAST_TAP(q + 2 * DW_PIXEL + 8);
         const uint32_t v = ff_pack4_clamp(__ssat(ff_rq_apply(a0, rb), 8),
                                           __ssat(ff_rq_apply(a1, rb + 1), 8),
                                           __ssat(ff_rq_apply(a2, rb + 2), 8),
@@ -377,19 +380,6 @@ static void dw4_advance_paired(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8
     }
 }
 
-/* Rows 0 and 1 of one window column, already regrouped in the ring, into the four
- * accumulators with the column's eight prepared weights wk. */
-#define DW4_COL(off, wk)                                                           \
-    do {                                                                           \
-        const uint32_t lo_ = ff_ld32a(q + (off)), hi_ = ff_ld32a(q + (off) + 4);   \
-        uint32_t w0_, w1_;                                                         \
-        FF_LDRD(w0_, w1_, wb, 2 * (wk));                                           \
-        a0 = __smlad(__sxtb16(lo_), w0_, a0);                                      \
-        a1 = __smlad(ff_sxtb16_ror8(lo_), w1_, a1);                                \
-        FF_LDRD(w0_, w1_, wb, 2 * (wk) + 8);                                       \
-        a2 = __smlad(__sxtb16(hi_), w0_, a2);                                      \
-        a3 = __smlad(ff_sxtb16_ror8(hi_), w1_, a3);                                \
-    } while (0)
 #endif
 
 /* ff_dwconv2d_s8_3x3_c4: channels a multiple of 4, so every block is whole: one output row of
@@ -407,30 +397,12 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq4
         FF_LDRD(b0, b1, r, 0);
         FF_LDRD(b2, b3, r, 8);
         int32_t a0 = (int32_t)b0, a1 = (int32_t)b1, a2 = (int32_t)b2, a3 = (int32_t)b3;
-        DW4_COL(0, 0);
-        DW4_COL(DW4_PIXEL, 8);
-        DW4_COL(2 * DW4_PIXEL, 16);
-        { /* columns 0 and 1 of row 2 */
-            const uint32_t r0 = ff_ld32a(q + 12), r1 = ff_ld32a(q + DW4_PIXEL + 12);
-            const uint32_t lo16 = ff_pkhbt(r0, r1), hi16 = ff_pkhtb(r0, r1);
-            uint32_t w0, w1;
-            FF_LDRD(w0, w1, wb, 48);
-            a0 = __smlad(__sxtb16(lo16), w0, a0);
-            a1 = __smlad(ff_sxtb16_ror8(lo16), w1, a1);
-            FF_LDRD(w0, w1, wb, 56);
-            a2 = __smlad(__sxtb16(hi16), w0, a2);
-            a3 = __smlad(ff_sxtb16_ror8(hi16), w1, a3);
-        }
-        { /* column 2 of row 2: channels (0, 2) and (1, 3) */
-            const uint32_t r2 = ff_ld32a(q + 2 * DW4_PIXEL + 12);
-            const uint32_t even = __sxtb16(r2), odd = ff_sxtb16_ror8(r2);
-            uint32_t w02, w13;
-            FF_LDRD(w02, w13, wb, 64);
-            a0 = __smlabb((int32_t)even, (int32_t)w02, a0);
-            a2 = __smlatt((int32_t)even, (int32_t)w02, a2);
-            a1 = __smlabb((int32_t)odd, (int32_t)w13, a1);
-            a3 = __smlatt((int32_t)odd, (int32_t)w13, a3);
-        }
+        /* rows 0 and 1 of columns 0, 1, 2, already regrouped in the ring, then row 2 */
+        DW_SMLAD4(ff_ld32a(q), ff_ld32a(q + 4), 0);
+        DW_SMLAD4(ff_ld32a(q + DW4_PIXEL), ff_ld32a(q + DW4_PIXEL + 4), 8);
+        DW_SMLAD4(ff_ld32a(q + 2 * DW4_PIXEL), ff_ld32a(q + 2 * DW4_PIXEL + 4), 16);
+        DW_PAIR_WORDS(q + 12, q + DW4_PIXEL + 12, 24);
+        DW_LAST_TAP(q + 2 * DW4_PIXEL + 12);
         uint32_t s0, s1, s2, s3;
         FF_LDRD(s0, s1, r, 48);
         FF_LDRD(s2, s3, r, 56);
@@ -456,10 +428,11 @@ static void dw4_row_block(const int8_t *q, FF_CONST int16_t *wb, FF_CONST ff_rq4
 }
 
 #if defined(FF_DSP)
-#undef DW_PAIR_ROWS
+#undef DW_SMLAD4
+#undef DW_PAIR_WORDS
+#undef DW_LAST_TAP
 #undef DW_RQ
 #undef DW_RQ4
-#undef DW4_COL
 #endif
 
 void ff_dwconv2d_s8_3x3(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *x,
