@@ -21,8 +21,9 @@
  * A padded tap adds pad_value * w = -in_offset * w, which cancels its share of bias', so
  * Conv2d's padding gives exactly TFLM's "taps outside the image contribute nothing". S is
  * exact in int32: |v w| <= 2^14 and C <= FF_SPARSE_MAX_C = 2^16 products, so |S| <= 2^30;
- * only its sum with bias' wraps, as the int32 accumulator does. Channels of multiplier 0 have
- * all-zero weights and bias' = 0 (the converter checks), so their accumulator is 0.
+ * only its sum with bias' wraps, as the int32 accumulator does. A channel of multiplier 0
+ * (whose stored weights need not be zero) has the record {0, 0, 1, 0}: with k = 1,
+ * ff_requant_pre rounds any |v| < 2^31 to 0, so y[o] = clamp(out_offset), ff_mbqm's 0.
  *
  * Row formats (w[o] for o < R = out_features or out_c, C columns; values in the weights'
  * storage: int8_t, or for int4 a stream of nibbles, element e in the low nibble of byte e / 2

@@ -10,8 +10,7 @@ set to the input zero point, which the folded offset cancels (``ff_sparse.h``).
 
 A layer the kernels cannot compute raises ``UnsupportedOpError`` naming why: a format on
 another axis than the output channels, more than FF_SPARSE_MAX_C columns, a Conv2d of several
-groups, multipliers outside what ``ff_requant_pre`` takes, or a channel of multiplier 0 whose
-weights are not all zero (its prepared accumulator would not be 0).
+groups, or multipliers outside what ``ff_requant_pre`` takes.
 """
 
 from __future__ import annotations
@@ -84,16 +83,25 @@ def _gathers(node: Conv2d) -> bool:
 
 
 def _check_requant(node: Dense | Conv2d, what: str) -> None:
-    w = node.inputs[1]
+    o = node.inputs[1].shape[0]
+    if not pairs.multipliers_ok(np.broadcast_to(node.requant()[0], (o,))):
+        raise unsupported(node, f"{what}: multipliers other than 0 or in [2**30, 2**31)")
+
+
+# The record of a channel of multiplier 0: ff_requant_pre gives out_offset whatever the sum,
+# k = 1 rounding any |v| < 2**31 to 0 (ff_sparse.h).
+DEAD_RECORD = (0, 0, 1, 0)
+
+
+def records(node: Dense | Conv2d) -> np.ndarray:
+    """int32 records {bias', 2 mult, k, left} per output channel (``pairs.records``), those of
+    multiplier 0 replaced by DEAD_RECORD (their stored weights need not be zero)."""
+    x, w, b = node.inputs
     o = w.shape[0]
-    mult = np.broadcast_to(node.requant()[0], (o,))
-    if not pairs.multipliers_ok(mult):
-        raise unsupported(node, f"{what}: multipliers outside [2**30, 2**31)")
-    rows = w.data.reshape(o, -1)
-    dead = (mult == 0) & np.any(rows != 0, axis=1)
-    if np.any(dead):
-        raise unsupported(node, f"{what}: output channel {int(np.argmax(dead))} has a "
-                                "multiplier of 0 and nonzero weights")
+    mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
+    rec = pairs.records(w.data.reshape(o, -1), b.data, -x.quant.zp, mult, shift).reshape(o, 4)
+    rec[mult == 0] = DEAD_RECORD
+    return rec.ravel()
 
 
 def _fields(node: Dense | Conv2d) -> dict[str, int]:
@@ -119,9 +127,7 @@ def emit_sparse(node: Dense | Conv2d, ctx: EmitContext) -> None:
                                  "kernel")
     x, w, b = node.inputs
     o = w.shape[0]
-    mult, shift = (np.broadcast_to(a, (o,)) for a in node.requant())
-    w2 = w.data.reshape(o, -1)
-    rec = ctx.array("rec", pairs.records(w2, b.data, -x.quant.zp, mult, shift), "int32_t",
+    rec = ctx.array("rec", records(node), "int32_t",
                     f"{b.name}: {{bias with the input offset folded in, 2 * multiplier, k, "
                     "left shift}")
     syms = ctx.const_arrays(w)
