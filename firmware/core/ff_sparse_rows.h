@@ -38,24 +38,95 @@ static inline int32_t ff_sparse_w(const ff_sparse_mat *w, int s4, int32_t e) {
     return s4 ? ff_s4_at(w->v4, e) : (int32_t)w->v8[e];
 }
 
-/* The lowest set bit of a nonzero byte. */
+/* The lowest set bit of a nonzero byte: RBIT and CLZ where the core has them, else three
+ * halvings (a __builtin_ctz would be a library call there). */
 static inline int ff_sparse_ctz8(uint32_t b) {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && defined(__ARM_FEATURE_CLZ) && __ARM_ARCH >= 7
     return __builtin_ctz((unsigned)b);
 #else
     int n = 0;
-    while ((b & 1u) == 0) {
-        b >>= 1;
-        n++;
+    if ((b & 15u) == 0) {
+        n = 4;
+        b >>= 4;
     }
-    return n;
+    if ((b & 3u) == 0) {
+        n += 2;
+        b >>= 2;
+    }
+    return n + (int)((b & 1u) ^ 1u);
 #endif
 }
+
+#if defined(FF_DSP) && defined(__OPTIMIZE__)
+/* The Cortex-M DSP loop of a CSR row with int8 weights, eight nonzeros a pass: the weights
+ * as two words (an unaligned LDR is one instruction on these cores), each split by SXTB16
+ * into its bytes 0, 2 and 1, 3 as halfwords, and one SMLABB / SMLABT per nonzero, the
+ * gathered input (LDRSB: its low halfword is its int16 value) times its weight's halfword;
+ * then one nonzero at a time. 4 instructions a nonzero in the loop: the index, the input, a
+ * quarter of a weight word and a half SXTB16, the multiply-add, a quarter of the loop test.
+ * LD loads an index, at byte offsets O(k) = k * its size, STEP = 8 indices. */
+#define FF_SP_CSR_PAIR(LD, OA, OB, ROR)                                                          \
+    LD " %[t0], [%[col], #" OA "]\n\t" LD " %[t1], [%[col], #" OB "]\n\t"                     \
+       "ldrsb %[t0], [%[v], %[t0]]\n\t"                                                       \
+       "ldrsb %[t1], [%[v], %[t1]]\n\t"                                                       \
+       "sxtb16 %[we], %[wa]" ROR "\n\t"                                                        \
+       "smlabb %[s], %[t0], %[we], %[s]\n\t"                                                  \
+       "smlabt %[s], %[t1], %[we], %[s]\n\t"
+#define FF_SP_CSR_ASM(LD, O1, O2, O3, O4, O5, O6, O7, STEP, ONE)                                 \
+    __asm__("subs %[n], %[n], #8\n\t"                                                          \
+            "blt 2f\n\t"                                                                       \
+            "1:\n\t"                                                                           \
+            "ldr %[wa], [%[val], #4]\n\t" FF_SP_CSR_PAIR(LD, O4, O6, "")                        \
+                FF_SP_CSR_PAIR(LD, O5, O7, ", ror #8")                                          \
+            "ldr %[wa], [%[val]], #8\n\t" FF_SP_CSR_PAIR(LD, O1, O3, ", ror #8")                \
+            LD " %[t1], [%[col], #" O2 "]\n\t" LD " %[t0], [%[col]], #" STEP "\n\t"            \
+               "ldrsb %[t0], [%[v], %[t0]]\n\t"                                               \
+               "ldrsb %[t1], [%[v], %[t1]]\n\t"                                               \
+               "sxtb16 %[we], %[wa]\n\t"                                                      \
+               "smlabb %[s], %[t0], %[we], %[s]\n\t"                                          \
+               "smlabt %[s], %[t1], %[we], %[s]\n\t"                                          \
+               "subs %[n], %[n], #8\n\t"                                                      \
+               "bge 1b\n\t"                                                                   \
+               "2:\n\t"                                                                       \
+               "adds %[n], %[n], #8\n\t"                                                      \
+               "beq 4f\n\t"                                                                   \
+               "3:\n\t" LD " %[t0], [%[col]], #" ONE "\n\t"                                  \
+               "ldrsb %[wa], [%[val]], #1\n\t"                                                \
+               "ldrsb %[t0], [%[v], %[t0]]\n\t"                                               \
+               "subs %[n], %[n], #1\n\t"                                                      \
+               "smlabb %[s], %[t0], %[wa], %[s]\n\t"                                          \
+               "bne 3b\n\t"                                                                   \
+               "4:\n\t"                                                                       \
+            : [s] "+r"(s), [n] "+r"(n), [col] "+r"(col), [val] "+r"(val), [wa] "=&r"(wa),     \
+              [we] "=&r"(we), [t0] "=&r"(t0), [t1] "=&r"(t1)                                   \
+            : [v] "r"(v)                                                                        \
+            : "cc", "memory")
+
+static inline int32_t ff_sparse_csr8_dsp(const int8_t *v, FF_CONST uint8_t *col,
+                                         FF_CONST int8_t *val, int32_t n) {
+    int32_t s = 0, wa, we, t0, t1;
+    FF_SP_CSR_ASM("ldrb", "1", "2", "3", "4", "5", "6", "7", "8", "1");
+    return s;
+}
+
+static inline int32_t ff_sparse_csr16_dsp(const int8_t *v, FF_CONST uint16_t *col,
+                                          FF_CONST int8_t *val, int32_t n) {
+    int32_t s = 0, wa, we, t0, t1;
+    FF_SP_CSR_ASM("ldrh", "2", "4", "6", "8", "10", "12", "14", "16", "2");
+    return s;
+}
+#endif
 
 /* S = sum over the nonzeros of a CSR row, entries i .. end - 1 (columns col8 or col16). */
 static FF_INLINE_BODY int32_t ff_sparse_csr_row(const ff_sparse_mat *w, int wide, int s4,
                                                 const int8_t *v, int32_t i, int32_t end) {
     int32_t s = 0;
+#if defined(FF_DSP) && defined(__OPTIMIZE__)
+    if (!s4) {
+        return wide ? ff_sparse_csr16_dsp(v, w->idx16 + i, w->v8 + i, end - i)
+                    : ff_sparse_csr8_dsp(v, w->idx8 + i, w->v8 + i, end - i);
+    }
+#endif
     if (!s4 && !wide) {
         FF_CONST uint8_t *col = w->idx8;
         FF_CONST int8_t *val = w->v8;
@@ -72,6 +143,107 @@ static FF_INLINE_BODY int32_t ff_sparse_csr_row(const ff_sparse_mat *w, int wide
     return s;
 }
 
+/* S over row o of an N:M matrix: G groups of n slots; the last group may be cut by the row's
+ * end, where a spare slot may point past column c - 1 (its value is 0 and it is skipped). 2:4
+ * and 1:4 (2-bit fields) read a byte of fields at a time, the groups it covers whole. */
+static FF_INLINE_BODY int32_t ff_sparse_nm_row(const ff_sparse_mat *w, int s4, const int8_t *v,
+                                               int32_t o) {
+    const int32_t n = w->n, m = w->m, bits = w->bits, c = w->c;
+    const int32_t g_all = (c + m - 1) / m, g_full = c / m;
+    FF_CONST uint8_t *idx = w->idx8 + o * ((g_all * n * bits + 7) >> 3);
+    const int32_t e0 = o * g_all * n;
+    int32_t s = 0, j = 0, g = 0;
+    const int8_t *vg = v;
+    if (bits == 2 && m == 4 && n == 2) { /* a byte: two groups, 8 columns */
+        for (FF_CONST uint8_t *b = idx; g + 2 <= g_full; g += 2, j += 4, vg += 8) {
+            const uint32_t f = *b++;
+            s += (int32_t)vg[f & 3u] * ff_sparse_w(w, s4, e0 + j) +
+                 (int32_t)vg[(f >> 2) & 3u] * ff_sparse_w(w, s4, e0 + j + 1) +
+                 (int32_t)vg[4 + ((f >> 4) & 3u)] * ff_sparse_w(w, s4, e0 + j + 2) +
+                 (int32_t)vg[4 + (f >> 6)] * ff_sparse_w(w, s4, e0 + j + 3);
+        }
+    } else if (bits == 2 && m == 4 && n == 1) { /* a byte: four groups, 16 columns */
+        for (FF_CONST uint8_t *b = idx; g + 4 <= g_full; g += 4, j += 4, vg += 16) {
+            const uint32_t f = *b++;
+            s += (int32_t)vg[f & 3u] * ff_sparse_w(w, s4, e0 + j) +
+                 (int32_t)vg[4 + ((f >> 2) & 3u)] * ff_sparse_w(w, s4, e0 + j + 1) +
+                 (int32_t)vg[8 + ((f >> 4) & 3u)] * ff_sparse_w(w, s4, e0 + j + 2) +
+                 (int32_t)vg[12 + (f >> 6)] * ff_sparse_w(w, s4, e0 + j + 3);
+        }
+    }
+    /* the other patterns (and what the loops above left): field after field, from a byte
+     * boundary (j bits is a multiple of 8 here) */
+    FF_CONST uint8_t *b = idx + ((j * bits) >> 3);
+    const uint32_t low = ((uint32_t)1 << bits) - 1u;
+    uint32_t f = 0;
+    int32_t avail = 0, t = 0;
+    for (const int32_t j_end = g_full * n; j < j_end; j++) { /* one loop: few registers */
+        if (avail == 0) {
+            f = *b++;
+            avail = 8;
+        }
+        s += (int32_t)vg[f & low] * ff_sparse_w(w, s4, e0 + j);
+        f >>= bits;
+        avail -= bits;
+        if (++t == n) {
+            t = 0;
+            vg += m;
+        }
+    }
+    if (g_full < g_all) {
+        const int32_t left = c - g_full * m;
+        for (int32_t t = 0; t < n; t++, j++) {
+            const int32_t col = ff_sparse_field(idx, j, bits);
+            if (col < left) {
+                s += (int32_t)vg[col] * ff_sparse_w(w, s4, e0 + j);
+            }
+        }
+    }
+    return s;
+}
+
+/* S over row o of a codebook matrix: fields e = o c .. o c + c - 1 of the index stream. Once
+ * the fields reach a byte boundary they are read a byte at a time (8 / bits of them). */
+static FF_INLINE_BODY int32_t ff_sparse_codebook_row(const ff_sparse_mat *w, int s4,
+                                                     const int8_t *v, int32_t o) {
+    const int32_t bits = w->bits, c = w->c, e = o * c;
+    int32_t s = 0, k = 0;
+    for (; k < c && (((e + k) * bits) & 7) != 0; k++) {
+        s += (int32_t)v[k] * ff_sparse_w(w, s4, ff_sparse_field(w->idx8, e + k, bits));
+    }
+    FF_CONST uint8_t *b = w->idx8 + (((e + k) * bits) >> 3);
+    if (bits == 8) {
+        for (; k < c; k++) {
+            s += (int32_t)v[k] * ff_sparse_w(w, s4, *b++);
+        }
+    } else if (bits == 4) {
+        for (; k + 2 <= c; k += 2) {
+            const uint32_t f = *b++;
+            s += (int32_t)v[k] * ff_sparse_w(w, s4, (int32_t)(f & 15u)) +
+                 (int32_t)v[k + 1] * ff_sparse_w(w, s4, (int32_t)(f >> 4));
+        }
+    } else if (bits == 2) {
+        for (; k + 4 <= c; k += 4) {
+            const uint32_t f = *b++;
+            s += (int32_t)v[k] * ff_sparse_w(w, s4, (int32_t)(f & 3u)) +
+                 (int32_t)v[k + 1] * ff_sparse_w(w, s4, (int32_t)((f >> 2) & 3u)) +
+                 (int32_t)v[k + 2] * ff_sparse_w(w, s4, (int32_t)((f >> 4) & 3u)) +
+                 (int32_t)v[k + 3] * ff_sparse_w(w, s4, (int32_t)(f >> 6));
+        }
+    } else { /* 1 bit: eight fields a byte */
+        for (; k + 8 <= c; k += 8) {
+            const uint32_t f = *b++;
+            for (int32_t i = 0; i < 8; i++) {
+                s += (int32_t)v[k + i] * ff_sparse_w(w, s4, (int32_t)((f >> i) & 1u));
+            }
+        }
+    }
+    for (; k < c; k++) {
+        s += (int32_t)v[k] * ff_sparse_w(w, s4, ff_sparse_field(w->idx8, e + k, bits));
+    }
+    return s;
+}
+
 /* y[o] = requantized (bias'[o] + S[o]) for o < w->r, from the input vector v (w->c values). */
 static FF_INLINE_BODY void ff_sparse_vec(int fmt, int s4, const ff_sparse_mat *w,
                                          const int8_t *v, int8_t *y) {
@@ -79,7 +251,8 @@ static FF_INLINE_BODY void ff_sparse_vec(int fmt, int s4, const ff_sparse_mat *w
     const int narrow = w->lo > -128 || w->hi < 127;
     FF_CONST int32_t *q = w->rec;
     FF_CONST uint8_t *mask = w->mask;
-    int32_t e = 0; /* bitmask: the row's first value */
+    FF_CONST int8_t *val = w->v8; /* bitmask: the row's first value (int8) ... */
+    int32_t e = 0;                /* ... or its element (int4) */
     for (int32_t o = 0; o < r; o++, q += 4) {
         int32_t s = 0;
         if (fmt == FF_SP_BITMASK) {
@@ -88,7 +261,11 @@ static FF_INLINE_BODY void ff_sparse_vec(int fmt, int s4, const ff_sparse_mat *w
                 uint32_t bits = mask[j];
                 const int8_t *vj = v + 8 * j;
                 while (bits != 0) { /* one step per nonzero */
-                    s += (int32_t)vj[ff_sparse_ctz8(bits)] * ff_sparse_w(w, s4, e++);
+                    if (s4) {
+                        s += (int32_t)vj[ff_sparse_ctz8(bits)] * ff_s4_at(w->v4, e++);
+                    } else {
+                        s += (int32_t)vj[ff_sparse_ctz8(bits)] * *val++;
+                    }
                     bits &= bits - 1u;
                 }
             }
@@ -97,33 +274,9 @@ static FF_INLINE_BODY void ff_sparse_vec(int fmt, int s4, const ff_sparse_mat *w
             s = ff_sparse_csr_row(w, fmt == FF_SP_CSR16, s4, v, w->row_ptr[o],
                                   w->row_ptr[o + 1]);
         } else if (fmt == FF_SP_NM) {
-            /* G groups of n slots; the last group may be cut by the row's end, where a spare
-             * slot may point past column c - 1 (its value is 0 and it is skipped). */
-            const int32_t n = w->n, m = w->m, bits = w->bits;
-            const int32_t g_all = (c + m - 1) / m, g_full = c / m;
-            FF_CONST uint8_t *idx = w->idx8 + o * ((g_all * n * bits + 7) >> 3);
-            int32_t j = 0, e0 = o * g_all * n;
-            const int8_t *vg = v;
-            for (int32_t g = 0; g < g_full; g++, vg += m) {
-                for (int32_t t = 0; t < n; t++, j++) {
-                    s += (int32_t)vg[ff_sparse_field(idx, j, bits)] * ff_sparse_w(w, s4, e0 + j);
-                }
-            }
-            if (g_full < g_all) {
-                const int32_t left = c - g_full * m;
-                for (int32_t t = 0; t < n; t++, j++) {
-                    const int32_t col = ff_sparse_field(idx, j, bits);
-                    if (col < left) {
-                        s += (int32_t)vg[col] * ff_sparse_w(w, s4, e0 + j);
-                    }
-                }
-            }
-        } else { /* codebook: every weight, through the table */
-            const int32_t bits = w->bits;
-            const int32_t e0 = o * c;
-            for (int32_t k = 0; k < c; k++) {
-                s += (int32_t)v[k] * ff_sparse_w(w, s4, ff_sparse_field(w->idx8, e0 + k, bits));
-            }
+            s = ff_sparse_nm_row(w, s4, v, o);
+        } else {
+            s = ff_sparse_codebook_row(w, s4, v, o);
         }
         y[o] = ff_requant_pre(ff_add32(q[0], s), q[1], q[2], q[3], w->out_offset, w->lo, w->hi,
                               narrow);
