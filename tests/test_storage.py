@@ -16,10 +16,10 @@ from firmforge.converter.encoding import CSR, NM, Bitmask, Codebook, Dense, Pack
 from firmforge.converter.ir import DType, QuantParams, Value, const
 from firmforge.converter.ops.dense import Dense as DenseOp
 from firmforge.converter.passes.storage import (
-    TIE_BYTES,
     StorageError,
     candidates,
     choose_storage,
+    tie,
 )
 from firmforge.targets.backend import Backend
 from firmforge.targets.c.backend import CBackend
@@ -75,8 +75,8 @@ def test_auto_takes_the_smallest_stored_format():
 
 
 def test_every_chosen_format_is_the_smallest_up_to_the_tie():
-    """For random densities, the choice stores in at most TIE_BYTES more than any candidate,
-    and a format other than the default only when it saves more than TIE_BYTES."""
+    """For random densities, the choice stores in at most a tie (per step) more than any
+    candidate, and a format other than the default only when it saves more than a tie."""
     rng = np.random.default_rng(7)
     for _ in range(40):
         o, k = int(rng.integers(1, 20)), int(rng.integers(1, 300))
@@ -85,12 +85,13 @@ def test_every_chosen_format_is_the_smallest_up_to_the_tie():
         v = g.nodes[0].inputs[1]
         sizes = {e: encode(v.data, v.dtype, e).nbytes for e in candidates(v, 0)}
         got = choose_storage(g, RUNS).nodes[0].inputs[1]
-        assert got.nbytes <= min(sizes.values()) + TIE_BYTES * len(sizes)
+        assert got.nbytes <= min(sizes.values()) + tie(sizes[Dense()]) * len(sizes)
         if got.encoding != Dense():
-            assert got.nbytes < sizes[Dense()] - TIE_BYTES
+            assert got.nbytes < sizes[Dense()] - tie(sizes[Dense()])
 
 
 def test_near_ties_stay_dense():
+    assert (tie(100), tie(1024), tie(65536)) == (16, 32, 2048)
     # 32 columns, a quarter zero: a bitmask costs 4 + 24 bytes a row against 32, saving 4 bytes
     # a row: two rows save 8 (dense stays), eight rows save 32 (the bitmask is taken)
     w = _pruned((8, 32), 1.0)  # (many distinct values: no codebook)

@@ -15,13 +15,17 @@ stored bytes (``Encoded.nbytes``: values, indices, pointers and tables) of
 
     the default format, CSR, N:M, bitmask, codebook        (PREFERENCE: fastest kernels first)
 
-where N:M is tried for m in NM_GROUPS with the smallest n the data fits, and a codebook with the
+where N:M is the pattern of the fewest bytes among m in NM_GROUPS, each with the smallest n the
+data fits (ranked by their layout's arithmetic, then encoded), and a codebook with the
 fewest index bits that hold the distinct values, when those are fewer bits than the dtype's; a
 format enters only when ``runs`` says the target has a kernel for it at that layer. Ties go to
 speed: walking that order, a format replaces the current choice only when it is smaller by more
-than TIE_BYTES, since the dense kernels are the fastest (on a Cortex-M4 the int8 dense kernel
-takes ~1 instruction per multiply-accumulate, CSR ~4 per nonzero). So an unpruned int8 layer
-stays dense, a pruned or clustered one takes whatever format stores it in the fewest bytes.
+than ``tie``, TIE_BYTES or TIE_FRACTION of the current choice, whichever is more: the dense
+kernels are the fastest (on a Cortex-M4 the int8 dense kernel takes ~1 instruction per
+multiply-accumulate, CSR ~4 to 5 per nonzero, N:M and bitmask 6 to 20, a codebook ~6 per
+weight; benchmarks/sparse_speed.py), so a few percent of flash does not buy a slower kernel.
+An unpruned int8 layer stays dense, a pruned or clustered one takes whatever format stores it
+in clearly fewer bytes.
 
 ``storage`` is ``"auto"`` (every layer as above), ``None`` (nothing changes), or a mapping from
 layer (node) names to a format (an ``Encoding`` instance, forced), ``"auto"`` or ``None`` for
@@ -42,8 +46,9 @@ from ..encoding import CSR, NM, Bitmask, Codebook, Dense, Encoding, Packed, enco
 from ..ir import DType, Graph, IRError, Node, Value
 
 AUTO = "auto"
-TIE_BYTES = 16  # a later format in PREFERENCE must save more than this to be chosen
-NM_GROUPS = (2, 4, 8, 16)  # the m of the N:M candidates (1-, 2-, 4- and 4-bit indices)
+TIE_BYTES = 16  # a later format in PREFERENCE must save more than this ...
+TIE_FRACTION = 1 / 32  # ... and more than this part of the current choice's bytes
+NM_GROUPS = (*range(2, 33), 64, 128, 256)  # the m of the N:M candidates
 PREFERENCE: tuple[type[Encoding], ...] = (Dense, Packed, CSR, NM, Bitmask, Codebook)
 
 Runs = Callable[[Node, Encoding], bool]
@@ -71,16 +76,33 @@ def candidates(v: Value, axis: int) -> list[Encoding]:
     if v.dtype is not DType.b1 and np.any(data == 0):
         rows = row_view(data, axis)
         found.append(CSR(axis))
-        for m in NM_GROUPS:
-            n = _nm_fit(rows, m)
-            if n < m:
-                found.append(NM(n, m, axis))
+        nm = _best_nm(rows, v.dtype, axis)
+        if nm is not None:
+            found.append(nm)
         found.append(Bitmask(axis))
     distinct = np.unique(data).size
     bits = max(1, math.ceil(math.log2(distinct)))
     if bits < v.dtype.bits:
         found.append(Codebook(bits))
     return sorted(found, key=lambda e: PREFERENCE.index(type(e)))
+
+
+def _best_nm(rows: np.ndarray, dtype: DType, axis: int) -> NM | None:
+    """The N:M pattern of the fewest stored bytes among m in NM_GROUPS, n the smallest that
+    fits (only patterns with n < m). Sizes by encoding.py's layout: per row ceil(G n ib / 8)
+    index bytes, and G n values per row in the dtype's storage."""
+    r, c = rows.shape
+    best, best_bytes = None, None
+    for m in NM_GROUPS:
+        n = _nm_fit(rows, m)
+        if n >= m:
+            continue
+        slots = r * -(-c // m) * n
+        values = slots * dtype.np.itemsize if dtype.bits >= 8 else -(-slots * dtype.bits // 8)
+        size = values + r * -(-(slots // r) * NM(n, m).index_bits // 8)
+        if best_bytes is None or size < best_bytes:
+            best, best_bytes = NM(n, m, axis), size
+    return best
 
 
 def _nm_fit(rows: np.ndarray, m: int) -> int:
@@ -97,9 +119,14 @@ def smallest(v: Value, node: Node, runs: Runs) -> Encoding:
     sizes = [(e, encode(v.data, v.dtype, e).nbytes) for e in candidates(v, node.weight_axis)]
     best, best_bytes = v.encoding, v.nbytes
     for enc, n in sizes:
-        if n < best_bytes - TIE_BYTES and runs(node, enc):
+        if n < best_bytes - tie(best_bytes) and runs(node, enc):
             best, best_bytes = enc, n
     return best
+
+
+def tie(nbytes: int) -> int:
+    """The saving a later format needs over a choice of ``nbytes`` to replace it."""
+    return max(TIE_BYTES, int(nbytes * TIE_FRACTION))
 
 
 def choose_storage(graph: Graph, runs: Runs, storage: StorageOption = AUTO) -> Graph:

@@ -117,6 +117,61 @@ static inline int32_t ff_sparse_csr16_dsp(const int8_t *v, FF_CONST uint16_t *co
 }
 #endif
 
+/* Cortex-M cores with Thumb-2 (M3, M4, M7, M33) load unaligned words in one LDR and have RBIT
+ * and CLZ: there a bitmask row is read 32 columns at a time. */
+#if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_UNALIGNED) && \
+    defined(__ARM_FEATURE_CLZ) && defined(__OPTIMIZE__)
+#define FF_SP_MASK_WORDS 1
+static inline uint32_t ff_sparse_rbit(uint32_t x) {
+    uint32_t r;
+    __asm__("rbit %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+#else
+#define FF_SP_MASK_WORDS 0
+#endif
+
+/* S over a bitmask row: its mask (bytes = ceil(c / 8) bytes) and values from *val (int8) or
+ * element *e (int4), both advanced past the row. On FF_SP_MASK_WORDS cores the whole words of
+ * the mask go first: a zero word costs two instructions, and a nonzero one is bit-reversed
+ * once, so that each nonzero takes a CLZ (its column), the products, and clearing its bit. */
+static FF_INLINE_BODY int32_t ff_sparse_bitmask_row(const ff_sparse_mat *w, int s4,
+                                                    const int8_t *v, FF_CONST uint8_t *mask,
+                                                    int32_t bytes, FF_CONST int8_t **val,
+                                                    int32_t *e) {
+    int32_t s = 0, j = 0;
+    FF_CONST int8_t *vp = *val;
+    int32_t ep = *e;
+#if FF_SP_MASK_WORDS
+    for (; j + 4 <= bytes; j += 4) {
+        uint32_t r;
+        __builtin_memcpy(&r, (const void *)(mask + j), 4);
+        if (r == 0) {
+            continue;
+        }
+        const int8_t *vj = v + 8 * j;
+        r = ff_sparse_rbit(r); /* column k of the word is bit 31 - k */
+        do {
+            const int z = __builtin_clz(r);
+            s += (int32_t)vj[z] * (s4 ? ff_s4_at(w->v4, ep++) : (int32_t)*vp++);
+            r &= ~(0x80000000u >> z);
+        } while (r != 0);
+    }
+#endif
+    for (; j < bytes; j++) {
+        uint32_t bits = mask[j];
+        const int8_t *vj = v + 8 * j;
+        while (bits != 0) { /* one step per nonzero */
+            s += (int32_t)vj[ff_sparse_ctz8(bits)] * (s4 ? ff_s4_at(w->v4, ep++)
+                                                         : (int32_t)*vp++);
+            bits &= bits - 1u;
+        }
+    }
+    *val = vp;
+    *e = ep;
+    return s;
+}
+
 /* S = sum over the nonzeros of a CSR row, entries i .. end - 1 (columns col8 or col16). */
 static FF_INLINE_BODY int32_t ff_sparse_csr_row(const ff_sparse_mat *w, int wide, int s4,
                                                 const int8_t *v, int32_t i, int32_t end) {
@@ -257,18 +312,7 @@ static FF_INLINE_BODY void ff_sparse_vec(int fmt, int s4, const ff_sparse_mat *w
         int32_t s = 0;
         if (fmt == FF_SP_BITMASK) {
             const int32_t bytes = (c + 7) >> 3;
-            for (int32_t j = 0; j < bytes; j++) {
-                uint32_t bits = mask[j];
-                const int8_t *vj = v + 8 * j;
-                while (bits != 0) { /* one step per nonzero */
-                    if (s4) {
-                        s += (int32_t)vj[ff_sparse_ctz8(bits)] * ff_s4_at(w->v4, e++);
-                    } else {
-                        s += (int32_t)vj[ff_sparse_ctz8(bits)] * *val++;
-                    }
-                    bits &= bits - 1u;
-                }
-            }
+            s = ff_sparse_bitmask_row(w, s4, v, mask, bytes, &val, &e);
             mask += bytes;
         } else if (fmt == FF_SP_CSR || fmt == FF_SP_CSR16) {
             s = ff_sparse_csr_row(w, fmt == FF_SP_CSR16, s4, v, w->row_ptr[o],
