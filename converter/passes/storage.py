@@ -18,14 +18,17 @@ stored bytes (``Encoded.nbytes``: values, indices, pointers and tables) of
 where N:M is the pattern of the fewest bytes among m in NM_GROUPS, each with the smallest n the
 data fits (ranked by their layout's arithmetic, then encoded), and a codebook with the
 fewest index bits that hold the distinct values, when those are fewer bits than the dtype's; a
-format enters only when ``runs`` says the target has a kernel for it at that layer. Ties go to
-speed: walking that order, a format replaces the current choice only when it is smaller by more
-than ``tie``, TIE_BYTES or TIE_FRACTION of the current choice, whichever is more: the dense
-kernels are the fastest (on a Cortex-M4 the int8 dense kernel takes ~1 instruction per
-multiply-accumulate, CSR ~4 to 5 per nonzero, N:M and bitmask 6 to 20, a codebook ~6 per
-weight; benchmarks/sparse_speed.py), so a few percent of flash does not buy a slower kernel.
-An unpruned int8 layer stays dense, a pruned or clustered one takes whatever format stores it
-in clearly fewer bytes.
+format enters only when ``runs`` says the target has a kernel for it at that layer. Speed
+decides near-ties, because the dense kernels are the fastest (on a Cortex-M4 the int8 dense
+kernel takes ~1 instruction per multiply-accumulate, CSR ~4 to 5 per nonzero, N:M and bitmask
+6 to 20, a codebook ~6 per weight; benchmarks/sparse_speed.py): walking that order,
+
+- the default is left only for a format that stores at most 1 - MIN_SAVING of its bytes
+  (three quarters): a layer with the zeros an unpruned quantized layer has (MLPerf Tiny's
+  ad01 has three with 24-31%: a bitmask would save 2.6% of the model's flash and make it
+  1.8x slower) keeps its dense kernel, a pruned (about half or more) or clustered one does not;
+- a later format replaces a compressed choice only when smaller by more than ``tie``:
+  TIE_BYTES or TIE_FRACTION of the choice's bytes, whichever is more.
 
 ``storage`` is ``"auto"`` (every layer as above), ``None`` (nothing changes), or a mapping from
 layer (node) names to a format (an ``Encoding`` instance, forced), ``"auto"`` or ``None`` for
@@ -46,7 +49,8 @@ from ..encoding import CSR, NM, Bitmask, Codebook, Dense, Encoding, Packed, enco
 from ..ir import DType, Graph, IRError, Node, Value
 
 AUTO = "auto"
-TIE_BYTES = 16  # a later format in PREFERENCE must save more than this ...
+MIN_SAVING = 1 / 4  # leaving the default storage must save at least this part of its bytes
+TIE_BYTES = 16  # among the others, a later format in PREFERENCE must save more than this ...
 TIE_FRACTION = 1 / 32  # ... and more than this part of the current choice's bytes
 NM_GROUPS = (*range(2, 33), 64, 128, 256)  # the m of the N:M candidates
 PREFERENCE: tuple[type[Encoding], ...] = (Dense, Packed, CSR, NM, Bitmask, Codebook)
@@ -117,9 +121,11 @@ def _nm_fit(rows: np.ndarray, m: int) -> int:
 def smallest(v: Value, node: Node, runs: Runs) -> Encoding:
     """The format of ``v`` (``node``'s weights) that ``choose_storage`` picks under ``"auto"``."""
     sizes = [(e, encode(v.data, v.dtype, e).nbytes) for e in candidates(v, node.weight_axis)]
-    best, best_bytes = v.encoding, v.nbytes
+    default, default_bytes = v.encoding, v.nbytes
+    best, best_bytes = default, default_bytes
     for enc, n in sizes:
-        if n < best_bytes - tie(best_bytes) and runs(node, enc):
+        need = default_bytes * (1 - MIN_SAVING) if best == default else best_bytes - tie(best_bytes)
+        if enc != default and n <= need and runs(node, enc):
             best, best_bytes = enc, n
     return best
 
