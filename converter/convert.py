@@ -16,6 +16,7 @@ import numpy as np
 
 from .ir import DType, IRError
 from .layout import Layout
+from .passes.storage import AUTO, StorageError, StorageOption, choose_storage
 from .project import Project
 
 
@@ -30,7 +31,8 @@ class CalibrationRequired(ConversionError):
 def convert(model: object, example_input: object = None, calibration: object = None, *,
             name: str | None = None, observer: Callable[[], object] | None = None,
             progress: bool = True,
-            weight_dtype: DType | Mapping[str, DType] = DType.s8) -> Project:
+            weight_dtype: DType | Mapping[str, DType] = DType.s8,
+            storage: StorageOption = AUTO) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path or a ``.tflite`` path) into a Project.
 
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
@@ -43,13 +45,21 @@ def convert(model: object, example_input: object = None, calibration: object = N
     input, or a list of per-sample tuples; ``observer`` an observer class or factory (default
     min/max); ``weight_dtype`` the dtype of the quantized weights: ``DType.s8`` (default) or
     ``DType.s4`` (int4 in [-7, 7], packed two per byte), for every conv/dense layer or as a
-    mapping from layer (node) names to it, the others staying int8.
+    mapping from layer (node) names to it, the others staying int8; ``storage`` how the
+    weights are stored (``converter/passes/storage.py``): ``"auto"`` (default) takes, per
+    layer, the smallest format the C target runs (dense, packed int4, CSR, N:M, bitmask or
+    codebook; dense unless another saves more than a few bytes), ``None`` keeps the dense or
+    packed weights, and a mapping from layer names to a format (``CSR()``, ``NM(2, 4)``,
+    ``Codebook(4)``, ... from ``firmforge.converter.encoding``), ``"auto"`` or ``None``
+    decides layer by layer (unnamed layers: ``"auto"``); a format the weights do not fit is an
+    error naming the layer.
     """
     _check_weight_dtype(weight_dtype)
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
-            return _convert_tflite(path, calibration, name, observer, progress, weight_dtype)
+            return _convert_tflite(path, calibration, name, observer, progress, weight_dtype,
+                                   storage)
         model = _load_path(path)
     import torch
 
@@ -57,7 +67,7 @@ def convert(model: object, example_input: object = None, calibration: object = N
         raise ConversionError(f"cannot convert a {type(model).__name__}: expected a torch.nn.Module "
                               "or the path of a saved model")
     return _convert_torch(model, example_input, calibration, name, observer, progress,
-                          weight_dtype)
+                          weight_dtype, storage)
 
 
 def _check_weight_dtype(weight_dtype: object) -> None:
@@ -121,7 +131,8 @@ def _numpy(x: object) -> np.ndarray:
     return np.asarray(x)
 
 
-def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dtype) -> Project:
+def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dtype,
+                    storage) -> Project:
     """Quantized files are taken as stored (int8 or INT4 weights as the file has them); float
     files go through firmforge's own PTQ."""
     from .frontends.tflite import load_tflite
@@ -134,14 +145,18 @@ def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dt
         if weight_dtype is not DType.s8:
             raise ConversionError(f"{path.name} is already quantized: its weights keep the "
                                   "dtypes the file stores, weight_dtype applies to float models")
-        return _checked(Project(imp.graph.name, imp.graph))
+        return _checked(Project(imp.graph.name, imp.graph), storage)
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
                      [Layout.FLAT] * len(fgraph.outputs),
-                     observer, progress, weight_dtype)
+                     observer, progress, weight_dtype, storage)
 
 
-def _checked(proj: Project) -> Project:
+def _checked(proj: Project, storage: StorageOption) -> Project:
+    try:  # the weights' storage, among what the project's backend runs
+        proj.graph = choose_storage(proj.graph, proj.backend.runs, storage)
+    except StorageError as e:
+        raise ConversionError(str(e)) from e
     try:
         proj.sources()  # every op must have a C kernel before the user gets a project
     except (NotImplementedError, IRError) as e:
@@ -150,7 +165,7 @@ def _checked(proj: Project) -> Project:
 
 
 def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
-              weight_dtype) -> Project:
+              weight_dtype, storage) -> Project:
     from .quantize import MinMaxObserver, calibrate, quantize
 
     calib = _calibration_arrays(calibration)
@@ -167,11 +182,11 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
     ranges = calibrate(fgraph, tuple(ir) if len(ir) > 1 else ir[0],
                        observer=observer or MinMaxObserver, progress=progress)
     qgraph = quantize(fgraph, ranges, weight_dtype=weight_dtype)
-    return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts))
+    return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts), storage)
 
 
 def _convert_torch(model, example_input, calibration, name, observer, progress,
-                   weight_dtype) -> Project:
+                   weight_dtype, storage) -> Project:
     import torch
 
     from .frontends.torch_fx import import_torch
@@ -183,4 +198,4 @@ def _convert_torch(model, example_input, calibration, name, observer, progress,
     imp = import_torch(model, example_input, name=name or _default_name(model))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, tuple(calib), imp.input_layouts, imp.output_layouts, observer,
-                     progress, weight_dtype)
+                     progress, weight_dtype, storage)

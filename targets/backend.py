@@ -18,7 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..converter.ir import Graph
+from ..converter.encoding import Encoding
+from ..converter.ir import Graph, Node
 
 
 class Generated(Protocol):
@@ -72,6 +73,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def build_host(self, generated: Generated, graph: Graph) -> HostRunner:
         """Compile ``generated`` for this machine."""
+
+    def runs(self, node: Node, encoding: Encoding) -> bool:
+        """Whether this backend computes ``node`` with its weights (input 1) stored
+        ``encoding`` (``converter.passes.storage`` asks before it picks a format). A backend
+        that does not say runs only what it is given: the pass then leaves the weights alone."""
+        return False
 
     def verify(self, runner: HostRunner, inputs: Sequence[np.ndarray],
                expected: Sequence[np.ndarray]) -> Mismatch | None:

@@ -202,9 +202,10 @@ def test_unsupported_encodings_name_the_encoding():
     rng = np.random.default_rng(6)
     w8 = weights(rng, (4, 8), 0)
     w8.data[:, ::2] = 0
-    sparse = Value("w", w8.shape, DType.s8, w8.quant, w8.data, CSR())
-    with pytest.raises(UnsupportedOpError, match="no dense kernel for s8 inputs, s8 weights "
-                                                 r"stored csr \(axis 0\) and s32 bias"):
+    # (rows along the input axis: the compressed-weight kernels read output channels)
+    sparse = Value("w", w8.shape, DType.s8, w8.quant, w8.data, CSR(axis=1))
+    with pytest.raises(UnsupportedOpError, match=r"no dense kernel for s8 weights stored csr "
+                                                 r"\(axis 1\): the rows must be the output"):
         generate(_dense_graph(sparse), "m")
     unpacked = Value("w", w8.shape, DType.s4, w8.quant, np.clip(w8.data, -7, 7))
     with pytest.raises(UnsupportedOpError, match="s4 weights stored dense"):

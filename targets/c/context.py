@@ -149,9 +149,14 @@ class EmitContext:
         return self._const_symbols[id(v)]
 
     def array(self, tag: str, data: np.ndarray, ctype: str, comment: str = "") -> str:
-        """A constant array in ``<prefix>_weights.c``; returns its symbol."""
+        """A constant array in ``<prefix>_weights.c``; returns its symbol. C has no empty
+        arrays, so an empty one (the values of an all-zero sparse tensor) is stored as one
+        zero element, which no kernel reads."""
         sym = self.symbol(tag)
-        self.arrays.append(ConstArray(sym, ctype, np.asarray(data).ravel(), comment))
+        data = np.asarray(data).ravel()
+        if data.size == 0:
+            data = np.zeros(1, data.dtype)
+        self.arrays.append(ConstArray(sym, ctype, data, comment))
         return sym
 
     def params(self, ctype: str | None = None, /, **fields: object) -> str:

@@ -16,7 +16,7 @@ accumulator bounds allow the two-SMMLAR requantization (``pairs.small_fast``) ta
 ``ff_conv2d_s8_1x1_c8`` / ``_c16`` / ``_c32`` instead, one pixel at a time from one record per
 output channel (``pairs.small_records``): there a block of pixels and the channel pairs cost more
 than the few multiply-adds of each output. Int4 weights (``Packed()``) take the general
-kernels.
+kernels; int8 or int4 weights stored sparse or as a codebook, those of ``sparse.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ...converter.encoding import Dense, Encoding, Packed
 from ...converter.ir import DType
 from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d, DepthwiseConv2d, TransposeConv2d
-from . import pairs
+from . import pairs, sparse
 from .context import EmitContext
 from .conv_prep import (
     PreparedRq,
@@ -163,6 +163,9 @@ def _pointwise_small(node: Conv2d) -> bool:
 
 @kernel.register
 def _conv2d_kernel(node: Conv2d) -> Kernel:
+    if sparse.compressed(node):
+        data_input(node)
+        return sparse.sparse_kernel(node)
     words = _words(node, _CONV_KERNELS)
     if words == "s8" and is_pointwise(node) and node.x.size // node.x.shape[-1] < PW_PIXELS:
         # fewer pixels than a block: a matrix-vector product, which the dense kernels do
@@ -243,6 +246,9 @@ def _conv2d(node: Conv2d, ctx: EmitContext) -> None:
     y = node.y
     o, kh, kw, ci = w.shape
     n, ih, iw, c = x.shape
+    if sparse.compressed(node):
+        sparse.emit_sparse(node, ctx)
+        return
     if ctx.kernel.fn in SMALL_KERNELS:
         _pointwise_small_call(node, ctx)
         return

@@ -1,5 +1,6 @@
 """Emitters for Dense (int8 with int8 or packed int4 weights, and 16x8: int16 activations, int8
-weights, int64 or int32 bias) and BatchMatMul (int8)."""
+weights, int64 or int32 bias) and BatchMatMul (int8). Int8 or int4 weights stored sparse or as a
+codebook take the kernels of ``sparse.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ...converter.encoding import Encoding, Packed
 from ...converter.ir import DType, Value
 from ...converter.ops.conv import Conv2d
 from ...converter.ops.dense import BatchMatMul, Dense
-from . import pairs
+from . import pairs, sparse
 from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, stored, unsupported
 
@@ -102,6 +103,9 @@ def emit_matrix(ctx: EmitContext, node: Dense | Conv2d) -> None:
 @kernel.register
 def _dense_kernel(node: Dense) -> Kernel:
     x, w, b = node.inputs
+    if sparse.compressed(node):
+        data_input(node)
+        return sparse.sparse_kernel(node)
     found = _KERNELS.get((x.dtype, w.dtype, w.encoding, b.dtype, node.y.dtype))
     if found is None:
         raise unsupported(node, f"{x.dtype.value} inputs, {w.dtype.value} weights{stored(w)} "
@@ -122,6 +126,9 @@ def _dense(node: Dense, ctx: EmitContext) -> None:
     lo, hi = node.act_range()
     if ctx.kernel.params == "ff_dense_s8_params":  # matrix_kernel's choice
         emit_matrix(ctx, node)
+        return
+    if sparse.compressed(node):
+        sparse.emit_sparse(node, ctx)
         return
     if ctx.kernel.fn == "ff_conv2d_s8":
         p = ctx.params(
