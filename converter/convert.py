@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ def convert(model: object, example_input: object = None, calibration: object = N
             name: str | None = None, observer: Callable[[], object] | None = None,
             progress: bool = True,
             weight_dtype: DType | Mapping[str, DType] = DType.s8,
-            storage: StorageOption = AUTO) -> Project:
+            storage: StorageOption = AUTO, bias_correction: bool = False,
+            layerwise_calibration: bool = False, data_free: bool = False,
+            flash_budget: int | str | None = None, board: str | None = None) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path or a ``.tflite`` path) into a Project.
 
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
@@ -53,13 +56,26 @@ def convert(model: object, example_input: object = None, calibration: object = N
     ``Codebook(4)``, ... from ``firmforge.converter.encoding``), ``"auto"`` or ``None``
     decides layer by layer (unnamed layers: ``"auto"``); a format the weights do not fit is an
     error naming the layer.
+
+    PTQ quality (``converter/quantize/``): ``observer`` may also be a mapping from layer (or
+    value) names to observers, the others min/max; ``bias_correction`` subtracts each layer's
+    expected output error from quantized weights from its bias; ``layerwise_calibration``
+    learns the rounding of every Conv2d/Dense weight against the float layer output
+    (AdaRound); both measured on the calibration data. ``data_free=True`` (with
+    ``calibration=None`` and an ``example_input`` for the shape) calibrates on inputs
+    synthesized from the model's BatchNorm statistics (ZeroQ). ``flash_budget`` (bytes, or
+    ``"20KB"``; or ``board=``, a board name or file, for its flash size) chooses each layer's
+    weight dtype among 8/4(/2) bits so that the C target's constants fit, losing the least
+    (``converter/compress/budget.py``); the plan is ``proj.budget_plan``.
     """
     _check_weight_dtype(weight_dtype)
+    ptq = _PtqOptions(bias_correction, layerwise_calibration, data_free,
+                      _budget_bytes(flash_budget, board))
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
             return _convert_tflite(path, calibration, name, observer, progress, weight_dtype,
-                                   storage)
+                                   storage, ptq)
         model = _load_path(path)
     import torch
 
@@ -67,7 +83,7 @@ def convert(model: object, example_input: object = None, calibration: object = N
         raise ConversionError(f"cannot convert a {type(model).__name__}: expected a torch.nn.Module "
                               "or the path of a saved model")
     return _convert_torch(model, example_input, calibration, name, observer, progress,
-                          weight_dtype, storage)
+                          weight_dtype, storage, ptq)
 
 
 def _check_weight_dtype(weight_dtype: object) -> None:
@@ -132,7 +148,7 @@ def _numpy(x: object) -> np.ndarray:
 
 
 def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dtype,
-                    storage) -> Project:
+                    storage, ptq) -> Project:
     """Quantized files are taken as stored (int8 or INT4 weights as the file has them); float
     files go through firmforge's own PTQ."""
     from .frontends.tflite import load_tflite
@@ -142,6 +158,9 @@ def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dt
         raise ConversionError(f"model file {path} does not exist")
     imp = load_tflite(path, name=name)
     if imp.quantized:
+        if ptq.active:
+            raise ConversionError(f"{path.name} is already quantized: bias correction, layer-wise "
+                                  "or data-free calibration and flash budgets apply to float models")
         if weight_dtype is not DType.s8:
             raise ConversionError(f"{path.name} is already quantized: its weights keep the "
                                   "dtypes the file stores, weight_dtype applies to float models")
@@ -149,7 +168,7 @@ def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dt
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
                      [Layout.FLAT] * len(fgraph.outputs),
-                     observer, progress, weight_dtype, storage)
+                     observer, progress, weight_dtype, storage, ptq)
 
 
 def _checked(proj: Project, storage: StorageOption) -> Project:
@@ -165,7 +184,7 @@ def _checked(proj: Project, storage: StorageOption) -> Project:
 
 
 def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
-              weight_dtype, storage) -> Project:
+              weight_dtype, storage, ptq=None) -> Project:
     from .quantize import MinMaxObserver, calibrate, quantize
 
     calib = _calibration_arrays(calibration)
@@ -181,21 +200,96 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
         ir.append(layout.to_ir(arr))
     ranges = calibrate(fgraph, tuple(ir) if len(ir) > 1 else ir[0],
                        observer=observer or MinMaxObserver, progress=progress)
-    qgraph = quantize(fgraph, ranges, weight_dtype=weight_dtype)
-    return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts), storage)
+    ptq = ptq or _PtqOptions()
+
+    def project(graph, wd):
+        qgraph = quantize(graph, ranges, weight_dtype=wd)
+        return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts), storage)
+
+    plan = None
+    if ptq.budget is not None:
+        from .compress.budget import BudgetError, budget_plan
+
+        try:
+            plan = budget_plan(fgraph, tuple(ir), ptq.budget, project, progress)
+        except BudgetError as e:
+            raise ConversionError(str(e)) from e
+        weight_dtype = plan.plan
+    if ptq.bias_correction or ptq.layerwise_calibration:
+        from .quantize.ptq import weight_dtypes
+        from .quantize.refine import refine
+
+        fgraph_q = refine(fgraph, tuple(ir), weight_dtypes(fgraph, weight_dtype),
+                          layerwise=ptq.layerwise_calibration, bias_correction=ptq.bias_correction)
+    else:
+        fgraph_q = fgraph
+    proj = project(fgraph_q, weight_dtype)
+    proj.budget_plan = plan
+    return proj
 
 
 def _convert_torch(model, example_input, calibration, name, observer, progress,
-                   weight_dtype, storage) -> Project:
+                   weight_dtype, storage, ptq) -> Project:
     import torch
 
     from .frontends.torch_fx import import_torch
     from .passes import FLOAT_PIPELINE, run_passes
 
+    if ptq.data_free:
+        calibration = _distilled(model, example_input, calibration)
     calib = _calibration_arrays(calibration)
     if example_input is None:
         example_input = tuple(torch.from_numpy(a[:1]) for a in calib)
     imp = import_torch(model, example_input, name=name or _default_name(model))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, tuple(calib), imp.input_layouts, imp.output_layouts, observer,
-                     progress, weight_dtype, storage)
+                     progress, weight_dtype, storage, ptq)
+
+
+@dataclass(frozen=True)
+class _PtqOptions:
+    bias_correction: bool = False
+    layerwise_calibration: bool = False
+    data_free: bool = False
+    budget: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self != _PtqOptions()
+
+
+def _budget_bytes(flash_budget: int | str | None, board: str | None) -> int | None:
+    if flash_budget is None and board is None:
+        return None
+    if flash_budget is not None and board is not None:
+        raise ConversionError("give flash_budget or board, not both")
+    if board is not None:
+        from ..targets.board.spec import load_board
+
+        return int(load_board(board).flash.size)
+    from .compress.budget import parse_size
+
+    try:
+        size = parse_size(flash_budget)
+    except ValueError as e:
+        raise ConversionError(str(e)) from e
+    if size <= 0:
+        raise ConversionError(f"flash_budget must be positive, got {flash_budget!r}")
+    return size
+
+
+def _distilled(model, example_input, calibration) -> np.ndarray:
+    """ZeroQ inputs for ``model`` shaped like ``example_input`` (data_free=True)."""
+    from .quantize.datafree import DataFreeError, distill
+
+    if calibration is not None:
+        raise ConversionError("data_free=True synthesizes the calibration data: give "
+                              "calibration=None")
+    if example_input is None:
+        raise ConversionError("data_free=True needs example_input (one batch) for the input shape")
+    if isinstance(example_input, tuple):
+        raise ConversionError("data_free=True supports models with one input")
+    try:
+        return distill(model, tuple(_numpy(example_input).shape[1:]))
+    except DataFreeError as e:
+        raise ConversionError(str(e)) from e

@@ -44,6 +44,7 @@ class Project:
     input_layouts: Sequence[Layout] = ()
     output_layouts: Sequence[Layout] = ()
     backend: object = None  # a targets.backend.Backend; None: the MCU C backend
+    budget_plan: object = None  # compress.budget.BudgetPlan when convert() had a flash budget
     _sources: object = field(default=None, repr=False)
     _host: object = field(default=None, repr=False)
     _state: dict | None = field(default=None, repr=False)

@@ -140,3 +140,40 @@ def solve(layers: Sequence[str], budget: int, base_bytes: int,
 def budget_candidates(available: Mapping[DType, object] | Sequence[DType]) -> list[DType]:
     """The default candidates: 8, 4 and 2 bits, those of them the quantizer produces."""
     return [d for d in (DType.s8, DType.s4, getattr(DType, "s2", None)) if d in available]
+
+
+ERROR_SAMPLES = 128  # calibration samples the output error is measured on
+
+
+def budget_plan(fgraph, calib: tuple[np.ndarray, ...], budget: int,
+                project: Callable[[object, Plan], object], progress: bool = False,
+                candidates: Sequence[DType] | None = None) -> BudgetPlan:
+    """The plan for the float graph ``fgraph`` (``project(graph, plan)`` makes the converted
+    Project of a plan; its C constants are the size, the mean squared error of its dequantized
+    outputs against ``fgraph``'s on ``calib`` (IR layout) the error). The plan's table is
+    printed when ``progress``."""
+    from ..quantize.params import WEIGHT_QMAX
+    from ..reference import run
+
+    cands = list(candidates) if candidates is not None else budget_candidates(WEIGHT_QMAX)
+    xs = [np.asarray(a, np.float32)[:ERROR_SAMPLES] for a in calib]
+    want, _ = run(fgraph, xs)
+    layers = [n.name for n in fgraph.nodes if n.weight_axis is not None]
+
+    def measure(plan: Plan) -> tuple[int, float]:
+        proj = project(fgraph, plan)
+        g = proj.graph
+        qx = [v.quant.quantize(x, v.dtype) for v, x in zip(g.inputs, xs, strict=True)]
+        got, _ = run(g, qx)
+        err = sum(float(np.mean((v.quant.dequantize(y).astype(np.float64) - w) ** 2))
+                  for v, y, w in zip(g.outputs, got, want, strict=True))
+        return int(proj.sources().const_bytes), err
+
+    result = plan_budget(layers, budget, cands, measure)
+    size, _ = measure(result.plan)
+    if size != result.predicted_bytes:  # the layers' arrays were not independent after all
+        raise BudgetError(f"plan {result.plan} takes {size:,} B, predicted "
+                          f"{result.predicted_bytes:,} B")
+    if progress:
+        print(result.format())
+    return result

@@ -16,7 +16,7 @@ keeps the data (running extremes, or a fixed-size histogram whose range grows as
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -108,24 +108,27 @@ class MSEObserver(_HistogramObserver):
         return self.hist.mse_range(levels=255)
 
 
+ObserverChoice = Callable[[], Observer] | Mapping[str, Callable[[], Observer]]
+
+
 def calibrate(graph: Graph, batches: Iterable[np.ndarray] | np.ndarray | tuple[np.ndarray, ...],
-              observer: Callable[[], Observer] = MinMaxObserver,
+              observer: ObserverChoice = MinMaxObserver,
               progress: bool = True) -> dict[str, tuple[float, float]]:
     """Run the float ``graph`` on every batch and return each value's observed range.
 
     ``batches`` are float arrays in IR layout: for a graph with one input, one array ``[N, ...]``
     (split into batches of 32) or an iterable of arrays ``[n, ...]``; for several inputs, a
     tuple holding one array ``[N, ...]`` per input (split alike), or an iterable of such tuples.
-    ``observer`` is a class or a zero-argument factory; one observer is made per value.
+    ``observer`` is a class or a zero-argument factory; one observer is made per value. It may
+    also be a mapping from layer (node) names, whose outputs it then observes, or value names
+    to observers, the values it does not name getting ``MinMaxObserver``.
     """
     inputs = graph.inputs
     for inp in inputs:
         if inp.dtype is not DType.f32:
             raise CalibrationError(f"calibrate needs a float graph; input {inp.name} is "
                                    f"{inp.dtype.value}")
-    if not callable(observer):
-        raise TypeError("observer must be an observer class or a zero-argument factory, "
-                        f"not {observer!r}")
+    factory_of = _observer_choice(graph, observer)
     whole = batches if len(inputs) > 1 and isinstance(batches, tuple) else (
         (batches,) if isinstance(batches, np.ndarray) else None)
     if whole is not None:
@@ -148,7 +151,7 @@ def calibrate(graph: Graph, batches: Iterable[np.ndarray] | np.ndarray | tuple[n
             t = tensors[v.name]
             _check_finite(t, v, made_by.get(id(v)), seen)
             if v.name not in observers:
-                observers[v.name] = _make(observer)
+                observers[v.name] = _make(factory_of(v.name))
             observers[v.name].observe(t)
         seen += len(xs[0])
     if seen == 0:
@@ -193,6 +196,31 @@ def _check_finite(t: np.ndarray, v: Value, node: Node | None, first: int) -> Non
     where = f"layer {node.name} ({node.kind})" if node is not None else "the graph input"
     raise CalibrationError(f"{where} produced NaN or Inf in value {v.name} on calibration "
                            f"sample {sample}")
+
+
+def _observer_choice(graph: Graph, observer: ObserverChoice) -> Callable[[str], Callable]:
+    """value name -> observer factory, from one factory or a mapping by layer or value name."""
+    if not isinstance(observer, Mapping):
+        if not callable(observer):
+            raise TypeError("observer must be an observer class or a zero-argument factory, "
+                            f"not {observer!r}")
+        return lambda _name: observer
+    by_value: dict[str, Callable[[], Observer]] = {}
+    nodes = {n.name: n for n in graph.nodes}
+    values = {v.name for v in graph.values() if not v.is_const}
+    for key, factory in observer.items():
+        if not callable(factory):
+            raise TypeError(f"observer[{key!r}] must be an observer class or a zero-argument "
+                            f"factory, not {factory!r}")
+        if key in nodes:
+            by_value.update((o.name, factory) for o in nodes[key].outputs)
+        elif key in values:
+            by_value[key] = factory
+        else:
+            known = ", ".join(list(nodes)[:12])
+            raise CalibrationError(f"observer names {key!r}, which is no layer or value of graph "
+                                   f"{graph.name} (its layers: {known})")
+    return lambda name: by_value.get(name, MinMaxObserver)
 
 
 def _make(factory: Callable[[], Observer]) -> Observer:
