@@ -37,7 +37,7 @@ def accuracy(proj, x: np.ndarray, y: np.ndarray) -> float:
 def main() -> None:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    model, (xtr, ytr, xte, yte) = trained_cnn(seed=0)
+    model, (xtr, _ytr, xte, yte) = trained_cnn(seed=0)
     calib = xtr[np.random.default_rng(0).permutation(len(xtr))[:CALIB]]
     rows = []
 

@@ -97,7 +97,7 @@ def _weight_dtype(bits: str):
 
 
 def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits, need_calib,
-             progress):
+             progress, **ptq):
     """Convert MODEL. A quantized .tflite file needs no calibration; a float model needs
     --calib (one file per input), or for ``analyze`` (sizes only) --example-shape."""
     from .convert import CalibrationRequired, convert
@@ -107,7 +107,7 @@ def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits
     calib = None if not arrays else arrays[0] if len(arrays) == 1 else tuple(arrays)
     shape = _parse_shape(example_shape)
     note = None
-    if calib is None and not need_calib and shape is not None:
+    if calib is None and not need_calib and shape is not None and not ptq.get("data_free"):
         calib = np.random.default_rng(0).standard_normal((64, *shape[1:])).astype(np.float32)
         note = "no --calib given: activation ranges come from random data (sizes do not depend on them)"
     example = None
@@ -116,7 +116,7 @@ def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits
     try:
         proj = convert(model, example_input=example, calibration=calib, name=name,
                        observer=_observer(observer), progress=progress,
-                       weight_dtype=_weight_dtype(weight_bits))
+                       weight_dtype=_weight_dtype(weight_bits), **ptq)
     except CalibrationRequired as e:
         hint = ("give --calib FILE.npy (one per input) or --example-shape to analyze a float "
                 "model" if not need_calib else
@@ -125,6 +125,17 @@ def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits
     except (ValueError, OSError, NotImplementedError) as e:
         raise CLIError(str(e)) from e
     return proj, note
+
+
+def _ptq_options(opts: dict) -> dict:
+    """The convert() keywords of the PTQ-quality and budget options that were given."""
+    out = {k: v for k, v in opts.items()
+           if k in ("bias_correction", "layerwise_calibration", "data_free") and v}
+    if opts.get("flash_budget"):
+        out["flash_budget"] = opts["flash_budget"]
+    if opts.get("budget_board"):
+        out["board"] = opts["budget_board"]
+    return out
 
 
 _common = [
@@ -141,6 +152,16 @@ _common = [
                  help="conv/dense weights of a float model: int8, or int4 packed two per byte "
                       "(per-channel symmetric in [-7, 7]); a quantized .tflite keeps its own"),
     click.option("--progress/--no-progress", default=True, help="progress bar on calibration"),
+    click.option("--bias-correction", is_flag=True,
+                 help="subtract each layer's mean output error from quantized weights from its bias"),
+    click.option("--layerwise-calibration", is_flag=True,
+                 help="learn the rounding of conv/dense weights per layer (AdaRound)"),
+    click.option("--data-free", is_flag=True,
+                 help="no --calib: calibrate on inputs synthesized from the model's BatchNorm "
+                      "statistics (needs --example-shape)"),
+    click.option("--flash-budget", help="choose 8/4-bit weights per layer so that the C "
+                 "constants fit, e.g. 20KB (x1000), 16KiB or 20000"),
+    click.option("--budget-board", help="the flash budget is this board's flash size"),
 ]
 
 
@@ -161,10 +182,10 @@ def main() -> None:
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="output directory for the C sources")
 def convert_cmd(model, calib_paths, example_shape, name, observer, weight_bits, progress,
-                out_dir):
+                out_dir, **ptq):
     """Convert MODEL to int8 C sources in OUT."""
     proj, _ = _convert(model, calib_paths, example_shape, name, observer, weight_bits, True,
-                       progress)
+                       progress, **_ptq_options(ptq))
     try:
         files = proj.write(out_dir)
     except OSError as e:
@@ -178,12 +199,13 @@ def convert_cmd(model, calib_paths, example_shape, name, observer, weight_bits, 
 @_with_common
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def analyze_cmd(model, calib_paths, example_shape, name, observer, weight_bits, progress,
-                as_json):
-    """Print MODEL's per-layer table (op, shapes, MACs, weight bytes, arena) without writing code."""
+                as_json, **ptq):
+    """Print MODEL's per-layer table (op, shapes, MACs, weight bytes, arena, storage format,
+    bits, sparsity, float bytes, weight SQNR) without writing code."""
     from .report import format_table
 
     proj, note = _convert(model, calib_paths, example_shape, name, observer, weight_bits, False,
-                          progress)
+                          progress, **_ptq_options(ptq))
     rep = proj.report()
     if as_json:
         click.echo(json.dumps(rep, indent=2))

@@ -90,7 +90,7 @@ def _bn_cnn() -> nn.Module:
 
 def test_data_free_needs_batchnorm_statistics():
     model = nn.Sequential(nn.Flatten(), nn.Linear(36, 3)).eval()
-    with pytest.raises(ConversionError, match="BatchNorm.*has none"):
+    with pytest.raises(ConversionError, match=r"BatchNorm.*has none"):
         convert(model, example_input=torch.zeros(1, 1, 6, 6), calibration=None, data_free=True,
                 progress=False)
     with pytest.raises(ConversionError, match="example_input"):

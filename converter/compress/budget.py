@@ -81,7 +81,7 @@ def parse_size(text: str | int) -> int:
     for u, f in units.items():
         if t.endswith(u) and t[:-len(u)]:
             try:
-                return int(round(float(t[:-len(u)]) * f))
+                return round(float(t[:-len(u)]) * f)
             except ValueError:
                 break
     try:
