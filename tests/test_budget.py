@@ -99,3 +99,21 @@ def test_convert_under_a_budget_fits_and_runs_exactly(mlp):
     assert f"{smallest - 1000:,} B over" in str(err.value)
     big = convert(model, calibration=x, flash_budget="1MB", progress=False)
     assert set(big.budget_plan.plan.values()) == {DType.s8}
+
+
+def test_cli_flash_budget_and_analyze_columns(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from firmforge.converter.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    np.save("calib.npy", np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32))
+    r = CliRunner().invoke(main, ["analyze", "examples.mnist:MnistCNN", "--calib", "calib.npy",
+                                  "--flash-budget", "7KB", "--bias-correction"])
+    assert r.exit_code == 0, r.output
+    assert "budget 7,000 B: plan" in r.output  # the plan's table
+    for col in ("format", "bits", "sparsity", "float B", "SQNR dB"):
+        assert col in r.output
+    r = CliRunner().invoke(main, ["analyze", "examples.mnist:MnistCNN", "--calib", "calib.npy",
+                                  "--flash-budget", "1KB", "--no-progress"])
+    assert r.exit_code == 2 and "cannot be met" in r.output
