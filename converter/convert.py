@@ -69,6 +69,9 @@ def convert(model: object, example_input: object = None, calibration: object = N
     (``converter/compress/budget.py``); the plan is ``proj.budget_plan``.
     """
     _check_weight_dtype(weight_dtype)
+    if (flash_budget is not None or board is not None) and weight_dtype is not DType.s8:
+        raise ConversionError("a flash budget chooses each layer's weight dtype: give "
+                              "weight_dtype or flash_budget/board, not both")
     ptq = _PtqOptions(bias_correction, layerwise_calibration, data_free,
                       _budget_bytes(flash_budget, board))
     if isinstance(model, (str, os.PathLike)):
@@ -165,6 +168,9 @@ def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dt
             raise ConversionError(f"{path.name} is already quantized: its weights keep the "
                                   "dtypes the file stores, weight_dtype applies to float models")
         return _checked(Project(imp.graph.name, imp.graph), storage)
+    if ptq.data_free:
+        raise ConversionError(f"data_free=True synthesizes inputs from a PyTorch model's "
+                              f"BatchNorm statistics, which {path.name} does not keep")
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
                      [Layout.FLAT] * len(fgraph.outputs),

@@ -117,3 +117,16 @@ def test_cli_flash_budget_and_analyze_columns(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["analyze", "examples.mnist:MnistCNN", "--calib", "calib.npy",
                                   "--flash-budget", "1KB", "--no-progress"])
     assert r.exit_code == 2 and "cannot be met" in r.output
+
+
+def test_budget_from_a_board_file_and_conflicting_options(mlp):
+    model, x = mlp
+    proj = convert(model, calibration=x, board="arduino-uno", progress=False)
+    assert proj.budget_plan.budget == 0x7E00  # the board file's flash: 32 KB less Optiboot
+    assert set(proj.budget_plan.plan.values()) == {DType.s8}  # int8 fits: nothing to lose
+    with pytest.raises(ConversionError, match="not both"):
+        convert(model, calibration=x, board="arduino-uno", flash_budget=9000, progress=False)
+    with pytest.raises(ConversionError, match="not both"):
+        convert(model, calibration=x, weight_dtype=DType.s4, flash_budget=9000, progress=False)
+    with pytest.raises(ConversionError, match="cannot read"):
+        convert(model, calibration=x, flash_budget="lots", progress=False)
