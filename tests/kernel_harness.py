@@ -113,7 +113,7 @@ def _run_image(row: Row, board: str | Board, out_dir: Path, idx: list[int], part
 
 
 # What a packed image holds besides its cases: the runner's own RAM (its .data, the strings it
-# prints: 102 B with avr-gcc 7.3) and flash for the code (the runner, the row's kernels and one
+# prints: 102 B with avr-gcc 5.4) and flash for the code (the runner, the row's kernels and one
 # call per case: 3-9 KB on AVR). Estimates only: an image the linker refuses is split in two.
 RUNNER_RAM = 128
 CODE_FLASH = 12 * 1024
@@ -174,11 +174,12 @@ def check_row_packed(row: Row, board: str, out_dir: Path, count: int) -> Packing
     graphs = [row.build(rng) for _ in range(count)]
     inputs = [row.draw(rng, g) for g in graphs]
     needs = [_need(g, xs) for g, xs in zip(graphs, inputs, strict=True)]
-    small = [i for i, n in enumerate(needs) if fits(n)]
+    small = {i for i, n in enumerate(needs) if fits(n)}
     images = 0
     for members in _dtype_groups(row, graphs).values():
         bins: list[list[int]] = []
-        for i in sorted(set(members) & set(small), key=lambda i: -(needs[i].arena + needs[i].ram)):
+        for i in sorted((i for i in members if i in small),
+                        key=lambda i: (-(needs[i].arena + needs[i].ram), i)):
             image = next((m for m in bins if fits(_total([needs[j] for j in [*m, i]]))), None)
             if image is None:
                 bins.append([i])
