@@ -40,8 +40,9 @@ test: $(STAMP) toolchains
 	$(PY) -m pytest -q -n $(JOBS) tests
 
 # The emulated kernel tables at full size: every DSP fast path on 200 random cases on Cortex-M4
-# and M33, 50 on Cortex-M3 and RISC-V, every other row 50 on Cortex-M4 and RISC-V (`make test`
-# runs the first quarter of each). CI runs it after `make test`.
+# and M33, 50 on Cortex-M3 and RISC-V, every other row 50 on Cortex-M4 and RISC-V, and every row
+# on the ATmega328P, 50 drawn of which those that fit its 2 KB of RAM run (`make test` runs the
+# first quarter of each). CI runs it after `make test`.
 test-boards: $(STAMP) toolchains
 	$(PY) -m pytest -q -n $(JOBS) tests/test_kernels_on_boards.py --full-tables
 

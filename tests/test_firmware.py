@@ -83,6 +83,30 @@ def test_generated_projects_are_byte_identical():
     assert fa == fb and "Makefile" in fa and "link.ld" in fa
 
 
+def test_project_written_again_rebuilds_only_what_changed(tmp_path):
+    """Another model in the same directory recompiles the model and the vectors, not the C
+    core; another board recompiles everything (its flags differ), and each runs right."""
+    model, calib = mlp()
+    a = convert(model, calibration=calib, name="mlp", progress=False)
+    torch.manual_seed(4)
+    b = convert(nn.Sequential(nn.Linear(16, 24), nn.ReLU(), nn.Linear(24, 8)).eval(),
+                calibration=calib, name="mlp", progress=False)
+
+    def objects():
+        return {p.name: p.stat().st_mtime_ns for p in (tmp_path / "build").glob("*.o")}
+
+    a.build("simavr-atmega328p", tmp_path, calib[:2])
+    first = objects()
+    fw = b.build("simavr-atmega328p", tmp_path, calib[2:4])
+    again = objects()
+    assert {n for n in first if again[n] != first[n]} == {"mlp.o", "mlp_weights.o",
+                                                          "ff_vectors.o", "main.o"}
+    np.testing.assert_array_equal(fw.run().outputs, b.reference(calib[2:4]))
+    fw = b.build("qemu-mps2-an385", tmp_path, calib[2:4])
+    assert all(objects()[n] != again[n] for n in again)
+    np.testing.assert_array_equal(fw.run().outputs, b.reference(calib[2:4]))
+
+
 def test_unknown_board_suggests_close_names():
     with pytest.raises(BoardError, match="did you mean qemu-mps2-an386"):
         load_board("qemu-mps2-an368")

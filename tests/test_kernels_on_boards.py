@@ -7,9 +7,16 @@ in its emulator, many cases per firmware image, every output byte equal to the r
   (qemu-mps2-an385) and RISC-V (qemu-riscv32-virt), which run the portable paths.
 - Every other row runs 50 cases on Cortex-M4 and on RISC-V (qemu-riscv32-virt: another compiler,
   ABI and word order of arguments), so no kernel is only ever tested on the host.
+- Every row also draws 50 cases for the ATmega328P (simavr-atmega328p: an 8-bit core whose
+  ``int`` has 16 bits, so every integer promotion in the C core is tested where it differs);
+  the cases that fit its 2 KB of RAM run, packed into as few firmware images as their memory
+  allows (``check_row_packed``), and the rest are counted: 3,169 of 3,550 ran, in 551 images.
+  The end of the run prints both counts and the rows that lost the most draws: the long
+  accumulations (11 of 50 ran: they are long by design) and the global means (21 of 50: inputs
+  up to 32x32x19).
 
 Those are the counts of ``--full-tables`` (``make test-boards``, which CI runs after
-``make test``); ``make test`` runs the first quarter of the same draws.
+``make test``); ``make test`` runs the first quarter of the same draws (759 cases on AVR).
 
 Rows with float inputs or outputs (the f32 quantize kernels) and cases that mix dtypes among
 their inputs stay host-only: the firmware's test vectors are integers of one type.
@@ -25,7 +32,7 @@ import pytest
 
 from firmforge.converter.ir import DType
 
-from kernel_harness import check_row_on_board
+from kernel_harness import check_row_on_board, check_row_packed
 
 # Rows whose kernels have DSP fast paths, checked on the cores that compile them in, and with
 # fewer cases on cores without the DSP extension, which take their portable path.
@@ -36,6 +43,10 @@ FAST_PATH_ROWS = {"conv2d_s8", "conv2d_s8_1x1", "conv2d_s8_1x1_inplace", "conv2d
 DSP_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an505"]
 NO_DSP_BOARDS = ["qemu-mps2-an385", "qemu-riscv32-virt"]
 PORTABLE_BOARDS = ["qemu-mps2-an386", "qemu-riscv32-virt"]
+# The 8-bit board, whose 16-bit int is what the C core's integer promotions must survive: every
+# row, the cases of its own draws that fit 2 KB of RAM (see check_row_packed).
+AVR_BOARD = "simavr-atmega328p"
+AVR_CASES = 50
 
 
 def _rows():
@@ -74,3 +85,13 @@ def test_row_in_emulator(row, board, count, tmp_path, request):
         count //= 4  # `make test`: the first quarter of the same draws (the full set: CI's
         #              `make test-boards`)
     check_row_on_board(row, board, tmp_path, count=count)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{r.name}-{AVR_BOARD}" for r in ROWS])
+def test_row_on_avr(row, tmp_path, request):
+    count = AVR_CASES if request.config.getoption("--full-tables") else AVR_CASES // 4
+    p = check_row_packed(row, AVR_BOARD, tmp_path, count)
+    # for the count at the end of the run (conftest.py), from whichever worker ran it
+    request.node.user_properties.append(("avr_cases", (row.name, p.ran, p.too_big, p.images)))
+    assert p.ran, (f"{row.name}: none of its {count} cases fits {AVR_BOARD}: draw smaller "
+                   "shapes for it, or leave it out of the AVR tables with a reason")

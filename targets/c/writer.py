@@ -46,9 +46,13 @@ class CSources:
 
 
 def write_files(files: dict[str, str], out: Path) -> list[Path]:
-    """Stage every file next to its destination, then rename them into place.
+    """Stage every file next to its destination, then rename them into place; return the
+    paths of all ``files``.
 
-    A failure while staging removes what was staged, so ``out`` never holds a partial set.
+    A failure while staging removes what was staged, so ``out`` never holds a partial set. A
+    file that already holds the same text is left alone, keeping its modification time, so
+    that ``make`` in a project written again (another model or other vectors in the same
+    directory) recompiles only what changed.
     """
     if out.exists() and not out.is_dir():
         raise OSError(f"output path {out} exists and is not a directory")
@@ -58,6 +62,8 @@ def write_files(files: dict[str, str], out: Path) -> list[Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
+            if _holds(out / name, text):
+                continue
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
             staged.append((Path(tmp), out / name))
             os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; sources are ordinary files
@@ -69,7 +75,15 @@ def write_files(files: dict[str, str], out: Path) -> list[Path]:
         raise OSError(f"cannot write to output directory {out}: {e.strerror or e}") from e
     for tmp, final in staged:
         os.replace(tmp, final)
-    return [final for _, final in staged]
+    return [out / name for name in files]
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        with open(path, newline="") as f:  # as written: no newline translation either way
+            return f.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def generate(graph: Graph, name: str | None = None, *, trace: bool = False,
