@@ -31,7 +31,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
             name: str | None = None, observer: Callable[[], object] | None = None,
             progress: bool = True,
             weight_dtype: DType | Mapping[str, DType] = DType.s8) -> Project:
-    """Convert ``model`` (an ``nn.Module``, a ``.pt`` path or a ``.tflite`` path) into a Project.
+    """Convert ``model`` (an ``nn.Module``, a ``.pt`` path, a ``.tflite`` path or the bytes of a
+    ``.tflite`` file) into a Project.
 
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
     are quantized like PyTorch models.
@@ -46,6 +47,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
     mapping from layer (node) names to it, the others staying int8.
     """
     _check_weight_dtype(weight_dtype)
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _convert_tflite(bytes(model), calibration, name, observer, progress, weight_dtype)
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
@@ -121,18 +124,20 @@ def _numpy(x: object) -> np.ndarray:
     return np.asarray(x)
 
 
-def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dtype) -> Project:
-    """Quantized files are taken as stored (int8 or INT4 weights as the file has them); float
-    files go through firmforge's own PTQ."""
+def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
+                    weight_dtype) -> Project:
+    """Quantized files (a path or the file's bytes) are taken as stored (int8 or INT4 weights as
+    the file has them); float files go through firmforge's own PTQ."""
     from .frontends.tflite import load_tflite
     from .passes import FLOAT_PIPELINE, run_passes
 
-    if not path.exists():
-        raise ConversionError(f"model file {path} does not exist")
-    imp = load_tflite(path, name=name)
+    if isinstance(source, Path) and not source.exists():
+        raise ConversionError(f"model file {source} does not exist")
+    imp = load_tflite(source, name=name)
     if imp.quantized:
         if weight_dtype is not DType.s8:
-            raise ConversionError(f"{path.name} is already quantized: its weights keep the "
+            what = source.name if isinstance(source, Path) else "the model"
+            raise ConversionError(f"{what} is already quantized: its weights keep the "
                                   "dtypes the file stores, weight_dtype applies to float models")
         return _checked(Project(imp.graph.name, imp.graph))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
