@@ -310,11 +310,12 @@ def _quantization(r: _Reader, t, where: str, shape: tuple[int, ...]
     zp = r.array(f"{where} zero points", q, "ZeroPoint", 8)
     if scale.size == 0:
         return None, None, details  # min/max only: TFLite treats the tensor as unquantized
-    if zp.size == 0:
-        zp = np.zeros(scale.size, np.int64)
     axis = int(r.get(where, q.QuantizedDimension))
     problem = None
-    if zp.size != scale.size:
+    if zp.size == 0:
+        # TFLM reads such a tensor as unquantized (micro_allocator.cc wants both vectors)
+        problem = f"{scale.size} scales but no zero points (TFLM reads it as unquantized)"
+    elif zp.size != scale.size:
         problem = f"{scale.size} scales but {zp.size} zero points"
     elif scale.size > 1 and not 0 <= axis < len(shape):
         problem = f"quantized dimension {axis} is outside the shape {list(shape)}"
