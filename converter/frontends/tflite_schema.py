@@ -266,12 +266,16 @@ def _tensor(r: _Reader, t, index: int, buffers: _Buffers) -> TensorInfo:
     quant, quant_error, details = _quantization(r, t, where, shape)
     buf = buffers.get(r.get(where, t.Buffer), where)
     has_data = buf.size > 0
+    variable = bool(r.get(where, t.IsVariable))
+    if has_data and variable:
+        raise TFLiteFormatError(f"{where}: a variable tensor with constant data (TFLM ignores "
+                                "the data: it allocates variables in its arena and resets them)")
     data = None
     if has_data:
         data = _constant(buf, shape, type_name, where)
     sparse = r.get(where, t.Sparsity) is not None
     return TensorInfo(index, name, shape, type_name, quant, quant_error, data, has_data,
-                      bool(r.get(where, t.IsVariable)), sparse, details)
+                      variable, sparse, details)
 
 
 def _constant(buf: np.ndarray, shape: tuple[int, ...], type_name: str, where: str
