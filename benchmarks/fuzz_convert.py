@@ -49,7 +49,8 @@ _NOT_INSTRUMENTED = re.compile(r"firmforge\.converter\.(frontends\.torch_|nn$|qu
 
 def engine(counts_path: str, libfuzzer_args: list[str]) -> None:
     """The atheris process: instrument firmforge, then hand control to libFuzzer (which exits
-    the process itself, with a non-zero status on a crash)."""
+    the process itself, with a non-zero status on a crash). The seeds (the last corpus
+    directory) are also the bases the mutator falls back on when an input no longer parses."""
     import atheris
 
     sys.path.insert(0, str(ROOT))
@@ -58,6 +59,8 @@ def engine(counts_path: str, libfuzzer_args: list[str]) -> None:
         from benchmarks.fuzzing import mutate
         from benchmarks.fuzzing.target import run_case
     counts = np.memmap(counts_path, np.int64, "r+", shape=(len(COUNTERS),))
+    seeds = Path(libfuzzer_args[-1])
+    bases = [p.read_bytes() for p in sorted(seeds.glob("*.tflite")) if p.stat().st_size < 1 << 16]
     index = {name: i for i, name in enumerate(COUNTERS)}
 
     def test_one_input(data: bytes) -> None:
@@ -68,7 +71,7 @@ def engine(counts_path: str, libfuzzer_args: list[str]) -> None:
     def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
         import random
 
-        kind, out = mutate.mutate(data, random.Random(seed), max_size, atheris.Mutate)
+        kind, out = mutate.mutate(data, random.Random(seed), max_size, atheris.Mutate, bases)
         counts[index[f"mutations: {kind}"]] += 1
         return out
 
@@ -145,7 +148,8 @@ def summary(status: int, log: str, counts: np.ndarray, seconds: float, runs: int
              f"  converted + reference {pct(c['ok'])}",
              f"  converted, too large  {pct(c['large'])} (activations over "
              f"{RUN_BUDGET >> 20} MiB a sample: not run)"]
-    lines += [f"  refused at {k[:7]:<7s}     {c[k]:6d}  {k[9:]}" for k in LABELS[2:] if c[k]]
+    lines += [f"  refused at {k.split(': ')[0]:<7s}     {c[k]:6d}  {k.split(': ')[1]}"
+              for k in LABELS[2:] if c[k]]
     lines.append("  mutations             " + ", ".join(
         f"{k[11:]} {c[k]}" for k in COUNTERS if k.startswith("mutations")))
     cov = re.findall(r"#\d+\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)", log)

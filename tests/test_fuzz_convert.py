@@ -172,6 +172,17 @@ def test_variable_tensor_with_data():
              "a variable tensor with constant data")
 
 
+def test_graph_output_listed_twice():
+    """A SPLIT whose graph outputs name one piece twice: the generated C left one output
+    buffer unwritten (and gcc refused the unused parameter)."""
+    def edit(m):
+        sub = m.subgraphs[0]
+        sub.outputs = [sub.outputs[-1], *sub.outputs[:-1], sub.outputs[-1]]
+
+    data = tc.rewrite(_case("split0"), edit)
+    _refused(data, UnsupportedTFLiteError, "is listed twice")
+
+
 def _options(name: str, **fields) -> bytes:
     def edit(m):
         for k, v in fields.items():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import flatbuffers
 import numpy as np
@@ -30,8 +30,8 @@ from firmforge.converter.frontends.tflite import TFLiteFormatError
 from firmforge.converter.frontends.tflite_ops import HANDLERS
 from firmforge.converter.frontends.tflite_schema import read_model
 
-FIELD_SHARE = 0.5  # of mutations: one field of the unpacked model
-BYTE_SHARE = 0.15  # structural byte flips and 4-byte overwrites (fuzz_tflite's)
+FIELD_SHARE = 0.7  # of mutations: one field of the unpacked model
+BYTE_SHARE = 0.1  # structural byte flips and 4-byte overwrites (fuzz_tflite's)
 INTS = (0, 1, -1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 127, 128, -128, 255, 256, 32767, 32768, -32768,
         65535, 65536, 2**31 - 1, -2**31)
 FLOATS = (0.0, -0.0, 1.0, -1.0, 1e-38, 1e-45, 1e38, 3.4e38, math.inf, -math.inf, math.nan,
@@ -43,12 +43,17 @@ _SKIP = {"name", "description", "customCode", "signatureKey"}
 
 
 def mutate(data: bytes, rng: random.Random, max_size: int,
-           fallback: Callable[[bytes, int], bytes]) -> tuple[str, bytes]:
+           fallback: Callable[[bytes, int], bytes], bases: Sequence[bytes] = ()
+           ) -> tuple[str, bytes]:
     """One mutation of ``data``: a field mutation (``FIELD_SHARE``), a structural byte mutation
     (``BYTE_SHARE``), else ``fallback(data, max_size)`` (libFuzzer's mutator in the engine).
-    A field mutation falls back too when the data does not unpack."""
+    When ``data`` does not pass the container checks (a byte mutation broke it), a field or
+    byte mutation falls back too, or, half the time when ``bases`` are given, mutates a random
+    one of them instead (so that most executions get past the parser)."""
     r = rng.random()
     out, kind = None, "libFuzzer"
+    if r < FIELD_SHARE + BYTE_SHARE and bases and rng.random() < 0.5 and not _parses(data):
+        data = rng.choice(bases)
     if r < FIELD_SHARE + BYTE_SHARE and _parses(data):
         if r < FIELD_SHARE:
             out, kind = field_mutation(data, rng), "field"
