@@ -36,7 +36,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
             storage: StorageOption = AUTO, bias_correction: bool = False,
             layerwise_calibration: bool = False, data_free: bool = False,
             flash_budget: int | str | None = None, board: str | None = None) -> Project:
-    """Convert ``model`` (an ``nn.Module``, a ``.pt`` path or a ``.tflite`` path) into a Project.
+    """Convert ``model`` (an ``nn.Module``, a ``.pt`` path, a ``.tflite`` path or the bytes of a
+    ``.tflite`` file) into a Project.
 
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
     are quantized like PyTorch models.
@@ -74,6 +75,9 @@ def convert(model: object, example_input: object = None, calibration: object = N
                               "weight_dtype or flash_budget/board, not both")
     ptq = _PtqOptions(bias_correction, layerwise_calibration, data_free,
                       _budget_bytes(flash_budget, board))
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _convert_tflite(bytes(model), calibration, name, observer, progress, weight_dtype,
+                               storage, ptq)
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
@@ -150,27 +154,28 @@ def _numpy(x: object) -> np.ndarray:
     return np.asarray(x)
 
 
-def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dtype,
+def _convert_tflite(source: Path | bytes, calibration, name, observer, progress, weight_dtype,
                     storage, ptq) -> Project:
-    """Quantized files are taken as stored (int8 or INT4 weights as the file has them); float
-    files go through firmforge's own PTQ."""
+    """Quantized files (a path or the file's bytes) are taken as stored (int8 or INT4 weights as
+    the file has them); float files go through firmforge's own PTQ."""
     from .frontends.tflite import load_tflite
     from .passes import FLOAT_PIPELINE, run_passes
 
-    if not path.exists():
-        raise ConversionError(f"model file {path} does not exist")
-    imp = load_tflite(path, name=name)
+    if isinstance(source, Path) and not source.exists():
+        raise ConversionError(f"model file {source} does not exist")
+    imp = load_tflite(source, name=name)
+    what = source.name if isinstance(source, Path) else "the model"
     if imp.quantized:
         if ptq.active:
-            raise ConversionError(f"{path.name} is already quantized: bias correction, layer-wise "
+            raise ConversionError(f"{what} is already quantized: bias correction, layer-wise "
                                   "or data-free calibration and flash budgets apply to float models")
         if weight_dtype is not DType.s8:
-            raise ConversionError(f"{path.name} is already quantized: its weights keep the "
+            raise ConversionError(f"{what} is already quantized: its weights keep the "
                                   "dtypes the file stores, weight_dtype applies to float models")
         return _checked(Project(imp.graph.name, imp.graph), storage)
     if ptq.data_free:
         raise ConversionError(f"data_free=True synthesizes inputs from a PyTorch model's "
-                              f"BatchNorm statistics, which {path.name} does not keep")
+                              f"BatchNorm statistics, which {what} does not keep")
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
                      [Layout.FLAT] * len(fgraph.outputs),

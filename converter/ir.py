@@ -332,6 +332,11 @@ class Graph:
         for v in self.outputs:
             if id(v) not in ready and not v.is_const:
                 raise IRError(f"graph output {v.name} is never produced")
+        if len({id(v) for v in self.outputs}) < len(self.outputs):
+            twice = next(v for i, v in enumerate(self.outputs)
+                         if any(u is v for u in self.outputs[:i]))
+            raise IRError(f"graph output {twice.name} is listed twice (each output has its own "
+                          "buffer, which one value cannot fill)")
 
     def unique_name(self, base: str) -> str:
         """A value or node name not used in the graph yet."""

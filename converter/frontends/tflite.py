@@ -136,11 +136,14 @@ def build(m: ModelData, name: str) -> TFLiteImport:
         _graph_input(b, t)
     for op in m.operators:
         _operator(b, op, quantized)
-    for t in m.outputs:
+    for k, t in enumerate(m.outputs):
         info = b.info(t)
         if t in b.broken:
             continue
-        if t in m.inputs:
+        if t in m.outputs[:k]:
+            b.problems.append(f"graph output {info.label} is listed twice: firmforge gives each "
+                              "output its own buffer, which one tensor cannot fill")
+        elif t in m.inputs:
             b.problems.append(f"graph output {info.label} is a graph input: nothing computes it")
         elif t not in b.dynamic:
             b.problems.append(f"graph output {info.label} is a constant or computed from "

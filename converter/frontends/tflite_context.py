@@ -101,10 +101,7 @@ class Builder:
         if quant is None and dtype in (DType.s8, DType.s16):
             raise Unsupported(f"{info.label} is {info.type_name} without quantization "
                               "parameters")
-        if quant is not None and dtype in (DType.s8, DType.s16) and (
-                np.any(quant.zero_point < dtype.qmin) or np.any(quant.zero_point > dtype.qmax)):
-            raise TFLiteFormatError(f"{info.label}: zero point {int(quant.zero_point[0])} is "
-                                    f"outside the {info.type_name.lower()} range")
+        _check_zero_point(info, dtype, quant)
         v = Value(self.value_name(info), shape, dtype, quant)
         self.tensor_of[v.name] = t
         return v
@@ -237,6 +234,7 @@ class OpCtx:
             raise Unsupported(f"state {info.label} is {info.type_name}{list(info.shape)}")
         _check_storage(info)
         quant = None if dtype is DType.f32 else self.b.quant_of(info)
+        _check_zero_point(info, dtype, quant)
         v = Value(self.b.value_name(info), info.shape, dtype, quant)
         self.b.state_of[t] = self.base
         self.b.tensor_of[v.name] = t
@@ -366,6 +364,15 @@ class OpCtx:
             node.prepare()
         except (IRError, ValueError, ArithmeticError) as e:
             raise Unsupported(str(e)) from None
+
+
+def _check_zero_point(info: TensorInfo, dtype: DType, quant: QuantParams | None) -> None:
+    """An int8/int16 activation's or state's zero points lie in its dtype's range."""
+    if quant is not None and dtype in (DType.s8, DType.s16) and (
+            np.any(quant.zero_point < dtype.qmin) or np.any(quant.zero_point > dtype.qmax)):
+        bad = quant.zero_point[(quant.zero_point < dtype.qmin) | (quant.zero_point > dtype.qmax)]
+        raise TFLiteFormatError(f"{info.label}: zero point {int(bad[0])} is outside the "
+                                f"{info.type_name.lower()} range")
 
 
 def _check_storage(info: TensorInfo) -> None:

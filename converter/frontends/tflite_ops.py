@@ -135,6 +135,8 @@ def TRANSPOSE_CONV(cx: OpCtx) -> None:
         raise cx.error(f"input {list(x.shape)}, filter {list(w.shape)} and stored output "
                        f"{list(out)} do not agree")
     spec = None if cx.op.inputs[0] in cx.b.dynamic else cx.b.const_array(cx.op.inputs[0])
+    if spec is not None and spec.dtype.kind not in "iu":
+        raise cx.error(f"output_shape of type {spec.dtype}")
     if spec is not None and [int(d) for d in np.asarray(spec).reshape(-1)] != list(out):
         raise cx.error(f"output_shape {np.asarray(spec).reshape(-1).tolist()} disagrees with "
                        f"the stored output {list(out)}")
@@ -259,6 +261,7 @@ def _unary(cx: OpCtx, cls: type, options: str | None = None, elementwise: bool =
 
 def SOFTMAX(cx: OpCtx) -> None:
     # Not elementwise: a batch prepended to a rank-0 tensor would become the softmax's axis.
+    cx.expect("SoftmaxOptions", (1, 1))  # before reading the operands' types
     x_type, y_type = cx.tensor(0).type_name, cx.out_info().type_name
     out = {"out_dtype": cx.out_dtype()} if x_type != y_type else {}  # int8 in, int16 out
     _unary(cx, Softmax, "SoftmaxOptions", elementwise=False, beta=float(cx.opt("Beta", 0.0)),
@@ -290,6 +293,7 @@ def HARD_SWISH(cx: OpCtx) -> None:
 
 
 def QUANTIZE(cx: OpCtx) -> None:
+    cx.expect("QuantizeOptions", (1, 1))  # before reading the output's type
     _unary(cx, Quantize, "QuantizeOptions", dtype=cx.out_dtype())
 
 
@@ -451,6 +455,8 @@ def SPLIT_V(cx: OpCtx) -> None:
     sizes = [s[axis] for s in shapes]
     known = cx.b.const_array(cx.op.inputs[1])
     if known is not None and cx.op.inputs[1] not in cx.b.dynamic:
+        if known.dtype.kind not in "iu":
+            raise cx.error(f"size_splits of type {known.dtype}")
         spec = [int(d) for d in np.asarray(known).reshape(-1)]
         if -1 in spec and spec.count(-1) == 1:
             spec[spec.index(-1)] = x.shape[axis] - (sum(spec) + 1)

@@ -266,12 +266,16 @@ def _tensor(r: _Reader, t, index: int, buffers: _Buffers) -> TensorInfo:
     quant, quant_error, details = _quantization(r, t, where, shape)
     buf = buffers.get(r.get(where, t.Buffer), where)
     has_data = buf.size > 0
+    variable = bool(r.get(where, t.IsVariable))
+    if has_data and variable:
+        raise TFLiteFormatError(f"{where}: a variable tensor with constant data (TFLM ignores "
+                                "the data: it allocates variables in its arena and resets them)")
     data = None
     if has_data:
         data = _constant(buf, shape, type_name, where)
     sparse = r.get(where, t.Sparsity) is not None
     return TensorInfo(index, name, shape, type_name, quant, quant_error, data, has_data,
-                      bool(r.get(where, t.IsVariable)), sparse, details)
+                      variable, sparse, details)
 
 
 def _constant(buf: np.ndarray, shape: tuple[int, ...], type_name: str, where: str
@@ -310,11 +314,12 @@ def _quantization(r: _Reader, t, where: str, shape: tuple[int, ...]
     zp = r.array(f"{where} zero points", q, "ZeroPoint", 8)
     if scale.size == 0:
         return None, None, details  # min/max only: TFLite treats the tensor as unquantized
-    if zp.size == 0:
-        zp = np.zeros(scale.size, np.int64)
     axis = int(r.get(where, q.QuantizedDimension))
     problem = None
-    if zp.size != scale.size:
+    if zp.size == 0:
+        # TFLM reads such a tensor as unquantized (micro_allocator.cc wants both vectors)
+        problem = f"{scale.size} scales but no zero points (TFLM reads it as unquantized)"
+    elif zp.size != scale.size:
         problem = f"{scale.size} scales but {zp.size} zero points"
     elif scale.size > 1 and not 0 <= axis < len(shape):
         problem = f"quantized dimension {axis} is outside the shape {list(shape)}"

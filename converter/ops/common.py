@@ -40,6 +40,9 @@ def window_out(n: int, k: int, stride: int, dilation: int, pad_before: int, pad_
     """Output length of a sliding window; raises IRError when the window does not fit."""
     eff = (k - 1) * dilation + 1
     span = n + pad_before + pad_after - eff
+    if max(eff, n + pad_before + pad_after) >= 1 << 31:
+        raise IRError(f"window {k} (dilation {dilation}) over {n} positions padded by "
+                      f"{pad_before} + {pad_after} reaches past int32 (the kernels' indices)")
     if span < 0:
         raise IRError(f"window {k} (dilation {dilation}) is larger than the padded input {n}")
     return span // stride + 1
@@ -48,6 +51,34 @@ def window_out(n: int, k: int, stride: int, dilation: int, pad_before: int, pad_
 def pad_nhwc(x: np.ndarray, p: Padding, value: float | int) -> np.ndarray:
     return np.pad(x, ((0, 0), (p.top, p.bottom), (p.left, p.right), (0, 0)),
                   constant_values=value)
+
+
+def conv_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                 dilation: tuple[int, int], p: Padding, out_hw: tuple[int, int],
+                 value: float | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The windows of ``x`` padded with ``value``, [N, OH, OW, KY, KX, C], for the kernel taps
+    that read the input for at least one output, with those taps' indices ``(ky, kx)``; every
+    other tap reads padding only. When all taps read the input this is ``windows`` of the
+    padded array; otherwise the live taps are gathered, so a dilation far beyond the input
+    (a window mostly over padding) costs no memory for the padding."""
+    _, h, w, _ = x.shape
+    rows, ky = _live_taps(h, kernel[0], stride[0], dilation[0], p.top, out_hw[0])
+    cols, kx = _live_taps(w, kernel[1], stride[1], dilation[1], p.left, out_hw[1])
+    if len(ky) == kernel[0] and len(kx) == kernel[1]:
+        return windows(pad_nhwc(x, p, value), kernel, stride, dilation, out_hw), ky, kx
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=value)
+    r = np.clip(rows[:, ky] + 1, 0, h + 1)  # index 0 and h + 1 are padding
+    c = np.clip(cols[:, kx] + 1, 0, w + 1)
+    return xp[:, r[:, None, :, None], c[None, :, None, :], :], ky, kx
+
+
+def _live_taps(n: int, k: int, s: int, d: int, pad: int, out: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Input index [out, k] each output reads through each tap, and the taps that read inside
+    [0, n) for some output."""
+    idx = (np.arange(out, dtype=np.int64)[:, None] * s - pad
+           + np.arange(k, dtype=np.int64)[None, :] * d)
+    return idx, np.flatnonzero(((idx >= 0) & (idx < n)).any(axis=0))
 
 
 def windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..fixed import activation_range, mbqm, mbqm64, quantize_multipliers, wrap32
 from ..ir import Act, DType, IRError, Node, QuantParams, QuantRule
-from .common import Padding, pad_nhwc, requantize_acc, window_out, windows
+from .common import Padding, conv_windows, requantize_acc, window_out
 
 _INT_DTYPES = (DType.s8, DType.s16)
 
@@ -172,11 +172,15 @@ class Conv2d(Node):
     def act_range(self) -> tuple[int, int]:
         return activation_range(self.act, self.y.quant, self.y.dtype)
 
-    def _patches(self, x: np.ndarray, pad_value: float | int) -> np.ndarray:
+    def _patches(self, x: np.ndarray, w: np.ndarray, pad_value: float | int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The input's windows and the weights of the taps they hold (``conv_windows``: taps
+        that read padding only contribute nothing and are left out)."""
         oh, ow, _, _ = self._geometry()
         _, kh, kw, _ = self.inputs[1].shape
-        xp = pad_nhwc(x, self.padding, pad_value)
-        return windows(xp, (kh, kw), self.stride, self.dilation, (oh, ow))
+        pt, ky, kx = conv_windows(x, (kh, kw), self.stride, self.dilation, self.padding,
+                                  (oh, ow), pad_value)
+        return pt, w if len(ky) == kh and len(kx) == kw else w[:, ky][:, :, kx]
 
     def _grouped_dot(self, patches: np.ndarray, w: np.ndarray) -> np.ndarray:
         """sum over (ky, kx, i) of patches[..., g*I + i] * w[o, ky, kx, i] for each group."""
@@ -192,12 +196,12 @@ class Conv2d(Node):
     def ref(self, xs):
         x, w, b = xs
         if x.dtype == np.float32:
-            y = self._grouped_dot(self._patches(x, 0.0), w.astype(np.float32)) + b
+            y = self._grouped_dot(*self._patches(x, w.astype(np.float32), 0.0)) + b
             return [self.act.apply_float(y.astype(np.float32))]
         xq = self.inputs[0].quant
         # Padding with the input zero point makes (x + in_offset) zero there, as TFLM skips it.
-        patches = self._patches(x, xq.zp).astype(np.int64) - xq.zp
-        acc = self._grouped_dot(patches, w.astype(np.int64)) + b.astype(np.int64)
+        patches, wt = self._patches(x, w.astype(np.int64), xq.zp)
+        acc = self._grouped_dot(patches.astype(np.int64) - xq.zp, wt) + b.astype(np.int64)
         return [requantize_out(self, acc)]
 
 
@@ -256,11 +260,11 @@ class DepthwiseConv2d(Node):
 
     def _dot(self, x: np.ndarray, w: np.ndarray, pad_value: float | int) -> np.ndarray:
         oh, ow, _, kh, kw = self._geometry()
-        xp = pad_nhwc(x, self.padding, pad_value)
         if self.depth_multiplier > 1:
-            xp = np.repeat(xp, self.depth_multiplier, axis=3)  # channel c*M + m reads c
-        pt = windows(xp, (kh, kw), self.stride, self.dilation, (oh, ow))
-        return np.einsum("nhwyxc,yxc->nhwc", pt, w[0])
+            x = np.repeat(x, self.depth_multiplier, axis=3)  # channel c*M + m reads c
+        pt, ky, kx = conv_windows(x, (kh, kw), self.stride, self.dilation, self.padding,
+                                  (oh, ow), pad_value)
+        return np.einsum("nhwyxc,yxc->nhwc", pt, w[0][ky][:, kx])
 
     def ref(self, xs):
         x, w, b = xs
@@ -315,6 +319,11 @@ class TransposeConv2d(Node):
         if len(self.padding) != 2 or min(self.padding) < 0 or len(self.out_hw) != 2 or \
                 min(self.out_hw) < 1:
             raise IRError(f"{self.name}: bad padding {self.padding} or output size {self.out_hw}")
+        # the kernels' tap arithmetic runs in int32 (TFLM's too): stride * (n - 1) + k must fit
+        for n, s, k in zip(x.shape[1:3], self.stride, (kh, kw), strict=True):
+            if max(n - 1, 1) * s + k + max(self.padding) + max(self.out_hw) >= 1 << 31:
+                raise IRError(f"{self.name}: stride {self.stride} over a {x.shape[1]}x"
+                              f"{x.shape[2]} input reaches past int32 positions")
         return o, kh, kw, c
 
     def infer(self):
@@ -352,14 +361,16 @@ class TransposeConv2d(Node):
         sh, sw = self.stride
         pt, pl = self.padding
         oh, ow = self.out_hw
-        # The full result, large enough for the cut and for an output beyond it.
-        full = np.zeros((n, max((h - 1) * sh + kh, pt + oh), max((wd - 1) * sw + kw, pl + ow),
-                         w.shape[0]), x.dtype)
-        for ky in range(kh):
-            for kx in range(kw):
-                full[:, ky:ky + (h - 1) * sh + 1:sh, kx:kx + (wd - 1) * sw + 1:sw, :] += \
-                    np.einsum("nhwc,oc->nhwo", x, w[:, ky, kx, :])
-        return full[:, pt:pt + oh, pl:pl + ow, :]
+        # The result up to the output's far edge (products beyond it are cut away, so a large
+        # stride costs no memory): tap (ky, kx) lands input rows iy < ny (iy*sh + ky < pt + oh).
+        full = np.zeros((n, pt + oh, pl + ow, w.shape[0]), x.dtype)
+        for ky in range(min(kh, pt + oh)):
+            ny = min(h, (pt + oh - 1 - ky) // sh + 1)
+            for kx in range(min(kw, pl + ow)):
+                nx = min(wd, (pl + ow - 1 - kx) // sw + 1)
+                full[:, ky:ky + (ny - 1) * sh + 1:sh, kx:kx + (nx - 1) * sw + 1:sw, :] += \
+                    np.einsum("nhwc,oc->nhwo", x[:, :ny, :nx], w[:, ky, kx, :])
+        return full[:, pt:, pl:, :]
 
     def ref(self, xs):
         x, w, b = xs
