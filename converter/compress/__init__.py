@@ -1,0 +1,23 @@
+"""Compression of float weights before quantization.
+
+- ``prune``: magnitude pruning (per layer and global), Zhu & Gupta's gradual schedule, N:M masks;
+- ``cluster``: k-means weight clustering (per layer or per channel);
+- ``finetune``: PyTorch helpers that keep masks during training (gradual pruning, SR-STE);
+- ``channels``: structured channel pruning of torch modules (torch.fx);
+- ``graph``: the ``convert()`` options (``sparsity``, ``nm``, ``clusters``, ``weight_bits``)
+  applied to a float and a quantized Graph.
+"""
+
+from __future__ import annotations
+
+from .cluster import cluster_weights, kmeans_1d
+from .prune import (
+    CompressionError,
+    global_masks,
+    gradual_sparsity,
+    magnitude_mask,
+    nm_mask,
+)
+
+__all__ = ["CompressionError", "cluster_weights", "global_masks", "gradual_sparsity", "kmeans_1d",
+           "magnitude_mask", "nm_mask"]
