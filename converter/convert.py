@@ -32,7 +32,10 @@ def convert(model: object, example_input: object = None, calibration: object = N
             name: str | None = None, observer: Callable[[], object] | None = None,
             progress: bool = True,
             weight_dtype: DType | Mapping[str, DType] = DType.s8,
-            storage: StorageOption = AUTO) -> Project:
+            storage: StorageOption = AUTO, weight_bits: int | Mapping[str, int] | None = None,
+            sparsity: float | Mapping[str, float] | None = None,
+            nm: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
+            clusters: int | Mapping[str, int] | None = None) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path or a ``.tflite`` path) into a Project.
 
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
@@ -53,13 +56,25 @@ def convert(model: object, example_input: object = None, calibration: object = N
     ``Codebook(4)``, ... from ``firmforge.converter.encoding``), ``"auto"`` or ``None``
     decides layer by layer (unnamed layers: ``"auto"``); a format the weights do not fit is an
     error naming the layer.
+
+    Compression of a float model (``converter/compress/graph.py``), each option one value for
+    every conv/dense layer or a mapping from layer names to it: ``weight_bits`` 8, 4 or 2
+    (instead of ``weight_dtype``); ``sparsity`` in [0, 1), the fraction of each layer's weights
+    removed by magnitude; ``nm`` an ``(n, m)`` pattern such as ``(2, 4)``, at most n nonzeros
+    in every m consecutive weights of a row; ``clusters`` the most distinct integer weights per
+    layer (k-means). Pruning applies to the float weights before calibration, clustering to
+    the quantized ones; storage then picks the sparse or codebook format that fits.
     """
     _check_weight_dtype(weight_dtype)
+    compression = {"weight_bits": weight_bits, "sparsity": sparsity, "nm": nm,
+                   "clusters": clusters}
+    if weight_bits is not None and weight_dtype is not DType.s8:
+        raise ConversionError("give weight_bits or weight_dtype, not both")
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
             return _convert_tflite(path, calibration, name, observer, progress, weight_dtype,
-                                   storage)
+                                   storage, compression)
         model = _load_path(path)
     import torch
 
@@ -67,7 +82,7 @@ def convert(model: object, example_input: object = None, calibration: object = N
         raise ConversionError(f"cannot convert a {type(model).__name__}: expected a torch.nn.Module "
                               "or the path of a saved model")
     return _convert_torch(model, example_input, calibration, name, observer, progress,
-                          weight_dtype, storage)
+                          weight_dtype, storage, compression)
 
 
 def _check_weight_dtype(weight_dtype: object) -> None:
@@ -132,7 +147,7 @@ def _numpy(x: object) -> np.ndarray:
 
 
 def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dtype,
-                    storage) -> Project:
+                    storage, compression) -> Project:
     """Quantized files are taken as stored (int8 or INT4 weights as the file has them); float
     files go through firmforge's own PTQ."""
     from .frontends.tflite import load_tflite
@@ -142,14 +157,15 @@ def _convert_tflite(path: Path, calibration, name, observer, progress, weight_dt
         raise ConversionError(f"model file {path} does not exist")
     imp = load_tflite(path, name=name)
     if imp.quantized:
-        if weight_dtype is not DType.s8:
+        if weight_dtype is not DType.s8 or any(v is not None for v in compression.values()):
             raise ConversionError(f"{path.name} is already quantized: its weights keep the "
-                                  "dtypes the file stores, weight_dtype applies to float models")
+                                  "dtypes the file stores, weight_dtype, weight_bits, sparsity, "
+                                  "nm and clusters apply to float models")
         return _checked(Project(imp.graph.name, imp.graph), storage)
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
                      [Layout.FLAT] * len(fgraph.outputs),
-                     observer, progress, weight_dtype, storage)
+                     observer, progress, weight_dtype, storage, compression)
 
 
 def _checked(proj: Project, storage: StorageOption) -> Project:
@@ -165,8 +181,17 @@ def _checked(proj: Project, storage: StorageOption) -> Project:
 
 
 def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
-              weight_dtype, storage) -> Project:
+              weight_dtype, storage, compression) -> Project:
+    from .compress import graph as compress
     from .quantize import MinMaxObserver, calibrate, quantize
+
+    try:
+        plans = compress.plan(fgraph, **compression)
+    except compress.CompressionError as e:
+        raise ConversionError(str(e)) from e
+    fgraph = compress.prune_graph(fgraph, plans)
+    if compression["weight_bits"] is not None:
+        weight_dtype = compress.weight_dtypes(plans)
 
     calib = _calibration_arrays(calibration)
     if len(calib) != len(fgraph.inputs):
@@ -182,11 +207,12 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
     ranges = calibrate(fgraph, tuple(ir) if len(ir) > 1 else ir[0],
                        observer=observer or MinMaxObserver, progress=progress)
     qgraph = quantize(fgraph, ranges, weight_dtype=weight_dtype)
+    qgraph = compress.cluster_graph(qgraph, fgraph, plans)
     return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts), storage)
 
 
 def _convert_torch(model, example_input, calibration, name, observer, progress,
-                   weight_dtype, storage) -> Project:
+                   weight_dtype, storage, compression) -> Project:
     import torch
 
     from .frontends.torch_fx import import_torch
@@ -198,4 +224,4 @@ def _convert_torch(model, example_input, calibration, name, observer, progress,
     imp = import_torch(model, example_input, name=name or _default_name(model))
     fgraph = run_passes(imp.graph, FLOAT_PIPELINE)
     return _quantize(fgraph, tuple(calib), imp.input_layouts, imp.output_layouts, observer,
-                     progress, weight_dtype, storage)
+                     progress, weight_dtype, storage, compression)
