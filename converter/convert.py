@@ -184,14 +184,7 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
               weight_dtype, storage, compression) -> Project:
     from .compress import graph as compress
     from .quantize import MinMaxObserver, calibrate, quantize
-
-    try:
-        plans = compress.plan(fgraph, **compression)
-    except compress.CompressionError as e:
-        raise ConversionError(str(e)) from e
-    fgraph = compress.prune_graph(fgraph, plans)
-    if compression["weight_bits"] is not None:
-        weight_dtype = compress.weight_dtypes(plans)
+    from .quantize.ptq import weight_dtypes
 
     calib = _calibration_arrays(calibration)
     if len(calib) != len(fgraph.inputs):
@@ -204,6 +197,15 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
             raise ConversionError(f"calibration data has shape {list(arr.shape)}, the model's "
                                   f"input {v.name} is {list(expected)} per sample")
         ir.append(layout.to_ir(arr))
+    if compression["weight_bits"] is None:  # the bits weight_dtype gives, for the checks
+        bits = {k: d.bits for k, d in weight_dtypes(fgraph, weight_dtype).items()}
+        compression = {**compression, "weight_bits": bits}
+    try:
+        plans = compress.plan(fgraph, **compression)
+    except compress.CompressionError as e:
+        raise ConversionError(str(e)) from e
+    fgraph = compress.prune_graph(fgraph, plans)
+    weight_dtype = compress.weight_dtypes(plans)
     ranges = calibrate(fgraph, tuple(ir) if len(ir) > 1 else ir[0],
                        observer=observer or MinMaxObserver, progress=progress)
     qgraph = quantize(fgraph, ranges, weight_dtype=weight_dtype)
