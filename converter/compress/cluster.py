@@ -1,7 +1,8 @@
 """k-means weight clustering (weight sharing, Han et al., "Deep Compression", 2016).
 
 One-dimensional Lloyd iterations with a deterministic quantile initialisation (centroid ``j``
-starts at the ``(j + 1/2) / k`` quantile of the values; Han et al. compare linear, random and
+starts at the ``(j + 1/2) / k`` quantile of the values, or of the distinct values when repeated
+ones make quantiles coincide; Han et al. compare linear, random and
 density-based initialisations, and the quantile one is the density-based choice). In one
 dimension the assignment step is a search among the midpoints of the sorted centroids, so no
 randomness and no distance matrix are needed. Zeros (pruned weights) can be kept exactly zero,
@@ -41,6 +42,8 @@ def kmeans_1d(values: np.ndarray, k: int, *, iters: int = 100) -> tuple[np.ndarr
     if distinct.size <= k:
         return distinct, np.searchsorted(distinct, v)
     c = np.unique(np.quantile(v, (np.arange(k) + 0.5) / k))
+    if c.size < k:  # repeated values (zeros of a pruned layer) made quantiles coincide
+        c = np.quantile(distinct, (np.arange(k) + 0.5) / k)
     labels = assign(v, c)
     for _ in range(iters):
         sums = np.bincount(labels, weights=v, minlength=c.size)
