@@ -29,16 +29,16 @@ from .prune import CompressionError, check_sparsity
 
 _CONVS = (nn.Conv1d, nn.Conv2d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-_ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish,
+ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish,
                 nn.Hardsigmoid, nn.SiLU, nn.GELU, nn.ELU, nn.Dropout, nn.Identity)
 _SPATIAL = (nn.Dropout1d, nn.Dropout2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
             nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
             nn.AdaptiveMaxPool2d)
-_FUNCTIONS = {F.relu, torch.relu, F.relu6, F.leaky_relu, torch.sigmoid, torch.tanh, F.hardtanh,
+FUNCTIONS = {F.relu, torch.relu, F.relu6, F.leaky_relu, torch.sigmoid, torch.tanh, F.hardtanh,
               F.hardswish, F.silu, F.gelu, F.dropout}
-_SPATIAL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d,
+SPATIAL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d,
                       F.adaptive_avg_pool1d, F.adaptive_avg_pool2d}
-_METHODS = {"relu", "sigmoid", "tanh", "contiguous"}
+METHODS = {"relu", "sigmoid", "tanh", "contiguous"}
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _follow(node: torch.fx.Node, mods: dict, calls: dict, chain: _Chain, flat: b
             if isinstance(m, _NORMS):
                 chain.norms.append(u.target)
                 ok = _follow(u, mods, calls, chain, flat)
-            elif isinstance(m, _ELEMENTWISE) or (isinstance(m, _SPATIAL) and not flat):
+            elif isinstance(m, ELEMENTWISE) or (isinstance(m, _SPATIAL) and not flat):
                 ok = _follow(u, mods, calls, chain, flat)
             elif isinstance(m, _CONVS) and m.groups == 1 and not flat:
                 chain.convs.append(u.target)
@@ -103,13 +103,13 @@ def _follow(node: torch.fx.Node, mods: dict, calls: dict, chain: _Chain, flat: b
             else:
                 ok = False
         elif u.op == "call_function":
-            if u.target in _FUNCTIONS or (u.target in _SPATIAL_FUNCTIONS and not flat):
+            if u.target in FUNCTIONS or (u.target in SPATIAL_FUNCTIONS and not flat):
                 ok = _follow(u, mods, calls, chain, flat)
             elif u.target is torch.flatten and _flattens_from_1(u):
                 ok = _follow(u, mods, calls, chain, True)
             else:
                 ok = False  # operator.add (residual), torch.cat, ...
-        elif u.op == "call_method" and u.target in _METHODS:
+        elif u.op == "call_method" and u.target in METHODS:
             ok = _follow(u, mods, calls, chain, flat)
         elif u.op == "call_method" and u.target == "flatten" and _flattens_from_1(u):
             ok = _follow(u, mods, calls, chain, True)
@@ -124,6 +124,54 @@ def _flattens_from_1(u: torch.fx.Node) -> bool:
     start = u.args[1] if len(u.args) > 1 else u.kwargs.get("start_dim", 0)
     end = u.args[2] if len(u.args) > 2 else u.kwargs.get("end_dim", -1)
     return start == 1 and end == -1
+
+
+def ir_column_orders(model: nn.Module, example: torch.Tensor) -> dict[str, torch.Tensor]:
+    """For each Linear that reads a flattened ``[N, C, *S]`` tensor, the order in which the
+    converted model's Dense holds its input features: torch's feature ``c * |S| + s`` moves
+    to the IR's channels-last position (``s * C + c``), and entry ``j`` of the result is the
+    torch column the IR's column ``j`` holds. Needs ``torch.fx``; other Linears keep their
+    order (absent from the result)."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    gm = torch.fx.symbolic_trace(model)
+    ShapeProp(gm).propagate(example)
+    mods = dict(gm.named_modules())
+    out = {}
+    for node in gm.graph.nodes:
+        if node.op != "call_module" or not isinstance(mods[node.target], nn.Linear):
+            continue
+        src = node.args[0]
+        while _channelwise(src, mods):
+            src = src.args[0]
+        if not _is_flatten(src, mods):
+            continue
+        shape = tuple(src.args[0].meta["tensor_meta"].shape)[1:]
+        if len(shape) in (2, 3):
+            idx = torch.arange(int(torch.tensor(shape).prod())).reshape(shape)
+            out[node.target] = idx.movedim(0, -1).reshape(-1)
+    return out
+
+
+def _channelwise(n: object, mods: dict) -> bool:
+    if not isinstance(n, torch.fx.Node) or not n.args:
+        return False
+    if n.op == "call_module":
+        return isinstance(mods[n.target], ELEMENTWISE)
+    return (n.op == "call_function" and n.target in FUNCTIONS) or (
+        n.op == "call_method" and n.target in METHODS)
+
+
+def _is_flatten(n: object, mods: dict) -> bool:
+    if not isinstance(n, torch.fx.Node):
+        return False
+    if n.op == "call_module":
+        m = mods[n.target]
+        return isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim == -1
+    if (n.op == "call_function" and n.target is torch.flatten) or (
+            n.op == "call_method" and n.target == "flatten"):
+        return _flattens_from_1(n)
+    return False
 
 
 def filter_norms(module: nn.Module) -> torch.Tensor:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .channels import ir_column_orders
 from .prune import CompressionError, check_nm, global_masks, gradual_sparsity, magnitude_mask
 
 PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -52,9 +53,15 @@ def _from_ir_rows(r: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return moved.permute(0, moved.dim() - 1, *range(1, moved.dim() - 1))
 
 
-def nm_mask_torch(w: torch.Tensor, n: int, m: int, name: str = "weights") -> torch.Tensor:
+def nm_mask_torch(w: torch.Tensor, n: int, m: int, name: str = "weights",
+                  columns: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean keep-mask: the ``n`` largest magnitudes of every ``m`` consecutive weights of a
-    row, rows in the converted model's layout."""
+    row, rows in the converted model's layout (a Linear's ``columns``: the torch column of each
+    IR column, from ``channels.ir_column_orders``)."""
+    if columns is not None:
+        keep = torch.empty_like(w, dtype=torch.bool)
+        keep[:, columns] = nm_mask_torch(w.detach()[:, columns], n, m, name)
+        return keep
     rows = _ir_rows(w.detach()).reshape(w.shape[0], -1)
     if rows.shape[1] % m:
         raise CompressionError(f"{name}: N:M sparsity {n}:{m} needs rows whose length divides "
@@ -81,14 +88,17 @@ class _SRSTE(torch.autograd.Function):
 class NMSparse(nn.Module):
     """A weight parametrization: N:M-masked forward, SR-STE backward."""
 
-    def __init__(self, n: int, m: int, lam: float = 2e-4, name: str = "weights") -> None:
+    def __init__(self, n: int, m: int, lam: float = 2e-4, name: str = "weights",
+                 columns: torch.Tensor | None = None) -> None:
         super().__init__()
         self.n, self.m = check_nm(n, m)
         self.lam = lam
         self.name = name
+        self.columns = columns
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return _SRSTE.apply(w, nm_mask_torch(w, self.n, self.m, self.name), self.lam)
+        mask = nm_mask_torch(w, self.n, self.m, self.name, self.columns)
+        return _SRSTE.apply(w, mask, self.lam)
 
 
 def train_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: int, *,
@@ -195,12 +205,16 @@ def sr_ste_finetune(model: nn.Module, data: tuple[np.ndarray, np.ndarray], n: in
                     batch: int = 64, seed: int = 0) -> nn.Module:
     """Train ``model`` (its conv/linear modules, or the named ``layers``) with N:M-sparse
     weights by SR-STE for ``steps`` steps on ``data = (x, y)``; returns ``model`` with the
-    masks applied for good (exactly N:M sparse in the converted layout)."""
+    masks applied for good (exactly N:M sparse in the converted layout: a Linear behind a
+    flatten is masked in the channels-last order the converter gives its columns)."""
     n, m = check_nm(n, m)
     mods = prunable(model, layers)
     for k, mod in mods.items():
         nm_mask_torch(mod.weight, n, m, f"layer {k}")  # every layer fits before training
-        parametrize.register_parametrization(mod, "weight", NMSparse(n, m, lam, f"layer {k}"))
+    cols = ir_column_orders(model, torch.as_tensor(data[0][:1]))
+    for k, mod in mods.items():
+        parametrize.register_parametrization(mod, "weight",
+                                             NMSparse(n, m, lam, f"layer {k}", cols.get(k)))
     try:
         train_steps(model, *data, steps, lr=lr, batch=batch, seed=seed)
     finally:

@@ -82,7 +82,9 @@ def gradual_sparsity(step: int, final: float, *, initial: float = 0.0, begin: in
                                f"{pruning_steps} and {interval}")
     if step < begin:
         return s_i
-    t = min(begin + (step - begin) // interval * interval, begin + pruning_steps)
+    if step >= begin + pruning_steps:
+        return s_f
+    t = begin + (step - begin) // interval * interval
     return s_f + (s_i - s_f) * (1.0 - (t - begin) / pruning_steps) ** 3
 
 
