@@ -87,13 +87,13 @@ def _observer(name: str):
     return {"minmax": MinMaxObserver, "percentile": PercentileObserver, "mse": MSEObserver}[name]
 
 
-WEIGHT_BITS = ("8", "4")
+WEIGHT_BITS = ("8", "4", "2")
 
 
 def _weight_dtype(bits: str):
     from .ir import DType
 
-    return {"8": DType.s8, "4": DType.s4}[bits]
+    return {"8": DType.s8, "4": DType.s4, "2": DType.s2}[bits]
 
 
 def _per_layer(entries: tuple[str, ...], option: str, parse):
@@ -181,8 +181,9 @@ _common = [
     click.option("--observer", type=click.Choice(OBSERVERS), default="minmax", show_default=True,
                  help="how calibration chooses activation ranges"),
     click.option("--weight-bits", type=click.Choice(WEIGHT_BITS), default="8", show_default=True,
-                 help="conv/dense weights of a float model: int8, or int4 packed two per byte "
-                      "(per-channel symmetric in [-7, 7]); a quantized .tflite keeps its own"),
+                 help="conv/dense weights of a float model: int8, int4 packed two per byte "
+                      "(per-channel symmetric in [-7, 7]) or int2 packed four per byte (in "
+                      "[-1, 1]); a quantized .tflite keeps its own"),
     click.option("--progress/--no-progress", default=True, help="progress bar on calibration"),
 ]
 

@@ -241,3 +241,23 @@ def test_cli_options(tmp_path):
         r = run("-o", "b", *args)
         assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
+
+
+def test_int2_weights_end_to_end():
+    """weight_bits=2: symmetric [-1, 1] per channel, packed four per byte, the s2 kernels in C
+    equal to the reference; per layer next to int8."""
+    m, x = small_model()
+    p2 = convert(m, calibration=x, name="net", progress=False, weight_bits=2)
+    for name, w in _weights(p2).items():
+        assert w.dtype is DType.s2 and str(w.encoding) == "packed", name
+        assert set(np.unique(w.data)) <= {-1, 0, 1} and np.abs(w.data).max() == 1
+    body = p2.sources().files["net.c"]
+    assert "ff_conv2d_s8_s2(" in body and "ff_dense_s8_s2(" in body
+    np.testing.assert_array_equal(p2.run_host(x), p2.reference(x))
+    rows = {r["name"]: r["weight_bytes"] for r in p2.report()["layers"] if r["name"] in LAYERS}
+    assert rows == {"0": 288 // 4 + 4 * 8, "3": 4608 // 4 + 4 * 16, "5": 80 // 4 + 4 * 5}
+    mixed = convert(m, calibration=x, name="net", progress=False,
+                    weight_bits={"3": 2, "5": 4}, sparsity={"3": 0.5})
+    assert {k: w.dtype for k, w in _weights(mixed).items()} == {
+        "0": DType.s8, "3": DType.s2, "5": DType.s4}
+    np.testing.assert_array_equal(mixed.run_host(x), mixed.reference(x))
