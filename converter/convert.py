@@ -47,7 +47,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
     ``[N, ...]``, or for a model with several inputs a tuple with one array ``[N, ...]`` per
     input, or a list of per-sample tuples; ``observer`` an observer class or factory (default
     min/max); ``weight_dtype`` the dtype of the quantized weights: ``DType.s8`` (default) or
-    ``DType.s4`` (int4 in [-7, 7], packed two per byte), for every conv/dense layer or as a
+    ``DType.s4`` (int4 in [-7, 7], packed two per byte) or ``DType.s2`` (int2 in [-1, 1], four
+    per byte), for every conv/dense layer or as a
     mapping from layer (node) names to it, the others staying int8; ``storage`` how the
     weights are stored (``converter/passes/storage.py``): ``"auto"`` (default) takes, per
     layer, the smallest format the C target runs (dense, packed int4, CSR, N:M, bitmask or
@@ -91,8 +92,8 @@ def _check_weight_dtype(weight_dtype: object) -> None:
         return
     if not isinstance(weight_dtype, Mapping) or not all(
             isinstance(k, str) and isinstance(d, DType) for k, d in weight_dtype.items()):
-        raise ConversionError(f"weight_dtype must be a DType (DType.s8, DType.s4) or a mapping "
-                              f"from layer names to DType, got {weight_dtype!r}")
+        raise ConversionError(f"weight_dtype must be a DType (DType.s8, DType.s4, DType.s2) or a "
+                              f"mapping from layer names to DType, got {weight_dtype!r}")
 
 
 def _load_path(path: Path) -> object:
