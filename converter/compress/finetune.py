@@ -107,6 +107,7 @@ def train_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: int, *,
                 loss_fn: Callable | None = None) -> nn.Module:
     """``steps`` Adam steps on random batches of ``(x, y)`` (classification by default),
     calling ``after_step`` after each; deterministic for a seed. Leaves ``model`` in eval mode."""
+    torch.manual_seed(seed)  # dropout and the like draw from the global generator
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
