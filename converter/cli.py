@@ -87,19 +87,62 @@ def _observer(name: str):
     return {"minmax": MinMaxObserver, "percentile": PercentileObserver, "mse": MSEObserver}[name]
 
 
-WEIGHT_BITS = ("8", "4")
+WEIGHT_BITS = ("8", "4", "2")
 
 
 def _weight_dtype(bits: str):
     from .ir import DType
 
-    return {"8": DType.s8, "4": DType.s4}[bits]
+    return {"8": DType.s8, "4": DType.s4, "2": DType.s2}[bits]
+
+
+def _per_layer(entries: tuple[str, ...], option: str, parse):
+    """``--sparsity 0.5`` (every layer) or ``--sparsity fc1=0.8 --sparsity fc2=0.5`` (per
+    layer) -> the value, a dict, or None."""
+    if not entries:
+        return None
+    named = [e for e in entries if "=" in e]
+    if len(entries) > 1 and len(named) != len(entries):
+        raise CLIError(f"{option}: give one value for every layer or LAYER=VALUE entries, "
+                       f"got {' '.join(entries)}")
+
+    def parsed(text: str):
+        try:
+            return parse(text)
+        except ValueError:
+            raise CLIError(f"{option} {text!r}: not a valid value") from None
+
+    if not named:
+        return parsed(entries[0])
+    return {k.strip(): parsed(v) for k, v in (e.split("=", 1) for e in entries)}
+
+
+def _nm(text: str) -> tuple[int, int]:
+    n, m = text.split(":")
+    return int(n), int(m)
+
+
+def _compression_options(fn):
+    for deco in reversed([
+        click.option("--sparsity", multiple=True,
+                     help="magnitude pruning: fraction of each layer's weights removed, in "
+                          "[0, 1); LAYER=S (repeatable) for single layers"),
+        click.option("--nm", multiple=True,
+                     help="N:M sparsity such as 2:4 (at most N nonzeros in every M weights of "
+                          "a row); LAYER=N:M for single layers"),
+        click.option("--clusters", multiple=True,
+                     help="k-means clustering: at most K distinct weights per layer; LAYER=K "
+                          "for single layers"),
+    ]):
+        fn = deco(fn)
+    return fn
 
 
 def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits, need_calib,
-             progress, **ptq):
+             progress, compression=None, **ptq):
     """Convert MODEL. A quantized .tflite file needs no calibration; a float model needs
-    --calib (one file per input), or for ``analyze`` (sizes only) --example-shape."""
+    --calib (one file per input), or for ``analyze`` (sizes only) --example-shape;
+    ``compression`` the keyword arguments of ``convert``'s compression options."""
     from .convert import CalibrationRequired, convert
 
     model = _load_model(model_spec)
@@ -116,7 +159,8 @@ def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits
     try:
         proj = convert(model, example_input=example, calibration=calib, name=name,
                        observer=_observer(observer), progress=progress,
-                       weight_dtype=_weight_dtype(weight_bits), **ptq)
+                       weight_dtype=_weight_dtype(weight_bits), **(compression or {}),
+                       **ptq)
     except CalibrationRequired as e:
         hint = ("give --calib FILE.npy (one per input) or --example-shape to analyze a float "
                 "model" if not need_calib else
@@ -149,8 +193,9 @@ _common = [
     click.option("--observer", type=click.Choice(OBSERVERS), default="minmax", show_default=True,
                  help="how calibration chooses activation ranges"),
     click.option("--weight-bits", type=click.Choice(WEIGHT_BITS), default="8", show_default=True,
-                 help="conv/dense weights of a float model: int8, or int4 packed two per byte "
-                      "(per-channel symmetric in [-7, 7]); a quantized .tflite keeps its own"),
+                 help="conv/dense weights of a float model: int8, int4 packed two per byte "
+                      "(per-channel symmetric in [-7, 7]) or int2 packed four per byte (in "
+                      "[-1, 1]); a quantized .tflite keeps its own"),
     click.option("--progress/--no-progress", default=True, help="progress bar on calibration"),
     click.option("--bias-correction", is_flag=True,
                  help="subtract each layer's mean output error from quantized weights from its bias"),
@@ -179,13 +224,17 @@ def main() -> None:
 
 @main.command("convert")
 @_with_common
+@_compression_options
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="output directory for the C sources")
 def convert_cmd(model, calib_paths, example_shape, name, observer, weight_bits, progress,
-                out_dir, **ptq):
+                sparsity, nm, clusters, out_dir, **ptq):
     """Convert MODEL to int8 C sources in OUT."""
+    compression = {"sparsity": _per_layer(sparsity, "--sparsity", float),
+                   "nm": _per_layer(nm, "--nm", _nm),
+                   "clusters": _per_layer(clusters, "--clusters", int)}
     proj, _ = _convert(model, calib_paths, example_shape, name, observer, weight_bits, True,
-                       progress, **_ptq_options(ptq))
+                       progress, compression, **_ptq_options(ptq))
     try:
         files = proj.write(out_dir)
     except OSError as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,10 @@ def convert(model: object, example_input: object = None, calibration: object = N
             name: str | None = None, observer: Callable[[], object] | None = None,
             progress: bool = True,
             weight_dtype: DType | Mapping[str, DType] = DType.s8,
-            storage: StorageOption = AUTO, bias_correction: bool = False,
+            storage: StorageOption = AUTO, weight_bits: int | Mapping[str, int] | None = None,
+            sparsity: float | Mapping[str, float] | None = None,
+            nm: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
+            clusters: int | Mapping[str, int] | None = None, bias_correction: bool = False,
             layerwise_calibration: bool = False, data_free: bool = False,
             flash_budget: int | str | None = None, board: str | None = None) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path, a ``.tflite`` path or the bytes of a
@@ -48,7 +51,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
     ``[N, ...]``, or for a model with several inputs a tuple with one array ``[N, ...]`` per
     input, or a list of per-sample tuples; ``observer`` an observer class or factory (default
     min/max); ``weight_dtype`` the dtype of the quantized weights: ``DType.s8`` (default) or
-    ``DType.s4`` (int4 in [-7, 7], packed two per byte), for every conv/dense layer or as a
+    ``DType.s4`` (int4 in [-7, 7], packed two per byte) or ``DType.s2`` (int2 in [-1, 1], four
+    per byte), for every conv/dense layer or as a
     mapping from layer (node) names to it, the others staying int8; ``storage`` how the
     weights are stored (``converter/passes/storage.py``): ``"auto"`` (default) takes, per
     layer, the smallest format the C target runs (dense, packed int4, CSR, N:M, bitmask or
@@ -57,6 +61,14 @@ def convert(model: object, example_input: object = None, calibration: object = N
     ``Codebook(4)``, ... from ``firmforge.converter.encoding``), ``"auto"`` or ``None``
     decides layer by layer (unnamed layers: ``"auto"``); a format the weights do not fit is an
     error naming the layer.
+
+    Compression of a float model (``converter/compress/graph.py``), each option one value for
+    every conv/dense layer or a mapping from layer names to it: ``weight_bits`` 8, 4 or 2
+    (instead of ``weight_dtype``); ``sparsity`` in [0, 1), the fraction of each layer's weights
+    removed by magnitude; ``nm`` an ``(n, m)`` pattern such as ``(2, 4)``, at most n nonzeros
+    in every m consecutive weights of a row; ``clusters`` the most distinct integer weights per
+    layer (k-means). Pruning applies to the float weights before calibration, clustering to
+    the quantized ones; storage then picks the sparse or codebook format that fits.
 
     PTQ quality (``converter/quantize/``): ``observer`` may also be a mapping from layer (or
     value) names to observers, the others min/max; ``bias_correction`` subtracts each layer's
@@ -70,11 +82,19 @@ def convert(model: object, example_input: object = None, calibration: object = N
     (``converter/compress/budget.py``); the plan is ``proj.budget_plan``.
     """
     _check_weight_dtype(weight_dtype)
-    if (flash_budget is not None or board is not None) and weight_dtype is not DType.s8:
+    if weight_bits is not None and weight_dtype is not DType.s8:
+        raise ConversionError("give weight_bits or weight_dtype, not both")
+    budget = flash_budget is not None or board is not None
+    if budget and (weight_dtype is not DType.s8 or weight_bits is not None):
         raise ConversionError("a flash budget chooses each layer's weight dtype: give "
-                              "weight_dtype or flash_budget/board, not both")
+                              "weight_dtype/weight_bits or flash_budget/board, not both")
+    if budget and clusters is not None:
+        raise ConversionError("clusters fixes each layer's weight values, a flash budget chooses "
+                              "their bits: give one of them")
     ptq = _PtqOptions(bias_correction, layerwise_calibration, data_free,
-                      _budget_bytes(flash_budget, board))
+                      _budget_bytes(flash_budget, board),
+                      {"weight_bits": weight_bits, "sparsity": sparsity, "nm": nm,
+                       "clusters": clusters})
     if isinstance(model, (bytes, bytearray, memoryview)):
         return _convert_tflite(bytes(model), calibration, name, observer, progress, weight_dtype,
                                storage, ptq)
@@ -99,8 +119,8 @@ def _check_weight_dtype(weight_dtype: object) -> None:
         return
     if not isinstance(weight_dtype, Mapping) or not all(
             isinstance(k, str) and isinstance(d, DType) for k, d in weight_dtype.items()):
-        raise ConversionError(f"weight_dtype must be a DType (DType.s8, DType.s4) or a mapping "
-                              f"from layer names to DType, got {weight_dtype!r}")
+        raise ConversionError(f"weight_dtype must be a DType (DType.s8, DType.s4, DType.s2) or a "
+                              f"mapping from layer names to DType, got {weight_dtype!r}")
 
 
 def _load_path(path: Path) -> object:
@@ -169,9 +189,10 @@ def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
         if ptq.active:
             raise ConversionError(f"{what} is already quantized: bias correction, layer-wise "
                                   "or data-free calibration and flash budgets apply to float models")
-        if weight_dtype is not DType.s8:
+        if weight_dtype is not DType.s8 or ptq.compresses:
             raise ConversionError(f"{what} is already quantized: its weights keep the "
-                                  "dtypes the file stores, weight_dtype applies to float models")
+                                  "dtypes the file stores, weight_dtype, weight_bits, sparsity, "
+                                  "nm and clusters apply to float models")
         return _checked(Project(imp.graph.name, imp.graph), storage)
     if ptq.data_free:
         raise ConversionError(f"data_free=True synthesizes inputs from a PyTorch model's "
@@ -196,7 +217,9 @@ def _checked(proj: Project, storage: StorageOption) -> Project:
 
 def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
               weight_dtype, storage, ptq=None) -> Project:
+    from .compress import graph as compress
     from .quantize import MinMaxObserver, calibrate, quantize
+    from .quantize.ptq import weight_dtypes
 
     calib = _calibration_arrays(calibration)
     if len(calib) != len(fgraph.inputs):
@@ -209,12 +232,22 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
             raise ConversionError(f"calibration data has shape {list(arr.shape)}, the model's "
                                   f"input {v.name} is {list(expected)} per sample")
         ir.append(layout.to_ir(arr))
+    ptq = ptq or _PtqOptions()
+    compression = dict(ptq.compression)
+    if compression["weight_bits"] is None:  # the bits weight_dtype gives, for the checks
+        bits = {k: d.bits for k, d in weight_dtypes(fgraph, weight_dtype).items()}
+        compression = {**compression, "weight_bits": bits}
+    try:
+        plans = compress.plan(fgraph, **compression)
+    except compress.CompressionError as e:
+        raise ConversionError(str(e)) from e
+    fgraph = compress.prune_graph(fgraph, plans)
+    weight_dtype = compress.weight_dtypes(plans)
     ranges = calibrate(fgraph, tuple(ir) if len(ir) > 1 else ir[0],
                        observer=observer or MinMaxObserver, progress=progress)
-    ptq = ptq or _PtqOptions()
 
     def project(graph, wd):
-        qgraph = quantize(graph, ranges, weight_dtype=wd)
+        qgraph = compress.cluster_graph(quantize(graph, ranges, weight_dtype=wd), graph, plans)
         return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts), storage)
 
     plan = None
@@ -263,10 +296,20 @@ class _PtqOptions:
     layerwise_calibration: bool = False
     data_free: bool = False
     budget: int | None = None
+    # convert()'s compression options (converter/compress/graph.py plan's keywords)
+    compression: Mapping[str, object] = field(default_factory=lambda: dict.fromkeys(
+        ("weight_bits", "sparsity", "nm", "clusters")))
 
     @property
     def active(self) -> bool:
-        return self != _PtqOptions()
+        """Whether an option of the PTQ itself is set (bias correction, layer-wise or data-free
+        calibration, a budget)."""
+        return (self.bias_correction or self.layerwise_calibration or self.data_free
+                or self.budget is not None)
+
+    @property
+    def compresses(self) -> bool:
+        return any(v is not None for v in self.compression.values())
 
 
 def _budget_bytes(flash_budget: int | str | None, board: str | None) -> int | None:

@@ -129,7 +129,7 @@ def test_weight_dtype_errors(converted):
     g = p4.float_graph
     ranges = calibrate(g, calib[:8].transpose(0, 2, 3, 1), progress=False)
     for arg, needle in [
-        (DType.s2, r"weights are quantized to DType\.s8, DType\.s4, not <DType\.s2"),
+        (DType.b1, r"weights are quantized to DType\.s8, DType\.s4, DType\.s2, not <DType\.b1"),
         ({"9": DType.s4}, r"names '9', which is no node of graph net \(its weighted nodes: 0, 2, 5, 7\)"),
         ({"4": DType.s4}, "names '4', a reshape node, which has no weights"),
         ({"5": DType.f32}, r"weight_dtype\['5'\]: weights are quantized to"),
@@ -168,8 +168,8 @@ def test_cli_weight_bits(tmp_path, monkeypatch):
     assert "weights 1,805 B" in sizes["8"] and "weights 951 B" in sizes["4"]
     assert "ff_dense_s8_s4(" in (tmp_path / "out4" / "sequential.c").read_text()
     r = CliRunner().invoke(main, ["analyze", "net.pt", "--calib", "calib.npy",
-                                  "--weight-bits", "2"])
-    assert r.exit_code == 2 and "'2' is not one of '8', '4'" in r.output
+                                  "--weight-bits", "3"])
+    assert r.exit_code == 2 and "'3' is not one of '8', '4', '2'" in r.output
 
 
 def test_mnist_int4_accuracy(shared):

@@ -59,8 +59,8 @@ def _check_int_io(node: Node, depth: int = 0,
     if x.dtype is DType.s16:
         _check_16x8(node, depth, bias16, offsets16)
         return
-    if w.dtype not in (DType.s8, DType.s4) or b.dtype is not DType.s32:
-        raise IRError(f"{node.name}: int8 {node.kind} needs s8 or s4 weights and s32 bias, "
+    if w.dtype not in (DType.s8, DType.s4, DType.s2) or b.dtype is not DType.s32:
+        raise IRError(f"{node.name}: int8 {node.kind} needs s8, s4 or s2 weights and s32 bias, "
                       f"got {w.dtype.value}/{b.dtype.value}")
 
 

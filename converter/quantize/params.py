@@ -4,7 +4,7 @@ Activations (asymmetric, per tensor), from a range (lo, hi):
     lo' = min(lo, 0), hi' = max(hi, 0)                 (0 must be exactly representable)
     s   = float32((hi' - lo') / 255)                   (a degenerate range becomes _TINY_RANGE wide)
     z   = clamp(round(-128 - lo' / s), -128, 127)      so real 0 is the integer z
-Weights (symmetric, per output channel c along ``axis``), Q = 127 for int8, 7 for int4:
+Weights (symmetric, per output channel c along ``axis``), Q = 127 for int8, 7 for int4, 1 for int2:
     s_c = float32(max|w_c| / Q)                        (an all-zero channel gets s_c = 1.0)
     q   = clamp(round(w / s_c), -Q, Q),  z = 0
     The range is narrow ([-127, 127], [-7, 7]: the dtype's minimum -2**(b-1) is never used), as
@@ -59,7 +59,7 @@ def constant_params(data: np.ndarray, dtype: DType = DType.s8) -> QuantParams:
 
 
 # Largest weight magnitude of each weight dtype PTQ produces (the narrow symmetric range).
-WEIGHT_QMAX = {DType.s8: 127, DType.s4: 7}
+WEIGHT_QMAX = {DType.s8: 127, DType.s4: 7, DType.s2: 1}
 
 
 def quantize_weights(w: np.ndarray, axis: int, dtype: DType = DType.s8

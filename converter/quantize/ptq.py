@@ -6,7 +6,8 @@ Each op class declares how it is quantized (``Node.quant_rule``, ``weight_axis``
 - ``weight_axis``: per-channel symmetric int8 weights along that axis of input 1, int32 bias
   (input 2) at ``s_in * s_w[c]``. ``weight_dtype`` may ask for int4 weights instead (for every
   weighted node, or per node name): values in [-7, 7] with ``s_w[c] = max|w_c| / 7``, stored
-  ``Packed()`` (two per byte); activations and biases stay int8 and int32.
+  ``Packed()`` (two per byte), or int2 in [-1, 1] (``s_w[c] = max|w_c|``, four per byte);
+  activations and biases stay int8 and int32.
 - ``SHARED``: the output (every output, for a split) shares the first input's parameters;
   ``JOINED``: every input and the output share one set (a Concat copies bytes). Sharing is a
   union-find over values, so chains (pool after concat, reshape of reshape) resolve to one
@@ -46,7 +47,8 @@ from .params import (
 )
 
 # How PTQ stores the weights of each dtype it produces.
-_WEIGHT_ENCODING: dict[DType, Encoding] = {DType.s8: Dense(), DType.s4: Packed()}
+_WEIGHT_ENCODING: dict[DType, Encoding] = {DType.s8: Dense(), DType.s4: Packed(),
+                                           DType.s2: Packed()}
 WeightDtype = DType | Mapping[str, DType]
 
 

@@ -101,6 +101,8 @@
  * INT4 layout): w[...] above is element e of the packed tensor, e its C-order index (OHWI for
  * ff_conv2d_s8_s4, 1HWC for ff_dwconv2d_s8_s4), stored in the low nibble of byte e / 2 for even
  * e and in the high nibble for odd e (ff_s4_at in ff_fixed.h).
+ * ff_conv2d_s8_s2, ff_dwconv2d_s8_s2 (also in ff_conv_s4.c): the same with int2 weights packed
+ * four per byte, element e in bits 2 * (e % 4) of byte e / 4 (ff_s2_at in ff_fixed.h).
  *
  * 16x8 kernels (int16 activations with zero point 0, int8 weights; TFLM's int16 ConvPerChannel
  * and DepthwiseConvPerChannel, in ff_conv_s16.c). Same geometry as above, no offsets:
@@ -178,6 +180,11 @@ void ff_conv2d_s8_im2col(FF_CONST ff_conv2d_s8_im2col_params *p, const int8_t *x
 typedef ff_conv2d_s8_params ff_conv2d_s8_s4_params;
 
 void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                     FF_CONST int32_t *bias, int8_t *y);
+
+typedef ff_conv2d_s8_params ff_conv2d_s8_s2_params;
+
+void ff_conv2d_s8_s2(FF_CONST ff_conv2d_s8_s2_params *p, const int8_t *x, FF_CONST uint8_t *w,
                      FF_CONST int32_t *bias, int8_t *y);
 
 typedef struct {
@@ -262,6 +269,11 @@ void ff_dwconv2d_s8_3x3_c4(FF_CONST ff_dwconv2d_s8_3x3_params *p, const int8_t *
 typedef ff_dwconv2d_s8_params ff_dwconv2d_s8_s4_params;
 
 void ff_dwconv2d_s8_s4(FF_CONST ff_dwconv2d_s8_s4_params *p, const int8_t *x,
+                       FF_CONST uint8_t *w, FF_CONST int32_t *bias, int8_t *y);
+
+typedef ff_dwconv2d_s8_params ff_dwconv2d_s8_s2_params;
+
+void ff_dwconv2d_s8_s2(FF_CONST ff_dwconv2d_s8_s2_params *p, const int8_t *x,
                        FF_CONST uint8_t *w, FF_CONST int32_t *bias, int8_t *y);
 
 typedef struct {

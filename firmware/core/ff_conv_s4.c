@@ -1,14 +1,16 @@
-/* Convolution kernels with packed int4 weights (int8 activations); the math is in ff_conv.h.
+/* Convolution kernels with packed int4 and int2 weights (int8 activations); the math is in
+ * ff_conv.h.
  *
- * The arithmetic is ff_conv2d_s8's and ff_dwconv2d_s8's on the weights' int4 values: only the
- * weight loads differ. A filter is addressed by element index into the packed tensor (an odd
- * index is a high nibble), through ff_dot_s8_s4 and ff_s4_at in ff_fixed.h. Data is addressed
- * through int32_t offsets, as in ff_conv.c.
+ * The arithmetic is ff_conv2d_s8's and ff_dwconv2d_s8's on the weights' int4 or int2 values:
+ * only the weight loads differ, selected by ``bits`` (4 or 2). A filter is addressed by element
+ * index into the packed tensor (an odd int4 index is a high nibble), through ff_dot_s8_s4 /
+ * ff_s4_at and ff_dot_s8_s2 / ff_s2_at in ff_fixed.h. Data is addressed through int32_t
+ * offsets, as in ff_conv.c.
  */
 #include "ff_conv.h"
 
-void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
-                     FF_CONST int32_t *bias, int8_t *y) {
+static void conv2d_packed(FF_CONST ff_conv2d_s8_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                          FF_CONST int32_t *bias, int8_t *y, int32_t bits) {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
     const int32_t out_c = p->out_c, fc = p->filter_c, gout = p->group_out;
     const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
@@ -45,7 +47,8 @@ void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CON
                                      + gi;
                         int32_t wt = o * w_size + (ky * k_w + kx0) * fc;
                         for (int32_t r = 0; r < runs; r++, xt += dil_w * in_c, wt += fc) {
-                            acc = ff_dot_s8_s4(x + xt, w, wt, len, in_offset, acc);
+                            acc = bits == 4 ? ff_dot_s8_s4(x + xt, w, wt, len, in_offset, acc)
+                                            : ff_dot_s8_s2(x + xt, w, wt, len, in_offset, acc);
                         }
                     }
                     y[yo + o] = ff_requant_s8(acc, p->mult[o], p->shift[o], out_offset, lo, hi);
@@ -55,8 +58,9 @@ void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CON
     }
 }
 
-void ff_dwconv2d_s8_s4(FF_CONST ff_dwconv2d_s8_s4_params *p, const int8_t *x,
-                       FF_CONST uint8_t *w, FF_CONST int32_t *bias, int8_t *y) {
+static void dwconv2d_packed(FF_CONST ff_dwconv2d_s8_params *p, const int8_t *x,
+                            FF_CONST uint8_t *w, FF_CONST int32_t *bias, int8_t *y,
+                            int32_t bits) {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
     const int32_t out_c = p->out_c, mult_d = p->depth_mult;
     const int32_t k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
@@ -82,8 +86,9 @@ void ff_dwconv2d_s8_s4(FF_CONST ff_dwconv2d_s8_s4_params *p, const int8_t *x,
                     for (int32_t ky = ky0; ky < ky_end; ky++) {
                         const int32_t xrow = xb + (iy0 + ky * dil_h) * in_w * in_c + c;
                         for (int32_t kx = kx0; kx < kx1; kx++) {
+                            const int32_t e = (ky * k_w + kx) * out_c + o;
                             acc += ((int32_t)x[xrow + (ix0 + kx * dil_w) * in_c] + in_offset) *
-                                   ff_s4_at(w, (ky * k_w + kx) * out_c + o);
+                                   (bits == 4 ? ff_s4_at(w, e) : ff_s2_at(w, e));
                         }
                     }
                     y[yo + o] = ff_requant_s8(acc, p->mult[o], p->shift[o], out_offset, lo, hi);
@@ -95,4 +100,24 @@ void ff_dwconv2d_s8_s4(FF_CONST ff_dwconv2d_s8_s4_params *p, const int8_t *x,
             }
         }
     }
+}
+
+void ff_conv2d_s8_s4(FF_CONST ff_conv2d_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                     FF_CONST int32_t *bias, int8_t *y) {
+    conv2d_packed(p, x, w, bias, y, 4);
+}
+
+void ff_conv2d_s8_s2(FF_CONST ff_conv2d_s8_s2_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                     FF_CONST int32_t *bias, int8_t *y) {
+    conv2d_packed(p, x, w, bias, y, 2);
+}
+
+void ff_dwconv2d_s8_s4(FF_CONST ff_dwconv2d_s8_s4_params *p, const int8_t *x,
+                       FF_CONST uint8_t *w, FF_CONST int32_t *bias, int8_t *y) {
+    dwconv2d_packed(p, x, w, bias, y, 4);
+}
+
+void ff_dwconv2d_s8_s2(FF_CONST ff_dwconv2d_s8_s2_params *p, const int8_t *x,
+                       FF_CONST uint8_t *w, FF_CONST int32_t *bias, int8_t *y) {
+    dwconv2d_packed(p, x, w, bias, y, 2);
 }

@@ -24,19 +24,31 @@ void ff_dense_s8_compact(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CON
     }
 }
 
-void ff_dense_s8_s4(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
-                    FF_CONST int32_t *bias, int8_t *y) {
+/* The packed kernels: ``bits`` (4 or 2) selects the weight loads, the arithmetic is one. */
+static void dense_packed(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                         FF_CONST int32_t *bias, int8_t *y, int32_t bits) {
     const int32_t rows = p->rows, in_n = p->in_features, out_n = p->out_features;
     const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max;
     for (int32_t r = 0; r < rows; r++) {
         const int8_t *xr = x + r * in_n;
         for (int32_t o = 0; o < out_n; o++) {
-            int32_t acc = ff_dot_s8_s4(xr, w, o * in_n, in_n, in_offset, bias[o]);
+            int32_t acc = bits == 4 ? ff_dot_s8_s4(xr, w, o * in_n, in_n, in_offset, bias[o])
+                                    : ff_dot_s8_s2(xr, w, o * in_n, in_n, in_offset, bias[o]);
             acc = ff_mbqm(acc, p->mult[o], p->shift[o]) + out_offset;
             y[r * out_n + o] = (int8_t)ff_clamp(acc, lo, hi);
         }
     }
+}
+
+void ff_dense_s8_s4(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                    FF_CONST int32_t *bias, int8_t *y) {
+    dense_packed(p, x, w, bias, y, 4);
+}
+
+void ff_dense_s8_s2(FF_CONST ff_dense_s8_s2_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                    FF_CONST int32_t *bias, int8_t *y) {
+    dense_packed(p, x, w, bias, y, 2);
 }
 
 /* Exactly one of bias64 / bias32 is non-null and selects the variant (ff_requant_16x8). */

@@ -29,6 +29,8 @@
  * [-7, 7]) packed two per byte: w[o][k] is element e = o * in_features + k of the packed tensor,
  * the low nibble of byte e / 2 for even e, the high nibble for odd e (ff_s4_at in ff_fixed.h;
  * rows of odd length share a byte, as in TFLite's INT4 buffers).
+ * ff_dense_s8_s2: the same with int2 weights (values in [-2, 1]; firmforge's PTQ uses [-1, 1])
+ * packed four per byte: element e in bits 2 * (e % 4) of byte e / 4 (ff_s2_at in ff_fixed.h).
  *
  * 16x8 (int16 activations, int8 symmetric weights; TFLM's int16 FULLY_CONNECTED, which applies
  * the activation zero points through in_offset / out_offset as above):
@@ -84,7 +86,8 @@ typedef struct {
     FF_CONST int32_t *shift;  /* per output feature (<= 7 for ff_dense_s16_s8) */
 } ff_dense_s8_s4_params;
 
-/* The 16x8 kernels take the int4 kernel's parameters. */
+/* The int2 and 16x8 kernels take the int4 kernel's parameters. */
+typedef ff_dense_s8_s4_params ff_dense_s8_s2_params;
 typedef ff_dense_s8_s4_params ff_dense_s16_s8_params;
 
 void ff_dense_s8(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int16_t *w,
@@ -94,6 +97,8 @@ void ff_dense_s8_fast(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST 
 void ff_dense_s8_compact(FF_CONST ff_dense_s8_params *p, const int8_t *x, FF_CONST int8_t *w,
                          FF_CONST int32_t *rec, int8_t *y);
 void ff_dense_s8_s4(FF_CONST ff_dense_s8_s4_params *p, const int8_t *x, FF_CONST uint8_t *w,
+                    FF_CONST int32_t *bias, int8_t *y);
+void ff_dense_s8_s2(FF_CONST ff_dense_s8_s2_params *p, const int8_t *x, FF_CONST uint8_t *w,
                     FF_CONST int32_t *bias, int8_t *y);
 void ff_dense_s16_s8(FF_CONST ff_dense_s16_s8_params *p, const int16_t *x, FF_CONST int8_t *w,
                      FF_CONST int64_t *bias, int16_t *y);

@@ -426,6 +426,42 @@ static inline int32_t ff_dot_s8_s4(const int8_t *x, FF_CONST uint8_t *w, int32_t
     return acc;
 }
 
+/* -- Packed int2 weights (ff_dense.c, ff_conv_s4.c) ---------------------------------------------
+ *
+ * The same Packed() storage with 2-bit fields (TFLite's INT2 layout): element e is bits
+ * 2 * (e % 4) and up of byte e / 4, the 2-bit two's complement of a value in [-2, 1]
+ * (firmforge's PTQ uses [-1, 1]); a field f in [0, 3] becomes (f ^ 2) - 2.
+ */
+static inline int32_t ff_s2_field(uint8_t b, int32_t k) {
+    return ((int32_t)((uint32_t)b >> (2 * k) & 3u) ^ 2) - 2;
+}
+
+/* Element e >= 0 of a packed int2 tensor. */
+static inline int32_t ff_s2_at(FF_CONST uint8_t *w, int32_t e) {
+    return ff_s2_field(w[e >> 2], e & 3);
+}
+
+/* acc + sum_{i < n} (x[i] + in_offset) * w2[e0 + i], w2 being the packed int2 tensor w and
+ * e0 >= 0 an element index at any position in its byte. Whole bytes four elements at a time. */
+static inline int32_t ff_dot_s8_s2(const int8_t *x, FF_CONST uint8_t *w, int32_t e0, int32_t n,
+                                   int32_t in_offset, int32_t acc) {
+    int32_t i = 0;
+    for (; i < n && ((e0 + i) & 3) != 0; i++) { /* up to the next byte boundary */
+        acc += ((int32_t)x[i] + in_offset) * ff_s2_at(w, e0 + i);
+    }
+    for (; i + 3 < n; i += 4) {
+        const uint8_t b = w[(e0 + i) >> 2];
+        acc += ((int32_t)x[i] + in_offset) * ff_s2_field(b, 0) +
+               ((int32_t)x[i + 1] + in_offset) * ff_s2_field(b, 1) +
+               ((int32_t)x[i + 2] + in_offset) * ff_s2_field(b, 2) +
+               ((int32_t)x[i + 3] + in_offset) * ff_s2_field(b, 3);
+    }
+    for (; i < n; i++) {
+        acc += ((int32_t)x[i] + in_offset) * ff_s2_at(w, e0 + i);
+    }
+    return acc;
+}
+
 /* -- Prepared requantization of the fast int8 kernels ------------------------------------------
  *
  * ff_rq_s8(acc2, q, lo, hi) == ff_requant_s8(acc, m, s, out_offset, lo, hi) in a handful of

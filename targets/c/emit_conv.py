@@ -50,11 +50,13 @@ _Key = tuple[DType, DType, Encoding, DType, DType]
 _CONV_KERNELS: dict[_Key, str] = {
     (DType.s8, DType.s8, Dense(), DType.s32, DType.s8): "s8",
     (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): "s8_s4",
+    (DType.s8, DType.s2, Packed(), DType.s32, DType.s8): "s8_s2",
     (DType.s16, DType.s8, Dense(), DType.s64, DType.s16): "s16_s8",
     (DType.s16, DType.s8, Dense(), DType.s32, DType.s16): "s16_s8_s32"}
 _DW_KERNELS: dict[_Key, str] = {
     (DType.s8, DType.s8, Dense(), DType.s32, DType.s8): "s8",
     (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): "s8_s4",
+    (DType.s8, DType.s2, Packed(), DType.s32, DType.s8): "s8_s2",
     (DType.s16, DType.s8, Dense(), DType.s64, DType.s16): "s16_s8"}
 _TCONV_KERNELS: dict[_Key, str] = {
     (DType.s8, DType.s8, Dense(), DType.s32, DType.s8): "s8",

@@ -23,6 +23,8 @@ _KERNELS: dict[tuple[DType, DType, Encoding, DType, DType], tuple[str, str]] = {
     # its _fast / _compact variants, or ff_conv2d_s8 when none applies (matrix_kernel)
     (DType.s8, DType.s4, Packed(), DType.s32, DType.s8): ("ff_dense_s8_s4",
                                                           "ff_dense_s8_s4_params"),
+    (DType.s8, DType.s2, Packed(), DType.s32, DType.s8): ("ff_dense_s8_s2",
+                                                          "ff_dense_s8_s2_params"),
     (DType.s16, DType.s8, Plain(), DType.s64, DType.s16): ("ff_dense_s16_s8",
                                                            "ff_dense_s16_s8_params"),
     (DType.s16, DType.s8, Plain(), DType.s32, DType.s16): ("ff_dense_s16_s8_s32",
