@@ -1,7 +1,10 @@
 """MNIST CNN under compression: weight bytes and accuracy of the generated C on the 2,000
-held-back images, for int8, int4, int2, magnitude pruning (post-training and gradual with
-fine-tuning), 2:4 sparsity (post-training and SR-STE), k-means clusters and channel pruning.
-Seeded: the same table on every run of one machine and thread count.
+held-back images, for int8, int4 (plain, with bias correction, with layer-wise calibration
+(AdaRound)), int2, magnitude pruning (post-training and gradual with fine-tuning), 2:4 sparsity
+(post-training and SR-STE), k-means clusters, channel pruning, data-free int8 (calibrated on
+inputs synthesized from the BatchNorm statistics, no images) and mixed 8/4-bit plans under two
+flash budgets (between the all-int4 and all-int8 sizes of the C constants, which is what a
+budget counts). Seeded: the same table on every run of one machine and thread count.
 
     .venv/bin/python benchmarks/compress_mnist.py [--steps 250]
 
@@ -76,18 +79,32 @@ def main() -> None:
          {"weight_bits": 4}),
         (f"int8, 50% channels removed ({steps} steps)",
          _channels(model, x_tr, y_tr, steps), {}),
+        ("int4 + bias correction", model, {"weight_bits": 4, "bias_correction": True}),
+        ("int4 + layer-wise (AdaRound)", model, {"weight_bits": 4, "layerwise_calibration": True}),
+        ("int8, data-free (ZeroQ)", model, {"data_free": True}),
     ]
-    print(f"{'configuration':<44} {'weights':>9} {'x smaller':>9} {'accuracy':>9} {'vs float':>9}")
-    print(f"{'float32':<44} {float_bytes:>7,} B {1.0:>9.1f} {acc_float:>9.4f} {0.0:>+9.4f}")
+    c8 = base.sources().const_bytes
+    c4 = convert(model, calibration=calib, progress=False, weight_bits=4).sources().const_bytes
+    rows += [(f"mixed 8/4 bits, flash budget {b:,} B", model, {"flash_budget": b})
+             for b in (int(c4 + 0.5 * (c8 - c4)), int(c4 + 0.15 * (c8 - c4)))]
+    print(f"{'configuration':<44} {'weights':>9} {'x smaller':>9} {'C const':>9} {'accuracy':>9} "
+          f"{'vs float':>9}")
+    print(f"{'float32':<44} {float_bytes:>7,} B {1.0:>9.1f} {'-':>9} {acc_float:>9.4f} "
+          f"{0.0:>+9.4f}")
     for label, m, opts in rows:
-        proj = convert(m, calibration=calib, name="mnist", progress=False, **opts)
+        free = opts.get("data_free", False)
+        proj = convert(m, calibration=None if free else calib, name="mnist", progress=False,
+                       example_input=torch.zeros(1, *x_tr.shape[1:]) if free else None, **opts)
         out = proj.run_host(x_te)
         if not np.array_equal(out, proj.reference(x_te)):
             sys.exit(f"{label}: host C differs from the reference")
         acc = float((out.argmax(1) == y_te).mean())
         wb = proj.report()["weight_bytes"]
-        print(f"{label:<44} {wb:>7,} B {float_bytes / wb:>9.1f} {acc:>9.4f} "
-              f"{acc - acc_float:>+9.4f}")
+        cb = proj.sources().const_bytes
+        bits = "" if proj.budget_plan is None else "  bits " + "/".join(
+            d.value for d in proj.budget_plan.plan.values())
+        print(f"{label:<44} {wb:>7,} B {float_bytes / wb:>9.1f} {cb:>7,} B {acc:>9.4f} "
+              f"{acc - acc_float:>+9.4f}{bits}")
 
 
 def _channels(model, x, y, steps):
