@@ -10,13 +10,12 @@ in its emulator, many cases per firmware image, every output byte equal to the r
 - Every row also draws 50 cases for the ATmega328P (simavr-atmega328p: an 8-bit core whose
   ``int`` has 16 bits, so every integer promotion in the C core is tested where it differs);
   the cases that fit its 2 KB of RAM run, packed into as few firmware images as their memory
-  allows (``check_row_packed``), and the rest are counted: 3,169 of 3,550 ran, in 551 images.
-  The end of the run prints both counts and the rows that lost the most draws: the long
-  accumulations (11 of 50 ran: they are long by design) and the global means (21 of 50: inputs
-  up to 32x32x19).
+  allows (``check_row_packed``), and the rest are counted. The end of the run prints both
+  counts (README quotes them) and the rows that lost the most draws, such as the long
+  accumulations (long by design) and the global means (inputs up to 32x32x19).
 
 Those are the counts of ``--full-tables`` (``make test-boards``, which CI runs after
-``make test``); ``make test`` runs the first quarter of the same draws (759 cases on AVR).
+``make test``); ``make test`` runs the first quarter of the same draws (12 per row on AVR).
 
 Rows with float inputs or outputs (the f32 quantize kernels) and cases that mix dtypes among
 their inputs stay host-only: the firmware's test vectors are integers of one type.

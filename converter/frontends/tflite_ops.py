@@ -53,11 +53,24 @@ def _padding(cx: OpCtx, x: Value, kernel: tuple[int, int], stride: tuple[int, in
     kind = cx.opt("Padding", _SAME)
     if min(*stride, *dilation) < 1:
         raise cx.error(f"stride {stride} and dilation {dilation} must be positive")
-    if kind == _VALID:
-        return Padding()
-    if kind != _SAME:
+    if kind not in (_SAME, _VALID):
         raise cx.error(f"unknown padding type {kind}")
-    return Padding.same(x.shape[1:3], kernel, stride, dilation)
+    pad = Padding() if kind == _VALID else Padding.same(x.shape[1:3], kernel, stride, dilation)
+    _int16_params(stride, dilation, pad)
+    return pad
+
+
+# TFLM's kernels hold strides, dilations and paddings as int16 (ConvParams, PoolParams,
+# PaddingValues in kernels/internal/types.h): a larger one wraps there, so TFLM computes another
+# window than the file describes (found by make fuzz: a dilation of 65,536 read as 0).
+_INT16_MAX = 32767
+
+
+def _int16_params(stride: tuple[int, int], dilation: tuple[int, int], pad: Padding) -> None:
+    pads = (pad.top, pad.bottom, pad.left, pad.right)
+    if max(*stride, *dilation, *pads) > _INT16_MAX:
+        raise Unsupported(f"stride {stride}, dilation {dilation} or padding {pads} above "
+                          f"{_INT16_MAX:,}: TFLM's kernels keep them as int16")
 
 
 def _steps(cx: OpCtx) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -145,6 +158,7 @@ def TRANSPOSE_CONV(cx: OpCtx) -> None:
     if min(stride) < 1 or kind not in (_SAME, _VALID):
         raise cx.error(f"stride {stride} and padding type {kind}")
     pad = Padding() if kind == _VALID else Padding.same(out[1:3], (kh, kw), stride)
+    _int16_params(stride, (1, 1), pad)
     b = cx.bias(3, o, x, True)
     if b.dtype is DType.s16:
         b = Value(cx.b.unique(f"{cx.base}.bias64"), b.shape, DType.s64, None,
