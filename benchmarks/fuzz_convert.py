@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", type=int, default=300, help="corpus entries in stage two")
     p.add_argument("--seed", type=int, default=1, help="libFuzzer's random seed")
     p.add_argument("--timeout", type=int, default=10, help="seconds per execution")
-    p.add_argument("--rss-mb", type=int, default=2048, help="memory limit of the engine")
+    p.add_argument("--rss-mb", type=int, default=3072, help="memory limit of the engine")
     p.add_argument("--max-len", type=int, default=300_000, help="bytes per input")
     p.add_argument("--keep", action="store_true", help="start from the corpus of the last run")
     p.add_argument("--no-tflm", action="store_true", help="stage two without TFLM")
