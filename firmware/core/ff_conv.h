@@ -100,9 +100,9 @@
  * and layouts with int4 weights packed two per byte (converter/encoding.py's Packed(), TFLite's
  * INT4 layout): w[...] above is element e of the packed tensor, e its C-order index (OHWI for
  * ff_conv2d_s8_s4, 1HWC for ff_dwconv2d_s8_s4), stored in the low nibble of byte e / 2 for even
- * e and in the high nibble for odd e (ff_s4_at in ff_fixed.h).
+ * e and in the high nibble for odd e (ff_s4_at in ff_packed.h).
  * ff_conv2d_s8_s2, ff_dwconv2d_s8_s2 (also in ff_conv_s4.c): the same with int2 weights packed
- * four per byte, element e in bits 2 * (e % 4) of byte e / 4 (ff_s2_at in ff_fixed.h).
+ * four per byte, element e in bits 2 * (e % 4) of byte e / 4 (ff_s2_at in ff_packed.h).
  *
  * 16x8 kernels (int16 activations with zero point 0, int8 weights; TFLM's int16 ConvPerChannel
  * and DepthwiseConvPerChannel, in ff_conv_s16.c). Same geometry as above, no offsets:

@@ -8,6 +8,7 @@
  * offsets, as in ff_conv.c.
  */
 #include "ff_conv.h"
+#include "ff_packed.h"
 
 static void conv2d_packed(FF_CONST ff_conv2d_s8_params *p, const int8_t *x, FF_CONST uint8_t *w,
                           FF_CONST int32_t *bias, int8_t *y, int32_t bits) {

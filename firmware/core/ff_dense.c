@@ -1,6 +1,7 @@
 /* Dense kernels (compact int8, int4 weights, 16x8, batch matmul; ff_dense_s8 is in
  * ff_dense_s8.c); the math is in ff_dense.h. */
 #include "ff_dense.h"
+#include "ff_packed.h"
 #include "ff_pairs.h"
 
 /* One dot product per output, the sum wrapping modulo 2^32 as the prepared bias' does: the

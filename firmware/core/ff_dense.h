@@ -27,10 +27,10 @@
  * ff_dense_s8_s4: the same arithmetic as ff_dense_s8's definition (not its prepared layout) with
  * int4 weights (values in [-8, 7]; firmforge's PTQ uses
  * [-7, 7]) packed two per byte: w[o][k] is element e = o * in_features + k of the packed tensor,
- * the low nibble of byte e / 2 for even e, the high nibble for odd e (ff_s4_at in ff_fixed.h;
+ * the low nibble of byte e / 2 for even e, the high nibble for odd e (ff_s4_at in ff_packed.h;
  * rows of odd length share a byte, as in TFLite's INT4 buffers).
  * ff_dense_s8_s2: the same with int2 weights (values in [-2, 1]; firmforge's PTQ uses [-1, 1])
- * packed four per byte: element e in bits 2 * (e % 4) of byte e / 4 (ff_s2_at in ff_fixed.h).
+ * packed four per byte: element e in bits 2 * (e % 4) of byte e / 4 (ff_s2_at in ff_packed.h).
  *
  * 16x8 (int16 activations, int8 symmetric weights; TFLM's int16 FULLY_CONNECTED, which applies
  * the activation zero points through in_offset / out_offset as above):

@@ -57,6 +57,7 @@
 #include <stdint.h>
 
 #include "ff_fixed.h"
+#include "ff_packed.h"
 
 /* Columns of a row view at most: keeps S exact in int32 (see above). */
 #define FF_SPARSE_MAX_C 65536L
