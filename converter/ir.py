@@ -84,6 +84,9 @@ class Value:
         elements (sub-byte types packed)."""
         if self.data is not None:
             return self.encoding.nbytes(self.data, self.dtype)
+        if self.dtype is DType.b1:  # rows of the last axis in 32-bit words (ops/binary.py)
+            rows = math.prod(self.shape[:-1]) if len(self.shape) > 1 else 1
+            return rows * 4 * (((self.shape[-1] if self.shape else 1) + 31) // 32)
         return (self.size * self.dtype.bits + 7) // 8
 
     def __repr__(self) -> str:
@@ -117,6 +120,8 @@ class QuantRule(enum.Enum):
     JOINED = "joined"  # every input and the output share one set (concat copies bytes)
     FIXED = "fixed"    # fixed by the op whatever was observed (``Node.fixed_quant``)
     NONE = "none"      # firmforge's quantizer has no rule: the op only arrives quantized
+    BINARY = "binary"  # b1 output (+-1, no parameters); the op's ``integer_inputs(x)`` gives
+    #                    its inputs once its first input is quantized (ops/binary.py)
 
 
 @dataclass(eq=False, kw_only=True)

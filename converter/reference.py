@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .ir import Graph, IRError, Node, Stateful, Value
+from .ir import DType, Graph, IRError, Node, Stateful, Value
+from .ops.binary import pack_rows, unpack_rows
 from .plan import MemoryPlan, Storage
 
 State = dict[str, np.ndarray]
@@ -117,9 +118,15 @@ def run_planned(graph: Graph, plan: MemoryPlan, inputs: Sequence[np.ndarray]
         return regions[b.storage][b.offset:b.offset + v.nbytes]
 
     def load(v: Value, shape: tuple[int, ...]) -> np.ndarray:
+        if v.dtype is DType.b1:  # bit-packed rows (ops/binary.py)
+            words = place(v).copy().view("<u4").reshape(*shape[:-1], -1)
+            return unpack_rows(words, shape[-1])
         return place(v).view(v.dtype.np).reshape(shape).copy()
 
     def store(v: Value, a: np.ndarray) -> None:
+        if v.dtype is DType.b1:
+            place(v)[:] = pack_rows(a).astype("<u4").reshape(-1).view(np.uint8)
+            return
         place(v)[:] = np.ascontiguousarray(a, v.dtype.np).reshape(-1).view(np.uint8)
 
     for name, a in initial_state(graph).items():

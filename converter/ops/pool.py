@@ -7,6 +7,7 @@ AvgPool int8 (TFLM): s = sum of covered x_q; n = their count;
                      y_q = clamp(s > 0 ? (s + n/2) / n : (s - n/2) / n, act_min, act_max)
                      with C's truncating division; input and output share quantization.
 MaxPool int8:        y_q = clamp(max of covered x_q, act_min, act_max).
+MaxPool b1:          y = max of the covered +-1 values (the OR of their bits).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class Pool2d(Node, abstract=True):
     def infer(self):
         oh, ow = self._out_hw()
         x = self.x
-        if x.dtype not in (DType.f32, DType.s8, DType.s16):
+        binary = x.dtype is DType.b1 and isinstance(self, MaxPool2d)  # max of +-1: an OR
+        if x.dtype not in (DType.f32, DType.s8, DType.s16) and not binary:
             raise IRError(f"{self.name}: {self.kind} has no {x.dtype.value} implementation")
         if x.dtype is not DType.f32:
             if x.quant is None:

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..encoding import Dense, Encoding, Packed
 from ..ir import DType, Graph, Names, Node, QuantParams, QuantRule, Value
+from ..ops.binary import B1_QUANT, BINARY_OPS
 from ..ops.quant import Quantize
 from .calibrate import CalibrationError
 from .params import (
@@ -157,7 +158,7 @@ def _check_graph(graph: Graph) -> None:
         raise QuantizationError(f"cannot quantize graph {graph.name}: no int8 rule for "
                                 f"{', '.join(kinds)} (nodes {names})")
     for v in graph.values():
-        if v.dtype is not DType.f32:
+        if v.dtype is not DType.f32 and not _binary_side(graph, v):
             raise QuantizationError(f"graph {graph.name} is not a float graph: value {v.name} "
                                     f"is {v.dtype.value}")
         if v.is_const and not np.all(np.isfinite(v.data)):
@@ -168,6 +169,15 @@ def _check_graph(graph: Graph) -> None:
         if n.weight_axis is not None and not (len(n.inputs) == 3 and n.inputs[1].is_const
                                             and n.inputs[2].is_const):
             raise QuantizationError(f"{n.name} ({n.kind}): weights and bias must be constants")
+
+
+def _binary_side(graph: Graph, v: Value) -> bool:
+    """A value a float graph may hold in integers: b1 (+-1 values are exact), or a constant
+    only binary ops read (their thresholds and flips, ``ops/binary.py``)."""
+    if v.dtype is DType.b1:
+        return True
+    users = graph.consumers(v)
+    return v.is_const and bool(users) and all(isinstance(n, BINARY_OPS) for n in users)
 
 
 def _operands(graph: Graph) -> list[Value]:
@@ -188,7 +198,7 @@ def _operands(graph: Graph) -> list[Value]:
             add(v)
     for v in graph.outputs:
         add(v)
-    return out
+    return [v for v in out if v.dtype is DType.f32]
 
 
 def _group_params(graph: Graph, operands: list[Value], groups: _UnionFind,
@@ -259,7 +269,9 @@ class _Rewriter:
         g = self.graph
         nodes = []
         for node in g.nodes:
-            if node.weight_axis is not None:
+            if node.quant_rule is QuantRule.BINARY:
+                ins = node.integer_inputs(self.operand(node.inputs[0]))
+            elif node.weight_axis is not None:
                 x = self.operand(node.inputs[0])
                 w = self.weights(node.inputs[1], node.weight_axis, self.weight_dtypes[node.name])
                 ins = [x, w, self.bias(node.inputs[2], x.quant.s, w.quant.scale)]
@@ -282,6 +294,9 @@ class _Rewriter:
     def operand(self, v: Value) -> Value:
         key = ("act", id(v))
         if key not in self.new:
+            if v.dtype is DType.b1:  # +-1 integers already
+                self.new[key] = Value(v.name, v.shape, v.dtype, B1_QUANT, v.data, v.encoding)
+                return self.new[key]
             p = self.params_of(v)
             if v.is_const:
                 self.new[key] = Value(self._name(v.name), v.shape, DType.s8, p,
@@ -300,6 +315,9 @@ class _Rewriter:
 
     def weights(self, v: Value, axis: int, dtype: DType) -> Value:
         key = ("w", id(v), axis, dtype)
+        if key not in self.new and v.dtype is DType.b1:  # binary weights keep their scales
+            self.new[key] = Value(self._name(v.name), v.shape, v.dtype, v.quant, v.data,
+                                  v.encoding)
         if key not in self.new:
             q, p = quantize_weights(v.data, axis, dtype)
             self.new[key] = Value(self._name(v.name), v.shape, dtype, p, q,
