@@ -54,6 +54,8 @@ class Value:
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(d) for d in self.shape)
+        if self.dtype is DType.b1 and self.quant is None and self.data is None:
+            self.quant = QuantParams.per_tensor(1.0, 0)  # +-1 values are their own integers
         if any(d <= 0 for d in self.shape):
             raise IRError(f"value {self.name!r} has a non-positive dimension {self.shape}")
         if self.data is not None:

@@ -133,6 +133,10 @@ class _BinaryLayer(Node, abstract=True):
         if x.dtype is not DType.b1 or w.dtype is not DType.b1 or not w.is_const:
             raise IRError(f"{self.name}: {self.kind} needs b1 input and constant b1 weights, "
                           f"got {x.dtype.value} and {w.dtype.value}")
+        if not np.all(np.abs(w.data) == 1):
+            bad = np.unique(w.data[np.abs(w.data) != 1])[:5]
+            raise IRError(f"{self.name}: weights declared binary hold {bad.tolist()}, not only "
+                          "-1 and +1")
         if t.shape != (w.shape[0],) or not t.is_const:
             raise IRError(f"{self.name}: thresholds or bias must be constant of shape "
                           f"({w.shape[0]},), got {t.shape}")

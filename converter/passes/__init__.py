@@ -5,6 +5,7 @@ FLOAT_PIPELINE simplifies an imported float graph before quantization:
     fold_constants             constant subgraphs evaluated once
     simplify_transposes        layout transposes composed, cancelled, or turned into reshapes
     remove_redundant_reshapes  reshape chains merged, no-op reshapes dropped
+    fold_binary                BatchNorm and sign folded into binary layers (integer thresholds)
     fold_batchnorm             BatchNorm folded into Conv/Dense weights, or a 1x1 depthwise conv
     fold_transpose_into_dense  a flatten's NCHW transpose absorbed by the Dense weights
     fold_pad_into_conv         explicit zero padding merged into convolution padding
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..ir import Graph, IRError
+from .fold_binary import fold_binary
 from .fold_bn import fold_batchnorm
 from .fold_constants import fold_constants
 from .fold_pad import fold_pad_into_conv
@@ -30,6 +32,7 @@ FLOAT_PIPELINE: list[Pass] = [
     fold_constants,
     simplify_transposes,
     remove_redundant_reshapes,
+    fold_binary,
     fold_batchnorm,
     fold_transpose_into_dense,
     fold_pad_into_conv,
@@ -53,6 +56,7 @@ __all__ = [
     "FLOAT_PIPELINE",
     "Pass",
     "fold_batchnorm",
+    "fold_binary",
     "fold_constants",
     "fold_pad_into_conv",
     "fold_transpose_into_dense",

@@ -1,0 +1,113 @@
+"""fold_binary: batch-norm and sign folded into binary layers (ops/binary.py).
+
+A binary layer with a float output computes ``z[o] = alpha[o] * dot[o] + b[o]``. Into it fold:
+
+- a per-channel affine right after it (an inference BatchNorm, imported as Mul then Add):
+      Mul by s:  alpha' = alpha * s,  b' = b * s        Add t:  b' = b + t
+  A negative alpha' is made positive by negating the channel's weights (dot' = -dot, with
+  pad_value taps negated alike), so alpha stays a positive scale. A zero s is left alone.
+- the sign after it (a ``Binarize`` with thresholds t and flips, reached directly or through
+  max pools): with alpha > 0,
+      z[o] >= t[o]  <=>  dot[o] >= T[o] = ceil((t[o] - b[o]) / alpha[o])       (dot is an integer)
+  so the layer gives b1 by the integer threshold T; a flipped channel (+1 iff z < t) becomes
+  -dot >= 1 - T by negating its weights. The max pools then work on b1: sign(max z) = max sign(z)
+  because the sign is non-decreasing (for that reason flips and pools do not mix: a flipped
+  channel through a pool is left as it is). T is clipped to [-K - 1, K + 1], K the taps: beyond
+  that every dot compares alike.
+
+The layer's float output and the Binarize disappear; what is left is integer already (b1
+values, s32 thresholds), so quantization has nothing to calibrate there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Act, DType, Graph, Node, QuantParams, Value, const
+from ..ops.binary import Binarize, BinaryConv2d, BinaryDense
+from ..ops.eltwise import Mul
+from ..ops.pool import MaxPool2d
+from ._graph import bypass, sole_consumer
+from .fold_bn import _affine, _shift
+
+_LAYERS = (BinaryDense, BinaryConv2d)
+
+
+def fold_binary(graph: Graph) -> Graph:
+    g = graph.copy()
+    while _affine_into_layer(g) or _sign_into_layer(g):
+        pass
+    return g
+
+
+def _float_layer(g: Graph, v: Value) -> Node | None:
+    p = g.producer(v)
+    ok = isinstance(p, _LAYERS) and p.y.dtype is DType.f32 and p.act is Act.NONE
+    return p if ok else None
+
+
+def _with(g: Graph, p: Node, alpha: np.ndarray, sign: np.ndarray, t: np.ndarray,
+          t_dtype: DType) -> None:
+    """Give layer ``p`` scales ``alpha``, its weight rows times ``sign`` and constant ``t``."""
+    _, w, old_t = p.inputs
+    rows = sign.reshape(-1, *([1] * (w.data.ndim - 1)))
+    wq = QuantParams(alpha.astype(np.float32), np.zeros(alpha.size, np.int64), 0)
+    p.inputs = [p.inputs[0],
+                Value(g.unique_name(w.name), w.shape, DType.b1, wq,
+                      (w.data * rows).astype(np.int8), w.encoding),
+                const(g.unique_name(old_t.name), t.astype(t_dtype.np), t_dtype)]
+
+
+def _affine_into_layer(g: Graph) -> bool:
+    for n in g.nodes:
+        m = _affine(n)
+        if m is None:
+            continue
+        x, vec = m
+        p = _float_layer(g, x)
+        if p is None or sole_consumer(g, x) is not n:
+            continue
+        alpha = p.inputs[1].quant.scale.astype(np.float64)
+        b = p.inputs[2].data.astype(np.float64)
+        if isinstance(n, Mul):
+            if np.any(vec == 0):
+                continue
+            a = alpha * vec
+            _with(g, p, np.abs(a), np.sign(a), b * vec, DType.f32)
+        else:
+            _with(g, p, alpha, np.ones_like(alpha), b + _shift(n, vec), DType.f32)
+        bypass(g, n, x)
+        return True
+    return False
+
+
+def _sign_into_layer(g: Graph) -> bool:
+    for z in g.nodes:
+        if not isinstance(z, Binarize) or z.x.dtype is not DType.f32:
+            continue
+        pools, v = [], z.x
+        while isinstance(g.producer(v), MaxPool2d) and sole_consumer(g, v) is (pools or [z])[0]:
+            pools.insert(0, g.producer(v))
+            v = pools[0].x
+        p = _float_layer(g, v)
+        if p is None or sole_consumer(g, v) is not (pools or [z])[0]:
+            continue
+        _, t, flip = z.inputs
+        flips = flip.data.astype(bool)
+        if pools and flips.any():
+            continue
+        alpha = p.inputs[1].quant.scale.astype(np.float64)
+        b = p.inputs[2].data.astype(np.float64)
+        taps = p.inputs[1].size // p.inputs[1].shape[0]
+        thr = np.ceil((t.data.astype(np.float64) - b) / alpha)
+        thr = np.where(flips, 1 - thr, thr)
+        thr = np.clip(thr, -taps - 1, taps + 1)
+        _with(g, p, alpha, np.where(flips, -1.0, 1.0), thr, DType.s32)
+        chain = [p, *pools]
+        for node in chain:  # the layer and the pools now carry b1 values
+            old = node.outputs[0]
+            node.outputs = [Value(old.name, old.shape, DType.b1)]
+            g.replace_uses(old, node.outputs[0])
+        bypass(g, z, chain[-1].outputs[0])
+        return True
+    return False

@@ -1,0 +1,189 @@
+"""Binary ops (converter/ops/binary.py) against plain loops, the bit packing of b1 activations,
+batch-norm + sign folding (passes/fold_binary.py), quantization of a graph with binary layers,
+and the errors for bad binary input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from firmforge.converter.ir import DType, Graph, IRError, QuantParams, Value, const, make_node
+from firmforge.converter.ops.binary import (
+    Binarize,
+    BinaryConv2d,
+    BinaryDense,
+    pack_rows,
+    packed_nbytes,
+    unpack_rows,
+)
+from firmforge.converter.ops.common import Padding
+from firmforge.converter.ops.conv import Conv2d
+from firmforge.converter.ops.eltwise import Add, Mul
+from firmforge.converter.ops.pool import MaxPool2d
+from firmforge.converter.ops.shape import Reshape
+from firmforge.converter.passes import fold_binary
+from firmforge.converter.plan import plan_memory
+from firmforge.converter.quantize.calibrate import calibrate
+from firmforge.converter.quantize.ptq import quantize
+from firmforge.converter.reference import run, run_planned
+
+
+def _pm(rng, shape):
+    return np.where(rng.random(shape) < 0.5, -1, 1).astype(np.int8)
+
+
+def _scales(rng, o):
+    return QuantParams(rng.uniform(0.5, 2, o).astype(np.float32), np.zeros(o, np.int64), 0)
+
+
+def test_packing_puts_value_c_in_bit_c_mod_32_of_word_c_div_32():
+    a = -np.ones((2, 70), np.int8)
+    a[0, 0] = a[0, 33] = a[1, 69] = 1
+    words = pack_rows(a)
+    assert words.shape == (2, 3) and words.dtype == np.uint32
+    assert words[0].tolist() == [1, 2, 0] and words[1].tolist() == [0, 0, 1 << 5]
+    assert np.array_equal(unpack_rows(words, 70), a)
+    assert packed_nbytes((1, 4, 4, 70)) == 16 * 3 * 4
+    assert Value("v", (1, 4, 4, 70), DType.b1).nbytes == 16 * 3 * 4
+
+
+def test_binarize_compares_against_thresholds_and_flips():
+    x = Value("x", (1, 3), DType.s8, QuantParams.per_tensor(0.1, 0))
+    t = const("t", np.array([0, 5, -128], np.int32), DType.s32)
+    f = const("f", np.array([0, 1, 1], np.uint8), DType.u1)
+    node = make_node(Binarize, "b", [x, t, f], ["y"])
+    xs = np.array([[0, 5, 100], [-1, 4, -128]], np.int8)
+    (y,) = node.ref([xs, t.data, f.data])
+    assert y.tolist() == [[1, -1, -1], [-1, 1, -1]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_binary_dense_is_the_plus_minus_one_dot_product(seed):
+    rng = np.random.default_rng(seed)
+    k, o = int(rng.integers(1, 100)), int(rng.integers(1, 40))
+    x, w = _pm(rng, (5, k)), _pm(rng, (o, k))
+    t = rng.integers(-k, k + 1, o).astype(np.int32)
+    xv = Value("x", (1, k), DType.b1)
+    node = make_node(BinaryDense, "d", [xv, const("w", w, DType.b1, _scales(rng, o)),
+                                        const("t", t, DType.s32)], ["y"])
+    (y,) = node.ref([x, w, t])
+    dot = np.array([[sum(int(x[n, j]) * int(w[i, j]) for j in range(k)) for i in range(o)]
+                    for n in range(5)])
+    assert np.array_equal(y, np.where(dot >= t, 1, -1))
+    # K - 2 popcount(x xor w), the identity the kernels use
+    pop = np.array([[np.count_nonzero(x[n] != w[i]) for i in range(o)] for n in range(5)])
+    assert np.array_equal(dot, k - 2 * pop)
+
+
+@pytest.mark.parametrize("pad_value", [-1, 0, 1])
+def test_binary_conv_pads_with_its_pad_value(pad_value):
+    rng = np.random.default_rng(pad_value + 7)
+    n, h, wd, c, o, kh, kw = 2, 5, 6, 3, 4, 3, 2
+    pad, stride, dil = Padding(1, 2, 1, 0), (1, 2), (2, 1)
+    x, w = _pm(rng, (n, h, wd, c)), _pm(rng, (o, kh, kw, c))
+    t = rng.integers(-6, 7, o).astype(np.int32)
+    node = make_node(BinaryConv2d, "c", [Value("x", (1, h, wd, c), DType.b1),
+                                         const("w", w, DType.b1, _scales(rng, o)),
+                                         const("t", t, DType.s32)], ["y"],
+                     stride=stride, dilation=dil, padding=pad, pad_value=pad_value)
+    (y,) = node.ref([x, w, t])
+    _, oh, ow, _ = node.y.shape
+    want = np.zeros((n, oh, ow, o), np.int64)
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                for oc in range(o):
+                    s = 0
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            iy = oy * stride[0] - pad.top + ky * dil[0]
+                            ix = ox * stride[1] - pad.left + kx * dil[1]
+                            inside = 0 <= iy < h and 0 <= ix < wd
+                            xv = x[b, iy, ix] if inside else np.full(c, pad_value)
+                            s += int(np.dot(xv.astype(np.int64), w[oc, ky, kx]))
+                    want[b, oy, ox, oc] = s
+    assert np.array_equal(y, np.where(want >= t, 1, -1))
+
+
+def _float_binary_graph(rng, flip: bool = False) -> Graph:
+    """Conv2d -> sign -> BinaryConv2d -> BN (Mul, Add) -> MaxPool -> sign -> BinaryDense."""
+    x = Value("x", (1, 6, 6, 2), DType.f32)
+    c1 = make_node(Conv2d, "c1", [x, const("w1", rng.normal(0, 0.5, (32, 3, 3, 2)).astype(np.float32)),
+                                  const("b1", rng.normal(0, 0.1, 32).astype(np.float32))],
+                   ["h1"], padding=Padding(1, 1, 1, 1))
+    z1 = make_node(Binarize, "z1", [c1.y, const("t1", np.zeros(32, np.float32)),
+                                    const("f1", np.zeros(32, np.uint8), DType.u1)], ["h2"])
+    bc = make_node(BinaryConv2d, "bc", [z1.y, const("wb", _pm(rng, (64, 3, 3, 32)), DType.b1,
+                                                    _scales(rng, 64)),
+                                        const("bb", rng.normal(0, 2, 64).astype(np.float32))],
+                   ["h3"], padding=Padding(1, 1, 1, 1), pad_value=-1)
+    mul = make_node(Mul, "bn_mul", [bc.y, const("s", rng.normal(0, 1, 64).astype(np.float32))],
+                    ["h4"])
+    add = make_node(Add, "bn_add", [mul.y, const("a", rng.normal(0, 3, 64).astype(np.float32))],
+                    ["h5"])
+    mp = make_node(MaxPool2d, "mp", [add.y], ["h6"])
+    z2 = make_node(Binarize, "z2", [mp.y, const("t2", np.zeros(64, np.float32)),
+                                    const("f2", np.full(64, flip, np.uint8), DType.u1)], ["h7"])
+    rs = make_node(Reshape, "rs", [z2.y], ["h8"], shape=(1, 9 * 64))
+    bd = make_node(BinaryDense, "bd", [rs.y, const("wd", _pm(rng, (10, 576)), DType.b1,
+                                                   _scales(rng, 10)),
+                                       const("bd_b", rng.normal(0, 1, 10).astype(np.float32))],
+                   ["y"])
+    g = Graph("bin", [c1, z1, bc, mul, add, mp, z2, rs, bd], [x], [bd.y])
+    g.validate()
+    return g
+
+
+def test_batchnorm_and_sign_fold_into_integer_thresholds():
+    rng = np.random.default_rng(3)
+    g = _float_binary_graph(rng)
+    folded = fold_binary(g)
+    kinds = [n.kind for n in folded.nodes]
+    assert "mul" not in kinds and "add" not in kinds and kinds.count("binarize") == 1
+    bc = next(n for n in folded.nodes if n.name == "bc")
+    assert bc.y.dtype is DType.b1 and bc.inputs[2].dtype is DType.s32
+    assert np.all(bc.inputs[1].quant.scale > 0)  # negative BN scales became negated rows
+    xs = rng.normal(0, 1, (64, 6, 6, 2)).astype(np.float32)
+    (want,), t0 = run(g, [xs], keep_all=True)
+    (got,), t1 = run(folded, [xs], keep_all=True)
+    assert np.array_equal(t0["h7"], t1["h6"])  # the same signs reach the dense layer
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_flipped_sign_after_a_pool_is_not_folded():
+    g = _float_binary_graph(np.random.default_rng(4), flip=True)
+    folded = fold_binary(g)
+    assert [n.kind for n in folded.nodes].count("binarize") == 2  # the pool blocks the flip
+
+
+def test_quantized_binary_graph_runs_as_planned():
+    rng = np.random.default_rng(5)
+    g = fold_binary(_float_binary_graph(rng))
+    xs = rng.normal(0, 1, (48, 6, 6, 2)).astype(np.float32)
+    q = quantize(g, calibrate(g, xs, progress=False))
+    assert [v.dtype for v in q.nodes[1].outputs] == [DType.b1]
+    assert q.nodes[1].inputs[1].dtype is DType.s32  # threshold on the int8 conv output
+    xq = q.inputs[0].quant.quantize(xs, DType.s8)
+    (want,) = run(q, [xq])[0]
+    got = run_planned(q, plan_memory(q), [xq])
+    assert np.array_equal(got[0], want)
+    fy = run(g, [xs])[0][0]
+    yq = q.outputs[0].quant
+    deq = (want.astype(np.float64) - yq.zp) * yq.s
+    assert np.corrcoef(deq.ravel(), fy.ravel())[0, 1] > 0.9
+
+
+def test_bad_binary_input_is_refused_with_a_clear_error():
+    rng = np.random.default_rng(6)
+    x = Value("x", (1, 2, 2, 40), DType.b1)
+    with pytest.raises(IRError, match="packed in 32-bit words"):
+        make_node(Reshape, "r", [x], ["y"], shape=(1, 160))
+    w = _pm(rng, (3, 8))
+    w[1, 2] = 0
+    with pytest.raises(IRError, match="not only -1 and \\+1"):
+        make_node(BinaryDense, "d", [Value("x", (1, 8), DType.b1),
+                                     const("w", w, DType.b1, _scales(rng, 3)),
+                                     const("t", np.zeros(3, np.int32), DType.s32)], ["y"])
+    with pytest.raises(IRError, match="thresholds and flips of shape"):
+        make_node(Binarize, "z", [Value("x", (1, 4), DType.f32), const("t", np.zeros(3, np.float32)),
+                                  const("f", np.zeros(4, np.uint8), DType.u1)], ["y"])
