@@ -14,12 +14,12 @@ first, which is TFLite's INT4/INT2 layout, so an INT4 buffer of a .tflite file *
 The *storage of a dtype* is how a format keeps a list of values: sub-byte dtypes as one bit
 stream (uint8_t), the others one C element each (``int8_t`` ... ``int64_t``, ``float``).
 
-Row view. The row-oriented formats (Bitmask, CSR, NM) see a tensor as a matrix of ``R`` rows and
-``C`` columns, ``R = shape[axis]`` the output channels (the op's ``weight_axis``, default 0)
-and ``C = size / R``: ``np.moveaxis(values, axis, 0).reshape(R, C)``. A row is everything one
-output channel reads, in the order of the remaining axes: Dense ``(O, K)`` rows are ``w[o]``,
-Conv2d OHWI rows are ``w[o]`` flattened (kh, kw, ci), DepthwiseConv2d 1HWC (axis 3) rows are
-the (kh, kw) taps of one channel, a transposed view.
+Row view. The row-oriented formats (Bitmask, CSR, BlockCSR, NM) see a tensor as a matrix of
+``R`` rows and ``C`` columns, ``R = shape[axis]`` the output channels (the op's
+``weight_axis``, default 0) and ``C = size / R``: ``np.moveaxis(values, axis, 0).reshape(R,
+C)``. A row is everything one output channel reads, in the order of the remaining axes: Dense
+``(O, K)`` rows are ``w[o]``, Conv2d OHWI rows are ``w[o]`` flattened (kh, kw, ci),
+DepthwiseConv2d 1HWC (axis 3) rows are the (kh, kw) taps of one channel, a transposed view.
 
 Formats and their arrays (C type, length):
 
@@ -35,6 +35,19 @@ Formats and their arrays (C type, length):
                     row_ptr[r+1] - 1; col_idx: their columns, ascending within a row, uint8_t if
                     C <= 256, uint16_t if C <= 65536, else int32_t; values: the nonzeros in the
                     dtype's storage.
+``BlockCSR(axis)``  int8 only. Block sparsity of 4 rows x 1 column (TF-MOT's block pruning,
+                    XNNPACK's sparse kernels): the rows form G = ceil(R / 4) groups of 4 (the
+                    last one padded with zero rows); group g stores the columns where any of
+                    its 4 rows is nonzero, ascending, and when they are odd in number its last
+                    column once more, whose 4 weights are 0 (so decoding adds entries up).
+                    block_ptr: int32_t[G + 1], group g's columns are entries block_ptr[g] ..
+                    block_ptr[g+1] - 1 (an even count); col_idx: as CSR's; values: int8_t[4 *
+                    entries], per pair of entries 2j, 2j+1 (columns c0, c1, rows r0..r3 of the
+                    group) the 8 bytes w(r0,c0) w(r1,c0) w(r0,c1) w(r1,c1) w(r2,c0) w(r3,c0)
+                    w(r2,c1) w(r3,c1): a little-endian word holds rows r0 and r1 (r2 and r3)
+                    of both columns, which Cortex-M's SXTB16 splits into the halfword pairs
+                    (w(r0,c0), w(r0,c1)) and (w(r1,c0), w(r1,c1)) that SMLAD multiplies by
+                    (v[c0], v[c1]).
 ``NM(n, m, axis)``  N:M structured sparsity: each row is cut into G = ceil(C / m) groups of m
                     columns (the last one padded with zeros), and each group holds at most n
                     nonzeros. Every group stores exactly n slots, in ascending column order:
@@ -228,9 +241,8 @@ class CSR(_Sparse):
         rows, cols = np.nonzero(m)
         ptr = np.zeros(m.shape[0] + 1, np.int32)
         np.cumsum(np.bincount(rows, minlength=m.shape[0]), out=ptr[1:])
-        itype = np.uint8 if m.shape[1] <= 1 << 8 else np.uint16 if m.shape[1] <= 1 << 16 \
-            else np.int32
-        return (Array("row_ptr", "int32_t", ptr), _plain_np("col_idx", cols.astype(itype)),
+        return (Array("row_ptr", "int32_t", ptr),
+                _plain_np("col_idx", cols.astype(_itype(m.shape[1]))),
                 _stored("values", m[rows, cols], dtype))
 
     def _decode(self, e):
@@ -246,6 +258,61 @@ class CSR(_Sparse):
 
     def __str__(self) -> str:
         return f"csr (axis {self.axis})"
+
+
+@dataclass(frozen=True)
+class BlockCSR(_Sparse):
+    """Block compressed sparse rows: 4-row groups, the columns any row of a group uses, 4
+    weights per stored column interleaved by column pairs (module doc)."""
+
+    axis: int = 0
+
+    def check(self, dtype: DType) -> None:
+        if dtype is not DType.s8:
+            raise IRError(f"{self} storage holds int8 values, not {dtype.value}")
+
+    def _encode(self, v, dtype):
+        m = self.rows(v)
+        r, c = m.shape
+        blocks = np.zeros((-(-r // 4) * 4, c), np.int8)
+        blocks[:r] = m
+        blocks = blocks.reshape(-1, 4, c)
+        cols, pad = [], []
+        for grp in blocks:
+            used = np.flatnonzero(grp.any(axis=0))
+            odd = used.size % 2
+            cols.append(np.append(used, used[-1:]) if odd else used)
+            pad.append(np.arange(cols[-1].size) == used.size)  # the repeated column
+        ptr = np.zeros(blocks.shape[0] + 1, np.int32)
+        np.cumsum([x.size for x in cols], out=ptr[1:])
+        col = np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, np.int64)
+        w4 = blocks[np.repeat(np.arange(blocks.shape[0]), np.diff(ptr)), :, col]  # (entries, 4)
+        w4[np.concatenate(pad) if pad else np.zeros(0, bool)] = 0
+        # (pair, column j, row half h, row k) -> bytes in (h, j, k) order
+        vals = w4.reshape(-1, 2, 2, 2).transpose(0, 2, 1, 3).reshape(-1)
+        return (Array("block_ptr", "int32_t", ptr), _plain_np("col_idx", col.astype(_itype(c))),
+                _plain("values", vals, dtype))
+
+    def _decode(self, e):
+        r, c = _rows_cols(e.shape, self.axis)
+        g = -(-r // 4)
+        ptr = e["block_ptr"].data.astype(np.int64)
+        cols = e["col_idx"].data.astype(np.int64)
+        n = np.diff(ptr)
+        if ptr.size != g + 1 or ptr[0] != 0 or np.any(n < 0) or np.any(n % 2) \
+                or ptr[-1] != cols.size or np.any(cols >= c):
+            raise IRError("block csr arrays are inconsistent with the shape")
+        w4 = _load(e["values"], e.dtype, 4 * cols.size).reshape(-1, 2, 2, 2)
+        w4 = w4.transpose(0, 2, 1, 3).reshape(-1, 4).astype(np.int32)
+        rows = np.repeat(np.arange(g), n)[:, None] * 4 + np.arange(4)
+        mat = np.zeros((g * 4, c), np.int32)
+        np.add.at(mat, (rows, np.broadcast_to(cols[:, None], rows.shape)), w4)
+        if np.any(mat[r:]) or np.any(mat < e.dtype.qmin) or np.any(mat > e.dtype.qmax):
+            raise IRError("block csr arrays hold weights outside the matrix or its dtype")
+        return self.unrows(mat[:r].astype(e.dtype.np), e.shape)
+
+    def __str__(self) -> str:
+        return f"block csr 4x1 (axis {self.axis})"
 
 
 @dataclass(frozen=True)
@@ -342,7 +409,7 @@ class Codebook(Encoding):
         return f"{self.bits}-bit codebook"
 
 
-FORMATS: tuple[type[Encoding], ...] = (Dense, Packed, Bitmask, CSR, NM, Codebook)
+FORMATS: tuple[type[Encoding], ...] = (Dense, Packed, Bitmask, CSR, BlockCSR, NM, Codebook)
 
 
 # -- the two entry points ----------------------------------------------------------------------
@@ -399,6 +466,11 @@ def _plain(name: str, flat: np.ndarray, dtype: DType) -> Array:
 
 def _plain_np(name: str, arr: np.ndarray) -> Array:
     return Array(name, _CTYPE_OF_NP[arr.dtype.name], np.ascontiguousarray(arr))
+
+
+def _itype(c: int) -> type:
+    """The column index type of C columns (CSR, BlockCSR)."""
+    return np.uint8 if c <= 1 << 8 else np.uint16 if c <= 1 << 16 else np.int32
 
 
 def _rows_cols(shape: tuple[int, ...], axis: int) -> tuple[int, int]:
