@@ -55,8 +55,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
     per byte), for every conv/dense layer or as a
     mapping from layer (node) names to it, the others staying int8; ``storage`` how the
     weights are stored (``converter/passes/storage.py``): ``"auto"`` (default) takes, per
-    layer, the smallest format the C target runs (dense, packed int4, CSR, N:M, bitmask or
-    codebook; dense unless another saves more than a few bytes), ``None`` keeps the dense or
+    layer, the smallest format the C target runs (dense, packed int4, block CSR, CSR, N:M,
+    bitmask or codebook; dense unless another saves more than a few bytes), ``None`` keeps the dense or
     packed weights, and a mapping from layer names to a format (``CSR()``, ``NM(2, 4)``,
     ``Codebook(4)``, ... from ``firmforge.converter.encoding``), ``"auto"`` or ``None``
     decides layer by layer (unnamed layers: ``"auto"``); a format the weights do not fit is an
