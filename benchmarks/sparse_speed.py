@@ -1,13 +1,15 @@
 """Instructions of one int8 Dense layer on an emulated Cortex-M4 (qemu-mps2-an386) with its
-weights stored dense, CSR, bitmask, N:M and as a codebook, at 0%, 50%, 75%, 90% and 95%
-sparsity, against the dense int8 kernel of the same shape (ff_dense_s8_fast, the layer's kernel
+weights stored dense, CSR, bitmask, N:M, block CSR and as a codebook, at 0%, 50%, 75%, 90% and
+95% sparsity, against the dense int8 kernel of the same shape (ff_dense_s8_fast, the layer's kernel
 when its weights are stored dense); with the bytes each format stores and the format
 ``convert()`` picks for those weights (``storage="auto"``, by size). Exits non-zero when any
 output differs from the reference.
 
 Shape: 512 inputs, 128 outputs (65,536 multiply-accumulates), one row. Unstructured sparsity
 prunes each row to exactly the same count of nonzeros (random columns); the N:M formats get the
-pattern of that sparsity (2:4, 1:4, 1:10, 1:20), their nonzeros at random slots of each group.
+pattern of that sparsity (2:4, 1:4, 1:10, 1:20), their nonzeros at random slots of each group;
+block CSR gets block-pruned weights (TF-MOT's ``block_size=(4, 1)``): exactly that fraction of
+the 4-output x 1-input blocks zeroed, at random.
 Instructions are counted by firmforge's QEMU plugin per inference (the whole run function: the
 layer's kernel, its call and the model's entry), median of the vectors.
 
@@ -25,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmforge.converter.encoding import CSR, NM, Bitmask, Codebook, Dense, Encoding, encode
+from firmforge.converter.encoding import CSR, NM, Bitmask, BlockCSR, Codebook, Dense, Encoding, encode
 from firmforge.converter.ir import DType, Graph, QuantParams, Value, const
 from firmforge.converter.ops.dense import Dense as DenseOp
 from firmforge.converter.passes.storage import choose_storage
@@ -81,6 +83,15 @@ def nm_pruned(w: np.ndarray, n: int, m: int, rng: np.random.Generator) -> np.nda
     return w * keep[:, :k]
 
 
+def block_pruned(w: np.ndarray, sparsity: float, rng: np.random.Generator) -> np.ndarray:
+    """``w`` with round(sparsity * blocks) of its 4x1 blocks (4 outputs, 1 input) zeroed."""
+    o, k = w.shape
+    groups = -(-o // 4)
+    keep = np.ones(groups * k, bool)
+    keep[rng.choice(keep.size, round(keep.size * sparsity), replace=False)] = False
+    return w * np.repeat(keep.reshape(groups, k), 4, axis=0)[:o]
+
+
 def clustered(w: np.ndarray, entries: int, rng: np.random.Generator) -> np.ndarray:
     table = np.sort(rng.choice(np.arange(-127, 128), entries, replace=False))
     return table[np.abs(w[..., None] - table).argmin(axis=-1)]
@@ -109,6 +120,7 @@ def main() -> None:
         cases += [("csr", p, wp, CSR()), ("bitmask", p, wp, Bitmask())]
         n, m = NM_OF[p]
         cases.append((f"{n}:{m}", p, nm_pruned(w0, n, m, rng), NM(n, m)))
+        cases.append(("block csr 4x1", p, block_pruned(w0, p, rng), BlockCSR()))
     for entries, bits in ((16, 4), (4, 2)):
         cases.append((f"codebook {entries}", 0.0, clustered(w0, entries, rng), Codebook(bits)))
     runs = CBackend().runs

@@ -35,6 +35,7 @@ def convert(model: object, example_input: object = None, calibration: object = N
             weight_dtype: DType | Mapping[str, DType] = DType.s8,
             storage: StorageOption = AUTO, weight_bits: int | Mapping[str, int] | None = None,
             sparsity: float | Mapping[str, float] | None = None,
+            sparsity_block: int | Mapping[str, int] | None = None,
             nm: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
             clusters: int | Mapping[str, int] | None = None, bias_correction: bool = False,
             layerwise_calibration: bool = False, data_free: bool = False,
@@ -55,8 +56,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
     per byte), for every conv/dense layer or as a
     mapping from layer (node) names to it, the others staying int8; ``storage`` how the
     weights are stored (``converter/passes/storage.py``): ``"auto"`` (default) takes, per
-    layer, the smallest format the C target runs (dense, packed int4, CSR, N:M, bitmask or
-    codebook; dense unless another saves more than a few bytes), ``None`` keeps the dense or
+    layer, the smallest format the C target runs (dense, packed int4, block CSR, CSR, N:M,
+    bitmask or codebook; dense unless another saves more than a few bytes), ``None`` keeps the dense or
     packed weights, and a mapping from layer names to a format (``CSR()``, ``NM(2, 4)``,
     ``Codebook(4)``, ... from ``firmforge.converter.encoding``), ``"auto"`` or ``None``
     decides layer by layer (unnamed layers: ``"auto"``); a format the weights do not fit is an
@@ -65,7 +66,10 @@ def convert(model: object, example_input: object = None, calibration: object = N
     Compression of a float model (``converter/compress/graph.py``), each option one value for
     every conv/dense layer or a mapping from layer names to it: ``weight_bits`` 8, 4 or 2
     (instead of ``weight_dtype``); ``sparsity`` in [0, 1), the fraction of each layer's weights
-    removed by magnitude; ``nm`` an ``(n, m)`` pattern such as ``(2, 4)``, at most n nonzeros
+    removed by magnitude; ``sparsity_block`` (with ``sparsity``) a positive integer b: whole
+    blocks of b output channels x 1 input position are removed instead, by their mean
+    magnitude (4: the blocks ``BlockCSR`` skips, whose int8 kernels at 90% take ~0.25x the
+    dense instructions); ``nm`` an ``(n, m)`` pattern such as ``(2, 4)``, at most n nonzeros
     in every m consecutive weights of a row; ``clusters`` the most distinct integer weights per
     layer (k-means). Pruning applies to the float weights before calibration, clustering to
     the quantized ones; storage then picks the sparse or codebook format that fits.
@@ -93,8 +97,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
                               "their bits: give one of them")
     ptq = _PtqOptions(bias_correction, layerwise_calibration, data_free,
                       _budget_bytes(flash_budget, board),
-                      {"weight_bits": weight_bits, "sparsity": sparsity, "nm": nm,
-                       "clusters": clusters})
+                      {"weight_bits": weight_bits, "sparsity": sparsity,
+                       "sparsity_block": sparsity_block, "nm": nm, "clusters": clusters})
     if isinstance(model, (bytes, bytearray, memoryview)):
         return _convert_tflite(bytes(model), calibration, name, observer, progress, weight_dtype,
                                storage, ptq)
@@ -192,7 +196,7 @@ def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
         if weight_dtype is not DType.s8 or ptq.compresses:
             raise ConversionError(f"{what} is already quantized: its weights keep the "
                                   "dtypes the file stores, weight_dtype, weight_bits, sparsity, "
-                                  "nm and clusters apply to float models")
+                                  "sparsity_block, nm and clusters apply to float models")
         return _checked(Project(imp.graph.name, imp.graph), storage)
     if ptq.data_free:
         raise ConversionError(f"data_free=True synthesizes inputs from a PyTorch model's "
@@ -298,7 +302,7 @@ class _PtqOptions:
     budget: int | None = None
     # convert()'s compression options (converter/compress/graph.py plan's keywords)
     compression: Mapping[str, object] = field(default_factory=lambda: dict.fromkeys(
-        ("weight_bits", "sparsity", "nm", "clusters")))
+        ("weight_bits", "sparsity", "sparsity_block", "nm", "clusters")))
 
     @property
     def active(self) -> bool:

@@ -7,25 +7,19 @@ become values again (``decode``); the kernel descriptors, ``EmitContext.const``,
 the TFLite importer all go through it. For every encoding ``decode(encode(v, t, e)) == v``
 exactly, and ``Encoded.nbytes`` is what the arrays occupy.
 
-Bit streams. Sub-byte fields are packed least significant first: field ``i`` of a ``b``-bit
-stream (``b`` in 1, 2, 4, 8) is bits ``(i*b) % 8 .. (i*b) % 8 + b - 1`` of byte ``(i*b) // 8``,
-and the unused high bits of the last byte are 0. For int4 that puts element ``2j`` in the low
-nibble of byte ``j`` and element ``2j+1`` in its high nibble: TFLite's INT4 (and INT2) layout
-(``tensor_utils::PackInt8IntoDenseInt`` / ``UnpackPackedIntToInt8``), which CMSIS-NN's s4
-kernels read too, so an INT4 buffer of a .tflite file *is* a ``Packed()`` array byte for byte.
-It is also the order a little-endian reader extracts without knowing how many fields a byte
-holds: ``(byte >> (b * (i % (8 / b)))) & (2**b - 1)``. Field values: s4/s2 are two's
-complement in ``b`` bits (s4 -8..7 is 0x8..0x7); b1 is bit 1 = +1, bit 0 = -1; u1 the bit.
+Bit streams (sub-byte values, index fields) are ``bitstream.py``'s: least significant field
+first, which is TFLite's INT4/INT2 layout, so an INT4 buffer of a .tflite file *is* a
+``Packed()`` array byte for byte.
 
 The *storage of a dtype* is how a format keeps a list of values: sub-byte dtypes as one bit
 stream (uint8_t), the others one C element each (``int8_t`` ... ``int64_t``, ``float``).
 
-Row view. The row-oriented formats (Bitmask, CSR, NM) see a tensor as a matrix of ``R`` rows and
-``C`` columns, ``R = shape[axis]`` the output channels (the op's ``weight_axis``, default 0)
-and ``C = size / R``: ``np.moveaxis(values, axis, 0).reshape(R, C)``. A row is everything one
-output channel reads, in the order of the remaining axes: Dense ``(O, K)`` rows are ``w[o]``,
-Conv2d OHWI rows are ``w[o]`` flattened (kh, kw, ci), DepthwiseConv2d 1HWC (axis 3) rows are
-the (kh, kw) taps of one channel, a transposed view.
+Row view. The row-oriented formats (Bitmask, CSR, BlockCSR, NM) see a tensor as a matrix of
+``R`` rows and ``C`` columns, ``R = shape[axis]`` the output channels (the op's
+``weight_axis``, default 0) and ``C = size / R``: ``np.moveaxis(values, axis, 0).reshape(R,
+C)``. A row is everything one output channel reads, in the order of the remaining axes: Dense
+``(O, K)`` rows are ``w[o]``, Conv2d OHWI rows are ``w[o]`` flattened (kh, kw, ci),
+DepthwiseConv2d 1HWC (axis 3) rows are the (kh, kw) taps of one channel, a transposed view.
 
 Formats and their arrays (C type, length):
 
@@ -41,6 +35,19 @@ Formats and their arrays (C type, length):
                     row_ptr[r+1] - 1; col_idx: their columns, ascending within a row, uint8_t if
                     C <= 256, uint16_t if C <= 65536, else int32_t; values: the nonzeros in the
                     dtype's storage.
+``BlockCSR(axis)``  int8 only. Block sparsity of 4 rows x 1 column (TF-MOT's block pruning,
+                    XNNPACK's sparse kernels): the rows form G = ceil(R / 4) groups of 4 (the
+                    last one padded with zero rows); group g stores the columns where any of
+                    its 4 rows is nonzero, ascending, and when they are odd in number its last
+                    column once more, whose 4 weights are 0 (so decoding adds entries up).
+                    block_ptr: int32_t[G + 1], group g's columns are entries block_ptr[g] ..
+                    block_ptr[g+1] - 1 (an even count); col_idx: as CSR's; values: int8_t[4 *
+                    entries], per pair of entries 2j, 2j+1 (columns c0, c1, rows r0..r3 of the
+                    group) the 8 bytes w(r0,c0) w(r1,c0) w(r0,c1) w(r1,c1) w(r2,c0) w(r3,c0)
+                    w(r2,c1) w(r3,c1): a little-endian word holds rows r0 and r1 (r2 and r3)
+                    of both columns, which Cortex-M's SXTB16 splits into the halfword pairs
+                    (w(r0,c0), w(r0,c1)) and (w(r1,c0), w(r1,c1)) that SMLAD multiplies by
+                    (v[c0], v[c1]).
 ``NM(n, m, axis)``  N:M structured sparsity: each row is cut into G = ceil(C / m) groups of m
                     columns (the last one padded with zeros), and each group holds at most n
                     nonzeros. Every group stores exactly n slots, in ascending column order:
@@ -70,6 +77,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bitstream import field_values, pack_bits, stream_bits, unpack_bits, value_fields
 from .ir import DType, IRError
 
 _CTYPE_OF_NP = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
@@ -233,9 +241,8 @@ class CSR(_Sparse):
         rows, cols = np.nonzero(m)
         ptr = np.zeros(m.shape[0] + 1, np.int32)
         np.cumsum(np.bincount(rows, minlength=m.shape[0]), out=ptr[1:])
-        itype = np.uint8 if m.shape[1] <= 1 << 8 else np.uint16 if m.shape[1] <= 1 << 16 \
-            else np.int32
-        return (Array("row_ptr", "int32_t", ptr), _plain_np("col_idx", cols.astype(itype)),
+        return (Array("row_ptr", "int32_t", ptr),
+                _plain_np("col_idx", cols.astype(_itype(m.shape[1]))),
                 _stored("values", m[rows, cols], dtype))
 
     def _decode(self, e):
@@ -254,6 +261,61 @@ class CSR(_Sparse):
 
 
 @dataclass(frozen=True)
+class BlockCSR(_Sparse):
+    """Block compressed sparse rows: 4-row groups, the columns any row of a group uses, 4
+    weights per stored column interleaved by column pairs (module doc)."""
+
+    axis: int = 0
+
+    def check(self, dtype: DType) -> None:
+        if dtype is not DType.s8:
+            raise IRError(f"{self} storage holds int8 values, not {dtype.value}")
+
+    def _encode(self, v, dtype):
+        m = self.rows(v)
+        r, c = m.shape
+        blocks = np.zeros((-(-r // 4) * 4, c), np.int8)
+        blocks[:r] = m
+        blocks = blocks.reshape(-1, 4, c)
+        cols, pad = [], []
+        for grp in blocks:
+            used = np.flatnonzero(grp.any(axis=0))
+            odd = used.size % 2
+            cols.append(np.append(used, used[-1:]) if odd else used)
+            pad.append(np.arange(cols[-1].size) == used.size)  # the repeated column
+        ptr = np.zeros(blocks.shape[0] + 1, np.int32)
+        np.cumsum([x.size for x in cols], out=ptr[1:])
+        col = np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, np.int64)
+        w4 = blocks[np.repeat(np.arange(blocks.shape[0]), np.diff(ptr)), :, col]  # (entries, 4)
+        w4[np.concatenate(pad) if pad else np.zeros(0, bool)] = 0
+        # (pair, column j, row half h, row k) -> bytes in (h, j, k) order
+        vals = w4.reshape(-1, 2, 2, 2).transpose(0, 2, 1, 3).reshape(-1)
+        return (Array("block_ptr", "int32_t", ptr), _plain_np("col_idx", col.astype(_itype(c))),
+                _plain("values", vals, dtype))
+
+    def _decode(self, e):
+        r, c = _rows_cols(e.shape, self.axis)
+        g = -(-r // 4)
+        ptr = e["block_ptr"].data.astype(np.int64)
+        cols = e["col_idx"].data.astype(np.int64)
+        n = np.diff(ptr)
+        if ptr.size != g + 1 or ptr[0] != 0 or np.any(n < 0) or np.any(n % 2) \
+                or ptr[-1] != cols.size or np.any(cols >= c):
+            raise IRError("block csr arrays are inconsistent with the shape")
+        w4 = _load(e["values"], e.dtype, 4 * cols.size).reshape(-1, 2, 2, 2)
+        w4 = w4.transpose(0, 2, 1, 3).reshape(-1, 4).astype(np.int32)
+        rows = np.repeat(np.arange(g), n)[:, None] * 4 + np.arange(4)
+        mat = np.zeros((g * 4, c), np.int32)
+        np.add.at(mat, (rows, np.broadcast_to(cols[:, None], rows.shape)), w4)
+        if np.any(mat[r:]) or np.any(mat < e.dtype.qmin) or np.any(mat > e.dtype.qmax):
+            raise IRError("block csr arrays hold weights outside the matrix or its dtype")
+        return self.unrows(mat[:r].astype(e.dtype.np), e.shape)
+
+    def __str__(self) -> str:
+        return f"block csr 4x1 (axis {self.axis})"
+
+
+@dataclass(frozen=True)
 class NM(_Sparse):
     """N:M structured sparsity: at most ``n`` nonzeros in every ``m`` consecutive columns."""
 
@@ -269,7 +331,7 @@ class NM(_Sparse):
     @property
     def index_bits(self) -> int:
         """Bits of a column index field: ceil(log2 m) rounded up to 1, 2, 4 or 8."""
-        return _stream_bits(max(1, (self.m - 1).bit_length()))
+        return stream_bits(max(1, (self.m - 1).bit_length()))
 
     def _groups(self, mat: np.ndarray) -> np.ndarray:
         r, c = mat.shape
@@ -332,7 +394,7 @@ class Codebook(Encoding):
     @property
     def index_bits(self) -> int:
         """Bits of an index field: ``bits`` rounded up to 1, 2, 4 or 8."""
-        return _stream_bits(self.bits)
+        return stream_bits(self.bits)
 
     def _decode(self, e):
         idx = unpack_bits(e["indices"].data, self.index_bits, e.size).astype(np.int64)
@@ -347,7 +409,7 @@ class Codebook(Encoding):
         return f"{self.bits}-bit codebook"
 
 
-FORMATS: tuple[type[Encoding], ...] = (Dense, Packed, Bitmask, CSR, NM, Codebook)
+FORMATS: tuple[type[Encoding], ...] = (Dense, Packed, Bitmask, CSR, BlockCSR, NM, Codebook)
 
 
 # -- the two entry points ----------------------------------------------------------------------
@@ -382,64 +444,17 @@ def from_packed(data: np.ndarray, shape: tuple[int, ...], dtype: DType) -> np.nd
     return decode(Encoded(Packed(), dtype, tuple(shape), (Array("packed", "uint8_t", data),)))
 
 
-# -- bit streams -------------------------------------------------------------------------------
-
-def pack_bits(fields: np.ndarray, bits: int) -> np.ndarray:
-    """Unsigned ``bits``-bit fields -> bytes, field i at bit (i*bits) % 8 of byte (i*bits)//8."""
-    if bits not in (1, 2, 4, 8):
-        raise IRError(f"bit streams hold 1, 2, 4 or 8-bit fields, not {bits}")
-    per = 8 // bits
-    f = np.asarray(fields, np.uint8).reshape(-1)
-    f = np.concatenate([f, np.zeros(-f.size % per, np.uint8)]).reshape(-1, per)
-    return (f.astype(np.uint32) << (bits * np.arange(per, dtype=np.uint32))).sum(
-        axis=1).astype(np.uint8)
-
-
-def unpack_bits(data: np.ndarray, bits: int, count: int) -> np.ndarray:
-    """The first ``count`` unsigned ``bits``-bit fields of a byte stream (``pack_bits``' inverse)."""
-    per = 8 // bits
-    d = np.asarray(data, np.uint8).reshape(-1)
-    if d.size * per < count:
-        raise IRError(f"{d.size} bytes hold fewer than {count} {bits}-bit fields")
-    f = (d[:, None] >> (bits * np.arange(per, dtype=np.uint8))) & ((1 << bits) - 1)
-    return f.reshape(-1)[:count].astype(np.uint8)
-
-
-def _stream_bits(bits: int) -> int:
-    """Index widths that do not divide 8 are stored in the next that does (3 -> 4, 5..7 -> 8),
-    so no field straddles a byte."""
-    return next(b for b in (1, 2, 4, 8) if b >= bits)
-
-
-def _fields(v: np.ndarray, dtype: DType) -> np.ndarray:
-    """Sub-byte values -> their unsigned bit fields (two's complement, b1 +1 -> 1)."""
-    if dtype is DType.b1:
-        return (v > 0).astype(np.uint8)
-    return (v.astype(np.int16) & ((1 << dtype.bits) - 1)).astype(np.uint8)
-
-
-def _values(f: np.ndarray, dtype: DType) -> np.ndarray:
-    """Bit fields -> values: sign extension as (f ^ half) - half, b1 as 2f - 1."""
-    f = f.astype(np.int16)
-    if dtype is DType.b1:
-        return (2 * f - 1).astype(dtype.np)
-    if dtype is DType.u1:
-        return f.astype(dtype.np)
-    half = 1 << (dtype.bits - 1)
-    return ((f ^ half) - half).astype(dtype.np)
-
-
 def _stored(name: str, flat: np.ndarray, dtype: DType) -> Array:
     """A list of values in the dtype's storage: a bit stream for sub-byte types."""
     if dtype.bits < 8:
-        return Array(name, "uint8_t", pack_bits(_fields(flat, dtype), dtype.bits))
+        return Array(name, "uint8_t", pack_bits(value_fields(flat, dtype), dtype.bits))
     return _plain(name, flat, dtype)
 
 
 def _load(a: Array, dtype: DType, count: int) -> np.ndarray:
     """``count`` values kept in the dtype's storage (``_stored``' inverse)."""
     if dtype.bits < 8:
-        return _values(unpack_bits(a.data, dtype.bits, count), dtype)
+        return field_values(unpack_bits(a.data, dtype.bits, count), dtype)
     if a.data.size != count:
         raise IRError(f"{a.name}: {a.data.size} values stored, {count} expected")
     return a.data.astype(dtype.np)
@@ -451,6 +466,11 @@ def _plain(name: str, flat: np.ndarray, dtype: DType) -> Array:
 
 def _plain_np(name: str, arr: np.ndarray) -> Array:
     return Array(name, _CTYPE_OF_NP[arr.dtype.name], np.ascontiguousarray(arr))
+
+
+def _itype(c: int) -> type:
+    """The column index type of C columns (CSR, BlockCSR)."""
+    return np.uint8 if c <= 1 << 8 else np.uint16 if c <= 1 << 16 else np.int32
 
 
 def _rows_cols(shape: tuple[int, ...], axis: int) -> tuple[int, int]:

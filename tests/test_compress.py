@@ -25,7 +25,7 @@ from firmforge.converter.compress import (
 )
 from firmforge.converter.compress.prune import is_nm, sparsity_of
 from firmforge.converter.convert import ConversionError
-from firmforge.converter.encoding import NM, Codebook
+from firmforge.converter.encoding import NM, BlockCSR, Codebook
 from firmforge.converter.ir import DType
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,42 @@ def test_global_masks_share_one_threshold():
     assert dropped.size == int(0.6 * 128) and dropped.max() <= kept.min()
     # the small-valued layer loses more than the large-valued one
     assert (~masks["a"]).mean() > (~masks["b"]).mean()
+
+
+def _blocks(keep: np.ndarray, block: int, axis: int = 0) -> np.ndarray:
+    """Per block of ``block`` rows x 1 column of the row view: True when all kept, False when
+    all dropped (asserting that no block is split)."""
+    rows = np.moveaxis(keep, axis, 0).reshape(keep.shape[axis], -1)
+    r, c = rows.shape
+    padded = np.concatenate([rows, np.repeat(rows[-1:], -r % block, axis=0)])
+    grp = padded.reshape(-1, block, c)
+    assert np.all(grp.all(axis=1) | ~grp.any(axis=1)), "a block is partly pruned"
+    return grp[:, 0]
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((8, 36), 0), ((10, 3, 3, 2), 0), ((1, 3, 3, 6), 3)])
+def test_block_magnitude_mask_removes_whole_blocks_by_mean_magnitude(shape, axis):
+    w = np.random.default_rng(4).standard_normal(shape)
+    r = shape[axis]
+    c = w.size // r
+    for s in (0.0, 0.5, 0.75, 0.9):
+        keep = magnitude_mask(w, s, block=4, axis=axis)
+        blocks = _blocks(keep, 4, axis)
+        assert (~blocks).sum() == int(np.floor(s * blocks.size))
+        if r % 4 == 0:  # every block is whole: the weights' sparsity is exact too
+            assert (~keep).sum() == int(np.floor(s * blocks.size)) * 4
+        rows = np.abs(np.moveaxis(w, axis, 0).reshape(r, c))
+        means = np.array([rows[g:g + 4].mean(axis=0) for g in range(0, r, 4)])
+        if 0 < s:
+            assert means[~blocks].max() <= means[blocks].min()
+    assert np.array_equal(magnitude_mask(w, 0.6, block=1, axis=axis), magnitude_mask(w, 0.6))
+    masks = global_masks({"a": w, "b": 3 * np.random.default_rng(5).standard_normal((4, 9))},
+                         0.5, block=4)
+    assert sum((~_blocks(m, 4)).sum() for m in masks.values()) == (-(-w.shape[0] // 4)
+                                                                   * (w.size // w.shape[0]) + 9) // 2
+    for bad in (0, -4, 2.5, True, "4"):
+        with pytest.raises(ValueError, match=r"sparsity_block must be a positive integer"):
+            magnitude_mask(w, 0.5, block=bad)
 
 
 def test_gradual_schedule_follows_zhu_and_gupta():
@@ -120,12 +156,13 @@ def projects():
         "clusters": {"clusters": 8},
         "all": {"sparsity": 0.5, "clusters": 6, "weight_bits": 4},
         "per_layer": {"sparsity": {"3": 0.8}, "nm": {"5": (1, 4)}, "clusters": {"0": 4}},
+        "block": {"sparsity": 0.9, "sparsity_block": 4},
     }
     return x, {k: convert(m, calibration=x, name="net", progress=False, **v)
                for k, v in opts.items()}
 
 
-@pytest.mark.parametrize("key", ["sparse", "nm4", "clusters", "all", "per_layer"])
+@pytest.mark.parametrize("key", ["sparse", "nm4", "clusters", "all", "per_layer", "block"])
 def test_host_c_equals_reference(projects, key):
     x, projs = projects
     np.testing.assert_array_equal(projs[key].run_host(x), projs[key].reference(x))
@@ -141,6 +178,22 @@ def test_sparsity_of_the_integer_weights(projects):
                if n.weight_axis is not None}
     for name, w in float_w.items():
         assert (w == 0).sum() == int(0.6 * w.size), name
+
+
+def test_block_pruning_stores_block_csr(projects):
+    """sparsity=0.9, sparsity_block=4: whole blocks of 4 output channels x 1 input position
+    removed (90% of each layer's blocks), stored BlockCSR where that is the smallest and run
+    by the bcsr kernels."""
+    _, projs = projects
+    proj = projs["block"]
+    for n in proj.float_graph.nodes:
+        if n.weight_axis is not None:
+            blocks = _blocks(n.inputs[1].data != 0, 4, n.weight_axis)
+            assert (~blocks).sum() == int(0.9 * blocks.size), n.name
+    w = _weights(proj)  # (layer 5, 5 x 16 with 4 blocks left, is smaller as a bitmask)
+    assert isinstance(w["0"].encoding, BlockCSR) and isinstance(w["3"].encoding, BlockCSR)
+    body = proj.sources().files["net.c"]
+    assert "ff_conv2d_s8_bcsr(" in body and "ff_dense_s8_bcsr16(" in body
 
 
 def test_nm_pattern_of_the_integer_weights(projects):
@@ -197,6 +250,12 @@ def test_clustering_keeps_accuracy_close_to_int8(projects):
     ({"sparsity": {"fc1": 0.5}}, "sparsity names 'fc1', which is not a conv/dense layer"),
     ({"clusters": {"nope": 4}}, "'nope'"),
     ({"nm": {"5": (2, 4), "x": (2, 4)}}, "'x'"),
+    ({"sparsity_block": 4}, "sparsity_block sets the blocks of magnitude pruning, but layer 0 "
+                            "has no sparsity"),
+    ({"sparsity": 0.5, "sparsity_block": 0}, "sparsity_block must be a positive integer"),
+    ({"sparsity": 0.5, "sparsity_block": 2.5}, "got 2.5"),
+    ({"sparsity": {"3": 0.5}, "sparsity_block": {"5": 4}}, "layer 5 has no sparsity"),
+    ({"sparsity": 0.5, "sparsity_block": {"zz": 4}}, "sparsity_block names 'zz'"),
     ({"weight_bits": 3}, "weight_bits must be 8, 4 or 2, got 3"),
     ({"weight_bits": {"3": 5}}, "weight_bits['3'] must be 8, 4 or 2"),
     ({"weight_bits": 4, "weight_dtype": DType.s4}, "not both"),

@@ -12,6 +12,7 @@ from firmforge.converter.encoding import (
     CSR,
     NM,
     Bitmask,
+    BlockCSR,
     Codebook,
     Dense,
     Packed,
@@ -58,14 +59,16 @@ def cases(draw):
     dtype = draw(st.sampled_from(INT_DTYPES))
     axis = draw(st.integers(0, rank - 1))
     kinds = ["dense", "codebook"] + (["packed"] if dtype.bits < 8 else []) \
-        + (["bitmask", "csr", "nm"] if dtype is not DType.b1 else [])
+        + (["bitmask", "csr", "nm"] if dtype is not DType.b1 else []) \
+        + (["bcsr", "bcsr"] if dtype is DType.s8 else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "nm":
         m = draw(st.integers(2, 9))
         enc = NM(draw(st.integers(1, m)), m, axis)
     else:
         enc = {"dense": Dense(), "packed": Packed(), "bitmask": Bitmask(axis),
-               "csr": CSR(axis), "codebook": Codebook(draw(st.integers(1, 8)))}[kind]
+               "csr": CSR(axis), "bcsr": BlockCSR(axis),
+               "codebook": Codebook(draw(st.integers(1, 8)))}[kind]
     zeros = draw(st.sampled_from([0.0, 0.3, 0.75, 0.95, 1.0]))
     seed = draw(st.integers(0, 2**32 - 1))
     return shape, dtype, enc, zeros, seed
@@ -81,6 +84,11 @@ def test_decode_inverts_encode_exactly(case):
     v = _values(rng, shape, dtype, zeros, distinct)
     if isinstance(enc, NM):
         v = _enforce_nm(v, enc)
+    if isinstance(enc, BlockCSR) and seed % 2:  # whole 4-row blocks zero, the others dense
+        rows = row_view(v, enc.axis)
+        keep = np.repeat(rng.random((-(-rows.shape[0] // 4), rows.shape[1])) < 0.5, 4, axis=0)
+        moved = np.moveaxis(v, enc.axis, 0).shape
+        v = np.moveaxis((rows * keep[:rows.shape[0]]).reshape(moved), 0, enc.axis)
     e = encode(v, dtype, enc)
     back = decode(e)
     assert back.dtype == dtype.np and back.shape == v.shape
@@ -138,6 +146,54 @@ def test_row_oriented_layouts():
     e = encode(np.array([5, -1, 5, 7], np.int8), DType.s8, Codebook(2))
     assert e["table"].data.tolist() == [-1, 5, 7]
     assert e["indices"].data.tolist() == [1 | 0 << 2 | 1 << 4 | 2 << 6]
+
+
+def test_block_csr_round_trips_block_and_unstructured_patterns():
+    """Random int8 tensors (R not a multiple of 4, C across 256, other axes): whole 4x1 blocks
+    zero, some groups all zero, some fully dense, or unstructured zeros."""
+    rng = np.random.default_rng(15)
+    for _ in range(200):
+        shape = tuple(int(d) for d in rng.integers(1, 14, rng.integers(1, 4)))
+        if rng.random() < 0.2:
+            shape = (int(rng.integers(1, 10)), int(rng.choice([255, 256, 257, 300])))
+        axis = int(rng.integers(len(shape)))
+        v = _values(rng, shape, DType.s8, float(rng.choice([0.0, 0.5, 0.9, 1.0])))
+        rows = row_view(v, axis)
+        r, c = rows.shape
+        keep = np.repeat(rng.random((-(-r // 4), c)) < rng.random(), 4, axis=0)[:r]
+        if rng.random() < 0.3:
+            keep[:] = True  # only the tensor's own zeros
+        for g in range(0, r, 4):
+            u = rng.random()
+            keep[g:g + 4] = False if u < 0.15 else (True if u < 0.3 else keep[g:g + 4])
+        moved = np.moveaxis(v, axis, 0).shape
+        v = np.moveaxis((rows * keep).reshape(moved), 0, axis)
+        e = encode(v, DType.s8, BlockCSR(axis))
+        assert np.array_equal(decode(e), v)
+        assert np.all(np.diff(e["block_ptr"].data) % 2 == 0)
+        assert e.nbytes == 4 * (-(-r // 4) + 1) + e["col_idx"].nbytes + e["values"].nbytes
+
+
+def test_block_csr_layout():
+    """Groups of 4 rows, the columns any of them uses, an odd count padded with the last
+    column again (zero weights); per column pair the bytes r0c0 r1c0 r0c1 r1c1 r2c0 r3c0 r2c1
+    r3c1; the last group's missing rows are zero."""
+    m = np.array([[0, 3, 0, 1], [0, 0, 0, 2], [-1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 5, 0]],
+                 np.int8)
+    e = encode(m, DType.s8, BlockCSR())
+    assert [(a.name, a.ctype, a.data.tolist()) for a in e.arrays] == [
+        ("block_ptr", "int32_t", [0, 4, 6]), ("col_idx", "uint8_t", [0, 1, 3, 3, 2, 2]),
+        ("values", "int8_t", [0, 0, 3, 0, -1, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0,
+                              5, 0, 0, 0, 0, 0, 0, 0])]
+    assert np.array_equal(decode(e), m)
+    assert e.nbytes == 3 * 4 + 6 + 24
+    assert encode(np.zeros((5, 300), np.int8), DType.s8, BlockCSR())["col_idx"].ctype \
+        == "uint16_t"
+    with pytest.raises(IRError, match=r"block csr 4x1 \(axis 0\) storage holds int8 values, "
+                                      r"not s4"):
+        encode(np.zeros((4, 4), np.int8), DType.s4, BlockCSR())
+    with pytest.raises(IRError, match="not s16"):
+        encode(np.zeros((4, 4), np.int16), DType.s16, BlockCSR())
 
 
 def test_rows_are_the_output_channels():

@@ -38,7 +38,8 @@ from kernel_harness import check_row_on_board, check_row_packed
 FAST_PATH_ROWS = {"conv2d_s8", "conv2d_s8_1x1", "conv2d_s8_1x1_inplace", "conv2d_s8_1x1_small",
                   "dwconv2d_s8", "dense_s8", "dense_s8_compact", "avgpool2d_s8", "maxpool2d_s8", "add_s8",
                   "dwconv2d_s8_3x3", "dwconv2d_s8_3x3_c4", "dwconv2d_s8_3x3_inplace",
-                  "conv2d_s8_im2col", "avgpool2d_s8_global", "maxpool2d_s8_global"}
+                  "conv2d_s8_im2col", "avgpool2d_s8_global", "maxpool2d_s8_global",
+                  "dense_sparse_blockcsr", "conv2d_sparse_blockcsr"}
 DSP_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an505"]
 NO_DSP_BOARDS = ["qemu-mps2-an385", "qemu-riscv32-virt"]
 PORTABLE_BOARDS = ["qemu-mps2-an386", "qemu-riscv32-virt"]

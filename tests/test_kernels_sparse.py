@@ -1,6 +1,6 @@
 """Compressed-weight kernels (ff_sparse.h) == reference on random shapes, one row per op and
 storage format: Dense and Conv2d (groups 1) with int8 or int4 weights stored Bitmask, CSR, N:M
-or Codebook.
+or Codebook, and int8 weights stored BlockCSR.
 
 Every case draws its weights' sparsity: none (every weight nonzero), about half, about 90%,
 all zero, or any density, and then some rows all zero and some fully dense. N:M cases draw n:m
@@ -10,7 +10,10 @@ and index widths from the smallest that holds it up to 8 bits. Depths cross 256 
 uint16 indices), input zero points sit at the extremes a third of the time, a channel's
 multiplier flushes to 0 now and then (its stored weights stay nonzero), and Conv2d geometries are
 test_kernels_conv's (strides, dilations, padding wider than the window). The cases are
-one-node graphs, so the same rows run in QEMU (test_kernels_on_boards.py).
+one-node graphs, so the same rows run in QEMU (test_kernels_on_boards.py). BlockCSR cases zero
+whole blocks of 4 rows x 1 column at the drawn density (some 4-row groups all zero, some
+fully dense; the last group cut short when the rows are not a multiple of 4), and now and then
+single weights inside the kept blocks too, with int8 weights down to -128.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy as np
 import pytest
 from test_kernels_conv import geometry
 
-from firmforge.converter.encoding import CSR, NM, Bitmask, Codebook, Encoding
+from firmforge.converter.encoding import CSR, NM, Bitmask, BlockCSR, Codebook, Encoding
+from firmforge.converter.encoding import Dense as Plain
 from firmforge.converter.ir import Act, DType, Graph, IRError, QuantParams, Value, const
 from firmforge.converter.ops.conv import Conv2d, DepthwiseConv2d
 from firmforge.converter.ops.dense import Dense
@@ -61,6 +65,23 @@ def _unstructured(rng: np.random.Generator, rows: int, cols: int, dtype: DType) 
     return _nonzero(rng, (rows, cols), dtype) * keep
 
 
+def _blocked(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    """int8 weights with whole 4x1 blocks zero at the drawn density: some 4-row groups all
+    zero, some fully dense, sometimes zeros inside the kept blocks, a few weights -128."""
+    groups = -(-rows // 4)
+    keep = rng.random((groups, cols)) < _density(rng)
+    for g in range(groups):
+        u = rng.random()
+        keep[g] = False if u < 0.1 else (True if u < 0.2 else keep[g])
+    keep = np.repeat(keep, 4, axis=0)[:rows]
+    if rng.random() < 0.3:
+        keep &= rng.random((rows, cols)) < 0.7
+    w = _nonzero(rng, (rows, cols), DType.s8)
+    if rng.random() < 0.3:
+        w[rng.random((rows, cols)) < 0.05] = -128
+    return w * keep
+
+
 def _nm(rng: np.random.Generator, rows: int, cols: int, dtype: DType, n: int, m: int
         ) -> np.ndarray:
     """At most n nonzeros in every group of m columns (the last group cut at ``cols``); a group
@@ -94,11 +115,13 @@ def _codebook(rng: np.random.Generator, rows: int, cols: int, dtype: DType
 
 def stored_weights(rng: np.random.Generator, shape: tuple[int, ...], fmt: type[Encoding]
                    ) -> Value:
-    """Per-channel symmetric weights (axis 0) of a random dtype (int8, int4 a third of the time)
-    stored in ``fmt``, with a random sparsity pattern or codebook."""
-    dtype = DType.s4 if rng.random() < 1 / 3 else DType.s8
+    """Per-channel symmetric weights (axis 0) of a random dtype (int8, int4 a third of the time;
+    BlockCSR: int8) stored in ``fmt``, with a random sparsity pattern or codebook."""
+    dtype = DType.s4 if rng.random() < 1 / 3 and fmt is not BlockCSR else DType.s8
     rows, cols = shape[0], math.prod(shape[1:])
-    if fmt is NM:
+    if fmt is BlockCSR:
+        data, enc = _blocked(rng, rows, cols), BlockCSR()
+    elif fmt is NM:
         n, m = NM_PATTERNS[rng.integers(len(NM_PATTERNS))]
         data, enc = _nm(rng, rows, cols, dtype, n, m), NM(n, m)
     elif fmt is Codebook:
@@ -117,7 +140,7 @@ def _out_quant(rng: np.random.Generator, xq: QuantParams, w: Value) -> QuantPara
     """An output scale around the accumulator's spread at the weights' own density."""
     rows = w.data.reshape(w.shape[0], -1)
     nnz = max(1.0, float(np.count_nonzero(rows)) / rows.shape[0])
-    mean_abs = float(np.abs(rows[rows != 0]).mean()) if np.any(rows) else 1.0
+    mean_abs = float(np.abs(rows[rows != 0].astype(np.int64)).mean()) if np.any(rows) else 1.0
     return out_quant_for_acc(rng, xq, w.quant, math.ceil(nnz), mean_abs)
 
 
@@ -156,7 +179,7 @@ def _conv2d(fmt: type[Encoding]):
     return build
 
 
-FORMATS = [Bitmask, CSR, NM, Codebook]
+FORMATS = [Bitmask, CSR, BlockCSR, NM, Codebook]
 # named after the kernel family (ff_sparse.h), so `-k sparse` selects them in every table
 ROWS = [Row(f"dense_sparse_{f.__name__.lower()}", _dense(f)) for f in FORMATS] + \
        [Row(f"conv2d_sparse_{f.__name__.lower()}", _conv2d(f)) for f in FORMATS]
@@ -169,7 +192,8 @@ def test_kernel_matches_reference(row):
 
 def test_rows_reach_every_kernel():
     """Across the rows' draws, every compressed kernel entry point runs (int4 and int8
-    weights, CSR's uint8 and uint16 columns), and padded convolutions gather into scratch."""
+    weights, (block) CSR's uint8 and uint16 columns), and padded convolutions gather into
+    scratch."""
     import zlib
 
     seen, scratch = set(), False
@@ -180,7 +204,8 @@ def test_rows_reach_every_kernel():
             seen.add(k.fn)
             scratch |= k.scratch > 0
     want = {f"ff_{op}_{w}_{fmt}" for op in ("dense", "conv2d") for w in ("s8", "s8_s4")
-            for fmt in ("bitmask", "csr", "csr16", "nm", "codebook")}
+            for fmt in ("bitmask", "csr", "csr16", "nm", "codebook")} \
+        | {f"ff_{op}_s8_{fmt}" for op in ("dense", "conv2d") for fmt in ("bcsr", "bcsr16")}
     assert seen == want, want ^ seen
     assert scratch
 
@@ -201,6 +226,15 @@ def test_unsupported_layouts_are_refused_by_name():
         lower(_layer(w, CSR(axis=1)))
     with pytest.raises(UnsupportedOpError, match="more than 65536"):
         lower(_layer(np.eye(2, 70000, dtype=np.int64), CSR()))
+    with pytest.raises(UnsupportedOpError, match="more than 65536"):
+        lower(_layer(np.eye(5, 70000, dtype=np.int64), BlockCSR()))
+    with pytest.raises(UnsupportedOpError, match="axis 0"):
+        lower(_layer(np.eye(4, 8, dtype=np.int64), BlockCSR(axis=1)))
+    int4 = _layer(w, Plain(), DType.s4)  # (a Value refuses the pair: set past its check)
+    int4.inputs[1].encoding = BlockCSR()
+    with pytest.raises(UnsupportedOpError, match=r"fc: .*s4 weights stored block csr.*int8 "
+                                                 r"weights only"):
+        lower(int4)
     xq = QuantParams.per_tensor(0.05, 0)
     x = Value("x", (1, 5, 5, 4), DType.s8, xq)
     wq = QuantParams(np.full(4, 0.01, np.float32), np.zeros(4), 0)

@@ -12,7 +12,7 @@ from torch import nn
 
 from firmforge.converter import convert
 from firmforge.converter.convert import ConversionError
-from firmforge.converter.encoding import CSR, NM, Bitmask, Codebook, Dense, Packed, encode
+from firmforge.converter.encoding import CSR, NM, Bitmask, BlockCSR, Codebook, Dense, Packed, encode
 from firmforge.converter.ir import DType, QuantParams, Value, const
 from firmforge.converter.ops.dense import Dense as DenseOp
 from firmforge.converter.passes.storage import (
@@ -104,10 +104,34 @@ def test_near_ties_stay_dense():
     # half zero at random: 4 + 16 bytes a row, 37.5% less: the bitmask is taken
     assert _chosen(_pruned((8, 32), 0.5, seed=2)) == Bitmask()
     # half zero as 2:4: N:M and the bitmask store the same bytes; N:M comes first and the
-    # bitmask does not save more than a tie over it
-    w[:, 1::4] = 0
+    # bitmask does not save more than a tie over it (the rows' zeros differ, so no column is
+    # zero in a whole 4-row group, as block CSR wants)
+    w[::2, 1::4] = 0
+    w[1::2, 2::4] = 0
     assert encode(w, DType.s8, NM(2, 4)).nbytes == encode(w, DType.s8, Bitmask()).nbytes
     assert _chosen(w) == NM(2, 4)
+    # the same zeros in every row: whole zero columns, which block CSR skips in 5 bytes a
+    # column of a group (172 bytes), within a tie of N:M's 160 and first in PREFERENCE
+    w = _pruned((8, 32), 1.0)
+    w[:, ::4] = w[:, 1::4] = 0
+    assert encode(w, DType.s8, NM(2, 4)).nbytes == 160
+    assert encode(w, DType.s8, BlockCSR()).nbytes == 2 * 16 * 5 + 12
+    assert _chosen(w) == BlockCSR()
+
+
+def test_block_pruned_int8_weights_take_block_csr():
+    """Whole 4x1 blocks zero (block pruning): block CSR stores 5 bytes per kept block (4
+    weights and a column index), CSR 8, a bitmask 4 plus a bit per weight. Unstructured zeros
+    at the same sparsity leave few blocks empty: CSR or the bitmask stays smaller. int4
+    weights have no block CSR kernel."""
+    rng = np.random.default_rng(3)
+    for sparsity in (0.5, 0.75, 0.9):
+        w = _pruned((32, 256), 1.0, seed=4)
+        keep = np.repeat(rng.random((8, 256)) >= sparsity, 4, axis=0)
+        assert _chosen(w * keep) == BlockCSR()
+        assert BlockCSR() not in candidates(_graph(w * keep // 16, DType.s4).nodes[0].inputs[1], 0)
+    assert _chosen(_pruned((32, 256), 0.1)) == CSR()
+    assert _chosen(_pruned((32, 256), 0.5)) == Bitmask()
 
 
 def test_the_input_graph_is_left_unchanged_and_a_silent_backend_gets_no_format():

@@ -1,13 +1,15 @@
 """The compression options of ``convert()`` applied to the IR, post-training.
 
-``sparsity``, ``nm`` and ``clusters`` are each one value for every conv/dense layer or a mapping
-from layer (node) names to it (layers it does not name are left alone); ``weight_bits`` is 8, 4
-or 2, or such a mapping (unnamed layers: 8).
+``sparsity``, ``sparsity_block``, ``nm`` and ``clusters`` are each one value for every conv/dense
+layer or a mapping from layer (node) names to it (layers it does not name are left alone);
+``weight_bits`` is 8, 4 or 2, or such a mapping (unnamed layers: 8).
 
 - Before quantization (``prune_graph``, on the float graph after batch-norm folding): magnitude
-  pruning of each layer to its ``sparsity``, then N:M masks (the ``n`` largest of every ``m``
-  consecutive weights of a row). Symmetric weight quantization maps 0 to 0, so the integer
-  weights keep every zero and the N:M pattern.
+  pruning of each layer to its ``sparsity`` (with ``sparsity_block`` b, of whole blocks of b
+  output channels x 1 input position: ``sparsity_block=4`` is what ``BlockCSR`` stores and its
+  kernels skip), then N:M masks (the ``n`` largest of every ``m`` consecutive weights of a
+  row). Symmetric weight quantization maps 0 to 0, so the integer weights keep every zero, the
+  blocks and the N:M pattern.
 - After quantization (``cluster_graph``): k-means in units of each channel's quantization step
   (``w / s_c``, a float in [-Q, Q]), centroids rounded to integers, so a layer's integer weights
   hold at most ``clusters`` distinct values across all its channels (zeros stay zero and count
@@ -25,7 +27,7 @@ import numpy as np
 
 from ..ir import DType, Graph, Node, Value
 from .cluster import assign, check_clusters, kmeans_1d
-from .prune import CompressionError, check_nm, check_sparsity, magnitude_mask, nm_mask
+from .prune import CompressionError, check_block, check_nm, check_sparsity, magnitude_mask, nm_mask
 
 WEIGHT_BITS: dict[int, DType] = {8: DType.s8, 4: DType.s4, 2: DType.s2}
 
@@ -38,6 +40,7 @@ class LayerPlan:
     nm: tuple[int, int] | None = None
     clusters: int | None = None
     dtype: DType = DType.s8
+    block: int = 1  # rows (output channels) of a magnitude-pruning block
 
     @property
     def prunes(self) -> bool:
@@ -45,22 +48,30 @@ class LayerPlan:
 
 
 def plan(graph: Graph, *, weight_bits: object = None, sparsity: object = None,
-         nm: object = None, clusters: object = None) -> dict[str, LayerPlan]:
+         sparsity_block: object = None, nm: object = None,
+         clusters: object = None) -> dict[str, LayerPlan]:
     """Checked per-layer options for every weighted node of ``graph`` (node name -> plan).
 
-    Raises CompressionError for a sparsity outside [0, 1), a malformed N:M pattern or one whose
-    ``m`` does not divide a layer's rows (naming the layer), a cluster count outside [2, 256]
-    or above ``2**bits`` of the layer's weights, and names that are no weighted layer.
+    Raises CompressionError for a sparsity outside [0, 1), a block that is no positive integer
+    or is given without a sparsity, a malformed N:M pattern or one whose ``m`` does not divide
+    a layer's rows (naming the layer), a cluster count outside [2, 256] or above ``2**bits`` of
+    the layer's weights, and names that are no weighted layer.
     """
     weighted = {n.name: n for n in graph.nodes if n.weight_axis is not None}
     bits = _per_layer(weighted, weight_bits, "weight_bits", _check_bits)
     sp = _per_layer(weighted, sparsity, "sparsity", check_sparsity)
+    blocks = _per_layer(weighted, sparsity_block, "sparsity_block", check_block)
     pat = _per_layer(weighted, nm, "nm", _check_pattern)
     cl = _per_layer(weighted, clusters, "clusters", check_clusters)
+    alone = [k for k in blocks if k not in sp]
+    if alone:
+        raise CompressionError(f"sparsity_block sets the blocks of magnitude pruning, but "
+                               f"layer {alone[0]} has no sparsity: give sparsity too")
     out = {}
     for name, node in weighted.items():
         b = bits.get(name, 8)
-        p = LayerPlan(sp.get(name, 0.0), pat.get(name), cl.get(name), WEIGHT_BITS[b])
+        p = LayerPlan(sp.get(name, 0.0), pat.get(name), cl.get(name), WEIGHT_BITS[b],
+                      blocks.get(name, 1))
         if p.clusters is not None and p.clusters > 1 << b:
             raise CompressionError(f"layer {name}: {p.clusters} clusters need "
                                    f"{math.ceil(math.log2(p.clusters))}-bit weights, but its "
@@ -114,7 +125,8 @@ def weight_dtypes(plans: Mapping[str, LayerPlan]) -> dict[str, DType]:
 
 def prune_graph(graph: Graph, plans: Mapping[str, LayerPlan]) -> Graph:
     """A copy of the float ``graph`` with each layer's weights pruned as planned (magnitude
-    pruning to its sparsity, then its N:M mask); ``graph`` is not modified."""
+    pruning to its sparsity, of weights or blocks, then its N:M mask); ``graph`` is not
+    modified."""
     if not any(p.prunes for p in plans.values()):
         return graph
     g = graph.copy()
@@ -126,7 +138,7 @@ def prune_graph(graph: Graph, plans: Mapping[str, LayerPlan]) -> Graph:
             continue
         done.add(id(w))
         data = np.asarray(w.data)
-        keep = magnitude_mask(data, p.sparsity)
+        keep = magnitude_mask(data, p.sparsity, block=p.block, axis=node.weight_axis)
         if p.nm is not None:
             keep &= nm_mask(data, *p.nm, axis=node.weight_axis, name=f"layer {node.name}")
         w.data = np.where(keep, data, 0).astype(data.dtype)

@@ -1,7 +1,11 @@
 """Unstructured pruning masks on numpy weights.
 
 - Magnitude pruning: the smallest ``|w|`` are removed, per tensor or with one threshold across
-  tensors (global magnitude pruning, Han et al. 2015).
+  tensors (global magnitude pruning, Han et al. 2015). With ``block=b`` whole blocks of ``b``
+  rows x 1 column are removed instead, ranked by their mean ``|w|`` (the L1 norm over the block
+  divided by its rows; the last block of a row count that ``b`` does not divide has fewer):
+  TF Model Optimization's ``block_size=(b, 1)``, the pattern ``encoding.BlockCSR`` (b = 4)
+  stores and its kernels skip.
 - The gradual schedule of Zhu & Gupta ("To prune, or not to prune", 2017):
   ``s_t = s_f + (s_i - s_f) (1 - (t - t0) / (n dt))^3`` for ``t0 <= t <= t0 + n dt``.
 - N:M fine-grained sparsity (Mishra et al. 2021; Zhou et al., SR-STE 2021): at most ``n``
@@ -35,35 +39,75 @@ def check_sparsity(sparsity: object, where: str = "sparsity") -> float:
     return s
 
 
-def magnitude_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
-    """Keep-mask removing the ``floor(sparsity * w.size)`` weights of smallest magnitude (ties
-    broken by position, so the count is exact and the result deterministic)."""
+def check_block(block: object, where: str = "sparsity_block") -> int:
+    """``block`` as a positive integer (rows of a pruning block), else CompressionError."""
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+        raise CompressionError(f"{where} must be a positive integer (rows of a block of rows "
+                               f"x 1 column, such as 4), got {block!r}")
+    return int(block)
+
+
+def magnitude_mask(w: np.ndarray, sparsity: float, *, block: int = 1,
+                   axis: int = 0) -> np.ndarray:
+    """Keep-mask removing the ``floor(sparsity * n)`` units of smallest magnitude, ties broken
+    by position (so the count is exact and the result deterministic): with ``block=1`` the n =
+    ``w.size`` weights, else the n blocks of ``block`` rows x 1 column of the row view (rows
+    along ``axis``), ranked by their mean ``|w|``."""
     s = check_sparsity(sparsity)
-    w = np.asarray(w)
-    drop = int(np.floor(s * w.size))
-    keep = np.ones(w.size, bool)
-    if drop:
-        order = np.argsort(np.abs(w.reshape(-1)), kind="stable")
-        keep[order[:drop]] = False
-    return keep.reshape(w.shape)
+    return _unblock(_drop_smallest(_block_scores(w, check_block(block), axis), s), w, block,
+                    axis)
 
 
-def global_masks(weights: Mapping[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+def global_masks(weights: Mapping[str, np.ndarray], sparsity: float, *,
+                 block: int = 1) -> dict[str, np.ndarray]:
     """Keep-masks with one magnitude threshold across all ``weights``: the smallest
-    ``floor(sparsity * total)`` magnitudes of the union are removed, wherever they are."""
+    ``floor(sparsity * total)`` units of the union are removed, wherever they are (weights, or
+    with ``block`` > 1 blocks of ``block`` rows x 1 column of each tensor, rows along axis 0,
+    by mean ``|w|``)."""
     s = check_sparsity(sparsity)
+    b = check_block(block)
     names = list(weights)
-    flat = [np.abs(np.asarray(weights[k], np.float64)).reshape(-1) for k in names]
-    allw = np.concatenate(flat) if flat else np.zeros(0)
-    drop = int(np.floor(s * allw.size))
-    keep = np.ones(allw.size, bool)
-    if drop:
-        keep[np.argsort(allw, kind="stable")[:drop]] = False
+    scores = [_block_scores(weights[k], b, 0) for k in names]
+    flat = np.concatenate([x.reshape(-1) for x in scores]) if scores else np.zeros(0)
+    keep = _drop_smallest(flat, s)
     out, start = {}, 0
-    for k, f in zip(names, flat, strict=True):
-        out[k] = keep[start:start + f.size].reshape(np.shape(weights[k]))
-        start += f.size
+    for k, x in zip(names, scores, strict=True):
+        out[k] = _unblock(keep[start:start + x.size].reshape(x.shape), weights[k], b, 0)
+        start += x.size
     return out
+
+
+def _block_scores(w: np.ndarray, block: int, axis: int) -> np.ndarray:
+    """|w| (block 1), else the mean |w| of each block of ``block`` rows x 1 column of the row
+    view: a (ceil(R / block), C) array."""
+    a = np.abs(np.asarray(w, np.float64))
+    if block == 1:
+        return a
+    rows = row_view(a, axis)
+    r, c = rows.shape
+    padded = np.zeros((-(-r // block) * block, c))
+    padded[:r] = rows
+    count = np.minimum(block, r - block * np.arange(padded.shape[0] // block))  # rows per block
+    return padded.reshape(-1, block, c).sum(axis=1) / count[:, None]
+
+
+def _drop_smallest(scores: np.ndarray, s: float) -> np.ndarray:
+    """Keep-flags of ``scores``' shape without its floor(s * size) smallest (ties by position)."""
+    keep = np.ones(scores.size, bool)
+    drop = int(np.floor(s * scores.size))
+    if drop:
+        keep[np.argsort(scores.reshape(-1), kind="stable")[:drop]] = False
+    return keep.reshape(scores.shape)
+
+
+def _unblock(keep: np.ndarray, w: np.ndarray, block: int, axis: int) -> np.ndarray:
+    """Block keep-flags (``_block_scores``' shape) as a keep-mask of ``w``'s shape."""
+    w = np.asarray(w)
+    if block == 1:
+        return keep.reshape(w.shape)
+    rows = np.repeat(keep, block, axis=0)[:w.shape[axis]]
+    moved = np.moveaxis(w, axis, 0).shape
+    return np.moveaxis(rows.reshape(moved), 0, axis)
 
 
 def gradual_sparsity(step: int, final: float, *, initial: float = 0.0, begin: int = 0,

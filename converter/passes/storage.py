@@ -13,15 +13,17 @@ For every node with weights (``Node.weight_axis``) whose constant weights are st
 dtype's default format (``Dense()``; ``Packed()`` for sub-byte dtypes), ``"auto"`` compares the
 stored bytes (``Encoded.nbytes``: values, indices, pointers and tables) of
 
-    the default format, CSR, N:M, bitmask, codebook        (PREFERENCE: fastest kernels first)
+    the default format, block CSR (int8), CSR, N:M, bitmask, codebook
+                                                            (PREFERENCE: fastest kernels first)
 
 where N:M is the pattern of the fewest bytes among m in NM_GROUPS, each with the smallest n the
 data fits (ranked by their layout's arithmetic, then encoded), and a codebook with the
 fewest index bits that hold the distinct values, when those are fewer bits than the dtype's; a
 format enters only when ``runs`` says the target has a kernel for it at that layer. Speed
 decides near-ties, because the dense kernels are the fastest (on a Cortex-M4 the int8 dense
-kernel takes ~1 instruction per multiply-accumulate, CSR ~4 to 5 per nonzero, N:M and bitmask
-6 to 20, a codebook ~6 per weight; benchmarks/sparse_speed.py): walking that order,
+kernel takes ~1 instruction per multiply-accumulate, block CSR ~2 per stored weight (4 per
+column of a 4-row group, zeros included), CSR ~4 to 5 per nonzero, N:M and bitmask 6 to 20, a
+codebook ~6 per weight; benchmarks/sparse_speed.py): walking that order,
 
 - the default is left only for a format that stores at most 1 - MIN_SAVING of its bytes
   (three quarters): a layer with the zeros an unpruned quantized layer has (MLPerf Tiny's
@@ -45,7 +47,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..encoding import CSR, NM, Bitmask, Codebook, Dense, Encoding, Packed, encode, row_view
+from ..encoding import CSR, NM, Bitmask, BlockCSR, Codebook, Dense, Encoding, Packed, encode, row_view
 from ..ir import DType, Graph, IRError, Node, Value
 
 AUTO = "auto"
@@ -53,7 +55,7 @@ MIN_SAVING = 1 / 4  # leaving the default storage must save at least this part o
 TIE_BYTES = 16  # among the others, a later format in PREFERENCE must save more than this ...
 TIE_FRACTION = 1 / 32  # ... and more than this part of the current choice's bytes
 NM_GROUPS = (*range(2, 33), 64, 128, 256)  # the m of the N:M candidates
-PREFERENCE: tuple[type[Encoding], ...] = (Dense, Packed, CSR, NM, Bitmask, Codebook)
+PREFERENCE: tuple[type[Encoding], ...] = (Dense, Packed, BlockCSR, CSR, NM, Bitmask, Codebook)
 
 Runs = Callable[[Node, Encoding], bool]
 LayerStorage = Encoding | Literal["auto"] | None
@@ -72,13 +74,15 @@ def default_storage(dtype: DType) -> Encoding:
 
 def candidates(v: Value, axis: int) -> list[Encoding]:
     """The formats worth comparing for the constant ``v`` (rows along ``axis``), in PREFERENCE
-    order: the default, then the sparse formats when ``v`` has zeros, then the codebook when
-    its distinct values need fewer index bits than the dtype has."""
+    order: the default, then the sparse formats when ``v`` has zeros (block CSR for int8 only),
+    then the codebook when its distinct values need fewer index bits than the dtype has."""
     default = default_storage(v.dtype)
     found = [default]
     data = np.asarray(v.data)
     if v.dtype is not DType.b1 and np.any(data == 0):
         rows = row_view(data, axis)
+        if v.dtype is DType.s8:
+            found.append(BlockCSR(axis))
         found.append(CSR(axis))
         nm = _best_nm(rows, v.dtype, axis)
         if nm is not None:

@@ -1,6 +1,7 @@
 /* Dense and Conv2d kernels whose int8 or int4 weights are stored compressed: sparse (bitmask,
- * CSR, N:M) or as a codebook. The storage formats are converter/encoding.py's (Bitmask(0),
- * CSR(0), NM(n, m, 0), Codebook(bits)), read as the converter writes them; nothing is expanded
+ * CSR, block CSR, N:M) or as a codebook. The storage formats are converter/encoding.py's
+ * (Bitmask(0), CSR(0), BlockCSR(0), NM(n, m, 0), Codebook(bits)), read as the converter writes
+ * them; nothing is expanded
  * into RAM, and the sparse kernels visit only the stored values.
  *
  * The arithmetic is ff_dense_s8's and ff_conv2d_s8's (groups = 1), on the integer weights the
@@ -33,6 +34,17 @@
  *   csr       row_ptr[R + 1] (int32): row o's nonzeros are entries row_ptr[o] .. row_ptr[o+1]-1
  *             of col_idx (uint8_t when C <= 256: the _csr kernels; uint16_t when C <= 65536:
  *             _csr16) and values, columns ascending.
+ *   bcsr      int8 weights only; blocks of 4 rows x 1 column: the rows in G = ceil(R / 4)
+ *             groups of four (the last one completed by zero rows, which have no output).
+ *             block_ptr[G + 1] (int32): group g's columns are entries block_ptr[g] ..
+ *             block_ptr[g+1] - 1 of col_idx (uint8_t when C <= 256: _bcsr; uint16_t when C <=
+ *             65536: _bcsr16), ascending, every column where one of the group's rows is
+ *             nonzero, an odd count completed by its last column again (weights 0), so the
+ *             count is even. values (int8_t, 4 per entry, the array 4-byte aligned): entries
+ *             2j, 2j+1 (columns c0, c1) of group g hold, from values + 4 (block_ptr[g] + 2j),
+ *             w(0,c0) w(1,c0) w(0,c1) w(1,c1) w(2,c0) w(3,c0) w(2,c1) w(3,c1), w(k, c) =
+ *             w[4g + k][c]: each word is two rows of the pair, split by SXTB16 into halfword
+ *             pairs for SMLAD (ff_sparse_block.h).
  *   nm        N:M with n = p->n slots per group of m = p->m columns, G = ceil(C / m) groups per
  *             row (the last one padded with zero columns): slot s of group g of row o holds
  *             value values[(o G + g) n + s] at column g m + field((g n + s), row o), the
@@ -45,12 +57,12 @@
  * b - 1 of byte (j b) / 8 (ff_sparse_field).
  *
  * Kernels: ff_dense_<in>[_<w>]_<format> and ff_conv2d_<in>[_<w>]_<format>, with <in> = s8,
- * <w> = s4 for int4 weights, <format> in bitmask, csr, csr16, nm, codebook. The Conv2d
- * kernels gather each output pixel's patch into scratch (the caller's, C bytes) unless it is
- * one contiguous run of x inside the image (k_h = 1 and k_w = 1 or dil_w = 1, the window
- * clear of the padding; a layer all of whose patches are such, k_h = 1 and k_w = 1 or dil_w
- * = 1 without padding, may pass a null scratch), then compute as Dense does. No kernel may
- * write its output over its input. */
+ * <w> = s4 for int4 weights, <format> in bitmask, csr, csr16, bcsr, bcsr16 (int8 only), nm,
+ * codebook. The Conv2d kernels gather each output pixel's patch into scratch (the caller's, C
+ * bytes) unless it is one contiguous run of x inside the image (k_h = 1 and k_w = 1 or dil_w
+ * = 1, the window clear of the padding; a layer all of whose patches are such, k_h = 1 and
+ * k_w = 1 or dil_w = 1 without padding, may pass a null scratch), then compute as Dense does.
+ * No kernel may write its output over its input. */
 #ifndef FF_SPARSE_H
 #define FF_SPARSE_H
 
@@ -100,6 +112,12 @@ void ff_dense_s8_csr(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
 void ff_dense_s8_csr16(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
                        FF_CONST int32_t *row_ptr, FF_CONST uint16_t *col_idx,
                        FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y);
+void ff_dense_s8_bcsr(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
+                      FF_CONST int32_t *block_ptr, FF_CONST uint8_t *col_idx,
+                      FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y);
+void ff_dense_s8_bcsr16(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
+                        FF_CONST int32_t *block_ptr, FF_CONST uint16_t *col_idx,
+                        FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y);
 void ff_dense_s8_s4_csr(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
                         FF_CONST int32_t *row_ptr, FF_CONST uint8_t *col_idx,
                         FF_CONST uint8_t *values, FF_CONST int32_t *rec, int8_t *y);
@@ -134,6 +152,14 @@ void ff_conv2d_s8_csr16(FF_CONST ff_conv2d_sparse_params *p, const int8_t *x,
                         FF_CONST int32_t *row_ptr, FF_CONST uint16_t *col_idx,
                         FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y,
                         int8_t *scratch);
+void ff_conv2d_s8_bcsr(FF_CONST ff_conv2d_sparse_params *p, const int8_t *x,
+                       FF_CONST int32_t *block_ptr, FF_CONST uint8_t *col_idx,
+                       FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y,
+                       int8_t *scratch);
+void ff_conv2d_s8_bcsr16(FF_CONST ff_conv2d_sparse_params *p, const int8_t *x,
+                         FF_CONST int32_t *block_ptr, FF_CONST uint16_t *col_idx,
+                         FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y,
+                         int8_t *scratch);
 void ff_conv2d_s8_s4_csr(FF_CONST ff_conv2d_sparse_params *p, const int8_t *x,
                          FF_CONST int32_t *row_ptr, FF_CONST uint8_t *col_idx,
                          FF_CONST uint8_t *values, FF_CONST int32_t *rec, int8_t *y,

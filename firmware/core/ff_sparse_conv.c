@@ -118,6 +118,30 @@ void ff_conv2d_s8_csr16(FF_CONST ff_conv2d_sparse_params *p, const int8_t *x,
     conv_pixels(p, FF_SP_CSR16, 0, &w, x, y, scratch);
 }
 
+void ff_conv2d_s8_bcsr(FF_CONST ff_conv2d_sparse_params *p, const int8_t *x,
+                       FF_CONST int32_t *block_ptr, FF_CONST uint8_t *col_idx,
+                       FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y,
+                       int8_t *scratch) {
+    ff_sparse_mat w;
+    conv_mat(p, rec, &w);
+    w.row_ptr = block_ptr;
+    w.idx8 = col_idx;
+    w.v8 = values;
+    conv_pixels(p, FF_SP_BCSR, 0, &w, x, y, scratch);
+}
+
+void ff_conv2d_s8_bcsr16(FF_CONST ff_conv2d_sparse_params *p, const int8_t *x,
+                         FF_CONST int32_t *block_ptr, FF_CONST uint16_t *col_idx,
+                         FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y,
+                         int8_t *scratch) {
+    ff_sparse_mat w;
+    conv_mat(p, rec, &w);
+    w.row_ptr = block_ptr;
+    w.idx16 = col_idx;
+    w.v8 = values;
+    conv_pixels(p, FF_SP_BCSR16, 0, &w, x, y, scratch);
+}
+
 void ff_conv2d_s8_s4_csr(FF_CONST ff_conv2d_sparse_params *p, const int8_t *x,
                          FF_CONST int32_t *row_ptr, FF_CONST uint8_t *col_idx,
                          FF_CONST uint8_t *values, FF_CONST int32_t *rec, int8_t *y,

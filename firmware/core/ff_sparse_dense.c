@@ -72,6 +72,28 @@ void ff_dense_s8_csr16(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
     dense_rows(p, FF_SP_CSR16, 0, &w, x, y);
 }
 
+void ff_dense_s8_bcsr(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
+                      FF_CONST int32_t *block_ptr, FF_CONST uint8_t *col_idx,
+                      FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y) {
+    ff_sparse_mat w;
+    dense_mat(p, rec, &w);
+    w.row_ptr = block_ptr;
+    w.idx8 = col_idx;
+    w.v8 = values;
+    dense_rows(p, FF_SP_BCSR, 0, &w, x, y);
+}
+
+void ff_dense_s8_bcsr16(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
+                        FF_CONST int32_t *block_ptr, FF_CONST uint16_t *col_idx,
+                        FF_CONST int8_t *values, FF_CONST int32_t *rec, int8_t *y) {
+    ff_sparse_mat w;
+    dense_mat(p, rec, &w);
+    w.row_ptr = block_ptr;
+    w.idx16 = col_idx;
+    w.v8 = values;
+    dense_rows(p, FF_SP_BCSR16, 0, &w, x, y);
+}
+
 void ff_dense_s8_s4_csr(FF_CONST ff_dense_sparse_params *p, const int8_t *x,
                         FF_CONST int32_t *row_ptr, FF_CONST uint8_t *col_idx,
                         FF_CONST uint8_t *values, FF_CONST int32_t *rec, int8_t *y) {

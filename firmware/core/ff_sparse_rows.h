@@ -10,15 +10,15 @@
 #include "ff_pairs.h"
 #include "ff_sparse.h"
 
-enum { FF_SP_BITMASK, FF_SP_CSR, FF_SP_CSR16, FF_SP_NM, FF_SP_CODEBOOK };
+enum { FF_SP_BITMASK, FF_SP_CSR, FF_SP_CSR16, FF_SP_BCSR, FF_SP_BCSR16, FF_SP_NM, FF_SP_CODEBOOK };
 
 /* A weight matrix as stored, with what requantizes its outputs. Only the arrays of the
  * format at hand are set. */
 typedef struct {
     FF_CONST uint8_t *mask;    /* bitmask */
-    FF_CONST int32_t *row_ptr; /* csr, csr16 */
-    FF_CONST uint8_t *idx8;    /* csr: col_idx; nm, codebook: the index stream */
-    FF_CONST uint16_t *idx16;  /* csr16: col_idx */
+    FF_CONST int32_t *row_ptr; /* csr, csr16; bcsr, bcsr16: block_ptr */
+    FF_CONST uint8_t *idx8;    /* csr, bcsr: col_idx; nm, codebook: the index stream */
+    FF_CONST uint16_t *idx16;  /* csr16, bcsr16: col_idx */
     FF_CONST int8_t *v8;       /* values (codebook: the table) of int8 weights */
     FF_CONST uint8_t *v4;      /* ... of int4 weights, a nibble stream */
     FF_CONST int32_t *rec;     /* {bias', 2 mult, k, left} per output channel (ff_pairs.h) */
@@ -26,6 +26,8 @@ typedef struct {
     int32_t n, m, bits;        /* nm, codebook */
     int32_t out_offset, lo, hi;
 } ff_sparse_mat;
+
+#include "ff_sparse_block.h" /* the bcsr product, on ff_sparse_mat */
 
 /* Field j of a bits-bit stream (bits in 1, 2, 4, 8). */
 static inline int32_t ff_sparse_field(FF_CONST uint8_t *s, int32_t j, int32_t bits) {
@@ -308,6 +310,10 @@ static FF_INLINE_BODY void ff_sparse_vec(int fmt, int s4, const ff_sparse_mat *w
     FF_CONST uint8_t *mask = w->mask;
     FF_CONST int8_t *val = w->v8; /* bitmask: the row's first value (int8) ... */
     int32_t e = 0;                /* ... or its element (int4) */
+    if (fmt == FF_SP_BCSR || fmt == FF_SP_BCSR16) { /* int8 only: four channels at a time */
+        ff_sparse_bcsr_vec(w, fmt == FF_SP_BCSR16, v, y);
+        return;
+    }
     for (int32_t o = 0; o < r; o++, q += 4) {
         int32_t s = 0;
         if (fmt == FF_SP_BITMASK) {

@@ -1,6 +1,7 @@
 """Kernel descriptors and calls of Dense and Conv2d with compressed weights (``ff_sparse.h``):
 int8 activations, int8 or int4 weights stored ``Bitmask(0)``, ``CSR(0)``, ``NM(n, m, 0)`` or
-``Codebook(bits)``. ``emit_dense`` and ``emit_conv`` hand such layers here.
+``Codebook(bits)``, int8 weights stored ``BlockCSR(0)``. ``emit_dense`` and ``emit_conv`` hand
+such layers here.
 
 The kernels read the encoding's own arrays (``EmitContext.const_arrays``, the bytes
 ``Value.nbytes`` counts) and one prepared record per output channel, ``pairs.records``: the
@@ -10,14 +11,14 @@ set to the input zero point, which the folded offset cancels (``ff_sparse.h``).
 
 A layer the kernels cannot compute raises ``UnsupportedOpError`` naming why: a format on
 another axis than the output channels, more than FF_SPARSE_MAX_C columns, a Conv2d of several
-groups, or multipliers outside what ``ff_requant_pre`` takes.
+groups, int4 weights stored BlockCSR, or multipliers outside what ``ff_requant_pre`` takes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...converter.encoding import CSR, NM, Bitmask, Codebook, Encoding
+from ...converter.encoding import CSR, NM, Bitmask, BlockCSR, Codebook, Encoding
 from ...converter.ir import DType, Node
 from ...converter.ops.common import Padding
 from ...converter.ops.conv import Conv2d
@@ -26,10 +27,11 @@ from . import pairs
 from .context import EmitContext, Kernel
 from .emit import UnsupportedOpError, unsupported
 
-FORMATS: dict[type[Encoding], str] = {Bitmask: "bitmask", CSR: "csr", NM: "nm",
-                                      Codebook: "codebook"}
+FORMATS: dict[type[Encoding], str] = {Bitmask: "bitmask", CSR: "csr", BlockCSR: "bcsr",
+                                      NM: "nm", Codebook: "codebook"}
 MAX_COLUMNS = 1 << 16  # FF_SPARSE_MAX_C: products summed exactly in int32
-CSR8_COLUMNS = 1 << 8  # up to this many columns CSR's col_idx is uint8_t (encoding.py)
+CSR8_COLUMNS = 1 << 8  # up to this many columns (Block)CSR's col_idx is uint8_t (encoding.py)
+_INT8_ONLY = (BlockCSR,)  # formats whose kernels take int8 weights only
 _WEIGHT_WORDS = {DType.s8: "s8", DType.s4: "s8_s4"}
 
 
@@ -55,6 +57,8 @@ def sparse_kernel(node: Dense | Conv2d) -> Kernel:
         raise unsupported(node, f"{x.dtype.value} inputs with {what}")
     if not b.is_const:
         raise unsupported(node, f"{what} and a computed bias")
+    if isinstance(enc, _INT8_ONLY) and w.dtype is not DType.s8:
+        raise unsupported(node, f"{what}: its kernels take int8 weights only")
     if getattr(enc, "axis", 0) % len(w.shape) != 0:
         raise unsupported(node, f"{what}: the rows must be the output channels (axis 0)")
     if _columns(node) > MAX_COLUMNS:
@@ -65,7 +69,7 @@ def sparse_kernel(node: Dense | Conv2d) -> Kernel:
         raise unsupported(node, f"{what} and {node.groups} groups")
     _check_requant(node, what)
     fmt = FORMATS[type(enc)]
-    if isinstance(enc, CSR) and _columns(node) > CSR8_COLUMNS:
+    if isinstance(enc, (CSR, BlockCSR)) and _columns(node) > CSR8_COLUMNS:
         fmt += "16"
     op = "conv2d" if conv else "dense"
     params = "ff_conv2d_sparse_params" if conv else "ff_dense_sparse_params"
@@ -116,7 +120,8 @@ def _fields(node: Dense | Conv2d) -> dict[str, int]:
 
 # The arrays of each format, in the order the kernels take them (ff_sparse.h).
 _ARRAYS = {Bitmask: ("mask", "values"), CSR: ("row_ptr", "col_idx", "values"),
-           NM: ("indices", "values"), Codebook: ("table", "indices")}
+           BlockCSR: ("block_ptr", "col_idx", "values"), NM: ("indices", "values"),
+           Codebook: ("table", "indices")}
 
 
 def emit_sparse(node: Dense | Conv2d, ctx: EmitContext) -> None:
