@@ -9,11 +9,13 @@ import pytest
 from test_compress import small_model
 
 from firmforge.converter import convert
-from firmforge.converter.compress import CompressionError
+from firmforge.converter.compress import CompressionError, gptq
 from firmforge.converter.compress.requantize import requantize_weights
 from firmforge.converter.encoding import Packed
 from firmforge.converter.ir import DType
+from firmforge.converter.ops.conv import requantize_out
 from firmforge.converter.project import Project
+from firmforge.converter.reference import run
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,60 @@ def test_bad_requests_are_clear_errors(int8):
         requantize_weights(proj.graph, DType.s4, layers=["nope"])
     with pytest.raises(CompressionError, match="not s16"):
         requantize_weights(proj.graph, DType.s16)
+
+
+# -- data-aware rounding (converter/compress/gptq.py) ------------------------------------------
+
+def test_gptq_on_uncorrelated_inputs_is_round_to_nearest():
+    """With H diagonal no error moves to other columns: every weight rounds to nearest."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 1, (6, 9))
+    s = np.abs(w).max(axis=1) / 7
+    q = gptq.gptq(w, np.diag(rng.uniform(1, 3, 9)), s, 7)
+    np.testing.assert_array_equal(q, np.clip(np.round(w / s[:, None]), -7, 7))
+
+
+def test_gptq_lowers_the_output_error_of_correlated_inputs():
+    rng = np.random.default_rng(1)
+    mix = rng.normal(0, 1, (12, 12))
+    x = rng.normal(0, 1, (2000, 12)) @ mix  # strongly correlated inputs
+    w = rng.normal(0, 1, (16, 12))
+    s = np.abs(w).max(axis=1) / 7
+    h = gptq.hessian(x)
+    nearest = np.clip(np.round(w / s[:, None]), -7, 7)
+    ours = gptq.gptq(w, h, s, 7)
+
+    def err(q):
+        return float(((x @ (w - q * s[:, None]).T) ** 2).sum())
+
+    assert np.abs(ours).max() <= 7
+    assert err(ours) < 0.7 * err(nearest)
+
+
+def test_layer_rows_reproduce_the_integer_accumulators(int8):
+    """gptq.rows (the patches and rows the weights multiply) times the weights gives exactly
+    the int8 reference's accumulators (padding reads the zero point)."""
+    proj, x = int8
+    xq = proj.graph.inputs[0].quant.quantize(np.transpose(x, (0, 2, 3, 1))[:4], DType.s8)
+    _, tensors = run(proj.graph, [xq], keep_all=True)
+    for node in _layers(proj.graph).values():
+        r = gptq.rows(node, tensors[node.inputs[0].name])
+        w = node.inputs[1].data.reshape(node.inputs[1].shape[0], -1).astype(np.int64)
+        acc = r.astype(np.int64) @ w.T + node.inputs[2].data.astype(np.int64)
+        y = requantize_out(node, acc.reshape(*node.y.shape[:0], -1, w.shape[0]))
+        np.testing.assert_array_equal(y.reshape(-1), tensors[node.y.name].reshape(-1))
+
+
+def test_calibrated_int4_tracks_the_int8_model_better(int8):
+    proj, _ = int8
+    x = np.random.default_rng(9).standard_normal((300, 4, 6, 6)).astype(np.float32)
+    xq = proj.graph.inputs[0].quant.quantize(np.transpose(x, (0, 2, 3, 1)), DType.s8)
+    cal, held = xq[:250], xq[250:]  # at least as many samples as a layer has inputs (288)
+    want = run(proj.graph, [held])[0][0].astype(np.int64)
+    plain = requantize_weights(proj.graph, DType.s4, mse_scales=True)
+    aware = requantize_weights(proj.graph, DType.s4, calibration=cal)
+    e_plain = np.abs(run(plain, [held])[0][0] - want).mean()
+    e_aware = np.abs(run(aware, [held])[0][0] - want).mean()
+    assert e_aware < e_plain
+    p = _project(proj, aware)
+    np.testing.assert_array_equal(p.run_host(x[250:]), p.reference(x[250:]))
