@@ -292,7 +292,12 @@ def test_cli_options(tmp_path):
     w = _weights(proj)
     assert all(is_nm(v.data, 2, 4) and np.unique(v.data).size <= 6 for v in w.values())
     assert sparsity_of(w["3"].data) >= 0.75
-    for args, needle in [(("--nm", "2x4"), "--nm '2x4'"),
+    r = run("-o", "c", "--sparsity", "0.9", "--sparsity-block", "4")
+    assert r.returncode == 0, r.stderr
+    blocked = _weights(load_project(next((tmp_path / "c").glob(f"*{SUFFIX}"))))["3"]
+    assert type(blocked.encoding).__name__ == "BlockCSR"
+    for args, needle in [(("--sparsity", "0.5", "--sparsity-block", "0"), "block"),
+                         (("--nm", "2x4"), "--nm '2x4'"),
                          (("--sparsity", "1.2"), "[0, 1), got 1.2"),
                          (("--clusters", "32", "--weight-bits", "4"), "32 clusters"),
                          (("--sparsity", "0.5", "--sparsity", "3=0.5"), "LAYER=VALUE"),
