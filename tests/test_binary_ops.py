@@ -187,3 +187,22 @@ def test_bad_binary_input_is_refused_with_a_clear_error():
     with pytest.raises(IRError, match="thresholds and flips of shape"):
         make_node(Binarize, "z", [Value("x", (1, 4), DType.f32), const("t", np.zeros(3, np.float32)),
                                   const("f", np.zeros(4, np.uint8), DType.u1)], ["y"])
+
+
+def test_an_affine_before_a_sign_moves_into_its_thresholds():
+    rng = np.random.default_rng(8)
+    x = Value("x", (1, 40), DType.f32)
+    s = rng.normal(0, 1, 40).astype(np.float32)
+    mul = make_node(Mul, "m", [x, const("s", s)], ["h1"])
+    add = make_node(Add, "a", [mul.y, const("c", rng.normal(0, 1, 40).astype(np.float32))], ["h2"])
+    z = make_node(Binarize, "z", [add.y, const("t", rng.normal(0, 0.5, 40).astype(np.float32)),
+                                  const("f", (rng.random(40) < 0.5).astype(np.uint8), DType.u1)],
+                  ["h3"])
+    d = make_node(BinaryDense, "d", [z.y, const("w", _pm(rng, (7, 40)), DType.b1, _scales(rng, 7)),
+                                     const("b", np.zeros(7, np.float32))], ["y"])
+    g = Graph("g", [mul, add, z, d], [x], [d.y])
+    folded = fold_binary(g)
+    assert [n.kind for n in folded.nodes] == ["binarize", "binarydense"]
+    xs = rng.normal(0, 2, (500, 40)).astype(np.float32)
+    (_, t0), (_, t1) = run(g, [xs], keep_all=True), run(folded, [xs], keep_all=True)
+    assert np.array_equal(t0["h3"], t1["h3"])

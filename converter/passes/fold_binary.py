@@ -6,6 +6,7 @@ A binary layer with a float output computes ``z[o] = alpha[o] * dot[o] + b[o]``.
       Mul by s:  alpha' = alpha * s,  b' = b * s        Add t:  b' = b + t
   A negative alpha' is made positive by negating the channel's weights (dot' = -dot, with
   pad_value taps negated alike), so alpha stays a positive scale. A zero s is left alone.
+- an affine before a sign folds into the sign's thresholds (``_affine_into_sign``);
 - the sign after it (a ``Binarize`` with thresholds t and flips, reached directly or through
   max pools): with alpha > 0,
       z[o] >= t[o]  <=>  dot[o] >= T[o] = ceil((t[o] - b[o]) / alpha[o])       (dot is an integer)
@@ -35,7 +36,7 @@ _LAYERS = (BinaryDense, BinaryConv2d)
 
 def fold_binary(graph: Graph) -> Graph:
     g = graph.copy()
-    while _affine_into_layer(g) or _sign_into_layer(g):
+    while _affine_into_layer(g) or _affine_into_sign(g) or _sign_into_layer(g):
         pass
     return g
 
@@ -77,6 +78,35 @@ def _affine_into_layer(g: Graph) -> bool:
         else:
             _with(g, p, alpha, np.ones_like(alpha), b + _shift(n, vec), DType.f32)
         bypass(g, n, x)
+        return True
+    return False
+
+
+def _affine_into_sign(g: Graph) -> bool:
+    """A per-channel affine whose only reader is a float Binarize moves into its thresholds:
+    sign(x + c) against t is x against t - c; sign(x * s) is x against t / s, the comparison
+    turned around where s < 0 (+1 iff x <= t / s, i.e. not x > t / s: the flip, with the
+    threshold nudged to the next float above t / s so that equality still gives +1)."""
+    for n in g.nodes:
+        m = _affine(n)
+        z = sole_consumer(g, n.outputs[0]) if m else None
+        if not isinstance(z, Binarize) or z.inputs[0] is not n.outputs[0]:
+            continue
+        x, vec = m
+        _, t, flip = z.inputs
+        tv = t.data.astype(np.float64)
+        if isinstance(n, Mul):
+            if np.any(vec == 0):
+                continue
+            tv = tv / vec
+            neg = vec < 0
+            tv = np.where(neg, np.nextafter(tv.astype(np.float32), np.float32(np.inf)), tv)
+            flips = flip.data.astype(bool) ^ neg
+        else:
+            tv, flips = tv - _shift(n, vec), flip.data.astype(bool)
+        z.inputs = [x, const(g.unique_name(t.name), tv.astype(np.float32), DType.f32),
+                    const(g.unique_name(flip.name), flips.astype(np.uint8), DType.u1)]
+        g.nodes.remove(n)
         return True
     return False
 

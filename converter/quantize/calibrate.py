@@ -136,7 +136,7 @@ def calibrate(graph: Graph, batches: Iterable[np.ndarray] | np.ndarray | tuple[n
         batches = [tuple(x[i:i + BATCH] for x in data) for i in range(0, len(data[0]), BATCH)]
     total = len(batches) if hasattr(batches, "__len__") else None
     values = [v for v in [*inputs, *(o for n in graph.nodes for o in n.outputs)]
-              if not v.is_const]
+              if not v.is_const and v.dtype is DType.f32]  # b1 values need no range
     made_by = {id(o): n for n in graph.nodes for o in n.outputs}
     observers: dict[str, Observer] = {}
     seen = 0
