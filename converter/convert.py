@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ir import DType, IRError
+from .ir import DType, Graph, IRError
 from .layout import Layout
 from .passes.storage import AUTO, StorageError, StorageOption, choose_storage
 from .project import Project
@@ -41,7 +41,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
             layerwise_calibration: bool = False, data_free: bool = False,
             flash_budget: int | str | None = None, board: str | None = None) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path, a ``.tflite`` path or the bytes of a
-    ``.tflite`` file) into a Project.
+    ``.tflite`` file, or a float IR ``Graph`` such as ``frontends.larq.import_binary_mlp``
+    builds, whose data is in the IR layout) into a Project.
 
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
     are quantized like PyTorch models.
@@ -99,6 +100,9 @@ def convert(model: object, example_input: object = None, calibration: object = N
                       _budget_bytes(flash_budget, board),
                       {"weight_bits": weight_bits, "sparsity": sparsity,
                        "sparsity_block": sparsity_block, "nm": nm, "clusters": clusters})
+    if isinstance(model, Graph):
+        return _convert_graph(model, calibration, name, observer, progress, weight_dtype,
+                              storage, ptq)
     if isinstance(model, (bytes, bytearray, memoryview)):
         return _convert_tflite(bytes(model), calibration, name, observer, progress, weight_dtype,
                                storage, ptq)
@@ -178,6 +182,25 @@ def _numpy(x: object) -> np.ndarray:
     return np.asarray(x)
 
 
+def _convert_graph(graph: Graph, calibration, name, observer, progress, weight_dtype,
+                   storage, ptq) -> Project:
+    """A float IR graph (from ``frontends.larq``, or built by hand), in the IR's own layout."""
+    from .passes import FLOAT_PIPELINE, run_passes
+
+    if any(v.dtype is not DType.f32 for v in graph.inputs):
+        raise ConversionError(f"graph {graph.name} is not a float graph: convert() quantizes "
+                              "float graphs (a quantized one runs as Project(name, graph))")
+    if ptq.data_free:
+        raise ConversionError("data_free=True synthesizes inputs from a PyTorch model's "
+                              "BatchNorm statistics; give calibration data for an IR graph")
+    g = graph.copy()
+    g.name = name or graph.name
+    fgraph = run_passes(g, FLOAT_PIPELINE)
+    return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
+                     [Layout.FLAT] * len(fgraph.outputs), observer, progress, weight_dtype,
+                     storage, ptq)
+
+
 def _convert_tflite(source: Path | bytes, calibration, name, observer, progress, weight_dtype,
                     storage, ptq) -> Project:
     """Quantized files (a path or the file's bytes) are taken as stored (int8 or INT4 weights as
@@ -239,7 +262,10 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
     ptq = ptq or _PtqOptions()
     compression = dict(ptq.compression)
     if compression["weight_bits"] is None:  # the bits weight_dtype gives, for the checks
-        bits = {k: d.bits for k, d in weight_dtypes(fgraph, weight_dtype).items()}
+        binary = {n.name for n in fgraph.nodes if n.weight_axis is not None
+                  and n.inputs[1].dtype is DType.b1}  # keep their 1-bit weights
+        bits = {k: d.bits for k, d in weight_dtypes(fgraph, weight_dtype).items()
+                if k not in binary}
         compression = {**compression, "weight_bits": bits}
     try:
         plans = compress.plan(fgraph, **compression)
