@@ -9,7 +9,9 @@ input and output encodings), in four ways:
   layer, GPTQ rounding towards the int8 model's outputs, scales of least output error, bias
   correction;
 - the same with the first convolution (2,560 of the 22,784 weights, the layer the model is
-  most sensitive to) kept int8, as low-bit schemes usually keep their first layer.
+  most sensitive to) kept int8, as low-bit schemes usually keep their first layer;
+- the same with int4 only in the 1x1 convolutions and the dense layer (17,152 weights, 75 %),
+  the first and the depthwise convolutions (9 weights per channel) int8.
 
 Both models answer the same inputs through the integer reference, whose answers the generated C
 reproduces (checked on a sample). There is no speech data in ../shared, so the inputs are:
@@ -44,6 +46,7 @@ from kws_inputs import speech_like_inputs  # noqa: E402
 from firmforge.converter import convert  # noqa: E402
 from firmforge.converter.compress.requantize import requantize_weights  # noqa: E402
 from firmforge.converter.ir import DType  # noqa: E402
+from firmforge.converter.ops.conv import DepthwiseConv2d  # noqa: E402
 from firmforge.converter.project import Project  # noqa: E402
 
 CALIBRATION = 256
@@ -74,12 +77,16 @@ def main() -> int:
     shape = tuple(p8.graph.inputs[0].shape[1:])
     calib = speech_like_inputs(CALIBRATION, scale, zp, np.random.default_rng(args.seed + 1))
     weighted = [n.name for n in p8.graph.nodes if n.weight_axis is not None]
+    pointwise = [n.name for n in p8.graph.nodes[1:] if n.weight_axis is not None
+                 and not isinstance(n, DepthwiseConv2d)]
     graphs = {
         "max": requantize_weights(p8.graph, DType.s4),
         "MSE": requantize_weights(p8.graph, DType.s4, mse_scales=True),
         "GPTQ": requantize_weights(p8.graph, DType.s4, calibration=calib),
         "GPTQ, 1st int8": requantize_weights(p8.graph, DType.s4, weighted[1:],
                                              calibration=calib),
+        "GPTQ, 1x1 + dense": requantize_weights(p8.graph, DType.s4, pointwise,
+                                                calibration=calib),
     }
     projects = {k: Project(g.name, g) for k, g in graphs.items()}
     sets = {"speech-like": speech_like_inputs(args.inputs, scale, zp, rng),
@@ -88,7 +95,7 @@ def main() -> int:
     w8 = p8.report()["weight_bytes"]
     print(f"{args.model.name}: weight bytes (biases included): int8 {w8:,}; " + ", ".join(
         f"{k} {p.report()['weight_bytes']:,} ({w8 / p.report()['weight_bytes']:.2f}x smaller)"
-        for k, p in projects.items() if k in ("MSE", "GPTQ, 1st int8")))
+        for k, p in projects.items() if k in ("MSE", "GPTQ, 1st int8", "GPTQ, 1x1 + dense")))
     print()
     print("| inputs | count | int8 classes | " + " | ".join(projects) + " |")
     print("|---|---:|---:|" + "---:|" * len(projects))

@@ -5,6 +5,7 @@ FLOAT_PIPELINE simplifies an imported float graph before quantization:
     fold_constants             constant subgraphs evaluated once
     simplify_transposes        layout transposes composed, cancelled, or turned into reshapes
     remove_redundant_reshapes  reshape chains merged, no-op reshapes dropped
+    fold_transpose_into_dense  (first run: a flatten's transpose before a binary dense layer)
     fold_binary                BatchNorm and sign folded into binary layers (integer thresholds)
     fold_batchnorm             BatchNorm folded into Conv/Dense weights, or a 1x1 depthwise conv
     fold_transpose_into_dense  a flatten's NCHW transpose absorbed by the Dense weights
@@ -32,6 +33,7 @@ FLOAT_PIPELINE: list[Pass] = [
     fold_constants,
     simplify_transposes,
     remove_redundant_reshapes,
+    fold_transpose_into_dense,
     fold_binary,
     fold_batchnorm,
     fold_transpose_into_dense,

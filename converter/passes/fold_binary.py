@@ -6,7 +6,8 @@ A binary layer with a float output computes ``z[o] = alpha[o] * dot[o] + b[o]``.
       Mul by s:  alpha' = alpha * s,  b' = b * s        Add t:  b' = b + t
   A negative alpha' is made positive by negating the channel's weights (dot' = -dot, with
   pad_value taps negated alike), so alpha stays a positive scale. A zero s is left alone.
-- an affine before a sign folds into the sign's thresholds (``_affine_into_sign``);
+- an affine before a sign folds into the sign's thresholds (``_affine_into_sign``), and a sign
+  of one threshold for all channels moves before a reshape or transpose (a flatten);
 - the sign after it (a ``Binarize`` with thresholds t and flips, reached directly or through
   max pools): with alpha > 0,
       z[o] >= t[o]  <=>  dot[o] >= T[o] = ceil((t[o] - b[o]) / alpha[o])       (dot is an integer)
@@ -24,10 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Act, DType, Graph, Node, QuantParams, Value, const
+from ..ir import Act, DType, Graph, Node, QuantParams, Value, const, make_node
 from ..ops.binary import Binarize, BinaryConv2d, BinaryDense
 from ..ops.eltwise import Mul
 from ..ops.pool import MaxPool2d
+from ..ops.shape import Reshape, Transpose
 from ._graph import bypass, sole_consumer
 from .fold_bn import _affine, _shift
 
@@ -36,9 +38,39 @@ _LAYERS = (BinaryDense, BinaryConv2d)
 
 def fold_binary(graph: Graph) -> Graph:
     g = graph.copy()
-    while _affine_into_layer(g) or _affine_into_sign(g) or _sign_into_layer(g):
+    while (_affine_into_layer(g) or _affine_into_sign(g) or _sign_before_moves(g)
+           or _sign_into_layer(g)):
         pass
     return g
+
+
+def _sign_before_moves(g: Graph) -> bool:
+    """A float Binarize of one threshold and flip for every channel, after a Reshape or
+    Transpose (a flatten before a binary dense layer), moves before it: the sign of each
+    element does not depend on where the element goes. It can then fold into the layer that
+    made the values, and the move carries b1 values."""
+    for z in g.nodes:
+        if not isinstance(z, Binarize) or z.x.dtype is not DType.f32:
+            continue
+        _, t, flip = z.inputs
+        m = g.producer(z.x)
+        if not isinstance(m, (Reshape, Transpose)) or sole_consumer(g, z.x) is not z \
+                or np.ptp(t.data) != 0 or np.ptp(flip.data) != 0:
+            continue
+        x = m.inputs[0]
+        c = x.shape[-1]
+        signs = make_node(Binarize, g.unique_name(f"{z.name}.moved"),
+                          [x, const(g.unique_name(t.name), np.full(c, t.data[0], np.float32)),
+                           const(g.unique_name(flip.name), np.full(c, flip.data[0], np.uint8),
+                                 DType.u1)], [g.unique_name(f"{x.name}.sign")])
+        old = m.outputs[0]
+        m.inputs = [signs.outputs[0], *m.inputs[1:]]
+        m.outputs = [Value(old.name, old.shape, DType.b1)]
+        g.replace_uses(z.outputs[0], m.outputs[0])
+        g.nodes.remove(z)
+        g.nodes.insert(g.nodes.index(m), signs)
+        return True
+    return False
 
 
 def _float_layer(g: Graph, v: Value) -> Node | None:

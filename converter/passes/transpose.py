@@ -20,7 +20,8 @@ import itertools
 
 import numpy as np
 
-from ..ir import Graph, Value
+from ..ir import DType, Graph, Value
+from ..ops.binary import Binarize, BinaryDense
 from ..ops.dense import Dense
 from ..ops.shape import Reshape, Transpose
 from ._graph import aliases_io, bypass, new_const, prune, sole_consumer
@@ -134,18 +135,36 @@ def _before_dense(g: Graph) -> bool:
             continue
         z = r.outputs[0]
         users = g.consumers(z)
-        if not users or any(not isinstance(d, Dense) or d.inputs[0] is not z
+        sign = users[0] if len(users) == 1 and _uniform_sign(users[0]) else None
+        if sign is not None:  # a flatten's sign before binary dense layers: it commutes
+            users = g.consumers(sign.outputs[0])
+        layer_in = z if sign is None else sign.outputs[0]
+        if not users or any(not isinstance(d, (Dense, BinaryDense)) or d.inputs[0] is not layer_in
                             or not d.inputs[1].is_const for d in users) or any(
-                o is z for o in g.outputs):
+                o in (z, layer_in) for o in g.outputs):
             continue
         x = t.inputs[0]
         src = _source_index(tuple(x.shape[1:]), tuple(p - 1 for p in t.perm[1:]))
+        if x.dtype is DType.b1 and x.shape[-1] % 32:
+            continue  # the flattened b1 rows would pack differently (ops/binary.py)
         for d in users:
             w = d.inputs[1]
-            d.inputs = [z, new_const(g, w, w.data[:, src]), d.inputs[2]]
+            cols = w.data[:, src]
+            moved = (Value(g.unique_name(w.name), w.shape, w.dtype, w.quant, cols)
+                     if w.dtype is DType.b1 else new_const(g, w, cols))
+            d.inputs = [layer_in, moved, d.inputs[2]]
         r.inputs = [x]
         return True
     return False
+
+
+def _uniform_sign(n: object) -> bool:
+    """A Binarize with one threshold and flip for every element (what a binary layer applies
+    to its input): it gives the same sign to an element wherever the element is."""
+    if not isinstance(n, Binarize):
+        return False
+    _, t, flip = n.inputs
+    return bool(np.ptp(t.data) == 0 and np.ptp(flip.data) == 0)
 
 
 def _after_dense(g: Graph) -> bool:
