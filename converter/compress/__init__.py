@@ -3,6 +3,8 @@
 - ``prune``: magnitude pruning (per layer and global), Zhu & Gupta's gradual schedule, N:M masks;
 - ``cluster``: k-means weight clustering (per layer or per channel);
 - ``finetune``: PyTorch helpers that keep masks during training (gradual pruning, SR-STE);
+- ``binary``: ``train_binary``, the training loop for the binary/ternary layers of ``converter.nn``
+  (ReSTE's ``o`` schedule, latent-weight clipping);
 - ``channels``: structured channel pruning of torch modules (torch.fx);
 - ``graph``: the ``convert()`` options (``sparsity``, ``nm``, ``clusters``, ``weight_bits``)
   applied to a float and a quantized Graph;
