@@ -61,3 +61,31 @@ def field_values(f: np.ndarray, dtype: DType) -> np.ndarray:
         return f.astype(dtype.np)
     half = 1 << (dtype.bits - 1)
     return ((f ^ half) - half).astype(dtype.np)
+
+
+# -- rows of 32-bit words: b1 activations and binary weights (ops/binary.py) ------------------
+WORD = 32
+
+
+def row_words(c: int) -> int:
+    """uint32 words of one packed row of ``c`` b1 values."""
+    return (c + WORD - 1) // WORD
+
+
+def pack_rows(a: np.ndarray) -> np.ndarray:
+    """b1 values (..., C) -> words (..., ceil(C / 32)) as uint32: value c in bit c % 32 of word
+    c // 32, set for +1, the spare high bits of the last word 0."""
+    a = np.asarray(a)
+    c = a.shape[-1]
+    bits = np.zeros((*a.shape[:-1], row_words(c) * WORD), np.uint64)
+    bits[..., :c] = a > 0
+    words = (bits.reshape(*a.shape[:-1], -1, WORD) << np.arange(WORD, dtype=np.uint64)).sum(-1)
+    return words.astype(np.uint32)
+
+
+def unpack_rows(words: np.ndarray, c: int) -> np.ndarray:
+    """Words (..., W) -> b1 values (..., c) as int8 -1 / +1 (``pack_rows``' inverse)."""
+    w = np.asarray(words, np.uint32)
+    bits = (w[..., None] >> np.arange(WORD, dtype=np.uint32)) & 1
+    bits = bits.reshape(*w.shape[:-1], -1)[..., :c]
+    return (2 * bits.astype(np.int8) - 1).astype(np.int8)

@@ -28,6 +28,10 @@ Formats and their arrays (C type, length):
 ``Packed()``        s4, s2, b1, u1 only. packed: uint8_t[ceil(size * bits / 8)], the tensor in C
                     order as one bit stream (not per row: rows of an odd int4 length share a
                     byte, exactly as in TFLite).
+``PackedRows()``    b1 only (binary weights, ops/binary.py). words: uint32_t, the tensor's rows
+                    along its LAST axis, each in ceil(C / 32) words, value c in bit c % 32 of
+                    word c // 32 (set for +1, spare bits 0): the layout of b1 activations, so
+                    a convolution tap's weight words line up with an input pixel's words.
 ``Bitmask(axis)``   mask: uint8_t[R * ceil(C / 8)], per row a bit stream of C bits, bit c set when
                     element (r, c) is nonzero, each row starting on a byte; values: the nonzero
                     elements row by row, in the dtype's storage.
@@ -77,7 +81,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bitstream import field_values, pack_bits, stream_bits, unpack_bits, value_fields
+from .bitstream import (
+    field_values,
+    pack_bits,
+    pack_rows,
+    row_words,
+    stream_bits,
+    unpack_bits,
+    unpack_rows,
+    value_fields,
+)
 from .ir import DType, IRError
 
 _CTYPE_OF_NP = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
@@ -182,6 +195,25 @@ class Packed(Encoding):
 
     def __str__(self) -> str:
         return "packed"
+
+
+@dataclass(frozen=True)
+class PackedRows(Encoding):
+    """b1 values in 32-bit words, row by row along the last axis (the module docstring)."""
+
+    def check(self, dtype: DType) -> None:
+        if dtype is not DType.b1:
+            raise IRError(f"packed rows hold b1 values, not {dtype.value}")
+
+    def _encode(self, v, dtype):
+        return (Array("words", "uint32_t", pack_rows(v.reshape(-1, v.shape[-1])).reshape(-1)),)
+
+    def _decode(self, e):
+        c = e.shape[-1]
+        return unpack_rows(e["words"].data.reshape(-1, row_words(c)), c).reshape(e.shape)
+
+    def __str__(self) -> str:
+        return "packed rows"
 
 
 @dataclass(frozen=True)
@@ -409,7 +441,8 @@ class Codebook(Encoding):
         return f"{self.bits}-bit codebook"
 
 
-FORMATS: tuple[type[Encoding], ...] = (Dense, Packed, Bitmask, CSR, BlockCSR, NM, Codebook)
+FORMATS: tuple[type[Encoding], ...] = (Dense, Packed, PackedRows, Bitmask, CSR, BlockCSR, NM,
+                                        Codebook)
 
 
 # -- the two entry points ----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..encoding import PackedRows
 from ..ir import DType, Graph, IRError, Names, Node, QuantParams, Value, const, make_node
 from ..ops.binary import Binarize, BinaryDense
 from ..ops.dense import Dense
@@ -82,7 +83,7 @@ def import_binary_mlp(layers: Sequence[BinaryDenseLayer], name: str = "binary_ml
                      f"{base}.sign")
             wq = QuantParams(np.ones(out, np.float32), np.zeros(out, np.int64), 0)
             h = emit(BinaryDense, [h, Value(names.fresh(f"{base}.kernel"), w.shape, DType.b1,
-                                            wq, w),
+                                            wq, w, PackedRows()),
                                    const(names.fresh(f"{base}.bias"), np.zeros(out, np.float32))],
                      base)
         else:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx
 
+from .. import nn as training_layers
 from ..ir import Graph, IRError
 from ..layout import Layout
 from . import torch_functions, torch_modules
@@ -125,8 +126,20 @@ def _run_example(model: torch.nn.Module, examples: list[torch.Tensor]) -> object
                                 f"{_shapes(examples)}: {type(e).__name__}: {e}") from e
 
 
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer, which also keeps firmforge's own training layers (``converter/nn.py``:
+    binary and ternary layers) whole, as it keeps torch.nn's."""
+
+    def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
+        return _training_layer(type(m)) or super().is_leaf_module(m, qualname)
+
+
+def _training_layer(cls: type) -> bool:
+    return getattr(training_layers, cls.__name__, None) is cls
+
+
 def _trace(model: torch.nn.Module) -> fx.GraphModule:
-    tracer = fx.Tracer()
+    tracer = _Tracer()
     tracer.record_stack_traces = True
     try:
         graph = tracer.trace(model)
@@ -252,7 +265,8 @@ def _handler(gm: fx.GraphModule, node: fx.Node) -> tuple[object, tuple]:
     if node.op == "call_module":
         mod = gm.get_submodule(node.target)
         cls = type(mod)
-        if cls.__name__.startswith("_") or getattr(torch.nn, cls.__name__, None) is not cls:
+        torch_layer = getattr(torch.nn, cls.__name__, None) is cls
+        if cls.__name__.startswith("_") or not (torch_layer or _training_layer(cls)):
             raise Unsupported(f"no converter for {cls.__module__}.{cls.__qualname__}")
         h = getattr(torch_modules, cls.__name__, None) or _functional_twin(mod)
         if h is None:

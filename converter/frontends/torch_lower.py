@@ -9,7 +9,10 @@ import math
 
 import numpy as np
 
+from ..encoding import PackedRows
+from ..ir import DType, QuantParams, Value, const
 from ..ops.act import Relu, Relu6
+from ..ops.binary import Binarize, BinaryConv2d, BinaryDense
 from ..ops.common import Padding
 from ..ops.conv import Conv2d, DepthwiseConv2d
 from ..ops.dense import Dense
@@ -122,6 +125,53 @@ def batchnorm(cx: Ctx, x: T, mean: object, var: object, weight: object, bias: ob
     s = g / np.sqrt(v + eps)
     y = cx.emit(Mul, [x.value, cx.const("scale", s)], "mul")
     return T(cx.emit(Add, [y, cx.const("shift", be - m * s)], "add"), x.shape)
+
+
+# -- binary layers (ops/binary.py) -------------------------------------------------------------
+def binarize(cx: Ctx, x: T) -> T:
+    """The sign of x (+1 for x >= 0) along its IR channels: a Binarize of threshold 0."""
+    c = x.value.shape[-1]
+    t = cx.const("threshold", np.zeros(c, np.float32))
+    flips = const(cx.unique(f"{cx.base}.flip"), np.zeros(c, np.uint8), DType.u1)
+    return T(cx.emit(Binarize, [x.value, t, flips]), x.shape)
+
+
+def _binary_weights(cx: Ctx, weight: object, scale: object, ir_order: tuple[int, ...]) -> Value:
+    w = array(weight)
+    if not np.all(np.abs(w) == 1):
+        raise Unsupported("binary weights must be -1 or +1")
+    alpha = array(scale).reshape(-1)
+    if alpha.size != w.shape[0] or not np.all(alpha > 0):
+        raise Unsupported(f"a binary layer needs one positive scale per output channel, got "
+                          f"{alpha.size} for {w.shape[0]} channels")
+    return Value(cx.unique(f"{cx.base}.weight"), w.transpose(ir_order).shape, DType.b1,
+                 QuantParams(alpha, np.zeros(alpha.size, np.int64), 0),
+                 w.transpose(ir_order).astype(np.int8), PackedRows())
+
+
+def binary_linear(cx: Ctx, x: T, weight: object, scale: object, bias: object) -> T:
+    """y = alpha * (sign(x) . w_b) + b over the last torch dim."""
+    if x.rank != 2:
+        raise Unsupported(f"a binary linear layer needs a 2-D input (batch, features), got "
+                          f"{x.rank}-D")
+    w = _binary_weights(cx, weight, scale, (0, 1))
+    b = np.zeros(w.shape[0], np.float32) if bias is None else array(bias)
+    return T(cx.emit(BinaryDense, [x.value, w, cx.const("bias", b)]), cx.out_shape)
+
+
+def binary_conv(cx: Ctx, x: T, weight: object, scale: object, bias: object, stride: object,
+                padding: object, dilation: object, pad_value: float) -> T:
+    """torch-layout binary Conv2d (weights [O, C, KH, KW]) with padded taps at ``pad_value``."""
+    x = tensor_in(x, 4, "binary conv2d")
+    w = _binary_weights(cx, weight, scale, (0, 2, 3, 1))
+    _, kh, kw, _ = w.shape
+    dl = pair(dilation)
+    b = np.zeros(w.shape[0], np.float32) if bias is None else array(bias)
+    if float(pad_value) not in (-1.0, 0.0, 1.0):
+        raise Unsupported(f"binary conv pad_value must be -1, 0 or +1, not {pad_value}")
+    return T(cx.emit(BinaryConv2d, [x.value, w, cx.const("bias", b)], stride=pair(stride),
+                     dilation=dl, padding=_conv_padding(padding, 2, (kh, kw), dl),
+                     pad_value=int(pad_value)), cx.out_shape)
 
 
 # -- activations --------------------------------------------------------------------------------

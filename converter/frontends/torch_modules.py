@@ -27,6 +27,18 @@ def Linear(cx: Ctx, mod, x: T) -> T:
     return low.linear(cx, x, mod.weight, mod.bias)
 
 
+def BinaryLinear(cx: Ctx, mod, x: T) -> T:
+    """firmforge's binary layer (converter/nn.py): the sign of the input, then XNOR-popcount
+    with the binary weights times their per-channel scale."""
+    return low.binary_linear(cx, low.binarize(cx, x), mod.binary_weight(), mod.channel_scale(),
+                             mod.bias)
+
+
+def BinaryConv2d(cx: Ctx, mod, x: T) -> T:
+    return low.binary_conv(cx, low.binarize(cx, x), mod.binary_weight(), mod.channel_scale(),
+                           mod.bias, mod.stride, mod.padding, mod.dilation, mod.pad_value)
+
+
 def BatchNorm2d(cx: Ctx, mod, x: T) -> T:
     return low.batchnorm(cx, x, mod.running_mean, mod.running_var, mod.weight, mod.bias,
                          mod.eps)

@@ -36,37 +36,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..bitstream import WORD, pack_rows, row_words, unpack_rows  # noqa: F401 (re-exported)
 from ..fixed import activation_range
 from ..ir import Act, DType, IRError, Node, QuantParams, QuantRule, Value
 from .common import Padding, conv_windows, window_out
 from .conv import _check_steps, int_requant, requantize_out
 
-WORD = 32
 B1_QUANT = QuantParams.per_tensor(1.0, 0)
-
-
-def row_words(c: int) -> int:
-    """uint32 words of one packed row of ``c`` b1 values."""
-    return (c + WORD - 1) // WORD
-
-
-def pack_rows(a: np.ndarray) -> np.ndarray:
-    """b1 values (..., C) -> their memory words (..., ceil(C / 32)) as uint32."""
-    a = np.asarray(a)
-    c = a.shape[-1]
-    bits = np.zeros((*a.shape[:-1], row_words(c) * WORD), np.uint64)
-    bits[..., :c] = a > 0
-    shifts = np.arange(WORD, dtype=np.uint64)
-    words = (bits.reshape(*a.shape[:-1], -1, WORD) << shifts).sum(axis=-1)
-    return words.astype(np.uint32)
-
-
-def unpack_rows(words: np.ndarray, c: int) -> np.ndarray:
-    """Memory words (..., W) -> b1 values (..., c) as int8 -1 / +1."""
-    w = np.asarray(words, np.uint32)
-    bits = (w[..., None] >> np.arange(WORD, dtype=np.uint32)) & 1
-    bits = bits.reshape(*w.shape[:-1], -1)[..., :c]
-    return (2 * bits.astype(np.int8) - 1).astype(np.int8)
 
 
 def packed_nbytes(shape: tuple[int, ...]) -> int:

@@ -59,6 +59,8 @@ def _sign_before_moves(g: Graph) -> bool:
             continue
         x = m.inputs[0]
         c = x.shape[-1]
+        if isinstance(m, Reshape) and c != m.y.shape[-1] and (c % 32 or m.y.shape[-1] % 32):
+            continue  # b1 rows would pack differently before and after (ops/binary.py)
         signs = make_node(Binarize, g.unique_name(f"{z.name}.moved"),
                           [x, const(g.unique_name(t.name), np.full(c, t.data[0], np.float32)),
                            const(g.unique_name(flip.name), np.full(c, flip.data[0], np.uint8),

@@ -47,7 +47,19 @@ from typing import Literal
 
 import numpy as np
 
-from ..encoding import CSR, NM, Bitmask, BlockCSR, Codebook, Dense, Encoding, Packed, encode, row_view
+from ..encoding import (
+    CSR,
+    NM,
+    Bitmask,
+    BlockCSR,
+    Codebook,
+    Dense,
+    Encoding,
+    Packed,
+    PackedRows,
+    encode,
+    row_view,
+)
 from ..ir import DType, Graph, IRError, Node, Value
 
 AUTO = "auto"
@@ -55,7 +67,8 @@ MIN_SAVING = 1 / 4  # leaving the default storage must save at least this part o
 TIE_BYTES = 16  # among the others, a later format in PREFERENCE must save more than this ...
 TIE_FRACTION = 1 / 32  # ... and more than this part of the current choice's bytes
 NM_GROUPS = (*range(2, 33), 64, 128, 256)  # the m of the N:M candidates
-PREFERENCE: tuple[type[Encoding], ...] = (Dense, Packed, BlockCSR, CSR, NM, Bitmask, Codebook)
+PREFERENCE: tuple[type[Encoding], ...] = (Dense, Packed, PackedRows, BlockCSR, CSR, NM, Bitmask,
+                                          Codebook)
 
 Runs = Callable[[Node, Encoding], bool]
 LayerStorage = Encoding | Literal["auto"] | None
@@ -69,6 +82,8 @@ class StorageError(IRError):
 
 def default_storage(dtype: DType) -> Encoding:
     """What the quantizer and importers store weights of ``dtype`` as."""
+    if dtype is DType.b1:
+        return PackedRows()
     return Packed() if dtype in _PACKABLE else Dense()
 
 

@@ -150,7 +150,7 @@ def _before_dense(g: Graph) -> bool:
         for d in users:
             w = d.inputs[1]
             cols = w.data[:, src]
-            moved = (Value(g.unique_name(w.name), w.shape, w.dtype, w.quant, cols)
+            moved = (Value(g.unique_name(w.name), w.shape, w.dtype, w.quant, cols, w.encoding)
                      if w.dtype is DType.b1 else new_const(g, w, cols))
             d.inputs = [layer_in, moved, d.inputs[2]]
         r.inputs = [x]

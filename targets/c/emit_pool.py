@@ -13,6 +13,7 @@ import numpy as np
 
 from ...converter.ir import DType
 from ...converter.ops.pool import AvgPool2d, MaxPool2d, Pool2d
+from . import emit_binary
 from .context import EmitContext
 from .emit import Kernel, data_input, emit, kernel, unsupported
 
@@ -66,11 +67,16 @@ def _avgpool2d_kernel(node: AvgPool2d) -> Kernel:
 
 @kernel.register
 def _maxpool2d_kernel(node: MaxPool2d) -> Kernel:
+    if node.x.dtype is DType.b1:
+        return emit_binary.maxpool_kernel(node)
     return _kernel(node, "maxpool2d")
 
 
 @emit.register
 def _pool2d(node: Pool2d, ctx: EmitContext) -> None:
+    if node.x.dtype is DType.b1:
+        emit_binary.emit_maxpool(node, ctx)
+        return
     x, y = node.x, node.y
     n, ih, iw, c = x.shape
     _, oh, ow, _ = y.shape
