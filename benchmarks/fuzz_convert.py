@@ -131,7 +131,7 @@ def summary(status: int, log: str, counts: np.ndarray, seconds: float, runs: int
     c = dict(zip(COUNTERS, (int(x) for x in counts), strict=True))
     done = re.search(r"Done (\d+) runs in (\d+) second", log)
     n = c["executions"]
-    from benchmarks.fuzzing.target import RUN_BUDGET
+    from benchmarks.fuzzing.target import MAC_BUDGET, RUN_BUDGET
 
     imported = n - c["import: TFLiteFormatError"] - c["import: UnsupportedTFLiteError"]
     crashed = status != 0 or done is None
@@ -146,8 +146,9 @@ def summary(status: int, log: str, counts: np.ndarray, seconds: float, runs: int
              f"  crashes               {int(crashed)}",
              f"  imported              {pct(imported)}",
              f"  converted + reference {pct(c['ok'])}",
-             f"  converted, too large  {pct(c['large'])} (activations over "
-             f"{RUN_BUDGET >> 20} MiB a sample: not run)"]
+             f"  too large to run      {pct(c['large'])} (activations over "
+             f"{RUN_BUDGET >> 20} MiB or over {MAC_BUDGET >> 20} Mi MACs a sample; float "
+             "models not converted, int8 ones converted, not run)"]
     lines += [f"  refused at {k.split(': ')[0]:<7s}     {c[k]:6d}  {k.split(': ')[1]}"
               for k in LABELS[2:] if c[k]]
     lines.append("  mutations             " + ", ".join(

@@ -216,6 +216,22 @@ def test_huge_dilations_and_strides():
     assert rep.host_equal == rep.outcomes["ok"] >= 8 and rep.tflm_equal >= 8, rep.format()
 
 
+def test_float_models_too_large_to_run_are_not_calibrated():
+    """make fuzz ran out of memory (3.4 GB) on a mutated float model: its random calibration
+    samples, drawn before the size check, took gigabytes (here 3.5 GB and seconds). A float
+    model over the budgets is now 'large' before any calibration."""
+    conv = next(c for c in tc.float_cases() if c.name == "float_conv0").model
+
+    def huge_input(m):  # the input and output grow; the const filter stays as it is
+        sub = m.subgraphs[0]
+        for i in (*sub.inputs, *sub.outputs):
+            t = sub.tensors[i]
+            t.shape = [t.shape[0], 6000, 6000, *t.shape[3:]]
+
+    case = run_case(tc.rewrite(conv, huge_input), seconds=5)
+    assert case.stage == "large" and case.project is None, case.label
+
+
 def test_convert_takes_bytes(shared):
     data = (shared / "models" / "mlperf-tiny" / "kws_ref_model.tflite").read_bytes()
     proj = convert(data)

@@ -12,9 +12,12 @@ Allowed outcomes are success, or one of firmforge's documented errors (``CLEAR_E
 ValueError subclasses) carrying a message. Any other exception propagates: to atheris it is a
 crash, to a test a failure. A converted model must also run through the reference on
 deterministic inputs drawn from a generator seeded by the bytes (so a case replays exactly),
-unless its activations exceed ``RUN_BUDGET`` bytes a sample: a mutated dimension easily makes a
-legal model with a gigabyte tensor, which converts in milliseconds but would take the fuzzer
-seconds and gigabytes to run (and TFLM, and any board, could not hold it either).
+unless its activations exceed ``RUN_BUDGET`` bytes a sample or its layers ``MAC_BUDGET``
+multiply-accumulates: a mutated dimension easily makes a legal model with a gigabyte tensor, which
+converts in milliseconds but would take the fuzzer seconds and gigabytes to run (and TFLM, and
+any board, could not hold it either). A float model over those budgets is not converted at all:
+its conversion would calibrate on samples of that size (``make fuzz`` ran out of memory on one,
+its random calibration input alone gigabytes).
 """
 
 from __future__ import annotations
@@ -40,13 +43,14 @@ CLEAR_ERRORS = (*IMPORT_ERRORS, ConversionError, IRError, QuantizationError, Cal
 BATCH = 2  # samples per reference run (two, so that state carried across samples shows)
 CALIBRATION = 4  # float models: random calibration samples
 RUN_BUDGET = 4 << 20  # bytes of activations (every non-constant value) per sample
+MAC_BUDGET = 64 << 20  # multiply-accumulates per sample
 
 
 @dataclass
 class Case:
     """The outcome of one case (see the module docstring)."""
 
-    stage: str
+    stage: str  # "import", "convert", "ok" or "large"
     error: ValueError | None = None
     project: Project | None = None
     inputs: list[np.ndarray] = field(default_factory=list)
@@ -95,7 +99,7 @@ def _run_case(data: bytes, name: str | None) -> Case:
         if not str(e).strip():
             raise UnclearError(f"{type(e).__name__} without a message") from e
         return Case("import" if isinstance(e, IMPORT_ERRORS) else "convert", e)
-    if activation_bytes(proj.graph) > RUN_BUDGET:
+    if proj is None or too_large(proj.graph):
         return Case("large", None, proj)
     rng = np.random.default_rng(seed_of(data))
     xs = [random_batch(v, BATCH, rng) for v in proj.graph.inputs]
@@ -103,19 +107,27 @@ def _run_case(data: bytes, name: str | None) -> Case:
     return Case("ok", None, proj, xs, ys)
 
 
-def _convert(data: bytes, name: str | None) -> Project:
+def _convert(data: bytes, name: str | None) -> Project | None:
     """``convert`` on the bytes; a float model gets random calibration data in its inputs'
-    shapes (firmforge's own PTQ, as for a float file given with calibration samples)."""
+    shapes (firmforge's own PTQ, as for a float file given with calibration samples), unless
+    it is too large to run (None)."""
     try:
         return convert(data, name=name, progress=False)
     except CalibrationRequired:
         pass
     graph = load_tflite(data).graph
+    if too_large(graph):
+        return None
     rng = np.random.default_rng(seed_of(data) ^ 0x5A5A)
     calib = tuple(rng.standard_normal((CALIBRATION, *v.shape[1:])).astype(np.float32)
                   for v in graph.inputs)
     return convert(data, calibration=calib[0] if len(calib) == 1 else calib, name=name,
                    progress=False)
+
+
+def too_large(graph: Graph) -> bool:
+    """Over the budgets of one sample: activation bytes or multiply-accumulates."""
+    return activation_bytes(graph) > RUN_BUDGET or sum(n.macs() for n in graph.nodes) > MAC_BUDGET
 
 
 def activation_bytes(graph: Graph) -> int:
