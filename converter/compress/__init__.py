@@ -5,6 +5,8 @@
 - ``finetune``: PyTorch helpers that keep masks during training (gradual pruning, SR-STE);
 - ``binary``: ``train_binary``, the training loop for the binary/ternary layers of ``converter.nn``
   (ReSTE's ``o`` schedule, latent-weight clipping);
+- ``binarize``: ``make_binary``, a float model's hidden Linear/Conv2d layers made binary or
+  ternary (the first and last kept: they convert to int8);
 - ``channels``: structured channel pruning of torch modules (torch.fx);
 - ``graph``: the ``convert()`` options (``sparsity``, ``nm``, ``clusters``, ``weight_bits``)
   applied to a float and a quantized Graph;
