@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .fixed import MultiplierError
 from .ir import DType, Graph, IRError
 from .layout import Layout
 from .passes.storage import AUTO, StorageError, StorageOption, choose_storage
@@ -239,6 +240,9 @@ def _checked(proj: Project, storage: StorageOption) -> Project:
         proj.sources()  # every op must have a C kernel before the user gets a project
     except (NotImplementedError, IRError) as e:
         raise ConversionError(f"cannot generate C for this model: {e}") from e
+    except MultiplierError as e:  # e.g. float weights near 1e38 calibrated to an int8 output
+        raise ConversionError(f"cannot generate C for this model: {e} (its scales are out of "
+                              "proportion)") from e
     return proj
 
 

@@ -84,6 +84,12 @@ def mbqm64(x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int)
     return wrap32((x * reduced + (np.int64(1) << (total - 1))) >> total)
 
 
+class MultiplierError(ValueError):
+    """A real requantization multiplier with no int32 significand and shift: not finite,
+    negative, or 2**30 times too large (scales out of proportion: a corrupt or degenerate model).
+    """
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """A positive real multiplier as (int32 significand in [2**30, 2**31), power-of-two shift).
 
@@ -92,7 +98,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 0
     if not math.isfinite(real) or real < 0:
-        raise ValueError(f"requantization multiplier must be finite and >= 0, got {real}")
+        raise MultiplierError(f"requantization multiplier must be finite and >= 0, got {real}")
     q, shift = math.frexp(real)
     q_fixed = int(round_away(q * (1 << 31)))
     if q_fixed == 1 << 31:
@@ -101,7 +107,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if shift < -31:
         return 0, 0
     if shift > 30:
-        raise ValueError(f"requantization multiplier {real} is too large for a 32-bit shift")
+        raise MultiplierError(f"requantization multiplier {real} is too large for a 32-bit shift")
     return q_fixed, shift
 
 

@@ -20,8 +20,12 @@ from benchmarks.fuzzing.check import check_models
 from benchmarks.fuzzing.mutate import field_mutation, mutate, plain_bytes
 from benchmarks.fuzzing.seeds import small_models
 from benchmarks.fuzzing.target import CLEAR_ERRORS, run_case
-from firmforge.converter import convert
-from firmforge.converter.frontends.tflite import TFLiteFormatError, UnsupportedTFLiteError
+from firmforge.converter import ConversionError, convert
+from firmforge.converter.frontends.tflite import (
+    TFLiteFormatError,
+    UnsupportedTFLiteError,
+    load_tflite,
+)
 
 from tflm_harness import run_model
 
@@ -230,6 +234,29 @@ def test_float_models_too_large_to_run_are_not_calibrated():
 
     case = run_case(tc.rewrite(conv, huge_input), seconds=5)
     assert case.stage == "large" and case.project is None, case.label
+
+
+def test_float_weights_near_float_max_are_refused():
+    """make fuzz: a float FULLY_CONNECTED + RELU whose first output channel has a weight near
+    -2.5e38 on an input that calibration never saw negative (so that channel stays 0 and the
+    output's scale small) quantized to a requantization multiplier near 1e37, past a 32-bit
+    shift; quantize_multiplier's ValueError escaped conversion. It is a ConversionError now."""
+    fc = next(c for c in tc.float_cases() if c.op == "FULLY_CONNECTED").model
+
+    def huge_weight(m):
+        sub = m.subgraphs[0]
+        op = sub.operators[0]
+        op.builtinOptions.fusedActivationFunction = 1  # RELU
+        w = sub.tensors[op.inputs[1]]
+        data = np.frombuffer(bytes(m.buffers[w.buffer].data), np.float32).copy()
+        data[0] = -2.4e38
+        m.buffers[w.buffer].data = data.view(np.uint8)
+
+    data = tc.rewrite(fc, huge_weight)
+    shape = load_tflite(data).graph.inputs[0].shape
+    x = np.random.default_rng(0).uniform(0, 1, (8, *shape[1:])).astype(np.float32)
+    with pytest.raises(ConversionError, match="too large for a 32-bit shift"):
+        convert(data, calibration=x, progress=False)
 
 
 def test_convert_takes_bytes(shared):
