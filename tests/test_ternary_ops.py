@@ -12,6 +12,7 @@ from firmforge.converter.encoding import PackedRows, PackedTernaryRows, decode, 
 from firmforge.converter.ir import Act, DType, Graph, IRError, QuantParams, Value, const, make_node
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.eltwise import Add, Mul
+from firmforge.converter.ops.shape import Reshape
 from firmforge.converter.ops.ternary import (
     Ternarize,
     TernaryConv2d,
@@ -175,6 +176,10 @@ def test_bad_ternary_input_is_refused_with_a_clear_error():
     with pytest.raises(IRError, match="per-channel scales"):
         make_node(TernaryDense, "d", [x, const("w", _t(rng, (3, 8)), DType.t2),
                                       const("b", np.zeros(3, np.float32))], ["y"])
+    with pytest.raises(IRError, match=r"t2 tensor .* packed in 32-bit words"):
+        make_node(Reshape, "r", [Value("x", (1, 2, 2, 40), DType.t2)], ["y"], shape=(1, 160))
+    ok = make_node(Reshape, "r", [Value("x", (1, 2, 64), DType.t2)], ["y"], shape=(1, 4, 32))
+    assert ok.y.dtype is DType.t2  # whole word pairs: the same bytes
     with pytest.raises(IRError, match=r"thresholds \(4, 2\) and flips"):
         make_node(Ternarize, "z", [Value("x", (1, 4), DType.f32),
                                    const("t", np.zeros(4, np.float32)),
