@@ -89,3 +89,22 @@ def unpack_rows(words: np.ndarray, c: int) -> np.ndarray:
     bits = (w[..., None] >> np.arange(WORD, dtype=np.uint32)) & 1
     bits = bits.reshape(*w.shape[:-1], -1)[..., :c]
     return (2 * bits.astype(np.int8) - 1).astype(np.int8)
+
+
+# -- rows of word pairs: t2 activations and ternary weights (ops/ternary.py) -------------------
+def pack_ternary_rows(a: np.ndarray) -> np.ndarray:
+    """t2 values (..., C) -> words (..., 2 ceil(C / 32)) as uint32: word pairs, pair i holding
+    values 32i .. 32i + 31 as a nonzero plane (word 2i: bit c % 32 set where value c is not 0)
+    and a plus plane (word 2i + 1: set where it is +1); spare high bits 0 in both."""
+    a = np.asarray(a)
+    nonzero, plus = pack_rows(np.where(a != 0, 1, -1)), pack_rows(np.where(a > 0, 1, -1))
+    return np.stack([nonzero, plus], axis=-1).reshape(*a.shape[:-1], -1)
+
+
+def unpack_ternary_rows(words: np.ndarray, c: int) -> np.ndarray:
+    """Words (..., 2W) -> t2 values (..., c) as int8 -1 / 0 / +1 (``pack_ternary_rows``'
+    inverse; a plus bit without its nonzero bit reads as 0)."""
+    w = np.asarray(words, np.uint32).reshape(*np.shape(words)[:-1], -1, 2)
+    nonzero = unpack_rows(w[..., 0], c) > 0
+    plus = unpack_rows(w[..., 1], c) > 0
+    return np.where(nonzero, np.where(plus, 1, -1), 0).astype(np.int8)

@@ -267,7 +267,7 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
     compression = dict(ptq.compression)
     if compression["weight_bits"] is None:  # the bits weight_dtype gives, for the checks
         binary = {n.name for n in fgraph.nodes if n.weight_axis is not None
-                  and n.inputs[1].dtype is DType.b1}  # keep their 1-bit weights
+                  and n.inputs[1].dtype in (DType.b1, DType.t2)}  # keep 1-2 bit weights
         bits = {k: d.bits for k, d in weight_dtypes(fgraph, weight_dtype).items()
                 if k not in binary}
         compression = {**compression, "weight_bits": bits}

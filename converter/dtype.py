@@ -1,8 +1,9 @@
 """Element types and quantization parameters: the vocabulary every value of the IR is typed in.
 
 Dtype words are shared with the C core (kernel names say them): ``f32 s64 s32 s16 s8 s4 s2 b1
-u1``. ``s64`` holds the int64 biases of TFLite's 16x8 scheme, ``s4``/``s2`` int4/int2 weights,
-``b1`` binary +-1 values (bit set = +1), ``u1`` spikes/bits (0/1). ``QuantParams`` is the affine
+t2 u1``. ``s64`` holds the int64 biases of TFLite's 16x8 scheme, ``s4``/``s2`` int4/int2 weights,
+``b1`` binary +-1 values (bit set = +1), ``t2`` ternary -1/0/+1 values (two bit planes,
+``ops/ternary.py``), ``u1`` spikes/bits (0/1). ``QuantParams`` is the affine
 map ``real = scale * (q - zero_point)``, per tensor or per channel.
 """
 
@@ -29,6 +30,7 @@ class DType(enum.Enum):
     s2 = "s2"
     b1 = "b1"
     u1 = "u1"
+    t2 = "t2"  # ternary -1/0/+1: a nonzero and a +1 bit plane (ops/ternary.py)
     s64 = "s64"  # 16x8 convolution / fully connected biases (TFLite stores them as int64)
 
     @property
@@ -41,10 +43,10 @@ class DType(enum.Enum):
 
     @property
     def qmin(self) -> int:
-        """Smallest representable integer (b1 holds -1/+1, u1 holds 0/1)."""
+        """Smallest representable integer (b1 holds -1/+1, t2 -1/0/+1, u1 holds 0/1)."""
         if self is DType.f32:
             raise IRError("f32 has no integer range")
-        if self is DType.b1:
+        if self in (DType.b1, DType.t2):
             return -1
         if self is DType.u1:
             return 0
@@ -54,7 +56,7 @@ class DType(enum.Enum):
     def qmax(self) -> int:
         if self is DType.f32:
             raise IRError("f32 has no integer range")
-        if self in (DType.b1, DType.u1):
+        if self in (DType.b1, DType.t2, DType.u1):
             return 1
         return (1 << (self.bits - 1)) - 1
 
@@ -71,18 +73,19 @@ class DType(enum.Enum):
     @classmethod
     def of_numpy(cls, dtype: np.dtype) -> DType:
         for d, name in _NP.items():
-            if d not in (DType.s4, DType.s2, DType.b1, DType.u1) and np.dtype(name) == dtype:
+            if d not in (DType.s4, DType.s2, DType.b1, DType.t2, DType.u1) and np.dtype(name) == dtype:
                 return d
         raise IRError(f"no firmforge dtype for numpy {dtype}")
 
 
 _BITS = {DType.f32: 32, DType.s64: 64, DType.s32: 32, DType.s16: 16, DType.s8: 8, DType.s4: 4,
-         DType.s2: 2, DType.b1: 1, DType.u1: 1}
+         DType.s2: 2, DType.b1: 1, DType.t2: 2, DType.u1: 1}
 _NP = {DType.f32: "float32", DType.s64: "int64", DType.s32: "int32", DType.s16: "int16",
-       DType.s8: "int8", DType.s4: "int8", DType.s2: "int8", DType.b1: "int8", DType.u1: "uint8"}
+       DType.s8: "int8", DType.s4: "int8", DType.s2: "int8", DType.b1: "int8", DType.t2: "int8",
+       DType.u1: "uint8"}
 _CTYPE = {DType.f32: "float", DType.s64: "int64_t", DType.s32: "int32_t", DType.s16: "int16_t",
           DType.s8: "int8_t", DType.s4: "int8_t", DType.s2: "int8_t", DType.b1: "uint8_t",
-          DType.u1: "uint8_t"}
+          DType.t2: "uint8_t", DType.u1: "uint8_t"}
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,6 +32,9 @@ Formats and their arrays (C type, length):
                     along its LAST axis, each in ceil(C / 32) words, value c in bit c % 32 of
                     word c // 32 (set for +1, spare bits 0): the layout of b1 activations, so
                     a convolution tap's weight words line up with an input pixel's words.
+``PackedTernaryRows()`` t2 only (ternary weights, ops/ternary.py). words: uint32_t, the rows
+                    along the last axis, each in ceil(C / 32) word pairs (a nonzero plane
+                    word, then a +1 plane word): the layout of t2 activations.
 ``Bitmask(axis)``   mask: uint8_t[R * ceil(C / 8)], per row a bit stream of C bits, bit c set when
                     element (r, c) is nonzero, each row starting on a byte; values: the nonzero
                     elements row by row, in the dtype's storage.
@@ -85,10 +88,12 @@ from .bitstream import (
     field_values,
     pack_bits,
     pack_rows,
+    pack_ternary_rows,
     row_words,
     stream_bits,
     unpack_bits,
     unpack_rows,
+    unpack_ternary_rows,
     value_fields,
 )
 from .ir import DType, IRError
@@ -441,8 +446,29 @@ class Codebook(Encoding):
         return f"{self.bits}-bit codebook"
 
 
+@dataclass(frozen=True)
+class PackedTernaryRows(Encoding):
+    """t2 values in pairs of 32-bit bit planes, row by row along the last axis (module doc)."""
+
+    def check(self, dtype: DType) -> None:
+        if dtype is not DType.t2:
+            raise IRError(f"packed ternary rows hold t2 values, not {dtype.value}")
+
+    def _encode(self, v, dtype):
+        rows = pack_ternary_rows(v.reshape(-1, v.shape[-1]))
+        return (Array("words", "uint32_t", rows.reshape(-1)),)
+
+    def _decode(self, e):
+        c = e.shape[-1]
+        words = e["words"].data.reshape(-1, 2 * row_words(c))
+        return unpack_ternary_rows(words, c).reshape(e.shape)
+
+    def __str__(self) -> str:
+        return "packed ternary rows"
+
+
 FORMATS: tuple[type[Encoding], ...] = (Dense, Packed, PackedRows, Bitmask, CSR, BlockCSR, NM,
-                                        Codebook)
+                                        Codebook, PackedTernaryRows)
 
 
 # -- the two entry points ----------------------------------------------------------------------

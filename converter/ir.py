@@ -54,8 +54,8 @@ class Value:
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(d) for d in self.shape)
-        if self.dtype is DType.b1 and self.quant is None and self.data is None:
-            self.quant = QuantParams.per_tensor(1.0, 0)  # +-1 values are their own integers
+        if self.dtype in (DType.b1, DType.t2) and self.quant is None and self.data is None:
+            self.quant = QuantParams.per_tensor(1.0, 0)  # +-1 (0) values are their own integers
         if any(d <= 0 for d in self.shape):
             raise IRError(f"value {self.name!r} has a non-positive dimension {self.shape}")
         if self.data is not None:
@@ -89,6 +89,9 @@ class Value:
         if self.dtype is DType.b1:  # rows of the last axis in 32-bit words (ops/binary.py)
             rows = math.prod(self.shape[:-1]) if len(self.shape) > 1 else 1
             return rows * 4 * (((self.shape[-1] if self.shape else 1) + 31) // 32)
+        if self.dtype is DType.t2:  # two bit planes of such words (ops/ternary.py)
+            rows = math.prod(self.shape[:-1]) if len(self.shape) > 1 else 1
+            return rows * 8 * (((self.shape[-1] if self.shape else 1) + 31) // 32)
         return (self.size * self.dtype.bits + 7) // 8
 
     def __repr__(self) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .bitstream import pack_ternary_rows, unpack_ternary_rows
 from .ir import DType, Graph, IRError, Node, Stateful, Value
 from .ops.binary import pack_rows, unpack_rows
 from .plan import MemoryPlan, Storage
@@ -121,11 +122,17 @@ def run_planned(graph: Graph, plan: MemoryPlan, inputs: Sequence[np.ndarray]
         if v.dtype is DType.b1:  # bit-packed rows (ops/binary.py)
             words = place(v).copy().view("<u4").reshape(*shape[:-1], -1)
             return unpack_rows(words, shape[-1])
+        if v.dtype is DType.t2:  # rows of bit-plane word pairs (ops/ternary.py)
+            words = place(v).copy().view("<u4").reshape(*shape[:-1], -1)
+            return unpack_ternary_rows(words, shape[-1])
         return place(v).view(v.dtype.np).reshape(shape).copy()
 
     def store(v: Value, a: np.ndarray) -> None:
         if v.dtype is DType.b1:
             place(v)[:] = pack_rows(a).astype("<u4").reshape(-1).view(np.uint8)
+            return
+        if v.dtype is DType.t2:
+            place(v)[:] = pack_ternary_rows(a).astype("<u4").reshape(-1).view(np.uint8)
             return
         place(v)[:] = np.ascontiguousarray(a, v.dtype.np).reshape(-1).view(np.uint8)
 

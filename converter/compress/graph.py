@@ -57,9 +57,10 @@ def plan(graph: Graph, *, weight_bits: object = None, sparsity: object = None,
     a layer's rows (naming the layer), a cluster count outside [2, 256] or above ``2**bits`` of
     the layer's weights, and names that are no weighted layer.
     """
-    # binary layers (b1 weights, ops/binary.py) are as small as weights get: left alone
+    # binary and ternary layers (b1, t2 weights: ops/binary.py, ops/ternary.py) are as small as
+    # weights get: left alone
     weighted = {n.name: n for n in graph.nodes
-                if n.weight_axis is not None and n.inputs[1].dtype is not DType.b1}
+                if n.weight_axis is not None and n.inputs[1].dtype not in (DType.b1, DType.t2)}
     bits = _per_layer(weighted, weight_bits, "weight_bits", _check_bits)
     sp = _per_layer(weighted, sparsity, "sparsity", check_sparsity)
     blocks = _per_layer(weighted, sparsity_block, "sparsity_block", check_block)

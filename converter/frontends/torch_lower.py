@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..encoding import PackedRows
+from ..encoding import PackedRows, PackedTernaryRows
 from ..ir import DType, QuantParams, Value, const
 from ..ops.act import Relu, Relu6
 from ..ops.binary import Binarize, BinaryConv2d, BinaryDense
@@ -20,6 +20,7 @@ from ..ops.eltwise import Add, Mul, Sub
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.reduce import Mean
 from ..ops.shape import Concat, Pad, Transpose
+from ..ops.ternary import Ternarize, TernaryConv2d, TernaryDense
 from .torch_context import AXES, Ctx, T, Unsupported, ir_axis
 
 
@@ -172,6 +173,59 @@ def binary_conv(cx: Ctx, x: T, weight: object, scale: object, bias: object, stri
     return T(cx.emit(BinaryConv2d, [x.value, w, cx.const("bias", b)], stride=pair(stride),
                      dilation=dl, padding=_conv_padding(padding, 2, (kh, kw), dl),
                      pad_value=int(pad_value)), cx.out_shape)
+
+
+# -- ternary layers (ops/ternary.py) -----------------------------------------------------------
+def ternarize(cx: Ctx, x: T, threshold: float) -> T:
+    """converter.nn's input rule, sign(x) where |x| >= d else 0, along the IR channels: +1 for
+    x >= d, -1 for x <= -d, i.e. x < the float32 after -d (torch compares float32 values)."""
+    c = x.value.shape[-1]
+    d = np.float32(threshold)
+    lo = np.nextafter(-d, np.float32(np.inf))
+    t = cx.const("threshold", np.tile(np.array([lo, d], np.float32), (c, 1)))
+    flips = const(cx.unique(f"{cx.base}.flip"), np.zeros(c, np.uint8), DType.u1)
+    return T(cx.emit(Ternarize, [x.value, t, flips]), x.shape)
+
+
+def _ternary_weights(cx: Ctx, weight: object, scale: object, ir_order: tuple[int, ...]) -> Value:
+    w = array(weight)
+    if not np.all(np.isin(w, (-1.0, 0.0, 1.0))):
+        raise Unsupported("ternary weights must be -1, 0 or +1")
+    alpha = array(scale).reshape(-1).astype(np.float32)
+    if alpha.size != w.shape[0] or not np.all(np.isfinite(alpha)) or np.any(alpha < 0):
+        raise Unsupported(f"a ternary layer needs one scale >= 0 per output channel, got "
+                          f"{alpha.size} for {w.shape[0]} channels")
+    rows = w.reshape(w.shape[0], -1)
+    if np.any((alpha == 0) & np.any(rows != 0, axis=1)):
+        raise Unsupported("a ternary channel with nonzero weights has scale 0")
+    alpha = np.where(alpha == 0, np.float32(1), alpha)  # all-zero channels: any scale is exact
+    wt = w.transpose(ir_order)
+    return Value(cx.unique(f"{cx.base}.weight"), wt.shape, DType.t2,
+                 QuantParams(alpha, np.zeros(alpha.size, np.int64), 0), wt.astype(np.int8),
+                 PackedTernaryRows())
+
+
+def ternary_linear(cx: Ctx, x: T, weight: object, scale: object, bias: object) -> T:
+    """y = alpha * (ternary(x) . w_t) + b over the last torch dim."""
+    if x.rank != 2:
+        raise Unsupported(f"a ternary linear layer needs a 2-D input (batch, features), got "
+                          f"{x.rank}-D")
+    w = _ternary_weights(cx, weight, scale, (0, 1))
+    b = np.zeros(w.shape[0], np.float32) if bias is None else array(bias)
+    return T(cx.emit(TernaryDense, [x.value, w, cx.const("bias", b)]), cx.out_shape)
+
+
+def ternary_conv(cx: Ctx, x: T, weight: object, scale: object, bias: object, stride: object,
+                 padding: object, dilation: object) -> T:
+    """torch-layout ternary Conv2d (weights [O, C, KH, KW]), zero padding."""
+    x = tensor_in(x, 4, "ternary conv2d")
+    w = _ternary_weights(cx, weight, scale, (0, 2, 3, 1))
+    _, kh, kw, _ = w.shape
+    dl = pair(dilation)
+    b = np.zeros(w.shape[0], np.float32) if bias is None else array(bias)
+    return T(cx.emit(TernaryConv2d, [x.value, w, cx.const("bias", b)], stride=pair(stride),
+                     dilation=dl, padding=_conv_padding(padding, 2, (kh, kw), dl)),
+             cx.out_shape)
 
 
 # -- activations --------------------------------------------------------------------------------

@@ -39,6 +39,18 @@ def BinaryConv2d(cx: Ctx, mod, x: T) -> T:
                            mod.bias, mod.stride, mod.padding, mod.dilation, mod.pad_value)
 
 
+def TernaryLinear(cx: Ctx, mod, x: T) -> T:
+    """firmforge's ternary layer (converter/nn.py): the input ternarized at its threshold, then
+    the ternary dot product with the TWN weights times their per-channel scale."""
+    return low.ternary_linear(cx, low.ternarize(cx, x, mod.input_threshold),
+                              mod.ternary_weight(), mod.channel_scale(), mod.bias)
+
+
+def TernaryConv2d(cx: Ctx, mod, x: T) -> T:
+    return low.ternary_conv(cx, low.ternarize(cx, x, mod.input_threshold), mod.ternary_weight(),
+                            mod.channel_scale(), mod.bias, mod.stride, mod.padding, mod.dilation)
+
+
 def BatchNorm2d(cx: Ctx, mod, x: T) -> T:
     return low.batchnorm(cx, x, mod.running_mean, mod.running_var, mod.weight, mod.bias,
                          mod.eps)

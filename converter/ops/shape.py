@@ -30,11 +30,13 @@ class Reshape(Node):
         shape = tuple(self.shape)
         if math.prod(shape) != x.size or not shape or shape[0] != x.shape[0]:
             raise IRError(f"{self.name}: cannot reshape {x.shape} to {shape}")
-        if x.dtype is DType.b1 and shape[-1] != x.shape[-1] \
+        if x.dtype in (DType.b1, DType.t2) and shape[-1] != x.shape[-1] \
                 and (shape[-1] % 32 or x.shape[-1] % 32):
-            # b1 rows of the last axis are packed in 32-bit words (ops/binary.py): the bytes
-            # stay the same only if both last dimensions fill whole words.
-            raise IRError(f"{self.name}: a b1 tensor {x.shape} cannot be reshaped to {shape} in "
+            # b1 (t2) rows of the last axis are packed in 32-bit words (word pairs; ops/binary.py,
+            # ops/ternary.py): the bytes stay the same only if both last dimensions fill whole
+            # words.
+            raise IRError(f"{self.name}: a {x.dtype.value} tensor {x.shape} cannot be reshaped "
+                          f"to {shape} in "
                           "place: its rows are packed in 32-bit words, so the last dimension "
                           "must stay or be a multiple of 32 before and after")
         return [(shape, x.dtype)]

@@ -7,6 +7,7 @@ FLOAT_PIPELINE simplifies an imported float graph before quantization:
     remove_redundant_reshapes  reshape chains merged, no-op reshapes dropped
     fold_transpose_into_dense  (first run: a flatten's transpose before a binary dense layer)
     fold_binary                BatchNorm and sign folded into binary layers (integer thresholds)
+    fold_ternary               BatchNorm and ternarizer folded into ternary layers (the same)
     fold_batchnorm             BatchNorm folded into Conv/Dense weights, or a 1x1 depthwise conv
     fold_transpose_into_dense  a flatten's NCHW transpose absorbed by the Dense weights
     fold_pad_into_conv         explicit zero padding merged into convolution padding
@@ -23,6 +24,7 @@ from .fold_binary import fold_binary
 from .fold_bn import fold_batchnorm
 from .fold_constants import fold_constants
 from .fold_pad import fold_pad_into_conv
+from .fold_ternary import fold_ternary
 from .fuse_activation import fuse_activation
 from .reshape import remove_redundant_reshapes
 from .transpose import fold_transpose_into_dense, simplify_transposes
@@ -35,6 +37,7 @@ FLOAT_PIPELINE: list[Pass] = [
     remove_redundant_reshapes,
     fold_transpose_into_dense,
     fold_binary,
+    fold_ternary,
     fold_batchnorm,
     fold_transpose_into_dense,
     fold_pad_into_conv,
@@ -61,6 +64,7 @@ __all__ = [
     "fold_binary",
     "fold_constants",
     "fold_pad_into_conv",
+    "fold_ternary",
     "fold_transpose_into_dense",
     "fuse_activation",
     "remove_redundant_reshapes",

@@ -38,6 +38,7 @@ from ..encoding import Dense, Encoding, Packed
 from ..ir import DType, Graph, Names, Node, QuantParams, QuantRule, Value
 from ..ops.binary import B1_QUANT, BINARY_OPS
 from ..ops.quant import Quantize
+from ..ops.ternary import T2_QUANT, TERNARY_OPS
 from .calibrate import CalibrationError
 from .params import (
     WEIGHT_QMAX,
@@ -172,12 +173,14 @@ def _check_graph(graph: Graph) -> None:
 
 
 def _binary_side(graph: Graph, v: Value) -> bool:
-    """A value a float graph may hold in integers: b1 (+-1 values are exact), or a constant
-    only binary ops read (their thresholds and flips, ``ops/binary.py``)."""
-    if v.dtype is DType.b1:
+    """A value a float graph may hold in integers: b1 or t2 (+-1 and 0 are exact), or a
+    constant only binary and ternary ops read (thresholds and flips, ``ops/binary.py``,
+    ``ops/ternary.py``)."""
+    if v.dtype in (DType.b1, DType.t2):
         return True
     users = graph.consumers(v)
-    return v.is_const and bool(users) and all(isinstance(n, BINARY_OPS) for n in users)
+    return v.is_const and bool(users) and all(isinstance(n, BINARY_OPS + TERNARY_OPS)
+                                              for n in users)
 
 
 def _operands(graph: Graph) -> list[Value]:
@@ -294,8 +297,9 @@ class _Rewriter:
     def operand(self, v: Value) -> Value:
         key = ("act", id(v))
         if key not in self.new:
-            if v.dtype is DType.b1:  # +-1 integers already
-                self.new[key] = Value(v.name, v.shape, v.dtype, B1_QUANT, v.data, v.encoding)
+            if v.dtype in (DType.b1, DType.t2):  # +-1 (0) integers already
+                q = B1_QUANT if v.dtype is DType.b1 else T2_QUANT
+                self.new[key] = Value(v.name, v.shape, v.dtype, q, v.data, v.encoding)
                 return self.new[key]
             p = self.params_of(v)
             if v.is_const:
@@ -315,7 +319,8 @@ class _Rewriter:
 
     def weights(self, v: Value, axis: int, dtype: DType) -> Value:
         key = ("w", id(v), axis, dtype)
-        if key not in self.new and v.dtype is DType.b1:  # binary weights keep their scales
+        # binary and ternary weights keep their values and scales
+        if key not in self.new and v.dtype in (DType.b1, DType.t2):
             self.new[key] = Value(self._name(v.name), v.shape, v.dtype, v.quant, v.data,
                                   v.encoding)
         if key not in self.new:
