@@ -113,7 +113,7 @@ def test_binary_dense_block_kernels_equal_reference_on_host(out):
 
 
 def test_more_inputs_than_uint16_indices_take_the_row_kernel():
-    g = binary_graph(65535, 3, 1, DType.s8, 1)
+    g = binary_graph(65534, 3, 1, DType.s8, 1)
     assert lower(g.nodes[1]).fn == "ff_dense_b1_s8_rows"
     (m,) = host.build([(generate(g, g.name), g)])
     xs = _inputs(g, np.random.default_rng(3))
@@ -139,19 +139,18 @@ def test_block_thresholds_decide_dot_ge_thr_for_every_count():
         w = _pm(rng, (o, k))
         t = rng.integers(-k - 3, k + 4, o)
         t[:4] = [-2**31, 2**31 - 1, -k, k]
-        words = block_thresholds(w, t).reshape(2, 2, planes(k) + 1)  # blocks, case, words
+        n_planes = planes(k)
+        words = block_thresholds(w, t).reshape(2, 2, 2, n_planes)  # block, case, parity
         s = (w > 0).sum(axis=1)
         big_n, z = k // 2, k // 4 + 1
         for lane in range(o):
             b, j = divmod(lane, 32)
             for case, sgn in ((0, 1), (1, -1)):
-                c = words[b, case]
-                start = sum(((int(c[i]) >> j) & 1) << i for i in range(planes(k)))
-                tie = (int(c[-1]) >> j) & 1
                 for n in range(big_n + 1):
+                    c = words[b, case, n % 2]
+                    start = sum(((int(c[i]) >> j) & 1) << i for i in range(n_planes))
                     for v in range(n + 1):
                         dot = sgn * (4 * v - 2 * n - 2 * int(s[lane]) + k)
-                        w_, m = v + start, n // 2 + z
-                        y = w_ > m or (w_ == m and (n % 2 == 0 or tie == 1))
-                        assert w_ < 1 << planes(k)
+                        assert v + start < 1 << n_planes
+                        y = v + start > n // 2 + z
                         assert (y != (case == 1)) == (dot >= t[lane]), (k, lane, case, n, v)

@@ -29,19 +29,21 @@
  * Per row the list of n input indices is built once in the caller's scratch (FF_B1_SCRATCH
  * bytes) and padded with index K (the zero word) to a multiple of 16. For each block, the words
  * of the listed inputs are added into 32 lane counters held bit-sliced (plane i = bit i of
- * every lane) by a carry-save adder tree over 16 words at a time (Harley-Seal: ones, twos,
- * fours, eights in registers; the sixteens ripple into the upper planes), about one full
- * adder (5 logic operations) per listed word: about K / 2 words per 32 outputs at worst.
+ * every lane) by carry-save adder trees over 16 words at a time (Harley-Seal: ones, twos,
+ * fours, eights, sixteens in registers; the thirty-twos ripple into the upper planes), about
+ * one full adder (5 logic operations) per listed word: K / 2 words per 32 outputs at worst.
  *   b1 output: with e = K - 2 S - thr (direct) or K - 2 S + thr - 1 (complement, whose result
  *   is inverted), y = +1 iff 4 V - 2 n + e >= 0 iff 2 V + h >= n, h = floor(e / 2). Clamping
  *   h to [-N - 1, N] changes no result (V <= n <= N). With h = 2 a + c (c = 0 or 1) and the
  *   offset Z = floor(N / 2) + 1 (so that a' = a + Z >= 0), W = V + a' and M = floor(n / 2) + Z:
- *     y = +1 iff W > M, or W = M and (n even or c = 1).
- *   thr holds per block, for the direct then the complement case, a' bit-sliced in `planes`
- *   words then the bits c: the counters start at a', and W is compared with the scalar M
- *   plane by plane from the top. W <= K + 1, so planes = max(4, bit length of K + 1).
- *   s8 output: the counters start at 0; the lanes' V are gathered from the planes, and
- *   acc = rec[o][0] + (4 V - 2 n) directly, rec[o][1] - (4 V - 2 n) in the complement case,
+ *     y = +1 iff W > M, or W = M and (n even or c = 1),  iff  W + tie > M
+ *   with tie = 1 for an even n, c for an odd one. thr holds per block the starts a' + tie,
+ *   bit-sliced in `planes` words, for the direct list of even then odd length, then the
+ *   complement's: the counters start there, and W + tie > M is the carry out of adding the
+ *   scalar 2^planes - 1 - M, plane by plane. W + tie <= K + 2: planes = max(5, bit length of
+ *   K + 2).
+ *   s8 output: the counters start at 0; the lanes' V come out of the planes by 8 x 8 bit
+ *   transposes; acc = rec[o][0] + (4 V - 2 n), or rec[o][1] - (4 V - 2 n) in the complement,
  *   rec[o] = {bias + K - 2 S, bias - K + 2 S, 2 mult, k, left} (five int32, modulo 2^32).
  *
  * dot stays exact in int32 for fewer than 2^31 taps per output, which the converter checks. */
@@ -67,8 +69,9 @@ typedef struct {
     int32_t planes;       /* block kernels: bit planes of the lane counters */
 } ff_dense_b1_params;
 
-/* The block kernels list input indices as uint16_t, the zero word's index K included. */
-#define FF_B1_MAX_K 65534
+/* The block kernels list input indices as uint16_t (the zero word's index K included) and
+ * count up to K + 2 in at most 16 planes. */
+#define FF_B1_MAX_K 65533
 #define FF_B1_MAX_PLANES 16
 /* Scratch bytes of the block kernels: floor(K / 2) listed inputs and up to 15 of padding. */
 #define FF_B1_SCRATCH(k) ((((k) / 2 + 15) * 2 + 3) / 4 * 4)

@@ -47,42 +47,97 @@ static int32_t ff_b1_list(const uint32_t *x, int32_t k, uint16_t *idx, int32_t *
     return count;
 }
 
-/* The 32 lane counters (planes[0 .. n_planes), bit-sliced) plus, lane-wise, the bits of the
- * block's words wb[idx[i]] for i < n, n a multiple of FF_B1_GROUP. The sum must fit the planes
- * (the carry out of the top plane is dropped). Harley-Seal: the tree turns 16 words into one
- * word of sixteens while updating ones, twos, fours and eights; the sixteens ripple upward. */
+/* Sixteen words wb[idx[0..15]] into the counters' four low planes (carry-save adds, the
+ * Harley-Seal tree); returns the carries out of the eights (the sixteens). */
+static inline uint32_t ff_b1_tree16(FF_CONST uint32_t *wb, const uint16_t *idx, uint32_t *ones,
+                                    uint32_t *twos, uint32_t *fours, uint32_t *eights) {
+    uint32_t twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
+    ff_csa(&twos_a, ones, *ones, wb[idx[0]], wb[idx[1]]);
+    ff_csa(&twos_b, ones, *ones, wb[idx[2]], wb[idx[3]]);
+    ff_csa(&fours_a, twos, *twos, twos_a, twos_b);
+    ff_csa(&twos_a, ones, *ones, wb[idx[4]], wb[idx[5]]);
+    ff_csa(&twos_b, ones, *ones, wb[idx[6]], wb[idx[7]]);
+    ff_csa(&fours_b, twos, *twos, twos_a, twos_b);
+    ff_csa(&eights_a, fours, *fours, fours_a, fours_b);
+    ff_csa(&twos_a, ones, *ones, wb[idx[8]], wb[idx[9]]);
+    ff_csa(&twos_b, ones, *ones, wb[idx[10]], wb[idx[11]]);
+    ff_csa(&fours_a, twos, *twos, twos_a, twos_b);
+    ff_csa(&twos_a, ones, *ones, wb[idx[12]], wb[idx[13]]);
+    ff_csa(&twos_b, ones, *ones, wb[idx[14]], wb[idx[15]]);
+    ff_csa(&fours_b, twos, *twos, twos_a, twos_b);
+    ff_csa(&eights_b, fours, *fours, fours_a, fours_b);
+    ff_csa(&sixteens, eights, *eights, eights_a, eights_b);
+    return sixteens;
+}
+
+/* c added to the counter planes up[0 .. n) (bitwise ripple carry, stopping when no lane
+ * carries). */
+static inline void ff_b1_ripple(uint32_t *up, int32_t n, uint32_t c) {
+    for (int32_t j = 0; c != 0U && j < n; j++) {
+        const uint32_t carry = up[j] & c;
+        up[j] ^= c;
+        c = carry;
+    }
+}
+
+/* The 32 lane counters planes[0 .. n_planes) (bit-sliced, n_planes >= 5) plus, lane-wise,
+ * the bits of the block's words wb[idx[i]] for i < n, n a multiple of 16. The sum must fit
+ * the planes (a carry out of the top plane is dropped). Two trees of 16 words and one more
+ * carry-save add per 32 words keep ones .. sixteens in registers; the thirty-twos ripple
+ * upward. (One call of the tree: compilers inline it.) */
 static void ff_b1_count(FF_CONST uint32_t *wb, const uint16_t *idx, int32_t n, uint32_t *planes,
                         int32_t n_planes) {
     uint32_t ones = planes[0], twos = planes[1], fours = planes[2], eights = planes[3];
-    uint32_t *up = planes + 4;
-    const int32_t n_up = n_planes - 4;
+    uint32_t sixteens = planes[4];
+    uint32_t *up = planes + 5;
+    const int32_t n_up = n_planes - 5;
+    uint32_t held = 0U; /* the sixteens of an odd tree, awaiting the next one's */
     for (int32_t i = 0; i < n; i += FF_B1_GROUP, idx += FF_B1_GROUP) {
-        uint32_t twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
-        ff_csa(&twos_a, &ones, ones, wb[idx[0]], wb[idx[1]]);
-        ff_csa(&twos_b, &ones, ones, wb[idx[2]], wb[idx[3]]);
-        ff_csa(&fours_a, &twos, twos, twos_a, twos_b);
-        ff_csa(&twos_a, &ones, ones, wb[idx[4]], wb[idx[5]]);
-        ff_csa(&twos_b, &ones, ones, wb[idx[6]], wb[idx[7]]);
-        ff_csa(&fours_b, &twos, twos, twos_a, twos_b);
-        ff_csa(&eights_a, &fours, fours, fours_a, fours_b);
-        ff_csa(&twos_a, &ones, ones, wb[idx[8]], wb[idx[9]]);
-        ff_csa(&twos_b, &ones, ones, wb[idx[10]], wb[idx[11]]);
-        ff_csa(&fours_a, &twos, twos, twos_a, twos_b);
-        ff_csa(&twos_a, &ones, ones, wb[idx[12]], wb[idx[13]]);
-        ff_csa(&twos_b, &ones, ones, wb[idx[14]], wb[idx[15]]);
-        ff_csa(&fours_b, &twos, twos, twos_a, twos_b);
-        ff_csa(&eights_b, &fours, fours, fours_a, fours_b);
-        ff_csa(&sixteens, &eights, eights, eights_a, eights_b);
-        for (int32_t j = 0; sixteens != 0U && j < n_up; j++) {
-            const uint32_t carry = up[j] & sixteens;
-            up[j] ^= sixteens;
-            sixteens = carry;
+        const uint32_t s = ff_b1_tree16(wb, idx, &ones, &twos, &fours, &eights);
+        if ((i & FF_B1_GROUP) == 0) {
+            held = s;
+        } else {
+            uint32_t thirty_twos;
+            ff_csa(&thirty_twos, &sixteens, sixteens, held, s);
+            ff_b1_ripple(up, n_up, thirty_twos);
         }
+    }
+    if ((n & FF_B1_GROUP) != 0) {
+        ff_b1_ripple(up, n_up, sixteens & held);
+        sixteens ^= held;
     }
     planes[0] = ones;
     planes[1] = twos;
     planes[2] = fours;
     planes[3] = eights;
+    planes[4] = sixteens;
+}
+
+/* Swaps the bits of *a at the positions of m << d with those of *b at m. */
+static inline void ff_swap_bits(uint32_t *a, uint32_t *b, int d, uint32_t m) {
+    const uint32_t t = ((*a >> d) ^ *b) & m;
+    *b ^= t;
+    *a ^= t << d;
+}
+
+/* The 8 x 8 bit blocks of the words p[0 .. 8) transposed within each byte: afterwards byte q
+ * of p[l] holds bit l of byte q of every p[j], as bit j. Three rounds of swaps of the
+ * off-diagonal d x d blocks of rows r and r + d (d = 4, 2, 1). */
+static inline void ff_transpose8x8(uint32_t *p) {
+    const uint32_t m4 = UINT32_C(0x0F0F0F0F), m2 = UINT32_C(0x33333333);
+    const uint32_t m1 = UINT32_C(0x55555555);
+    ff_swap_bits(&p[0], &p[4], 4, m4);
+    ff_swap_bits(&p[1], &p[5], 4, m4);
+    ff_swap_bits(&p[2], &p[6], 4, m4);
+    ff_swap_bits(&p[3], &p[7], 4, m4);
+    ff_swap_bits(&p[0], &p[2], 2, m2);
+    ff_swap_bits(&p[1], &p[3], 2, m2);
+    ff_swap_bits(&p[4], &p[6], 2, m2);
+    ff_swap_bits(&p[5], &p[7], 2, m2);
+    ff_swap_bits(&p[0], &p[1], 1, m1);
+    ff_swap_bits(&p[2], &p[3], 1, m1);
+    ff_swap_bits(&p[4], &p[5], 1, m1);
+    ff_swap_bits(&p[6], &p[7], 1, m1);
 }
 
 void ff_dense_b1(FF_CONST ff_dense_b1_params *p, const uint32_t *x, FF_CONST uint32_t *w,
@@ -97,25 +152,19 @@ void ff_dense_b1(FF_CONST ff_dense_b1_params *p, const uint32_t *x, FF_CONST uin
         const int32_t n = ff_b1_list(x, k, scratch, &padded, &inv);
         const uint32_t m = (uint32_t)(n / 2 + z);
         FF_CONST uint32_t *wb = w;
-        FF_CONST uint32_t *tb = inv ? thr + n_planes + 1 : thr;
-        for (int32_t b = 0; b < blocks; b++, wb += k + 1, tb += 2 * (n_planes + 1)) {
+        FF_CONST uint32_t *tb = thr + ((inv ? 2 : 0) + (n & 1)) * n_planes;
+        for (int32_t b = 0; b < blocks; b++, wb += k + 1, tb += 4 * n_planes) {
             uint32_t planes[FF_B1_MAX_PLANES];
             for (int32_t j = 0; j < n_planes; j++) {
-                planes[j] = tb[j]; /* the counters start at a' */
+                planes[j] = tb[j]; /* the counters start at a' + the tie */
             }
             ff_b1_count(wb, scratch, padded, planes, n_planes);
-            /* W > M and W == M lane-wise, from the top plane down */
-            uint32_t gt = 0U, eq = UINT32_C(0xFFFFFFFF);
-            for (int32_t j = n_planes - 1; j >= 0; j--) {
-                if ((m >> j) & 1U) {
-                    eq &= planes[j];
-                } else {
-                    gt |= eq & planes[j];
-                    eq &= ~planes[j];
-                }
+            /* W > M lane-wise: the carry out of W + (2^planes - 1 - M), plane by plane */
+            uint32_t carry = 0U;
+            for (int32_t j = 0; j < n_planes; j++) {
+                carry = ((m >> j) & 1U) ? carry & planes[j] : carry | planes[j];
             }
-            const uint32_t tie = (n & 1) ? tb[n_planes] : UINT32_C(0xFFFFFFFF);
-            const uint32_t out = (gt | (eq & tie)) ^ inv;
+            const uint32_t out = carry ^ inv;
             y[b] = b == blocks - 1 ? out & last : out;
         }
     }
@@ -131,32 +180,25 @@ void ff_dense_b1_s8(FF_CONST ff_dense_b1_params *p, const uint32_t *x, FF_CONST 
         uint32_t inv;
         const int32_t n = ff_b1_list(x, k, scratch, &padded, &inv);
         FF_CONST uint32_t *wb = w;
+        FF_CONST int32_t *q = rec;
+        int8_t *yo = y;
         for (int32_t b = 0; b < blocks; b++, wb += k + 1) {
             uint32_t planes[FF_B1_MAX_PLANES] = {0};
             ff_b1_count(wb, scratch, padded, planes, n_planes);
+            /* lane 8 c + l's count: byte c of planes[l] (bits 0-7), of planes[8 + l] (8-15) */
+            ff_transpose8x8(planes);
+            if (n_planes > 8) {
+                ff_transpose8x8(planes + 8);
+            }
             const int32_t lanes = o_n - b * FF_WORD_BITS;
-            /* Lanes g, g + 8, g + 16, g + 24 as the bytes of lo (planes 0-7) and hi (8-15) */
-            for (int32_t g = 0; g < 8 && g < lanes; g++) {
-                uint32_t lo = 0U, hi = 0U;
-                for (int32_t j = 0; j < n_planes; j++) {
-                    const uint32_t t = (planes[j] >> g) & UINT32_C(0x01010101);
-                    if (j < 8) {
-                        lo |= t << j;
-                    } else {
-                        hi |= t << (j - 8);
-                    }
-                }
-                for (int32_t lane = g; lane < lanes && lane < FF_WORD_BITS; lane += 8) {
-                    const int32_t v = (int32_t)((lo & 0xFFU) | ((hi & 0xFFU) << 8));
-                    const int32_t d = 4 * v - 2 * n;
-                    const int32_t o = b * FF_WORD_BITS + lane;
-                    FF_CONST int32_t *q = rec + 5 * o;
-                    const int32_t acc = inv ? ff_sub32(q[1], d) : ff_add32(q[0], d);
-                    y[o] = ff_requant_pre(acc, q[2], q[3], q[4], p->out_offset, p->act_min,
-                                          p->act_max, narrow);
-                    lo >>= 8;
-                    hi >>= 8;
-                }
+            for (int32_t lane = 0; lane < lanes && lane < FF_WORD_BITS; lane++, q += 5) {
+                const int32_t l = lane % 8, shift = lane / 8 * 8;
+                const int32_t v = (int32_t)(((planes[l] >> shift) & 0xFFU) |
+                                            (((planes[8 + l] >> shift) & 0xFFU) << 8));
+                const int32_t d = 4 * v - 2 * n;
+                const int32_t acc = inv ? ff_sub32(q[1], d) : ff_add32(q[0], d);
+                *yo++ = ff_requant_pre(acc, q[2], q[3], q[4], p->out_offset, p->act_min,
+                                       p->act_max, narrow);
             }
         }
     }

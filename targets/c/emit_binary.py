@@ -22,7 +22,7 @@ from .emit import data_input, emit, kernel, unsupported
 from .sparse import records
 
 _HEADER = "ff_bnn.h"
-MAX_BLOCK_K = 65534  # FF_B1_MAX_K: input indices are uint16_t, the zero word's K included
+MAX_BLOCK_K = 65533  # FF_B1_MAX_K: uint16_t indices (K included), counters within 16 planes
 
 
 def _words(ctx: EmitContext, v: Value) -> str:
@@ -57,8 +57,8 @@ def _layer_kernel(node: BinaryDense | BinaryConv2d, op: str) -> Kernel:
 
 
 def planes(k: int) -> int:
-    """Bit planes of the block kernels' lane counters: they count up to K + 1 (ff_bnn.h)."""
-    return max(4, (k + 1).bit_length())
+    """Bit planes of the block kernels' lane counters: they count up to K + 2 (ff_bnn.h)."""
+    return max(5, (k + 2).bit_length())
 
 
 def block_scratch(k: int) -> int:
@@ -87,18 +87,19 @@ def _bit_slice(a: np.ndarray, n_planes: int) -> np.ndarray:
 
 
 def block_thresholds(w: np.ndarray, thr: np.ndarray) -> np.ndarray:
-    """ff_dense_b1's per-block constants for dot >= thr: for the direct list, then the
-    complement, the counters' start a' (``planes(K)`` words, bit-sliced) and the tie bits c."""
+    """ff_dense_b1's per-block constants for dot >= thr: the counters' starts a' + tie
+    (``planes(K)`` words, bit-sliced) for the direct list of even and odd length, then the
+    complement's (ff_bnn.h)."""
     k = w.shape[1]
     n_max = k // 2
     s = (w > 0).sum(axis=1).astype(np.int64)
     t = thr.astype(np.int64)
-    cases = []
+    starts = []
     for e in (k - 2 * s - t, k - 2 * s + t - 1):
         h = np.clip(e // 2, -n_max - 1, n_max)
-        start = h // 2 + n_max // 2 + 1
-        cases += [_bit_slice(start, planes(k)), _bit_slice(h & 1, 1)]
-    return np.concatenate(cases, axis=1).reshape(-1)
+        a = h // 2 + n_max // 2 + 1
+        starts += [_bit_slice(a + 1, planes(k)), _bit_slice(a + (h & 1), planes(k))]
+    return np.concatenate(starts, axis=1).reshape(-1)
 
 
 def block_records(node: BinaryDense) -> np.ndarray:
