@@ -174,7 +174,9 @@ void ff_dense_b1_s8(FF_CONST ff_dense_b1_params *p, const uint32_t *x, FF_CONST 
                     FF_CONST int32_t *rec, int8_t *y, uint16_t *scratch) {
     const int32_t k = p->in_features, o_n = p->out_features, n_planes = p->planes;
     const int32_t kw = ff_b1_words(k), blocks = ff_b1_words(o_n);
-    const int narrow = p->act_min > -128 || p->act_max < 127;
+    /* locals: the int8 stores below might alias *p for the compiler */
+    const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+    const int narrow = act_min > -128 || act_max < 127;
     for (int32_t r = 0; r < p->rows; r++, x += kw, y += o_n) {
         int32_t padded;
         uint32_t inv;
@@ -185,20 +187,25 @@ void ff_dense_b1_s8(FF_CONST ff_dense_b1_params *p, const uint32_t *x, FF_CONST 
         for (int32_t b = 0; b < blocks; b++, wb += k + 1) {
             uint32_t planes[FF_B1_MAX_PLANES] = {0};
             ff_b1_count(wb, scratch, padded, planes, n_planes);
-            /* lane 8 c + l's count: byte c of planes[l] (bits 0-7), of planes[8 + l] (8-15) */
+            /* The 8 x 8 transposes put lane 8 c + l's count in byte c of planes[l] (bits
+             * 0-7) and of planes[8 + l] (8-15); interleaving their bytes puts it in halfword
+             * c / 2 of planes[8 (c % 2) + l]: halfword lane / 16 of planes[lane % 16]. */
             ff_transpose8x8(planes);
             if (n_planes > 8) {
                 ff_transpose8x8(planes + 8);
             }
+            for (int32_t l = 0; l < 8; l++) {
+                const uint32_t lo = planes[l], hi = planes[8 + l], m = UINT32_C(0x00FF00FF);
+                planes[l] = (lo & m) | ((hi & m) << 8);
+                planes[8 + l] = ((lo >> 8) & m) | (hi & ~m);
+            }
             const int32_t lanes = o_n - b * FF_WORD_BITS;
             for (int32_t lane = 0; lane < lanes && lane < FF_WORD_BITS; lane++, q += 5) {
-                const int32_t l = lane % 8, shift = lane / 8 * 8;
-                const int32_t v = (int32_t)(((planes[l] >> shift) & 0xFFU) |
-                                            (((planes[8 + l] >> shift) & 0xFFU) << 8));
-                const int32_t d = 4 * v - 2 * n;
+                const uint32_t half = planes[lane % 16] >> (lane & 16);
+                const int32_t d = 4 * (int32_t)(half & 0xFFFFU) - 2 * n;
                 const int32_t acc = inv ? ff_sub32(q[1], d) : ff_add32(q[0], d);
-                *yo++ = ff_requant_pre(acc, q[2], q[3], q[4], p->out_offset, p->act_min,
-                                       p->act_max, narrow);
+                *yo++ = ff_requant_pre(acc, q[2], q[3], q[4], out_offset, act_min, act_max,
+                                       narrow);
             }
         }
     }
