@@ -18,6 +18,7 @@ from firmforge.converter.ops.binary import Binarize, BinaryDense
 from firmforge.targets.c import host
 from firmforge.targets.c.emit import lower
 from firmforge.targets.c.emit_binary import block_thresholds, dense_blocks, planes
+from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
 
 # (K, O, rows): K = 1, tiny and odd shapes, O = 33, a tail block of 1, whole words, K = 1000
@@ -110,6 +111,17 @@ def test_binary_dense_block_kernels_equal_reference_on_host(out):
             assert np.mean(np.abs(want[0].astype(int)) < 120) > 0.8, g.name
         for i, pattern in enumerate(PATTERNS):
             np.testing.assert_array_equal(got[i], want[0][i], err_msg=f"{g.name} {pattern}")
+
+
+@pytest.mark.parametrize(("k", "o", "out"), [(33, 65, DType.b1), (1000, 33, DType.s8)])
+def test_block_kernels_are_sanitizer_clean_in_their_arena_and_scratch(k, o, out):
+    """ASan and UBSan, with only the layer's own arena bytes (its scratch included)
+    addressable while it runs."""
+    g = binary_graph(k, o, 2, out, 5)
+    xs = _inputs(g, np.random.default_rng(5))
+    want, _ = reference.run(g, xs)
+    (got,) = run_native(generate(g, g.name, check_arena=True), g, xs)
+    np.testing.assert_array_equal(got, want[0])
 
 
 def test_more_inputs_than_uint16_indices_take_the_row_kernel():
