@@ -1,39 +1,8 @@
 /* Binary (+-1) layers; the layout and the math are in ff_bnn.h. */
 #include "ff_bnn.h"
 
+#include "ff_bnn_bits.h"
 #include "ff_pairs.h"
-
-#define FF_WORD_BITS 32
-
-/* Set bits of a word. A core with a population-count instruction (x86 with POPCNT, RISC-V
- * Zbb) uses it; elsewhere the bits are summed in ever wider fields (SWAR), with the last two
- * steps as shifted adds where a multiply would be a library call (AVR). */
-static inline int32_t ff_popcount32(uint32_t v) {
-#if defined(__GNUC__) && (defined(__POPCNT__) || defined(__riscv_zbb))
-    return (int32_t)__builtin_popcount(v);
-#else
-    v = v - ((v >> 1) & UINT32_C(0x55555555));
-    v = (v & UINT32_C(0x33333333)) + ((v >> 2) & UINT32_C(0x33333333));
-    v = (v + (v >> 4)) & UINT32_C(0x0F0F0F0F);
-#if defined(__AVR__)
-    v += v >> 8;
-    v += v >> 16;
-    return (int32_t)(v & UINT32_C(0x3F));
-#else
-    return (int32_t)((uint32_t)(v * UINT32_C(0x01010101)) >> 24); /* the byte sums' total */
-#endif
-#endif
-}
-
-/* Words of a row of n b1 values, and the bits of its last word that hold values. */
-static inline int32_t ff_b1_words(int32_t n) {
-    return (n + FF_WORD_BITS - 1) / FF_WORD_BITS;
-}
-
-static inline uint32_t ff_b1_last_mask(int32_t n) {
-    const int32_t r = n % FF_WORD_BITS;
-    return r == 0 ? UINT32_C(0xFFFFFFFF) : (((uint32_t)1 << r) - 1U);
-}
 
 /* popcount(x xor w) over n words. */
 static inline int32_t ff_b1_mismatch(const uint32_t *x, FF_CONST uint32_t *w, int32_t n) {
@@ -80,8 +49,8 @@ void ff_binarize_s8_b1(FF_CONST ff_binarize_params *p, const int8_t *x, FF_CONST
     }
 }
 
-void ff_dense_b1(FF_CONST ff_dense_b1_params *p, const uint32_t *x, FF_CONST uint32_t *w,
-                 FF_CONST int32_t *thr, uint32_t *y) {
+void ff_dense_b1_rows(FF_CONST ff_dense_b1_params *p, const uint32_t *x,
+                      FF_CONST uint32_t *w, FF_CONST int32_t *thr, uint32_t *y) {
     const int32_t k = p->in_features, o_n = p->out_features;
     const int32_t kw = ff_b1_words(k), ow = ff_b1_words(o_n);
     for (int32_t r = 0; r < p->rows; r++, x += kw, y += ow) {
@@ -94,8 +63,8 @@ void ff_dense_b1(FF_CONST ff_dense_b1_params *p, const uint32_t *x, FF_CONST uin
     }
 }
 
-void ff_dense_b1_s8(FF_CONST ff_dense_b1_params *p, const uint32_t *x, FF_CONST uint32_t *w,
-                    FF_CONST int32_t *rec, int8_t *y) {
+void ff_dense_b1_s8_rows(FF_CONST ff_dense_b1_params *p, const uint32_t *x,
+                         FF_CONST uint32_t *w, FF_CONST int32_t *rec, int8_t *y) {
     const int32_t k = p->in_features, o_n = p->out_features, kw = ff_b1_words(k);
     const int narrow = p->act_min > -128 || p->act_max < 127;
     for (int32_t r = 0; r < p->rows; r++, x += kw, y += o_n) {
