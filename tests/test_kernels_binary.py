@@ -190,12 +190,12 @@ def _maxpool2d_b1(rng: np.random.Generator) -> Graph:
 
 
 ROWS = [
-    Row("binarize_s8_b1", _binarize, 60, _binarize_inputs),
-    Row("dense_b1", _dense_b1, 60, _b1_inputs),
-    Row("dense_b1_s8", _dense_b1_s8, 60, _b1_inputs),
-    Row("conv2d_b1", _conv2d_b1, 60, _b1_inputs),
-    Row("conv2d_b1_s8", _conv2d_b1_s8, 60, _b1_inputs),
-    Row("maxpool2d_b1", _maxpool2d_b1, 60, _b1_inputs),
+    Row("binarize_s8_b1", _binarize, 50, _binarize_inputs),
+    Row("dense_b1", _dense_b1, 50, _b1_inputs),
+    Row("dense_b1_s8", _dense_b1_s8, 50, _b1_inputs),
+    Row("conv2d_b1", _conv2d_b1, 50, _b1_inputs),
+    Row("conv2d_b1_s8", _conv2d_b1_s8, 50, _b1_inputs),
+    Row("maxpool2d_b1", _maxpool2d_b1, 50, _b1_inputs),
 ]
 
 
