@@ -1,13 +1,20 @@
 """Binary ops (converter/ops/binary.py) against plain loops, the bit packing of b1 activations,
 batch-norm + sign folding (passes/fold_binary.py), quantization of a graph with binary layers,
-and the errors for bad binary input."""
+b1 values at the C boundary (packed words in and out), and the errors for bad binary input: a
+sign feeding an op that cannot take b1, weights declared binary that are not +-1, and shapes
+that cannot pack."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from firmforge.converter import ConversionError, convert
+from firmforge.converter.frontends.torch_fx import UnsupportedModelError
 from firmforge.converter.ir import DType, Graph, IRError, QuantParams, Value, const, make_node
+from firmforge.converter.nn import BinaryLinear
+from firmforge.converter.ops.act import Relu
 from firmforge.converter.ops.binary import (
     Binarize,
     BinaryConv2d,
@@ -18,14 +25,20 @@ from firmforge.converter.ops.binary import (
 )
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.ops.conv import Conv2d
+from firmforge.converter.ops.dense import Dense
 from firmforge.converter.ops.eltwise import Add, Mul
-from firmforge.converter.ops.pool import MaxPool2d
-from firmforge.converter.ops.shape import Reshape
+from firmforge.converter.ops.nonlinear import Softmax
+from firmforge.converter.ops.pool import AvgPool2d, MaxPool2d
+from firmforge.converter.ops.shape import Concat, Pad, Reshape, Split, StridedSlice, Transpose
 from firmforge.converter.passes import fold_binary
 from firmforge.converter.plan import plan_memory
 from firmforge.converter.quantize.calibrate import calibrate
 from firmforge.converter.quantize.ptq import quantize
 from firmforge.converter.reference import run, run_planned
+from firmforge.targets.c import host
+from firmforge.targets.c.emit import UnsupportedOpError, lower
+from firmforge.targets.c.vectors import FirmwareOutputError, parse_outputs, vector_files
+from firmforge.targets.c.writer import generate
 
 
 def _pm(rng, shape):
@@ -206,3 +219,184 @@ def test_an_affine_before_a_sign_moves_into_its_thresholds():
     xs = rng.normal(0, 2, (500, 40)).astype(np.float32)
     (_, t0), (_, t1) = run(g, [xs], keep_all=True), run(folded, [xs], keep_all=True)
     assert np.array_equal(t0["h3"], t1["h3"])
+
+
+# -- b1 values at the C boundary (targets/c/boundary.py) ----------------------------------------
+def _dense_b1_graph(rng, k: int = 70, o: int = 40) -> Graph:
+    x = Value("x", (1, k), DType.b1)
+    node = make_node(BinaryDense, "fc", [x, const("w", _pm(rng, (o, k)), DType.b1, _scales(rng, o)),
+                                         const("t", rng.integers(-9, 10, o).astype(np.int32),
+                                               DType.s32)], ["y"])
+    g = Graph("bnd", [node], [x], [node.y])
+    g.validate()
+    return g
+
+
+def test_b1_inputs_and_outputs_cross_the_c_boundary_as_packed_words():
+    rng = np.random.default_rng(9)
+    g = _dense_b1_graph(rng)
+    src = generate(g, "bnd")
+    head = src.files["bnd.h"]
+    # 70 values: 3 words in; 40 values: 2 words out
+    assert "void bnd_run(const uint32_t *in, uint32_t *out);" in head
+    assert "#define BND_INPUT_SIZE 3" in head and "#define BND_OUTPUT_SIZE 2" in head
+    [m] = host.build([(src, g)])
+    x = _pm(rng, (6, 70))
+    (got,) = m.run(x)
+    assert got.dtype == np.int8 and np.array_equal(got, run(g, [x])[0][0])
+    x[3, 69] = 0
+    with pytest.raises(ValueError, match=r"input x is b1: its values must be -1 or \+1, got \[0\]"):
+        m.run(x)
+
+
+def test_firmware_vectors_hold_b1_inputs_as_words_and_parse_printed_words():
+    rng = np.random.default_rng(10)
+    g = _dense_b1_graph(rng, k=33, o=40)
+    x = -np.ones((2, 33), np.int8)
+    x[0, [0, 31]] = 1  # word 0: bits 0 and 31
+    x[1, 32] = 1  # word 1: bit 0
+    files = vector_files(generate(g, "bnd"), g, [x])
+    assert "#define FF_IN_TYPE uint32_t" in files["ff_vectors.h"]
+    assert "#define FF_OUT_TYPE int32_t" in files["ff_vectors.h"]  # printed as signed words
+    assert "{\n    0x80000001UL, 0x0UL, 0x0UL, 0x1UL,\n};" in files["ff_vectors.c"]
+    # output (1, 40): word 0 with bits 0 and 31 set prints as -2147483647, word 1 holds 8 values
+    want = -np.ones((1, 40), np.int8)
+    want[0, [0, 31, 39]] = 1
+    (y,) = parse_outputs("ff:out 0 -2147483647 128\nff:done\n", g, 1)
+    assert np.array_equal(y, want)
+    with pytest.raises(FirmwareOutputError, match="output y: b1 rows of 40 values came back with "
+                                                  "spare bits set"):
+        parse_outputs("ff:out 0 0 256\nff:done\n", g, 1)
+
+
+def test_a_b1_model_output_runs_on_the_host_as_in_the_reference():
+    """A converted model whose output is b1 (a sign at the end): Project.run_host unpacks it."""
+    rng = np.random.default_rng(11)
+    x = Value("x", (1, 20), DType.f32)
+    d = make_node(Dense, "fc", [x, const("w", rng.normal(size=(45, 20)).astype(np.float32)),
+                                const("b", rng.normal(size=45).astype(np.float32))], ["h"])
+    z = make_node(Binarize, "sign", [d.y, const("t", rng.normal(size=45).astype(np.float32)),
+                                     const("f", (rng.random(45) < 0.3).astype(np.uint8),
+                                           DType.u1)], ["s"])
+    g = Graph("signs", [d, z], [x], [z.y])
+    g.validate()
+    proj = convert(g, calibration=rng.normal(size=(64, 20)).astype(np.float32), progress=False)
+    assert proj.graph.outputs[0].dtype is DType.b1
+    xs = rng.normal(size=(8, 20)).astype(np.float32)
+    want = proj.reference(xs)
+    assert set(np.unique(want)) == {-1, 1} and np.array_equal(proj.run_host(xs), want)
+
+
+# -- bad binary input: each a clear error naming the node -----------------------------------------
+_B1 = Value("s", (1, 4, 4, 40), DType.b1)
+
+
+def _s8_weights(shape):
+    o = shape[0]
+    return const("w", np.ones(shape, np.int8), DType.s8,
+                 QuantParams(np.ones(o, np.float32), np.zeros(o), 0))
+
+
+@pytest.mark.parametrize(("cls", "inputs", "attrs"), [
+    (Add, lambda: [_B1, _B1], {}),
+    (Mul, lambda: [_B1, _B1], {}),
+    (Softmax, lambda: [_B1], {}),
+    (Relu, lambda: [_B1], {}),
+    (AvgPool2d, lambda: [_B1], dict(kernel=(2, 2), stride=(2, 2))),
+    (Conv2d, lambda: [_B1, _s8_weights((3, 1, 1, 40)), const("b", np.zeros(3, np.int32))], {}),
+    (Dense, lambda: [Value("s", (1, 40), DType.b1), _s8_weights((3, 40)),
+                     const("b", np.zeros(3, np.int32))], {}),
+], ids=lambda p: getattr(p, "__name__", ""))
+def test_a_b1_value_into_an_op_without_b1_is_refused(cls, inputs, attrs):
+    """The signs of a binary layer feed binary layers, max pools and reshapes; any other op is
+    refused where the graph is built, by name."""
+    with pytest.raises(IRError, match=r"^bad: .* has no b1 implementation"):
+        make_node(cls, "bad", inputs(), ["y"], **attrs)
+
+
+def test_a_sign_into_an_op_without_b1_is_refused_by_convert():
+    """A float graph whose sign (Binarize) feeds a softmax, built without make_node's check:
+    convert() refuses it and names the softmax."""
+    x = Value("x", (1, 40), DType.f32)
+    z = make_node(Binarize, "sign", [x, const("t", np.zeros(40, np.float32)),
+                                     const("f", np.zeros(40, np.uint8), DType.u1)], ["s"])
+    sm = Softmax(name="probs", inputs=[z.y], outputs=[Value("y", (1, 40), DType.f32)])
+    g = Graph("g", [z, sm], [x], [sm.y])
+    calib = np.random.default_rng(12).normal(size=(16, 40)).astype(np.float32)
+    with pytest.raises(IRError, match="probs: softmax has no b1 implementation"):
+        convert(g, calibration=calib, progress=False)
+
+
+@pytest.mark.parametrize(("cls", "shapes", "attrs"), [
+    (Transpose, [(1, 3, 4, 40)], dict(perm=(0, 3, 1, 2))),
+    (Concat, [(1, 3, 40), (1, 3, 8)], dict(axis=2)),
+    (Split, [(1, 3, 40)], dict(axis=2, sizes=(8, 32))),
+    (StridedSlice, [(1, 3, 40)], dict(starts=(0, 0, 3), stops=(1, 3, 20), steps=(1, 1, 1))),
+    (Pad, [(1, 3, 40)], dict(pads=((0, 0), (1, 1), (0, 0)))),
+], ids=lambda p: getattr(p, "__name__", ""))
+def test_moves_of_packed_b1_data_are_refused_by_the_c_target(cls, shapes, attrs):
+    """Shape ops that would move bits inside packed words (or need a b1 kernel the C core does
+    not have) are refused by name when C is generated."""
+    xs = [Value(f"x{i}", s, DType.b1) for i, s in enumerate(shapes)]
+    node = make_node(cls, "move", xs, [f"y{i}" for i in range(2 if cls is Split else 1)], **attrs)
+    with pytest.raises(UnsupportedOpError, match=r"^move: the C target has no \w+ kernel for "
+                                                 r"(packed )?b1 data"):
+        lower(node)
+
+
+def test_a_concat_of_signs_is_refused_by_convert():
+    rng = np.random.default_rng(13)
+    x = Value("x", (1, 40), DType.f32)
+    z = make_node(Binarize, "sign", [x, const("t", np.zeros(40, np.float32)),
+                                     const("f", np.zeros(40, np.uint8), DType.u1)], ["s"])
+    cat = make_node(Concat, "cat", [z.y, z.y], ["c"], axis=-1)
+    fc = make_node(BinaryDense, "fc", [cat.y, const("w", _pm(rng, (10, 80)), DType.b1,
+                                                    _scales(rng, 10)),
+                                       const("b", np.zeros(10, np.float32))], ["y"])
+    g = Graph("g", [z, cat, fc], [x], [fc.y])
+    with pytest.raises(ConversionError, match="cat: the C target has no concat kernel for packed "
+                                              "b1 data"):
+        convert(g, calibration=rng.normal(size=(16, 40)).astype(np.float32), progress=False)
+
+
+@pytest.mark.parametrize("bad", [0, 2, -3])
+def test_binary_conv_weights_that_are_not_plus_minus_one_are_refused(bad):
+    rng = np.random.default_rng(14)
+    w = _pm(rng, (4, 3, 3, 5))
+    w[2, 1, 0, 4] = bad
+    with pytest.raises(IRError, match=rf"^c: weights declared binary hold \[{bad}\], not only -1 "
+                                      r"and \+1"):
+        make_node(BinaryConv2d, "c", [Value("x", (1, 6, 6, 5), DType.b1),
+                                      const("w", w, DType.b1, _scales(rng, 4)),
+                                      const("t", np.zeros(4, np.int32), DType.s32)], ["y"])
+
+
+def test_a_torch_binary_layer_with_non_binary_weights_is_refused():
+    """The torch frontend takes a binary layer's weights as its ``binary_weight()`` gives them:
+    anything but -1 and +1 there is refused, naming the layer."""
+
+    layer = BinaryLinear(8, 4)
+    layer.binary_weight = lambda: layer.weight.detach()  # the latent real weights, not signs
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), layer)
+    calib = np.random.default_rng(15).normal(size=(16, 6)).astype(np.float32)
+    with pytest.raises(UnsupportedModelError, match=r"module 1 \(BinaryLinear\): binary weights "
+                                                    r"must be -1 or \+1"):
+        convert(model, calibration=calib, progress=False)
+
+
+def test_binary_weights_of_the_wrong_shape_are_refused():
+    rng = np.random.default_rng(16)
+    with pytest.raises(IRError, match=r"^d: input \(1, 40\) does not match weights \(3, 41\)"):
+        make_node(BinaryDense, "d", [Value("x", (1, 40), DType.b1),
+                                     const("w", _pm(rng, (3, 41)), DType.b1, _scales(rng, 3)),
+                                     const("t", np.zeros(3, np.int32), DType.s32)], ["y"])
+    with pytest.raises(IRError, match=r"^c: binary conv needs NHWC input and OHWI weights of its "
+                                      r"channels, got \(1, 5, 5, 40\) and \(2, 3, 3, 8\)"):
+        make_node(BinaryConv2d, "c", [Value("x", (1, 5, 5, 40), DType.b1),
+                                      const("w", _pm(rng, (2, 3, 3, 8)), DType.b1, _scales(rng, 2)),
+                                      const("t", np.zeros(2, np.int32), DType.s32)], ["y"])
+    with pytest.raises(IRError, match=r"cannot be reshaped to \(1, 4, 160\) in place"):
+        make_node(Reshape, "r", [Value("x", (1, 4, 4, 40), DType.b1)], ["y"], shape=(1, 4, 160))
+    # a b1 reshape that keeps the last axis, or one of whole words, is the same bytes
+    make_node(Reshape, "r", [Value("x", (1, 4, 4, 40), DType.b1)], ["y"], shape=(1, 16, 40))
+    make_node(Reshape, "r", [Value("x", (1, 4, 64), DType.b1)], ["y"], shape=(1, 8, 32))

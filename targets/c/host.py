@@ -24,6 +24,7 @@ import numpy as np
 
 from ...converter.ir import Graph
 from ..paths import core_dir, core_sources
+from .boundary import from_c, io_count, io_ctype, io_np, to_c
 from .writer import CSources
 
 STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -79,9 +80,9 @@ class HostModel:
             if x.dtype != v.dtype.np or tuple(x.shape[1:]) != tuple(v.shape[1:]):
                 raise ValueError(f"input {v.name}: expected {v.dtype.np}[batch, "
                                  f"{', '.join(map(str, v.shape[1:]))}], got {x.dtype}{list(x.shape)}")
-            xs.append(np.ascontiguousarray(x))
+            xs.append(to_c(v, x))
         batch = xs[0].shape[0]
-        outs = [np.zeros((batch, *v.shape[1:]), v.dtype.np) for v in g.outputs]
+        outs = [np.zeros((batch, io_count(v)), io_np(v)) for v in g.outputs]
         tracing = self.trace is not None
         if tracing:
             size = max((o + n for _, o, n in self.trace), default=0)
@@ -90,13 +91,14 @@ class HostModel:
         ffi = self.ffi
         for i in range(batch):
             # slices, not x[i]: a sample of shape () would be a read-only numpy scalar
-            args = [ffi.from_buffer(f"{v.dtype.ctype}[]", x[i:i + 1]) for v, x in
+            args = [ffi.from_buffer(f"{io_ctype(v)}[]", x[i:i + 1]) for v, x in
                     zip(g.inputs, xs, strict=True)]
-            args += [ffi.from_buffer(f"{v.dtype.ctype}[]", o[i:i + 1], require_writable=True)
+            args += [ffi.from_buffer(f"{io_ctype(v)}[]", o[i:i + 1], require_writable=True)
                      for v, o in zip(g.outputs, outs, strict=True)]
             if tracing:
                 args.append(ffi.from_buffer("int8_t[]", traces[i], require_writable=True))
             fn(*args)
+        outs = [from_c(v, o) for v, o in zip(g.outputs, outs, strict=True)]
         if not tracing:
             return outs, {}
         values = {v.name: v for v in g.values()}
@@ -104,7 +106,8 @@ class HostModel:
         for name, off, n in self.trace:
             v = values[name]
             raw = np.ascontiguousarray(traces[:, off:off + n])
-            tensors[name] = raw.view(v.dtype.np).reshape(batch, *v.shape[1:])
+            # a trace copies a value's bytes as the arena holds them: b1 as packed words
+            tensors[name] = from_c(v, raw.view(io_np(v)))
         return outs, tensors
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...converter.ir import Graph, reset_value
+from ...converter.ir import DType, Graph, reset_value
 from ...converter.plan import MemoryPlan, Storage, plan_memory
+from .boundary import io_count, io_ctype
 from .context import ConstArray, EmitContext, c_identifier, c_literal
 from .emit import emit, lower
 
@@ -153,7 +154,7 @@ def _run_prototype(graph: Graph, prefix: str, trace: bool = False) -> str:
     for kind, vals, const in (("in", graph.inputs, "const "), ("out", graph.outputs, "")):
         for i, v in enumerate(vals):
             nm = kind if len(vals) == 1 else f"{kind}{i}"
-            args.append(f"{const}{v.dtype.ctype} *{nm}")
+            args.append(f"{const}{io_ctype(v)} *{nm}")
     if trace:
         return f"void {prefix}_run_trace({', '.join(args)}, int8_t *trace)"
     return f"void {prefix}_run({', '.join(args)})"
@@ -167,12 +168,17 @@ def _header(graph: Graph, prefix: str, plan: MemoryPlan, proto: str) -> str:
         for i, v in enumerate(vals):
             tag = kind if len(vals) == 1 else f"{kind}{i}"
             dims = "x".join(map(str, v.shape))
-            lines.append(f"/* {tag.lower()}: {v.dtype.ctype} {dims}"
-                         + (f", real = {v.quant.s!r} * (q {'-' if v.quant.zp >= 0 else '+'} "
-                            f"{abs(v.quant.zp)})" if v.quant and not v.quant.per_channel else "")
-                         + " */")
-            lines.append(f"#define {up}_{tag}_SIZE {v.size}")
-            if v.quant is not None and not v.quant.per_channel:
+            if v.dtype is DType.b1:
+                lines.append(f"/* {tag.lower()}: b1 {dims} (+-1) as {io_count(v)} uint32_t: rows "
+                             "along the last axis, value c in bit c % 32 of word c / 32, set for "
+                             "+1, a row's spare high bits 0 */")
+            else:
+                lines.append(f"/* {tag.lower()}: {v.dtype.ctype} {dims}"
+                             + (f", real = {v.quant.s!r} * (q {'-' if v.quant.zp >= 0 else '+'} "
+                                f"{abs(v.quant.zp)})" if v.quant and not v.quant.per_channel
+                                else "") + " */")
+            lines.append(f"#define {up}_{tag}_SIZE {io_count(v)}")
+            if v.quant is not None and not v.quant.per_channel and v.dtype is not DType.b1:
                 lines.append(f"#define {up}_{tag}_SCALE {float(np.float32(v.quant.s))!r}f")
                 lines.append(f"#define {up}_{tag}_ZERO_POINT {v.quant.zp}")
     lines += [f"#define {up}_ARENA_SIZE {plan.arena_size}"]
