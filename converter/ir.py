@@ -365,10 +365,13 @@ class Graph:
 
 def random_batch(v: Value, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` random samples for value ``v`` (batch first): uniform over an integer dtype's whole
-    range, standard normal for float. The default inputs of test vectors and comparisons."""
+    range (b1: -1 or +1), standard normal for float. The default inputs of test vectors and
+    comparisons."""
     shape = (n, *v.shape[1:])
     if v.dtype.is_float:
         return rng.standard_normal(shape).astype(np.float32)
+    if v.dtype is DType.b1:
+        return np.where(rng.random(shape) < 0.5, -1, 1).astype(v.dtype.np)
     return rng.integers(v.dtype.qmin, v.dtype.qmax, shape, dtype=v.dtype.np, endpoint=True)
 
 

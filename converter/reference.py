@@ -94,6 +94,11 @@ def _check_input(v: Value, x: np.ndarray) -> np.ndarray:
                       f"got {list(x.shape)}")
     if x.dtype != v.dtype.np:
         raise IRError(f"input {v.name} expects {v.dtype.np}, got {x.dtype}")
+    if v.dtype in (DType.b1, DType.t2):
+        bad = np.setdiff1d(np.unique(x), (-1, 1) if v.dtype is DType.b1 else (-1, 0, 1))
+        if bad.size:
+            raise IRError(f"input {v.name} is {v.dtype.value}: its values must be -1 "
+                          f"{'or' if v.dtype is DType.b1 else ', 0 or'} +1, got {bad[:4].tolist()}")
     return x
 
 

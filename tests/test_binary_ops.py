@@ -400,3 +400,29 @@ def test_binary_weights_of_the_wrong_shape_are_refused():
     # a b1 reshape that keeps the last axis, or one of whole words, is the same bytes
     make_node(Reshape, "r", [Value("x", (1, 4, 4, 40), DType.b1)], ["y"], shape=(1, 16, 40))
     make_node(Reshape, "r", [Value("x", (1, 4, 64), DType.b1)], ["y"], shape=(1, 8, 32))
+
+
+def test_b1_inputs_are_drawn_and_checked_as_plus_minus_one():
+    """Default inputs of a b1 graph input are -1/+1 (0 would pack as -1 and be refused at the
+    C boundary); the reference refuses a 0 in a b1 input; an invalid graph handed to the passes
+    is blamed on itself, not on the first pass."""
+    from firmforge.converter.ir import random_batch
+    from firmforge.converter.ops.nonlinear import Softmax
+    from firmforge.converter.passes import FLOAT_PIPELINE, run_passes
+
+    x = Value("x", (1, 4, 4, 37), DType.b1)
+    drawn = random_batch(x, 50, np.random.default_rng(0))
+    assert set(np.unique(drawn).tolist()) == {-1, 1}
+    pool = make_node(MaxPool2d, "pool", [x], ["y"])
+    g = Graph("g", [pool], [x], pool.outputs)
+    assert run(g, [drawn])[0][0].shape[0] == 50
+    with pytest.raises(IRError, match=r"input x is b1: its values must be -1 or \+1, got \[0\]"):
+        run(g, [np.zeros((1, 4, 4, 37), np.int8)])
+    xf = Value("xf", (1, 8), DType.f32)
+    sign = make_node(Binarize, "sign", [xf, const("t", np.zeros(8, np.float32)),
+                                        const("f", np.zeros(8, np.uint8), DType.u1)], ["s"])
+    soft = Softmax(name="probs", inputs=[sign.outputs[0]], outputs=[Value("p", (1, 8), DType.f32)])
+    bad = Graph("bad", [sign, soft], [xf], soft.outputs)
+    with pytest.raises(IRError) as err:
+        run_passes(bad, FLOAT_PIPELINE)
+    assert "probs" in str(err.value) and "produced an invalid graph" not in str(err.value)

@@ -47,7 +47,9 @@ FLOAT_PIPELINE: list[Pass] = [
 
 
 def run_passes(graph: Graph, pipeline: Sequence[Pass]) -> Graph:
-    """Apply ``pipeline`` in order, validating the graph after every pass."""
+    """Apply ``pipeline`` in order, validating the graph before the first pass (so that an
+    invalid input is not blamed on it) and after every pass."""
+    graph.validate()
     for p in pipeline:
         graph = p(graph)
         try:
