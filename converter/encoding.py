@@ -545,11 +545,17 @@ class MSTRows(Encoding):
         if dtype is not DType.b1:
             raise IRError(f"mst rows hold b1 values, not {dtype.value}")
 
+    def tree(self, rows: np.ndarray):
+        """The reuse tree of the packed channel rows (``mst_tree.ReuseTree``)."""
+        from .mst_tree import reuse_tree
+
+        return reuse_tree(rows)
+
     def _encode(self, v, dtype):
-        from .mst_tree import FULL, channel_rows, reuse_tree
+        from .mst_tree import FULL, channel_rows
 
         rows = channel_rows(v)
-        tree = reuse_tree(rows)
+        tree = self.tree(rows)
         steps, full, diffs = [], [], []
         for o in tree.order:
             p = int(tree.parent[o])

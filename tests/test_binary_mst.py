@@ -273,12 +273,14 @@ def test_pass_declines_a_small_saving_and_what_the_target_cannot_run():
         PackedRows()
 
 
-def test_convert_with_mst_runs_the_reused_layers_bit_exactly():
+def _similar_mlp() -> tuple[nn.Module, np.ndarray]:
+    """A binary MLP whose first binary layer's channels are a few flips from 3 prototypes and
+    whose second is random, batch norms settled; with its calibration inputs."""
     torch.manual_seed(5)
     rng = np.random.default_rng(5)
     model = nn.Sequential(nn.Flatten(), BinaryLinear(144, 96), nn.BatchNorm1d(96),
                           BinaryLinear(96, 64), nn.BatchNorm1d(64), nn.Linear(64, 10))
-    with torch.no_grad():  # channels that are a few flips from 3 prototypes
+    with torch.no_grad():
         model[1].weight.copy_(torch.from_numpy(similar_weights(rng, (96, 144), 3, 0.01)
                                                .astype(np.float32)))
         model[3].weight.copy_(torch.from_numpy(random_weights(rng, (64, 96)).astype(np.float32)))
@@ -286,15 +288,37 @@ def test_convert_with_mst_runs_the_reused_layers_bit_exactly():
     model.train()
     with torch.no_grad():
         model(x)
-    model.eval()
-    proj = convert(model, calibration=x.numpy(), progress=False, mst=True)
+    return model.eval(), x.numpy()
+
+
+def test_convert_with_mst_runs_the_reused_layers_bit_exactly():
+    model, x = _similar_mlp()
+    proj = convert(model, calibration=x, progress=False, mst=True)
     encodings = [n.inputs[1].encoding for n in proj.graph.nodes if n.kind == "binarydense"]
     assert encodings == [MSTRows(), PackedRows()]
-    np.testing.assert_array_equal(proj.run_host(x.numpy()), proj.reference(x.numpy()))
-    plain = convert(model, calibration=x.numpy(), progress=False)
+    np.testing.assert_array_equal(proj.run_host(x), proj.reference(x))
+    plain = convert(model, calibration=x, progress=False)
     assert all(n.inputs[1].encoding != MSTRows() for n in plain.graph.nodes
                if n.kind == "binarydense")
-    np.testing.assert_array_equal(plain.run_host(x.numpy()), proj.run_host(x.numpy()))
+    np.testing.assert_array_equal(plain.run_host(x), proj.run_host(x))
+
+
+def test_cli_convert_mst_flag(tmp_path):
+    from click.testing import CliRunner
+
+    from firmforge.converter.cli import main
+
+    model, x = _similar_mlp()
+    torch.save(model, tmp_path / "m.pt")
+    np.save(tmp_path / "calib.npy", x)
+    args = ["convert", str(tmp_path / "m.pt"), "--calib", str(tmp_path / "calib.npy"),
+            "--no-progress"]
+    for flag, out in (([], "plain"), (["--mst"], "mst")):
+        res = CliRunner().invoke(main, [*args, *flag, "-o", str(tmp_path / out)])
+        assert res.exit_code == 0, res.output
+    weights = {out: "".join(p.read_text() for p in (tmp_path / out).glob("*_weights.c"))
+               for out in ("plain", "mst")}
+    assert "stored mst rows" in weights["mst"] and "stored mst rows" not in weights["plain"]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=str)
