@@ -333,3 +333,13 @@ def test_mst_kernels_are_sanitizer_clean(row):
         got = run_native(generate(g, f"{row.name}_{i}", check_arena=True), g, xs)
         for w, o in zip(want, got, strict=True):
             np.testing.assert_array_equal(o, w, err_msg=f"{row.name} case {i}")
+
+
+def test_mst_mlp_on_atmega328p(tmp_path):
+    """16-bit int and __flash constants: the reused layer on an ATmega328P in simavr."""
+    model, x = _similar_mlp()
+    proj = convert(model, calibration=x, progress=False, mst=True)
+    assert any(n.inputs[1].encoding == MSTRows() for n in proj.graph.nodes
+               if n.kind == "binarydense")
+    res = proj.build("simavr-atmega328p", tmp_path, x[:2]).run(x[:2])
+    np.testing.assert_array_equal(res.outputs, proj.reference(x[:2]))
