@@ -183,6 +183,8 @@ def _ptq_options(opts: dict) -> dict:
         out["flash_budget"] = opts["flash_budget"]
     if opts.get("budget_board"):
         out["board"] = opts["budget_board"]
+    if opts.get("mst"):
+        out["mst"] = True
     return out
 
 
@@ -211,6 +213,9 @@ _common = [
     click.option("--flash-budget", help="choose 8/4-bit weights per layer so that the C "
                  "constants fit, e.g. 20KB (x1000), 16KiB or 20000"),
     click.option("--budget-board", help="the flash budget is this board's flash size"),
+    click.option("--mst", is_flag=True,
+                 help="binary layers with similar output channels compute a channel from "
+                      "another's by the weight words where they differ (MST channel reuse)"),
 ]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from .fixed import MultiplierError
 from .ir import DType, Graph, IRError
 from .layout import Layout
+from .passes.mst_reuse import mst_reuse
 from .passes.storage import AUTO, StorageError, StorageOption, choose_storage
 from .project import Project
 
@@ -40,7 +41,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
             nm: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
             clusters: int | Mapping[str, int] | None = None, bias_correction: bool = False,
             layerwise_calibration: bool = False, data_free: bool = False,
-            flash_budget: int | str | None = None, board: str | None = None) -> Project:
+            flash_budget: int | str | None = None, board: str | None = None,
+            mst: bool = False) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path, a ``.tflite`` path or the bytes of a
     ``.tflite`` file, or a float IR ``Graph`` such as ``frontends.larq.import_binary_mlp``
     builds, whose data is in the IR layout) into a Project.
@@ -85,7 +87,9 @@ def convert(model: object, example_input: object = None, calibration: object = N
     synthesized from the model's BatchNorm statistics (ZeroQ). ``flash_budget`` (bytes, or
     ``"20KB"``; or ``board=``, a board name or file, for its flash size) chooses each layer's
     weight dtype among 8/4(/2) bits so that the C target's constants fit, losing the least
-    (``converter/compress/budget.py``); the plan is ``proj.budget_plan``.
+    (``converter/compress/budget.py``); the plan is ``proj.budget_plan``. ``mst=True`` stores
+    the binary layers whose output channels are similar enough for MST channel reuse
+    (``converter/passes/mst_reuse.py``) so that their kernels compute a channel from another's.
     """
     _check_weight_dtype(weight_dtype)
     if weight_bits is not None and weight_dtype is not DType.s8:
@@ -100,7 +104,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
     ptq = _PtqOptions(bias_correction, layerwise_calibration, data_free,
                       _budget_bytes(flash_budget, board),
                       {"weight_bits": weight_bits, "sparsity": sparsity,
-                       "sparsity_block": sparsity_block, "nm": nm, "clusters": clusters})
+                       "sparsity_block": sparsity_block, "nm": nm, "clusters": clusters},
+                      mst)
     if isinstance(model, Graph):
         return _convert_graph(model, calibration, name, observer, progress, weight_dtype,
                               storage, ptq)
@@ -221,7 +226,7 @@ def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
             raise ConversionError(f"{what} is already quantized: its weights keep the "
                                   "dtypes the file stores, weight_dtype, weight_bits, sparsity, "
                                   "sparsity_block, nm and clusters apply to float models")
-        return _checked(Project(imp.graph.name, imp.graph), storage)
+        return _checked(Project(imp.graph.name, imp.graph), storage, ptq.mst)
     if ptq.data_free:
         raise ConversionError(f"data_free=True synthesizes inputs from a PyTorch model's "
                               f"BatchNorm statistics, which {what} does not keep")
@@ -231,9 +236,11 @@ def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
                      observer, progress, weight_dtype, storage, ptq)
 
 
-def _checked(proj: Project, storage: StorageOption) -> Project:
+def _checked(proj: Project, storage: StorageOption, mst: bool = False) -> Project:
     try:  # the weights' storage, among what the project's backend runs
         proj.graph = choose_storage(proj.graph, proj.backend.runs, storage)
+        if mst:
+            proj.graph = mst_reuse(proj.graph, proj.backend.runs)
     except StorageError as e:
         raise ConversionError(str(e)) from e
     try:
@@ -282,7 +289,8 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
 
     def project(graph, wd):
         qgraph = compress.cluster_graph(quantize(graph, ranges, weight_dtype=wd), graph, plans)
-        return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts), storage)
+        return _checked(Project(fgraph.name, qgraph, fgraph, in_layouts, out_layouts), storage,
+                        ptq.mst)
 
     plan = None
     if ptq.budget is not None:
@@ -333,6 +341,7 @@ class _PtqOptions:
     # convert()'s compression options (converter/compress/graph.py plan's keywords)
     compression: Mapping[str, object] = field(default_factory=lambda: dict.fromkeys(
         ("weight_bits", "sparsity", "sparsity_block", "nm", "clusters")))
+    mst: bool = False  # MST channel reuse of binary layers (passes/mst_reuse.py)
 
     @property
     def active(self) -> bool:

@@ -19,6 +19,7 @@ from ...converter.ops.pool import MaxPool2d
 from . import pairs
 from .context import EmitContext, Kernel
 from .emit import data_input, emit, kernel, unsupported
+from .emit_binary_mst import emit_mst, mst_kernel, stored_mst
 from .sparse import records
 
 _HEADER = "ff_bnn.h"
@@ -36,6 +37,8 @@ def _weights(ctx: EmitContext, w: Value) -> str:
 
 
 def _layer_kernel(node: BinaryDense | BinaryConv2d, op: str) -> Kernel:
+    if stored_mst(node):  # MST channel reuse (emit_binary_mst.py)
+        return mst_kernel(node)
     w = node.inputs[1]
     data_input(node)
     if not isinstance(w.encoding, (Dense, PackedRows)):
@@ -158,6 +161,8 @@ def _binary_dense_kernel(node: BinaryDense) -> Kernel:
 
 @emit.register
 def _binary_dense(node: BinaryDense, ctx: EmitContext) -> None:
+    if stored_mst(node):
+        return emit_mst(node, ctx)
     x, w, t = node.inputs
     o, k = w.shape
     p = ctx.params(rows=x.size // k, in_features=k, out_features=o, **_out_fields(node),
@@ -186,6 +191,8 @@ def _binary_conv_kernel(node: BinaryConv2d) -> Kernel:
 
 @emit.register
 def _binary_conv(node: BinaryConv2d, ctx: EmitContext) -> None:
+    if stored_mst(node):
+        return emit_mst(node, ctx)
     x, w, _ = node.inputs
     n, ih, iw, c = x.shape
     _, oh, ow, o = node.y.shape
