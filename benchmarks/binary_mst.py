@@ -1,5 +1,6 @@
-"""Instructions of binary layers on an emulated Cortex-M4 (qemu-mps2-an386) with the plain row
-kernels (weights stored ``PackedRows``: ff_dense_b1 / ff_conv2d_b1) against MST channel reuse
+"""Instructions of binary layers on an emulated Cortex-M4 (qemu-mps2-an386) with the plain
+kernels (weights stored ``PackedRows``: ff_dense_b1, the 32-output block kernel of
+ff_bnn_dense.c, and ff_conv2d_b1, a row kernel) against MST channel reuse
 (``MSTRows``: ff_bnn_mst.h, a channel computed from a similar channel's mismatch by the words
 where their weights differ; converter/mst_tree.py). Per layer: the weight words each kernel
 reads per input row (or output pixel), its instructions (the layer's span in a profile build,

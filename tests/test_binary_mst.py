@@ -21,7 +21,12 @@ from firmforge.converter.mst_tree import FULL, channel_rows, reuse_tree, word_di
 from firmforge.converter.nn import BinaryLinear
 from firmforge.converter.ops.binary import B1_QUANT, Binarize, BinaryConv2d, BinaryDense
 from firmforge.converter.ops.common import Padding
-from firmforge.converter.passes.mst_reuse import MIN_SAVING, mst_reuse, reuse_plan
+from firmforge.converter.passes.mst_reuse import (
+    DENSE_MIN_SAVING,
+    MIN_SAVING,
+    mst_reuse,
+    reuse_plan,
+)
 from firmforge.targets.c.backend import CBackend
 from firmforge.targets.c.native import run_native
 from firmforge.targets.c.writer import generate
@@ -240,12 +245,19 @@ def _plain_graph(w: np.ndarray, rng: np.random.Generator, out: DType = DType.b1,
 def test_pass_stores_similar_channels_as_mst_rows_and_declines_random_ones():
     rng = np.random.default_rng(11)
     runs = CBackend().runs
-    similar = _plain_graph(similar_weights(rng, (64, 256), 4, 0.01), rng)
+    similar = _plain_graph(similar_weights(rng, (64, 256), 4, 0.001), rng)
     taken = mst_reuse(similar, runs)
     assert taken.nodes[1].inputs[1].encoding == MSTRows()
     assert similar.nodes[1].inputs[1].encoding == PackedRows()  # the input graph is untouched
     tree = reuse_plan(taken.nodes[1])
-    assert tree.words_read <= tree.plain_words * (1 - MIN_SAVING) and tree.reused >= 56
+    assert tree.words_read <= tree.plain_words * (1 - DENSE_MIN_SAVING) and tree.reused >= 56
+    # a dense layer 1% of whose bits differ saves a conv's share of words, not a dense one's
+    some = _plain_graph(similar_weights(rng, (64, 256), 4, 0.01), rng)
+    tree = reuse_plan(some.nodes[1])
+    assert tree.plain_words * (1 - DENSE_MIN_SAVING) < tree.words_read \
+        <= tree.plain_words * (1 - MIN_SAVING)
+    assert mst_reuse(some, runs).nodes[1].inputs[1].encoding == PackedRows()
+    assert mst_reuse(some, runs, min_saving=MIN_SAVING).nodes[1].inputs[1].encoding == MSTRows()
     conv = _plain_graph(similar_weights(rng, (32, 3, 3, 64), 2, 0.005), rng, padding=Padding(
         1, 1, 1, 1))
     assert mst_reuse(conv, runs).nodes[1].inputs[1].encoding == MSTRows()
@@ -254,9 +266,10 @@ def test_pass_stores_similar_channels_as_mst_rows_and_declines_random_ones():
         tree = reuse_plan(g.nodes[1])
         assert tree.reused == 0 and tree.words_read == tree.plain_words
         assert mst_reuse(g, runs).nodes[1].inputs[1].encoding == PackedRows()
-    # the reader layer is taken too: its rows (2 words) are one bit from its all +1 row 0
+    # the reader layer's rows (2 words) are one bit from its all +1 row 0: half the words,
+    # no saving against the dense block kernel
     reader = reuse_plan(taken.nodes[2])
-    assert taken.nodes[2].inputs[1].encoding == MSTRows()
+    assert taken.nodes[2].inputs[1].encoding == PackedRows()
     assert (reader.plain_words, reader.words_read, reader.reused) == (130, 2 + 64, 64)
 
 
@@ -265,7 +278,7 @@ def test_pass_declines_a_small_saving_and_what_the_target_cannot_run():
     w = similar_weights(rng, (48, 320), 1, 0.06)  # most words differ: a small saving
     g = _plain_graph(w, rng)
     tree = reuse_plan(g.nodes[1])
-    assert tree.words_read > tree.plain_words * (1 - MIN_SAVING) and tree.reused > 0
+    assert tree.words_read > tree.plain_words * (1 - DENSE_MIN_SAVING) and tree.reused > 0
     assert mst_reuse(g).nodes[1].inputs[1].encoding == PackedRows()
     assert mst_reuse(g, min_saving=0.0).nodes[1].inputs[1].encoding == MSTRows()
     similar = _plain_graph(similar_weights(rng, (48, 320), 2, 0.002), rng)
@@ -274,14 +287,14 @@ def test_pass_declines_a_small_saving_and_what_the_target_cannot_run():
 
 
 def _similar_mlp() -> tuple[nn.Module, np.ndarray]:
-    """A binary MLP whose first binary layer's channels are a few flips from 3 prototypes and
+    """A binary MLP whose first binary layer's channels are 0.1% of their bits from 3 prototypes and
     whose second is random, batch norms settled; with its calibration inputs."""
     torch.manual_seed(5)
     rng = np.random.default_rng(5)
     model = nn.Sequential(nn.Flatten(), BinaryLinear(144, 96), nn.BatchNorm1d(96),
                           BinaryLinear(96, 64), nn.BatchNorm1d(64), nn.Linear(64, 10))
     with torch.no_grad():
-        model[1].weight.copy_(torch.from_numpy(similar_weights(rng, (96, 144), 3, 0.01)
+        model[1].weight.copy_(torch.from_numpy(similar_weights(rng, (96, 144), 3, 0.001)
                                                .astype(np.float32)))
         model[3].weight.copy_(torch.from_numpy(random_weights(rng, (64, 96)).astype(np.float32)))
     x = torch.rand(64, 1, 12, 12) - 0.5
