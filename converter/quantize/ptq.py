@@ -47,6 +47,7 @@ from .params import (
     quantize_bias,
     quantize_weights,
 )
+from .sign_boundary import centre_sign, sign_only_layer
 
 # How PTQ stores the weights of each dtype it produces.
 _WEIGHT_ENCODING: dict[DType, Encoding] = {DType.s8: Dense(), DType.s4: Packed(),
@@ -271,9 +272,16 @@ class _Rewriter:
     def run(self) -> Graph:
         g = self.graph
         nodes = []
+        copies: dict[int, Node] = {}  # id(float node) -> its int8 copy
         for node in g.nodes:
             if node.quant_rule is QuantRule.BINARY:
                 ins = node.integer_inputs(self.operand(node.inputs[0]))
+                layer = sign_only_layer(g, node)
+                centre = layer and centre_sign(copies[id(layer)], node, ins[0])
+                if centre:  # the int8 layer's sign read exactly (sign_boundary.py)
+                    lq = copies[id(layer)]
+                    lq.inputs = [*lq.inputs[:2], centre[0], *lq.inputs[3:]]
+                    ins[1] = centre[1]
             elif node.weight_axis is not None:
                 x = self.operand(node.inputs[0])
                 w = self.weights(node.inputs[1], node.weight_axis, self.weight_dtypes[node.name])
@@ -286,6 +294,7 @@ class _Rewriter:
             q = copy.copy(node)
             q.inputs, q.outputs, q.state = ins, [self.operand(v) for v in node.outputs], []
             nodes.append(q)
+            copies[id(node)] = q
         qg = Graph(g.name, nodes, [self.operand(v) for v in g.inputs],
                    [self.operand(v) for v in g.outputs])
         qg.validate()
