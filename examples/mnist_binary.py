@@ -64,7 +64,7 @@ def shift_pixels(batch: torch.Tensor, gen: torch.Generator, pixels: int = 1) -> 
 
 def main() -> int:
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("out/mnist_binary")
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # as benchmarks/binary_mnist.py trains it: the same model
     x_train, y_train, x_test, y_test = load_split()
     torch.manual_seed(0)
     model = train_binary(BinaryMLP(), x_train, y_train, epochs=60, lr=1e-2,
