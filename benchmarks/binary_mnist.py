@@ -14,8 +14,8 @@ int8 weights, thresholds and requantization records); "x smaller" is the float32
 biases of the same architecture (after batch-norm folding) over that.
 
 Trained models are cached in ~/.cache/firmforge/binary_mnist/, keyed by a hash of their training
-configuration; without the cache everything trains from scratch (about 10 minutes on 2 cores;
-``--reste-cnn`` adds a second binary CNN, trained with ReSTE, for about 5 more). Exits 1 when the
+configuration; without the cache everything trains from scratch (about 9 minutes of one core;
+``--reste-cnn`` adds a second binary CNN, trained with ReSTE, for about 4 more). Exits 1 when the
 C differs from the reference or a bar fails: binary CNN >= 97.5 % and within 0.5 points of the
 float CNN, weights >= 20x smaller than float; binary MLP >= 95 %; on the AVR, outputs equal to
 the reference within 2 KB of RAM and 32 KB of flash.
@@ -206,7 +206,7 @@ def avr_section(label: str, proj, x: np.ndarray, out_dir: Path) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reste-cnn", action="store_true",
-                    help="also train and measure the binary CNN with ReSTE (about 5 minutes)")
+                    help="also train and measure the binary CNN with ReSTE (about 4 minutes)")
     ap.add_argument("--no-avr", action="store_true", help="skip the ATmega328P section")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads while training (a trained model depends on the count; "
