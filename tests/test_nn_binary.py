@@ -246,3 +246,45 @@ def test_train_binary_bad_arguments():
 def test_warmup_cosine():
     assert [warmup_cosine(s, 10, 2) for s in (0, 1, 2)] == [0.5, 1.0, 1.0]
     assert warmup_cosine(10, 10, 2) == pytest.approx(0.0)
+
+
+def _student() -> nn.Module:
+    torch.manual_seed(3)
+    return nn.Sequential(BinaryLinear(8, 64), nn.BatchNorm1d(64), nn.Linear(64, 4))
+
+
+def test_train_binary_distills_the_teacher_not_the_labels():
+    # labels drawn at random carry nothing; with distill=1 only the teacher's soft targets
+    # count, so the student ends up agreeing with the teacher and not with the labels
+    gen = torch.Generator().manual_seed(0)
+    x = _sign(torch.randn(512, 8, generator=gen))  # what the student's first sign sees, too
+    teacher = nn.Linear(8, 4)
+    with torch.no_grad():
+        teacher.weight.copy_(3 * torch.randn(4, 8, generator=gen))
+        want = teacher(x).argmax(1)
+    noise = torch.randint(0, 4, (512,), generator=gen)
+    student = train_binary(_student(), x.numpy(), noise.numpy(), epochs=8, lr=1e-2, batch=32,
+                           teacher=teacher, distill=1.0, temperature=2.0, progress=False)
+    with torch.no_grad():
+        got = student(x).argmax(1)
+    assert (got == want).float().mean() > 0.9
+    assert (got == noise).float().mean() < 0.4
+    assert not teacher.weight.requires_grad or teacher.weight.grad is None  # never trained
+
+
+def test_train_binary_distill_zero_is_the_label_loss():
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(64, 8, generator=gen).numpy(), torch.randint(0, 4, (64,)).numpy()
+    plain = train_binary(_student(), x, y, epochs=2, lr=1e-2, batch=16, progress=False)
+    taught = train_binary(_student(), x, y, epochs=2, lr=1e-2, batch=16, progress=False,
+                          teacher=nn.Linear(8, 4), distill=0.0)
+    for a, b in zip(plain.state_dict().values(), taught.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kw", [{"distill": 1.5}, {"distill": -0.1}, {"temperature": 0.0}])
+def test_train_binary_bad_distillation(kw):
+    x, y = torch.zeros(4, 8).numpy(), torch.zeros(4, dtype=torch.long).numpy()
+    with pytest.raises(ValueError, match="distill is a weight in"):
+        train_binary(_student(), x, y, epochs=1, lr=1e-3, teacher=nn.Linear(8, 4),
+                     progress=False, **kw)
