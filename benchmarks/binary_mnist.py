@@ -40,6 +40,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from firmforge.converter import convert
+from firmforge.converter.compress.binarize import row_kernel_storage
 from firmforge.converter.compress.binary import train_binary
 from firmforge.converter.nn import BinaryConv2d, BinaryLinear
 
@@ -172,9 +173,13 @@ def measure(label: str, model: nn.Module, data: tuple[np.ndarray, ...]):
     return row, proj
 
 
-def avr_section(label: str, proj, x: np.ndarray, out_dir: Path) -> list[str]:
+def avr_section(label: str, proj, model: nn.Module, x_calib: np.ndarray, x: np.ndarray,
+                out_dir: Path) -> list[str]:
     """Build a binary MLP for the ATmega328P with ``AVR_IMAGES`` test images, run them in
-    simavr; failures as messages."""
+    simavr; failures as messages. Its binary dense layers take the row kernel there
+    (``row_kernel_storage``): the block kernel's index list does not fit in 2 KB of RAM."""
+    proj = convert(model, calibration=x_calib, name=proj.name, progress=False,
+                   storage=row_kernel_storage(proj.graph))
     fw = proj.build(AVR, out_dir, x[:AVR_IMAGES])
     run = fw.run()
     split = fw.flash_split
@@ -250,8 +255,8 @@ def main() -> int:
                  for r in mlp_rows if r.c_accuracy < 0.95]
     if not args.no_avr:
         best = max(range(len(mlp_rows)), key=lambda i: mlp_rows[i].c_accuracy)
-        problems += avr_section(mlp_rows[best].label, mlp_projs[best], data[2],
-                                args.out / AVR)
+        problems += avr_section(mlp_rows[best].label, mlp_projs[best], mlps[best][1],
+                                data[0][:500], data[2], args.out / AVR)
     for p in problems:
         print(f"FAILED: {p}")
     return 1 if problems else 0

@@ -204,7 +204,17 @@ class Packed(Encoding):
 
 @dataclass(frozen=True)
 class PackedRows(Encoding):
-    """b1 values in 32-bit words, row by row along the last axis (the module docstring)."""
+    """b1 values in 32-bit words, row by row along the last axis (the module docstring).
+
+    ``blocks`` is for the C target's binary dense kernel: True (the default) writes a
+    BinaryDense layer's weights as blocks of 32 outputs for the bit-sliced kernel
+    (ff_bnn_dense.c, 6x fewer instructions than an int8 layer on a Cortex-M4), which lists the
+    input's +1 (or -1) positions in arena scratch, 2 bytes an input; False keeps plain rows and
+    the row kernel, which needs no scratch: the choice where RAM is scarcer than time (a
+    784-input layer's 816 B of scratch does not fit next to the ATmega328P's image buffer).
+    The values, and so the reference's answer, are the same either way."""
+
+    blocks: bool = True
 
     def check(self, dtype: DType) -> None:
         if dtype is not DType.b1:
@@ -218,7 +228,7 @@ class PackedRows(Encoding):
         return unpack_rows(e["words"].data.reshape(-1, row_words(c)), c).reshape(e.shape)
 
     def __str__(self) -> str:
-        return "packed rows"
+        return "packed rows" if self.blocks else "packed rows (row kernel)"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from firmforge.converter import convert
+from firmforge.converter.compress.binarize import row_kernel_storage
 from firmforge.converter.compress.binary import train_binary
 from firmforge.converter.nn import BinaryLinear
 
@@ -71,6 +72,9 @@ def main() -> int:
                          augment=shift_pixels)
 
     proj = convert(model, calibration=x_train[:500], name="bmlp")
+    # the ATmega328P's 2 KB of RAM: binary dense layers on the row kernel (no scratch)
+    proj = convert(model, calibration=x_train[:500], name="bmlp",
+                   storage=row_kernel_storage(proj.graph))
     host = proj.run_host(x_test)  # the generated C, compiled for this machine
     same = bool(np.array_equal(host, proj.reference(x_test)))
     report = proj.report()

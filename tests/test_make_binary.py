@@ -85,3 +85,31 @@ def test_made_binary_model_converts_and_host_c_equals_reference():
                if type(n).__name__.startswith("Binary"))
     xs = torch.rand(8, 1, 28, 28).numpy()
     np.testing.assert_array_equal(proj.run_host(xs), proj.reference(xs))
+
+
+def test_row_kernel_storage_keeps_binary_dense_layers_on_the_row_kernel():
+    """PackedRows(blocks=False): the same values, the row kernel (no arena scratch), the same
+    bytes out; the block kernel is the default."""
+    from firmforge.converter.compress.binarize import row_kernel_storage
+    from firmforge.converter.encoding import PackedRows
+
+    torch.manual_seed(2)
+    model = make_binary(nn.Sequential(nn.Flatten(), nn.Linear(100, 64), nn.BatchNorm1d(64),
+                                      nn.Linear(64, 48), nn.BatchNorm1d(48), nn.Linear(48, 10)))
+    x = torch.rand(64, 1, 10, 10)
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+    blocks = convert(model, calibration=x.numpy(), name="blk", progress=False)
+    storage = row_kernel_storage(blocks.graph)
+    assert list(storage.values()) == [PackedRows(blocks=False)]
+    rows = convert(model, calibration=x.numpy(), name="blk", progress=False, storage=storage)
+    src_blocks = "".join(blocks.sources().files.values())
+    src_rows = "".join(rows.sources().files.values())
+    assert "ff_dense_b1_s8(" in src_blocks and "ff_dense_b1_s8_rows(" not in src_blocks
+    assert "ff_dense_b1_s8_rows(" in src_rows
+    assert rows.sources().plan.arena_size < blocks.sources().plan.arena_size
+    xs = torch.rand(16, 1, 10, 10).numpy()
+    np.testing.assert_array_equal(rows.run_host(xs), blocks.reference(xs))
+    np.testing.assert_array_equal(blocks.run_host(xs), blocks.reference(xs))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from firmforge.converter import convert
+from firmforge.converter.compress.binarize import row_kernel_storage
 
 from examples.mnist_binary import BinaryMLP, shift_pixels
 
@@ -38,6 +39,8 @@ def test_example_mlp_fits_the_atmega328p_and_equals_the_reference(tmp_path):
         model(x)  # batch-norm statistics of one batch
     model.eval()
     proj = convert(model, calibration=x.numpy(), name="bmlp", progress=False)
+    proj = convert(model, calibration=x.numpy(), name="bmlp", progress=False,
+                   storage=row_kernel_storage(proj.graph))  # as the example converts it
     fw = proj.build("simavr-atmega328p", tmp_path, x[:4].numpy())  # as the example builds it
     assert fw.flash_bytes <= 32 * 1024 and fw.ram_bytes <= 2048
     res = fw.run()

@@ -22,7 +22,9 @@ import copy
 import torch
 from torch import nn
 
+from ..encoding import PackedRows
 from ..nn import BinaryConv2d, BinaryLinear, TernaryConv2d, TernaryLinear, check_estimator
+from ..ops.binary import BinaryDense
 
 
 def make_binary(model: nn.Module, *, ternary: bool = False, estimator: str = "ste",
@@ -92,3 +94,14 @@ def _quantized(m: nn.Module, ternary: bool, estimator: str, pad_value: float,
 def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
     parent, _, leaf = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, leaf, new)
+
+
+def row_kernel_storage(graph) -> dict[str, PackedRows]:
+    """A ``convert(..., storage=...)`` mapping that keeps every BinaryDense layer of a
+    converted ``graph`` on the row kernel (``PackedRows(blocks=False)``): no arena scratch,
+    for boards whose RAM cannot hold the block kernel's index list (2 B an input).
+
+        proj = convert(model, calibration=x)
+        proj = convert(model, calibration=x, storage=row_kernel_storage(proj.graph))
+    """
+    return {n.name: PackedRows(blocks=False) for n in graph.nodes if isinstance(n, BinaryDense)}

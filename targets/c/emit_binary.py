@@ -52,7 +52,8 @@ def _layer_kernel(node: BinaryDense | BinaryConv2d, op: str) -> Kernel:
         raise unsupported(node, f"{out.value} output")
     fn = f"ff_{op}_b1" if out is DType.b1 else f"ff_{op}_b1_s8"
     k = w.shape[-1]
-    if op == "dense" and k <= MAX_BLOCK_K:
+    blocks = not (isinstance(w.encoding, PackedRows) and not w.encoding.blocks)
+    if op == "dense" and k <= MAX_BLOCK_K and blocks:
         return Kernel(fn, _HEADER, "ff_dense_b1_params", scratch=block_scratch(k), decodes=(1,))
     if op == "dense":
         fn += "_rows"
