@@ -1,5 +1,6 @@
-/* Word-level helpers of the binary kernels (ff_bnn.c, ff_bnn_dense.c): counting and finding set
- * bits, and the words of a packed b1 row (layout in ff_bnn.h). */
+/* Word-level helpers of the binary and ternary kernels (ff_bnn.c, ff_bnn_dense.c, ff_bnn_mst.c,
+ * ff_tnn.c): counting and finding set bits, and the words of a packed b1 row (layout in
+ * ff_bnn.h). */
 #ifndef FF_BNN_BITS_H
 #define FF_BNN_BITS_H
 

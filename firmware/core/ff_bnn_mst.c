@@ -1,33 +1,8 @@
 /* Binary layers with MST channel reuse; the layout and the math are in ff_bnn_mst.h. */
 #include "ff_bnn_mst.h"
 
+#include "ff_bnn_bits.h"
 #include "ff_pairs.h"
-
-#define FF_MST_WORD_BITS 32
-
-/* Set bits of a word, as ff_bnn.c counts them (its popcount is private to that file): the
- * core's instruction where there is one, else SWAR sums in ever wider fields, the last two
- * steps as shifted adds where a multiply would be a library call (AVR). */
-static inline int32_t ff_mst_popcount32(uint32_t v) {
-#if defined(__GNUC__) && (defined(__POPCNT__) || defined(__riscv_zbb))
-    return (int32_t)__builtin_popcount(v);
-#else
-    v = v - ((v >> 1) & UINT32_C(0x55555555));
-    v = (v & UINT32_C(0x33333333)) + ((v >> 2) & UINT32_C(0x33333333));
-    v = (v + (v >> 4)) & UINT32_C(0x0F0F0F0F);
-#if defined(__AVR__)
-    v += v >> 8;
-    v += v >> 16;
-    return (int32_t)(v & UINT32_C(0x3F));
-#else
-    return (int32_t)((uint32_t)(v * UINT32_C(0x01010101)) >> 24);
-#endif
-#endif
-}
-
-static inline int32_t ff_mst_words(int32_t n) {
-    return (n + FF_MST_WORD_BITS - 1) / FF_MST_WORD_BITS;
-}
 
 /* mm[o] = popcount(v xor w_o) over the w words of row v for every channel o, walking the
  * steps: a full channel reads its row, a reused one its diff words and its parent's result. */
@@ -37,13 +12,13 @@ static void ff_mst_mismatches(const uint32_t *v, int32_t w, int32_t o_n, FF_CONS
         int32_t m = 0;
         if (steps[1] < 0) {
             for (int32_t i = 0; i < w; i++) {
-                m += ff_mst_popcount32(v[i] ^ full[i]);
+                m += ff_popcount32(v[i] ^ full[i]);
             }
             full += w;
         } else {
             const int32_t n = steps[2];
             for (int32_t e = 0; e < n; e++, diffs += 3) {
-                m += ff_mst_popcount32((v[diffs[0]] ^ diffs[2]) & diffs[1]);
+                m += ff_popcount32((v[diffs[0]] ^ diffs[2]) & diffs[1]);
             }
             m = mm[steps[1]] - steps[3] + 2 * m;
         }
@@ -61,7 +36,7 @@ static void ff_mst_mismatches_kept(const uint32_t *v, const uint32_t *keep, int3
         int32_t m = 0;
         if (steps[1] < 0) {
             for (int32_t i = 0; i < w; i++) {
-                m += ff_mst_popcount32((v[i] ^ full[i]) & keep[i]);
+                m += ff_popcount32((v[i] ^ full[i]) & keep[i]);
             }
             full += w;
         } else {
@@ -69,7 +44,7 @@ static void ff_mst_mismatches_kept(const uint32_t *v, const uint32_t *keep, int3
             m = mm[steps[1]];
             for (int32_t e = 0; e < n; e++, diffs += 3) {
                 const uint32_t d = diffs[1] & keep[diffs[0]];
-                m += 2 * ff_mst_popcount32((v[diffs[0]] ^ diffs[2]) & d) - ff_mst_popcount32(d);
+                m += 2 * ff_popcount32((v[diffs[0]] ^ diffs[2]) & d) - ff_popcount32(d);
             }
         }
         mm[steps[0]] = m;
@@ -79,15 +54,15 @@ static void ff_mst_mismatches_kept(const uint32_t *v, const uint32_t *keep, int3
 /* y's b1 row from dot[o] = k - 2 mm[o] >= thr[o], channel o in bit o % 32 of word o / 32. */
 static void ff_mst_put_b1(const int32_t *mm, int32_t k, int32_t o_n, FF_CONST int32_t *thr,
                           uint32_t *y) {
-    for (int32_t o0 = 0; o0 < o_n; o0 += FF_MST_WORD_BITS) {
+    for (int32_t o0 = 0; o0 < o_n; o0 += FF_WORD_BITS) {
         uint32_t acc = 0;
-        const int32_t end = o_n - o0 < FF_MST_WORD_BITS ? o_n - o0 : FF_MST_WORD_BITS;
+        const int32_t end = o_n - o0 < FF_WORD_BITS ? o_n - o0 : FF_WORD_BITS;
         for (int32_t b = 0; b < end; b++) {
             if (k - 2 * mm[o0 + b] >= thr[o0 + b]) {
                 acc |= (uint32_t)1 << b;
             }
         }
-        y[o0 / FF_MST_WORD_BITS] = acc;
+        y[o0 / FF_WORD_BITS] = acc;
     }
 }
 
@@ -105,7 +80,7 @@ void ff_dense_b1_mst(FF_CONST ff_dense_b1_mst_params *p, const uint32_t *x,
                      FF_CONST int32_t *steps, FF_CONST uint32_t *full, FF_CONST uint32_t *diffs,
                      FF_CONST int32_t *thr, uint32_t *y, void *scratch) {
     const int32_t k = p->in_features, o_n = p->out_features;
-    const int32_t kw = ff_mst_words(k), ow = ff_mst_words(o_n);
+    const int32_t kw = ff_b1_words(k), ow = ff_b1_words(o_n);
     int32_t *mm = (int32_t *)scratch;
     for (int32_t r = 0; r < p->rows; r++, x += kw, y += ow) {
         ff_mst_mismatches(x, kw, o_n, steps, full, diffs, mm);
@@ -117,7 +92,7 @@ void ff_dense_b1_mst_s8(FF_CONST ff_dense_b1_mst_params *p, const uint32_t *x,
                         FF_CONST int32_t *steps, FF_CONST uint32_t *full,
                         FF_CONST uint32_t *diffs, FF_CONST int32_t *rec, int8_t *y,
                         void *scratch) {
-    const int32_t k = p->in_features, o_n = p->out_features, kw = ff_mst_words(k);
+    const int32_t k = p->in_features, o_n = p->out_features, kw = ff_b1_words(k);
     int32_t *mm = (int32_t *)scratch;
     for (int32_t r = 0; r < p->rows; r++, x += kw, y += o_n) {
         ff_mst_mismatches(x, kw, o_n, steps, full, diffs, mm);
@@ -130,7 +105,7 @@ void ff_dense_b1_mst_s8(FF_CONST ff_dense_b1_mst_params *p, const uint32_t *x,
  * real taps' words. Returns the taps that count (all of them unless pad_value is 0). */
 static int32_t ff_mst_gather(FF_CONST ff_conv2d_b1_mst_params *p, const uint32_t *xb,
                              int32_t oy, int32_t ox, uint32_t *patch, uint32_t *keep) {
-    const int32_t cw = ff_mst_words(p->in_c), rem = p->in_c % FF_MST_WORD_BITS;
+    const int32_t cw = ff_b1_words(p->in_c), rem = p->in_c % FF_WORD_BITS;
     const uint32_t last = rem == 0 ? UINT32_C(0xFFFFFFFF) : (((uint32_t)1 << rem) - 1U);
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     int32_t counted = 0;
@@ -164,7 +139,7 @@ static int32_t ff_mst_gather(FF_CONST ff_conv2d_b1_mst_params *p, const uint32_t
 static int32_t ff_mst_pixel(FF_CONST ff_conv2d_b1_mst_params *p, const uint32_t *xb, int32_t oy,
                             int32_t ox, FF_CONST int32_t *steps, FF_CONST uint32_t *full,
                             FF_CONST uint32_t *diffs, int32_t *mm) {
-    const int32_t taps = p->k_h * p->k_w, w = taps * ff_mst_words(p->in_c);
+    const int32_t taps = p->k_h * p->k_w, w = taps * ff_b1_words(p->in_c);
     uint32_t *patch = (uint32_t *)(mm + p->out_c);
     uint32_t *keep = p->pad_value == 0 ? patch + w : 0;
     const int32_t counted = ff_mst_gather(p, xb, oy, ox, patch, keep);
@@ -179,7 +154,7 @@ static int32_t ff_mst_pixel(FF_CONST ff_conv2d_b1_mst_params *p, const uint32_t 
 void ff_conv2d_b1_mst(FF_CONST ff_conv2d_b1_mst_params *p, const uint32_t *x,
                       FF_CONST int32_t *steps, FF_CONST uint32_t *full, FF_CONST uint32_t *diffs,
                       FF_CONST int32_t *thr, uint32_t *y, void *scratch) {
-    const int32_t cw = ff_mst_words(p->in_c), ow = ff_mst_words(p->out_c);
+    const int32_t cw = ff_b1_words(p->in_c), ow = ff_b1_words(p->out_c);
     const int32_t image = p->in_h * p->in_w * cw;
     int32_t *mm = (int32_t *)scratch;
     for (int32_t b = 0; b < p->batches; b++) {
@@ -196,7 +171,7 @@ void ff_conv2d_b1_mst_s8(FF_CONST ff_conv2d_b1_mst_params *p, const uint32_t *x,
                          FF_CONST int32_t *steps, FF_CONST uint32_t *full,
                          FF_CONST uint32_t *diffs, FF_CONST int32_t *rec, int8_t *y,
                          void *scratch) {
-    const int32_t image = p->in_h * p->in_w * ff_mst_words(p->in_c);
+    const int32_t image = p->in_h * p->in_w * ff_b1_words(p->in_c);
     int32_t *mm = (int32_t *)scratch;
     for (int32_t b = 0; b < p->batches; b++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {

@@ -1,29 +1,10 @@
 /* Ternary layers; the layout and the math are in ff_tnn.h. */
 #include "ff_tnn.h"
 
+#include "ff_bnn_bits.h"
 #include "ff_pairs.h"
 
 #define FF_T2_BITS 32
-
-/* Set bits of a word: the population-count instruction where the core has one (x86 POPCNT,
- * RISC-V Zbb), else the bits summed in ever wider fields (SWAR), the last two steps as shifted
- * adds where a multiply would be a library call (AVR). The same function as ff_bnn.c's. */
-static inline int32_t ff_t2_popcount(uint32_t v) {
-#if defined(__GNUC__) && (defined(__POPCNT__) || defined(__riscv_zbb))
-    return (int32_t)__builtin_popcount(v);
-#else
-    v = v - ((v >> 1) & UINT32_C(0x55555555));
-    v = (v & UINT32_C(0x33333333)) + ((v >> 2) & UINT32_C(0x33333333));
-    v = (v + (v >> 4)) & UINT32_C(0x0F0F0F0F);
-#if defined(__AVR__)
-    v += v >> 8;
-    v += v >> 16;
-    return (int32_t)(v & UINT32_C(0x3F));
-#else
-    return (int32_t)((uint32_t)(v * UINT32_C(0x01010101)) >> 24); /* the byte sums' total */
-#endif
-#endif
-}
 
 /* Word pairs (or b1 words) of a row of n values. */
 static inline int32_t ff_t2_pairs(int32_t n) {
@@ -38,14 +19,14 @@ static inline int32_t ff_t2_dot(const uint32_t *x, FF_CONST uint32_t *w, int32_t
     if (binary) {
         for (int32_t i = 0; i < pairs; i++, w += 2) {
             const uint32_t m = w[0];
-            both += ff_t2_popcount(m);
-            neg += ff_t2_popcount(m & (x[i] ^ w[1]));
+            both += ff_popcount32(m);
+            neg += ff_popcount32(m & (x[i] ^ w[1]));
         }
     } else {
         for (int32_t i = 0; i < pairs; i++, x += 2, w += 2) {
             const uint32_t m = x[0] & w[0];
-            both += ff_t2_popcount(m);
-            neg += ff_t2_popcount(m & (x[1] ^ w[1]));
+            both += ff_popcount32(m);
+            neg += ff_popcount32(m & (x[1] ^ w[1]));
         }
     }
     return both - 2 * neg;
