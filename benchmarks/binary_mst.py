@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmforge.converter.encoding import MSTRows, PackedRows, encode
+from firmforge.converter.encoding import PackedRows, encode
 from firmforge.converter.ir import DType, Graph, QuantParams, Value, const, make_node
-from firmforge.converter.mst_tree import FULL, ReuseTree, channel_rows, reuse_tree
+from firmforge.converter.mst_tree import FULL, MSTRows, ReuseTree, channel_rows, reuse_tree
 from firmforge.converter.ops.binary import B1_QUANT, Binarize, BinaryConv2d, BinaryDense
 from firmforge.converter.ops.common import Padding
 from firmforge.converter.passes.mst_reuse import mst_reuse

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bitstream import pack_rows
-from .ir import IRError
+from .bitstream import pack_rows, row_words, unpack_rows
+from .encoding import Array, Encoding
+from .ir import DType, IRError
 
 FULL = -1  # the parent of a channel computed fully
 _BLOCK = 256  # channels per block of the distance computation (bounds its temporary memory)
@@ -96,3 +97,85 @@ def reuse_tree(rows: np.ndarray) -> ReuseTree:
         cost[better] = d[j][better]
         parent[better] = j
     return ReuseTree(order, parent, w, cost)
+
+
+# -- the storage format: binary weights in the order of their reuse tree --------------------------
+@dataclass(frozen=True)
+class MSTRows(Encoding):
+    """b1 weights for MST channel reuse (this module): each output channel's packed row
+    (``PackedRows``' rows, all taps of a conv channel in one row) either whole or as its diff
+    words against the channel whose result it starts from, in the tree's evaluation order.
+
+    steps: int32_t[O * 4], per step s (parents first) {channel, parent (-1: computed fully),
+        diff words n_s, flips |D| (the bits of its diff masks, 0 when full)}
+    full: uint32_t, the rows of the channels computed fully, whole (W words each), in step order
+    diffs: uint32_t[3 * sum n_s], per diff word {index in the row, D = w xor w_parent there,
+        w & D}, ascending index within a step, steps in order
+
+    The tree is the minimum spanning tree of ``reuse_tree`` (a function of the data),
+    so ``MSTRows()`` has no fields; ``passes/mst_reuse.py`` decides where it pays."""
+
+    def check(self, dtype: DType) -> None:
+        if dtype is not DType.b1:
+            raise IRError(f"mst rows hold b1 values, not {dtype.value}")
+
+    def tree(self, rows: np.ndarray):
+        """The reuse tree of the packed channel rows (``ReuseTree``)."""
+        return reuse_tree(rows)
+
+    def _encode(self, v, dtype):
+        rows = channel_rows(v)
+        tree = self.tree(rows)
+        steps, full, diffs = [], [], []
+        for o in tree.order:
+            p = int(tree.parent[o])
+            if p == FULL:
+                full.append(rows[o])
+                steps.append((o, FULL, 0, 0))
+                continue
+            mask = rows[o] ^ rows[p]
+            at = np.flatnonzero(mask)
+            diffs.append(np.stack([at.astype(np.uint32), mask[at], rows[o][at] & mask[at]], 1))
+            steps.append((o, p, at.size, int(sum(int(m).bit_count() for m in mask[at]))))
+        empty = np.zeros((0,), np.uint32)
+        return (Array("steps", "int32_t", np.asarray(steps, np.int32).reshape(-1)),
+                Array("full", "uint32_t", np.concatenate(full) if full else empty),
+                Array("diffs", "uint32_t",
+                      np.concatenate(diffs).reshape(-1) if diffs else empty))
+
+    def _decode(self, e):
+        o, c = e.shape[0], e.shape[-1]
+        w = row_words(c) * (e.size // (o * c))
+        steps = e["steps"].data.astype(np.int64).reshape(-1, 4)
+        full = e["full"].data.reshape(-1, w) if w else e["full"].data.reshape(0, 0)
+        diffs = e["diffs"].data.astype(np.uint32).reshape(-1, 3)
+        rows = np.zeros((o, w), np.uint32)
+        seen = np.zeros(o, bool)
+        nf = nd = 0
+        bad = steps.shape[0] != o or set(steps[:, 0].tolist()) != set(range(o))
+        for ch, p, n, flips in ([] if bad else steps):
+            if p == -1:
+                bad = nf >= full.shape[0] or n != 0 or flips != 0
+                if bad:
+                    break
+                rows[ch], nf = full[nf], nf + 1
+            else:
+                at, mask, bits = (diffs[nd:nd + n, k] for k in range(3))
+                bad = not (0 <= p < o and seen[p]) or nd + n > diffs.shape[0] \
+                    or np.any(at >= w) or np.any(bits & ~mask) \
+                    or flips != sum(int(m).bit_count() for m in mask)
+                if bad:
+                    break
+                rows[ch] = rows[p]
+                rows[ch, at.astype(np.int64)] ^= mask
+                bad = np.any(rows[ch, at.astype(np.int64)] & mask != bits)
+                if bad:
+                    break
+                nd += n
+            seen[ch] = True
+        if bad or nf != full.shape[0] or nd != diffs.shape[0]:
+            raise IRError("mst rows arrays are inconsistent with the shape")
+        return unpack_rows(rows.reshape(-1, row_words(c)), c).reshape(e.shape)
+
+    def __str__(self) -> str:
+        return "mst rows"

@@ -20,6 +20,7 @@ from . import ops  # noqa: F401  (defines every op class, so Node.kinds is compl
 from .encoding import FORMATS, Dense, Encoding
 from .ir import Act, DType, Graph, IRError, Node, QuantParams, Value
 from .layout import Layout
+from .mst_tree import MSTRows
 from .ops.common import Padding
 from .project import Project
 
@@ -58,7 +59,7 @@ def _encoding(entry: dict | None, path: Path) -> Encoding:
     if entry is None:
         return Dense()
     fields = dict(entry)
-    cls = {c.__name__: c for c in FORMATS}.get(fields.pop("format", None))
+    cls = {c.__name__: c for c in (*FORMATS, MSTRows)}.get(fields.pop("format", None))
     if cls is not None:
         try:
             return cls(**fields)

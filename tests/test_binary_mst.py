@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from firmforge.converter import convert, reference
-from firmforge.converter.encoding import MSTRows, PackedRows, decode, encode
+from firmforge.converter.encoding import PackedRows, decode, encode
 from firmforge.converter.ir import DType, Graph, IRError, QuantParams, Value, const, make_node
-from firmforge.converter.mst_tree import FULL, channel_rows, reuse_tree, word_distances
+from firmforge.converter.mst_tree import FULL, MSTRows, channel_rows, reuse_tree, word_distances
 from firmforge.converter.nn import BinaryLinear
 from firmforge.converter.ops.binary import B1_QUANT, Binarize, BinaryConv2d, BinaryDense
 from firmforge.converter.ops.common import Padding

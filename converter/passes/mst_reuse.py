@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..encoding import MSTRows, PackedRows
+from ..encoding import PackedRows
 from ..ir import DType, Graph, Node
-from ..mst_tree import ReuseTree, channel_rows, reuse_tree
+from ..mst_tree import MSTRows, ReuseTree, channel_rows, reuse_tree
 from ..ops.binary import BinaryConv2d, BinaryDense
 
 MIN_SAVING = 1 / 4  # the words a conv's tree must save, as a part of the plain kernel's

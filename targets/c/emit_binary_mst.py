@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...converter.bitstream import row_words
-from ...converter.encoding import MSTRows
 from ...converter.ir import DType
+from ...converter.mst_tree import MSTRows
 from ...converter.ops.binary import BinaryConv2d, BinaryDense
 from . import pairs
 from .context import EmitContext, Kernel
