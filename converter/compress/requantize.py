@@ -16,9 +16,11 @@ multiplier follows from the new scales as for any quantized layer.
 
 With calibration inputs (``calibration=``), rounding looks at the data instead (``gptq.py``):
 layer after layer in graph order, on the inputs the layer receives from the layers already
-requantized, the weights are rounded by GPTQ towards the least-squares target that reproduces
-the int8 model's outputs, each channel's scale is the one of least output error, and the bias
-absorbs the mean output error that is left (bias correction). A layer that sees fewer than
+requantized, the weights are rounded by GPTQ (then refined by coordinate descent) towards the
+least-squares target that reproduces the int8 model's outputs, each channel's scale is the one
+of least output error, and the bias absorbs the mean output error that is left (bias
+correction). Each output channel is fitted on the rows its activation lets through: rows whose
+original output the clamp (a fused ReLU) removes reach no later layer. A layer that sees fewer than
 MIN_ROWS_PER_INPUT rows (samples times output pixels) per input cannot tell correlations from
 noise, so it keeps rounding to nearest with least-squares scales, bias still corrected.
 """
@@ -40,6 +42,7 @@ from .prune import CompressionError
 
 MAX_SAMPLES = 256  # calibration inputs used at most
 MIN_ROWS_PER_INPUT = 2  # GPTQ only where a layer sees this many rows per input it has
+CLAMP_MARGIN = 1.0  # rows up to this many standard deviations below the clamp still count
 
 
 def requantize_weights(graph: Graph, dtype: DType = DType.s4,
@@ -102,9 +105,10 @@ class _Calibration:
         x_orig, x_seen = gptq.rows(node, self.original[name]), gptq.rows(node, now[name])
         qmax = WEIGHT_QMAX[dtype]
         s_in = float(node.inputs[0].quant.scale[0])
+        floor = (_clamp_floor(node) - b_float) / s_in  # per channel, in units of x.w
         if isinstance(node, DepthwiseConv2d):
             wm = w_float.reshape(-1, w_float.shape[-1]).T  # (channels, kh * kw)
-            pairs = [self._channel(wm[o:o + 1], x_orig[o], x_seen[o], qmax)
+            pairs = [self._channel(wm[o:o + 1], x_orig[o], x_seen[o], qmax, floor[o:o + 1])
                      for o in range(len(wm))]
             q = np.concatenate([p[0] for p in pairs]).T.reshape(w_float.shape)
             scale = np.concatenate([p[1] for p in pairs])
@@ -112,16 +116,28 @@ class _Calibration:
             axis = w_float.ndim - 1
         else:
             wm = w_float.reshape(w_float.shape[0], -1)
-            q, scale, delta = self._channel(wm, x_orig, x_seen, qmax)
-            q = q.reshape(w_float.shape)
+            parts = [self._channel(wm[o:o + 1], x_orig, x_seen, qmax, floor[o:o + 1])
+                     for o in range(len(wm))]
+            q = np.concatenate([p[0] for p in parts]).reshape(w_float.shape)
+            scale = np.concatenate([p[1] for p in parts])
+            delta = np.concatenate([p[2] for p in parts])
             axis = 0
         params = QuantParams(scale, np.zeros(scale.size, np.int64), axis)
         return q.astype(dtype.np), params, b_float + s_in * delta
 
     @staticmethod
-    def _channel(w: np.ndarray, x_orig: np.ndarray, x_seen: np.ndarray, qmax: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(q, scales, mean output error) of weights ``w`` (R, K) on rows x."""
+    def _channel(w: np.ndarray, x_orig: np.ndarray, x_seen: np.ndarray, qmax: int,
+                 floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(q, scales, mean output error) of one channel's weights ``w`` (1, K) on rows x;
+        ``floor`` (1,) is the pre-activation (in units of x.w) below which its output clamps."""
+        # Rows whose original output the activation clamps away (a ReLU's negative side)
+        # reach no later layer: fitting them would spend the few levels of a 4-bit weight on
+        # nothing, so only rows above the clamp (less a margin, for rows that the new weights
+        # could lift over it) count.
+        pre = x_orig @ w[0]
+        live = pre > floor[0] - CLAMP_MARGIN * pre.std()
+        if live.sum() >= MIN_ROWS_PER_INPUT * w.shape[1]:
+            x_orig, x_seen = x_orig[live], x_seen[live]
         if len(x_seen) < MIN_ROWS_PER_INPUT * w.shape[1]:
             # too few rows to tell the inputs' correlations apart from noise: GPTQ would fit
             # the calibration set, so the layer rounds to nearest (bias still corrected)
@@ -133,6 +149,13 @@ class _Calibration:
         wq = q * scale.astype(np.float64)[:, None]
         delta = (x_orig @ w.T).mean(axis=0) - (x_seen @ wq.T).mean(axis=0)
         return q, scale, delta
+
+
+def _clamp_floor(node: Node) -> np.ndarray:
+    """The real value below which the layer's output clamps (its activation's lower end)."""
+    lo, _ = node.act_range()
+    q = node.outputs[0].quant
+    return np.asarray((lo - float(np.asarray(q.zp).reshape(-1)[0])) * float(q.scale[0]))
 
 
 def _int8_weights(node) -> bool:
