@@ -25,20 +25,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Act, DType, Graph, Node, QuantParams, Value, const, make_node
+from ..ir import DType, Graph, Value, const, make_node
 from ..ops.binary import Binarize, BinaryConv2d, BinaryDense
 from ..ops.eltwise import Mul
 from ..ops.pool import MaxPool2d
 from ..ops.shape import Reshape, Transpose
 from ._graph import bypass, sole_consumer
 from .fold_bn import _affine, _shift
+from .fold_scaled import affine_into_layer, float_layer, rescale
 
 _LAYERS = (BinaryDense, BinaryConv2d)
 
 
 def fold_binary(graph: Graph) -> Graph:
     g = graph.copy()
-    while (_affine_into_layer(g) or _affine_into_sign(g) or _sign_before_moves(g)
+    while (affine_into_layer(g, _LAYERS) or _affine_into_sign(g) or _sign_before_moves(g)
            or _sign_into_layer(g)):
         pass
     return g
@@ -71,47 +72,6 @@ def _sign_before_moves(g: Graph) -> bool:
         g.replace_uses(z.outputs[0], m.outputs[0])
         g.nodes.remove(z)
         g.nodes.insert(g.nodes.index(m), signs)
-        return True
-    return False
-
-
-def _float_layer(g: Graph, v: Value) -> Node | None:
-    p = g.producer(v)
-    ok = isinstance(p, _LAYERS) and p.y.dtype is DType.f32 and p.act is Act.NONE
-    return p if ok else None
-
-
-def _with(g: Graph, p: Node, alpha: np.ndarray, sign: np.ndarray, t: np.ndarray,
-          t_dtype: DType) -> None:
-    """Give layer ``p`` scales ``alpha``, its weight rows times ``sign`` and constant ``t``."""
-    _, w, old_t = p.inputs
-    rows = sign.reshape(-1, *([1] * (w.data.ndim - 1)))
-    wq = QuantParams(alpha.astype(np.float32), np.zeros(alpha.size, np.int64), 0)
-    p.inputs = [p.inputs[0],
-                Value(g.unique_name(w.name), w.shape, DType.b1, wq,
-                      (w.data * rows).astype(np.int8), w.encoding),
-                const(g.unique_name(old_t.name), t.astype(t_dtype.np), t_dtype)]
-
-
-def _affine_into_layer(g: Graph) -> bool:
-    for n in g.nodes:
-        m = _affine(n)
-        if m is None:
-            continue
-        x, vec = m
-        p = _float_layer(g, x)
-        if p is None or sole_consumer(g, x) is not n:
-            continue
-        alpha = p.inputs[1].quant.scale.astype(np.float64)
-        b = p.inputs[2].data.astype(np.float64)
-        if isinstance(n, Mul):
-            if np.any(vec == 0):
-                continue
-            a = alpha * vec
-            _with(g, p, np.abs(a), np.sign(a), b * vec, DType.f32)
-        else:
-            _with(g, p, alpha, np.ones_like(alpha), b + _shift(n, vec), DType.f32)
-        bypass(g, n, x)
         return True
     return False
 
@@ -153,7 +113,7 @@ def _sign_into_layer(g: Graph) -> bool:
         while isinstance(g.producer(v), MaxPool2d) and sole_consumer(g, v) is (pools or [z])[0]:
             pools.insert(0, g.producer(v))
             v = pools[0].x
-        p = _float_layer(g, v)
+        p = float_layer(g, v, _LAYERS)
         if p is None or sole_consumer(g, v) is not (pools or [z])[0]:
             continue
         _, t, flip = z.inputs
@@ -166,7 +126,7 @@ def _sign_into_layer(g: Graph) -> bool:
         thr = np.ceil((t.data.astype(np.float64) - b) / alpha)
         thr = np.where(flips, 1 - thr, thr)
         thr = np.clip(thr, -taps - 1, taps + 1)
-        _with(g, p, alpha, np.where(flips, -1.0, 1.0), thr, DType.s32)
+        rescale(g, p, alpha, np.where(flips, -1.0, 1.0), thr, DType.s32)
         chain = [p, *pools]
         for node in chain:  # the layer and the pools now carry b1 values
             old = node.outputs[0]

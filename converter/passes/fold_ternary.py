@@ -2,10 +2,7 @@
 
 A ternary layer with a float output computes ``z[o] = alpha[o] * dot[o] + b[o]``. Into it fold:
 
-- a per-channel affine right after it (an inference BatchNorm, imported as Mul then Add):
-      Mul by s:  alpha' = alpha * s,  b' = b * s        Add t:  b' = b + t
-  A negative alpha' is made positive by negating the channel's weights (dot' = -dot). A zero s
-  is left alone.
+- a per-channel affine right after it (``fold_scaled.affine_into_layer``);
 - an affine before a ternarizer folds into the ternarizer's thresholds
   (``_affine_into_ternarize``): x + c against (lo, hi) is x against (lo - c, hi - c); x * s
   with s > 0 is x against (lo / s, hi / s); with s < 0 the comparisons turn around:
@@ -32,61 +29,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Act, DType, Graph, Node, QuantParams, Value, const
+from ..ir import DType, Graph, Value, const
 from ..ops.eltwise import Mul
 from ..ops.ternary import Ternarize, TernaryConv2d, TernaryDense
 from ._graph import bypass, sole_consumer
 from .fold_bn import _affine, _shift
+from .fold_scaled import affine_into_layer, float_layer, rescale
 
 _LAYERS = (TernaryDense, TernaryConv2d)
 
 
 def fold_ternary(graph: Graph) -> Graph:
     g = graph.copy()
-    while _affine_into_layer(g) or _affine_into_ternarize(g) or _ternarize_into_layer(g):
+    while affine_into_layer(g, _LAYERS) or _affine_into_ternarize(g) or _ternarize_into_layer(g):
         pass
     return g
-
-
-def _float_layer(g: Graph, v: Value) -> Node | None:
-    p = g.producer(v)
-    ok = isinstance(p, _LAYERS) and p.y.dtype is DType.f32 and p.act is Act.NONE
-    return p if ok else None
-
-
-def _with(g: Graph, p: Node, alpha: np.ndarray, sign: np.ndarray, t: np.ndarray,
-          t_dtype: DType) -> None:
-    """Give layer ``p`` scales ``alpha``, its weight rows times ``sign`` and constant ``t``."""
-    _, w, old_t = p.inputs
-    rows = sign.reshape(-1, *([1] * (w.data.ndim - 1)))
-    wq = QuantParams(alpha.astype(np.float32), np.zeros(alpha.size, np.int64), 0)
-    p.inputs = [p.inputs[0],
-                Value(g.unique_name(w.name), w.shape, DType.t2, wq,
-                      (w.data * rows).astype(np.int8), w.encoding),
-                const(g.unique_name(old_t.name), t.astype(t_dtype.np), t_dtype)]
-
-
-def _affine_into_layer(g: Graph) -> bool:
-    for n in g.nodes:
-        m = _affine(n)
-        if m is None:
-            continue
-        x, vec = m
-        p = _float_layer(g, x)
-        if p is None or sole_consumer(g, x) is not n:
-            continue
-        alpha = p.inputs[1].quant.scale.astype(np.float64)
-        b = p.inputs[2].data.astype(np.float64)
-        if isinstance(n, Mul):
-            if np.any(vec == 0):
-                continue
-            a = alpha * vec
-            _with(g, p, np.abs(a), np.sign(a), b * vec, DType.f32)
-        else:
-            _with(g, p, alpha, np.ones_like(alpha), b + _shift(n, vec), DType.f32)
-        bypass(g, n, x)
-        return True
-    return False
 
 
 def _up(v: np.ndarray) -> np.ndarray:
@@ -123,7 +80,7 @@ def _ternarize_into_layer(g: Graph) -> bool:
     for z in g.nodes:
         if not isinstance(z, Ternarize) or z.x.dtype is not DType.f32:
             continue
-        p = _float_layer(g, z.x)
+        p = float_layer(g, z.x, _LAYERS)
         if p is None or sole_consumer(g, z.x) is not z:
             continue
         _, t, flip = z.inputs
@@ -135,7 +92,7 @@ def _ternarize_into_layer(g: Graph) -> bool:
         high = np.ceil((t.data[:, 1].astype(np.float64) - b) / alpha)
         low, high = np.where(flips, 1 - high, low), np.where(flips, 1 - low, high)
         thr = np.clip(np.stack([low, high], axis=1), -taps - 1, taps + 1)
-        _with(g, p, alpha, np.where(flips, -1.0, 1.0), thr, DType.s32)
+        rescale(g, p, alpha, np.where(flips, -1.0, 1.0), thr, DType.s32)
         old = p.outputs[0]
         p.outputs = [Value(old.name, old.shape, DType.t2)]
         g.replace_uses(old, p.outputs[0])
