@@ -94,6 +94,9 @@ def _check_input(v: Value, x: np.ndarray) -> np.ndarray:
                       f"got {list(x.shape)}")
     if x.dtype != v.dtype.np:
         raise IRError(f"input {v.name} expects {v.dtype.np}, got {x.dtype}")
+    if v.dtype is DType.u1 and np.any((x != 0) & (x != 1)):
+        raise IRError(f"input {v.name} is u1 (spikes): its values must be 0 or 1, got "
+                      f"{np.unique(x[(x != 0) & (x != 1)])[:4].tolist()}")
     if v.dtype in (DType.b1, DType.t2):
         bad = np.setdiff1d(np.unique(x), (-1, 1) if v.dtype is DType.b1 else (-1, 0, 1))
         if bad.size:
@@ -130,9 +133,15 @@ def run_planned(graph: Graph, plan: MemoryPlan, inputs: Sequence[np.ndarray]
         if v.dtype is DType.t2:  # rows of bit-plane word pairs (ops/ternary.py)
             words = place(v).copy().view("<u4").reshape(*shape[:-1], -1)
             return unpack_ternary_rows(words, shape[-1])
+        if v.dtype is DType.u1:  # spikes: the flattened bits, least significant first
+            bits = np.unpackbits(place(v).copy(), bitorder="little")[:int(np.prod(shape))]
+            return bits.reshape(shape)
         return place(v).view(v.dtype.np).reshape(shape).copy()
 
     def store(v: Value, a: np.ndarray) -> None:
+        if v.dtype is DType.u1:
+            place(v)[:] = np.packbits(np.asarray(a, np.uint8).reshape(-1), bitorder="little")
+            return
         if v.dtype is DType.b1:
             place(v)[:] = pack_rows(a).astype("<u4").reshape(-1).view(np.uint8)
             return

@@ -51,9 +51,12 @@ class Pool2d(Node, abstract=True):
         oh, ow = self._out_hw()
         x = self.x
         binary = x.dtype is DType.b1 and isinstance(self, MaxPool2d)  # max of +-1: an OR
-        if x.dtype not in (DType.f32, DType.s8, DType.s16) and not binary:
+        # a spiking layer's s32 synaptic current (ops/synapse.py), its scale per channel: the
+        # maximum of a channel's values is the same at any positive scale
+        current = x.dtype is DType.s32 and isinstance(self, MaxPool2d) and self.act is Act.NONE
+        if x.dtype not in (DType.f32, DType.s8, DType.s16) and not (binary or current):
             raise IRError(f"{self.name}: {self.kind} has no {x.dtype.value} implementation")
-        if x.dtype is not DType.f32:
+        if x.dtype not in (DType.f32, DType.s32):
             if x.quant is None:
                 raise IRError(f"{self.name}: integer {self.kind} needs quantization parameters")
             y = self.outputs[0].quant if self.outputs else None
@@ -64,6 +67,8 @@ class Pool2d(Node, abstract=True):
         return [((x.shape[0], oh, ow, x.shape[3]), x.dtype)]
 
     def act_range(self) -> tuple[int, int]:
+        if self.y.dtype is DType.s32:
+            return self.y.dtype.qmin, self.y.dtype.qmax
         return activation_range(self.act, self.y.quant, self.y.dtype)
 
     def _reduce_windows(self, x: np.ndarray, reduce):

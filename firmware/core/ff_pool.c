@@ -61,16 +61,20 @@ static inline void pool_widen(int32_t s[4], uint32_t e, uint32_t o) {
 #define FF_POOL_DSP 0
 #endif
 
-/* Element i of an int8 (size 1) or int16 (size 2) array. */
+/* Element i of an int8 (size 1), int16 (size 2) or int32 (size 4, max pooling only: a sum
+ * of int32 values could overflow) array. */
 static inline int32_t pool_load(const void *x, ptrdiff_t i, int size) {
-    return size == 1 ? ((const int8_t *)x)[i] : ((const int16_t *)x)[i];
+    return size == 1 ? ((const int8_t *)x)[i]
+                     : size == 2 ? ((const int16_t *)x)[i] : ((const int32_t *)x)[i];
 }
 
 static inline void pool_store(void *y, int32_t i, int32_t v, int size) {
     if (size == 1) {
         ((int8_t *)y)[i] = (int8_t)v;
-    } else {
+    } else if (size == 2) {
         ((int16_t *)y)[i] = (int16_t)v;
+    } else {
+        ((int32_t *)y)[i] = v;
     }
 }
 
@@ -226,4 +230,8 @@ void ff_maxpool2d_s8(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t *y) {
 
 void ff_maxpool2d_s16(FF_CONST ff_pool2d_params *p, const int16_t *x, int16_t *y) {
     pool2d(p, x, y, 2, POOL_MAX, 0);
+}
+
+void ff_maxpool2d_s32(FF_CONST ff_pool2d_params *p, const int32_t *x, int32_t *y) {
+    pool2d(p, x, y, 4, POOL_MAX, 0);
 }

@@ -9,7 +9,8 @@
  *                                                 act_min, act_max)
  *                         with C's truncating division, i.e. the mean rounded half away from 0:
  *                         sign(s) * floor((|s| + n/2) / n) with n/2 = floor(n / 2).
- *   ff_maxpool2d_s8/_s16: y = clamp(max x, act_min, act_max)
+ *   ff_maxpool2d_s8/_s16/_s32: y = clamp(max x, act_min, act_max) (s32: a spiking layer's
+ *   current, per-channel scales and no clamp)
  *
  * Input and output share quantization, so no requantization happens.
  * ff_avgpool2d_s8_fast: ff_avgpool2d_s8 for layers the converter found to have c % 4 == 0 and
@@ -53,5 +54,6 @@ void ff_avgpool2d_s8_fast(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t 
 void ff_maxpool2d_s8(FF_CONST ff_pool2d_params *p, const int8_t *x, int8_t *y);
 void ff_avgpool2d_s16(FF_CONST ff_pool2d_params *p, const int16_t *x, int16_t *y);
 void ff_maxpool2d_s16(FF_CONST ff_pool2d_params *p, const int16_t *x, int16_t *y);
+void ff_maxpool2d_s32(FF_CONST ff_pool2d_params *p, const int32_t *x, int32_t *y);
 
 #endif /* FF_POOL_H */

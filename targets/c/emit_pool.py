@@ -1,4 +1,5 @@
-"""Emitters for AvgPool2d and MaxPool2d (int8 and int16; one parameter struct for both).
+"""Emitters for AvgPool2d and MaxPool2d (int8 and int16, and int32 max pooling of a spiking
+layer's current; one parameter struct for both).
 
 Average pooling divides by the window count with a prepared reciprocal (``ff_pool.h`` has the
 proof of exactness): ``recip_table`` lists, for every window count the geometry can produce,
@@ -46,7 +47,8 @@ def recip_table(n_min: int, n_max: int) -> np.ndarray:
 
 def _kernel(node: Pool2d, op: str) -> Kernel:
     x, y = node.x, node.y
-    if x.dtype not in _DTYPES or y.dtype is not x.dtype:
+    dtypes = (*_DTYPES, DType.s32) if op == "maxpool2d" else _DTYPES  # s32: spiking currents
+    if x.dtype not in dtypes or y.dtype is not x.dtype:
         raise unsupported(node, f"{x.dtype.value} data")
     data_input(node)
     if op == "avgpool2d" and node.kernel[0] * node.kernel[1] > MAX_WINDOW:
