@@ -7,8 +7,8 @@ Public entry point::
 """
 
 from .compare import Comparison, compare_tflm
-from .convert import ConversionError, convert
+from .convert import ConversionError, SpikingOptions, convert
 from .project import Project
 
-__all__ = ["Comparison", "ConversionError", "Project", "compare_tflm", "convert"]
+__all__ = ["Comparison", "ConversionError", "Project", "SpikingOptions", "compare_tflm", "convert"]
 __version__ = "0.1.0"

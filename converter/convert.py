@@ -23,6 +23,21 @@ from .passes.storage import AUTO, StorageError, StorageOption, choose_storage
 from .project import Project
 
 
+@dataclass(frozen=True)
+class SpikingOptions:
+    """Options of a spiking conversion (``snn/convert.py``): ``membrane`` s16 or s32;
+    ``decay`` ``DecayMode.Q15``/``SHIFT`` for every layer, a mapping from layer names to it, or
+    None (per layer, the shift where it is as exact); ``reset`` a NIR graph's reset mode
+    (``Reset``; NIR cannot state it); ``readout`` what the project returns (``Readout``);
+    ``spike_input`` whether the input is spikes (None: whether calibration is all 0/1)."""
+
+    membrane: DType = DType.s16
+    decay: object = None
+    reset: object = None
+    readout: object = None
+    spike_input: bool | None = None
+
+
 class ConversionError(ValueError):
     """The model or its options cannot be converted; the message says why."""
 
@@ -42,7 +57,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
             clusters: int | Mapping[str, int] | None = None, bias_correction: bool = False,
             layerwise_calibration: bool = False, data_free: bool = False,
             flash_budget: int | str | None = None, board: str | None = None,
-            mst: bool = False) -> Project:
+            mst: bool = False, steps: int | None = None, dt: float | None = None,
+            spiking: SpikingOptions | None = None) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path, a ``.tflite`` path or the bytes of a
     ``.tflite`` file, or a float IR ``Graph`` such as ``frontends.larq.import_binary_mlp``
     builds, whose data is in the IR layout) into a Project.
@@ -90,7 +106,18 @@ def convert(model: object, example_input: object = None, calibration: object = N
     (``converter/compress/budget.py``); the plan is ``proj.budget_plan``. ``mst=True`` stores
     the binary layers whose output channels are similar enough for MST channel reuse
     (``converter/passes/mst_reuse.py``) so that their kernels compute a channel from another's.
+
+    Spiking networks (an snnTorch module, a NIR graph or ``.nir`` file; ``snn/convert.py``)
+    take ``steps`` (T, required), time-major ``calibration`` ``[T, N, ...]`` (or static
+    ``[N, ...]``), ``dt`` for NIR (seconds, required there), and ``spiking``
+    (``SpikingOptions``: membrane width, decay, reset for NIR, readout, spike input); they
+    return a ``snn.project.SpikingProject``.
     """
+    from ..snn.convert import convert_spiking, is_spiking
+
+    if steps is not None or dt is not None or spiking is not None or is_spiking(model):
+        return convert_spiking(model, example_input, calibration, steps=steps, dt=dt,
+                               name=name, **(spiking or SpikingOptions()).__dict__)
     _check_weight_dtype(weight_dtype)
     if weight_bits is not None and weight_dtype is not DType.s8:
         raise ConversionError("give weight_bits or weight_dtype, not both")

@@ -1,0 +1,125 @@
+"""A converted spiking network: a Project whose graph is one time step, run for T steps.
+
+Inputs are time-major as in snnTorch, ``[T, batch, ...]`` (framework layout per step). Each
+batch element runs its T steps from the reset state, one graph call per step, in the reference
+and in the generated C alike, and the outputs come back time-major ``[T, batch, ...]``
+(``Readout.SPIKES``), or decoded over the steps:
+
+    Readout.COUNT        spikes per output neuron over the T steps          [batch, ...]
+    Readout.FIRST_SPIKE  the first step at which each output neuron spiked, T if it never did
+    Readout.MEMBRANE     a readout layer's membrane (a non-firing last layer) at every step
+
+(the class is the argmax of the count, the argmin of the first spike, or of the membrane at
+the last step).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from firmforge.converter import reference as reference_mod
+from firmforge.converter.ir import DType, IRError
+from firmforge.converter.project import Project
+
+from .report import SpikingReport, spiking_report
+
+
+class Readout(enum.Enum):
+    SPIKES = "spikes"
+    COUNT = "count"
+    FIRST_SPIKE = "first_spike"
+    MEMBRANE = "membrane"
+
+
+def decode(spikes: np.ndarray, readout: Readout) -> np.ndarray:
+    """Time-major outputs [T, batch, ...] -> what ``readout`` returns (module docstring)."""
+    s = np.asarray(spikes)
+    if readout in (Readout.SPIKES, Readout.MEMBRANE):
+        return s
+    if readout is Readout.COUNT:
+        return s.astype(np.int64).sum(axis=0).astype(np.int32)
+    fired = s != 0
+    first = np.argmax(fired, axis=0)
+    return np.where(fired.any(axis=0), first, s.shape[0]).astype(np.int32)
+
+
+@dataclass(eq=False)
+class SpikingProject(Project):
+    """``steps``: the T of ``reference()``/``run_host()`` when an input is static (given once
+    per batch element and presented at every step); ``readout``: see the module docstring;
+    ``decays``: the per-layer decay choice and error (``snn.quantize.DecayChoice``)."""
+
+    steps: int = 1
+    readout: Readout = Readout.SPIKES
+    decays: list = field(default_factory=list)
+    membrane_peaks: dict = field(default_factory=dict)
+
+    def time_major_inputs(self, x: object) -> np.ndarray:
+        """[T, B, ...] (or a static [B, ...], repeated for ``steps``) framework layout -> IR
+        integers [T, B, ...]."""
+        v = self.graph.inputs[0]
+        layout = self.input_layouts[0]
+        arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+        sample = layout.framework_shape(tuple(v.shape))[1:]
+        if arr.shape[1:] == sample:  # static: the same input at every step
+            arr = np.broadcast_to(arr, (self.steps, *arr.shape))
+        if arr.ndim != len(sample) + 2 or arr.shape[2:] != sample:
+            raise IRError(f"{self.name}: inputs are time-major [T, batch, "
+                          f"{', '.join(map(str, sample))}] (or one static batch [batch, ...]), "
+                          f"got {list(arr.shape)}")
+        t, b = arr.shape[:2]
+        flat = np.ascontiguousarray(arr).reshape(t * b, *sample)
+        if v.dtype is DType.u1:  # spikes: 0 and 1 of any numeric type
+            bad = (flat != 0) & (flat != 1)
+            if np.any(bad):
+                raise IRError(f"input {v.name} of {self.name} is spikes: its values must be 0 "
+                              f"or 1, got {np.unique(flat[bad])[:4].tolist()}")
+            q = layout.to_ir(flat.astype(np.uint8))
+        else:
+            q, _ = self.prepare_input(flat)
+        return q.reshape(t, b, *q.shape[1:])
+
+    def _steps(self, q: np.ndarray, one) -> np.ndarray:
+        outs = []
+        for b in range(q.shape[1]):
+            outs.append(one(np.ascontiguousarray(q[:, b])))
+        y = np.stack(outs, axis=1)  # [T, B, ...] in the IR layout
+        lay = self.output_layouts[0]
+        t, bsz = y.shape[:2]
+        y = lay.from_ir(y.reshape(t * bsz, *y.shape[2:]))
+        return decode(y.reshape(t, bsz, *y.shape[1:]), self.readout)
+
+    def reference(self, x: object) -> np.ndarray:  # type: ignore[override]
+        """The integer reference over all steps (module docstring)."""
+        q = self.time_major_inputs(x)
+        return self._steps(q, lambda seq: reference_mod.run(self.graph, [seq])[0][0])
+
+    def run_host(self, x: object) -> np.ndarray:  # type: ignore[override]
+        """The generated C over all steps, each batch element from the reset state."""
+        q = self.time_major_inputs(x)
+        host = self.host()
+
+        def one(seq: np.ndarray) -> np.ndarray:
+            host.reset()
+            return host.run(seq)[0]
+
+        return self._steps(q, one)
+
+    def step_tensors(self, x: object, index: int = 0) -> list[dict[str, np.ndarray]]:
+        """Every value of every step for batch element ``index`` (IR layout), from reset."""
+        q = self.time_major_inputs(x)[:, index]
+        state = reference_mod.initial_state(self.graph)
+        return [reference_mod.run(self.graph, [q[t:t + 1]], keep_all=True, state=state)[1]
+                for t in range(q.shape[0])]
+
+    def spiking_report(self, x: object) -> SpikingReport:
+        """Spikes per layer and step, synaptic operations and the energy proxy, averaged over
+        the batch elements of ``x`` (``snn/report.py``)."""
+        q = self.time_major_inputs(x)
+        per = [self.step_tensors(x, b) for b in range(q.shape[1])]
+        merged = [{k: np.concatenate([p[t][k] for p in per]) for k in per[0][t]}
+                  for t in range(q.shape[0])]
+        return spiking_report(self.graph, merged)
