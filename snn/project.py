@@ -82,6 +82,24 @@ class SpikingProject(Project):
             q, _ = self.prepare_input(flat)
         return q.reshape(t, b, *q.shape[1:])
 
+    def prepare_inputs(self, xs) -> tuple[list[np.ndarray], bool]:
+        """One time-major sequence ``[T, 1, ...]`` (or ``[T, ...]`` of one sample) -> its T
+        steps as consecutive samples, as firmware runs them (``build``/``Firmware.run``: every
+        vector is one step, from the reset state)."""
+        if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+            xs = tuple(xs[0])
+        if len(xs) != 1:
+            raise IRError(f"{self.name} takes one time-major input, got {len(xs)}")
+        x = np.asarray(xs[0].detach().cpu().numpy() if hasattr(xs[0], "detach") else xs[0])
+        sample = self.input_layouts[0].framework_shape(tuple(self.graph.inputs[0].shape))[1:]
+        if x.shape[1:] == sample:
+            x = x[:, None]
+        q = self.time_major_inputs(x)
+        if q.shape[1] != 1:
+            raise IRError(f"{self.name}: firmware runs one sequence [T, 1, ...], got a batch of "
+                          f"{q.shape[1]}")
+        return [np.ascontiguousarray(q[:, 0])], False
+
     def _steps(self, q: np.ndarray, one) -> np.ndarray:
         outs = []
         for b in range(q.shape[1]):

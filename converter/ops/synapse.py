@@ -51,8 +51,11 @@ def _zero_point(node: Node) -> int:
 
 @dataclass(eq=False, kw_only=True, repr=False)
 class DenseCurrent(Dense):
-    """Inputs ``[x (..., K) u1 or s8, w (O, K) s8, b (O,) s32]``; output the s32 current."""
+    """Inputs ``[x (..., K) u1 or s8, w (O, K) s8, b (O,) s32]``; output the s32 current.
+    ``events``: on spike input, the C kernel is event-driven (only the weight rows of inputs
+    that spiked are read); False scans every weight (the same sums; for comparison)."""
 
+    events: bool = True
     quant_rule: ClassVar[QuantRule] = QuantRule.NONE
 
     def infer(self):

@@ -1,7 +1,8 @@
 """Emitters for spiking layers: Lif (``ff_lif_s16``/``ff_lif_s32`` by membrane type) and the
 synaptic currents DenseCurrent and Conv2dCurrent (``ff_synapse.h``).
 
-A spike-input DenseCurrent calls the event-driven ``ff_dense_u1_s8_s32``, whose weights are
+A spike-input DenseCurrent calls the event-driven ``ff_dense_u1_s8_s32`` (or, with
+``events=False``, ``ff_dense_u1_s8_s32_scan`` over the weights as they are), whose weights are
 written transposed here (one row of outputs per input, so an input spike reads one contiguous
 row); the untransposed weights are never emitted. Every Lif parameter is the op's own constant
 input (``ops/spiking.py``); the membrane (and synaptic current) is the node's state.
@@ -42,7 +43,8 @@ def _lif(node: Lif, ctx: EmitContext) -> None:
     thr, thr_n = table(node.threshold)
     alpha, alpha_n = table(node.alpha) if node.alpha is not None else ("0", 0)
     p = ctx.params(
-        positions=node.current.size // n, neurons=n, reset=_RESET[node.reset],
+        positions=node.current.size // node.current.shape[0] // n,  # rows of one call
+        neurons=n, reset=_RESET[node.reset],
         shift_decay=int(node.decay_mode is DecayMode.SHIFT), fires=int(node.fires),
         beta_per_neuron=beta_n, alpha_per_neuron=alpha_n, thr_per_neuron=thr_n,
         beta=beta, alpha=alpha, thr=thr,
@@ -57,7 +59,8 @@ def _lif(node: Lif, ctx: EmitContext) -> None:
 def _dense_current_kernel(node: DenseCurrent) -> Kernel:
     data_input(node)
     x = node.x.dtype.value
-    return Kernel(f"ff_dense_{x}_s8_s32", "ff_synapse.h", "ff_dense_current_params",
+    scan = "_scan" if node.x.dtype is DType.u1 and not node.events else ""
+    return Kernel(f"ff_dense_{x}_s8_s32{scan}", "ff_synapse.h", "ff_dense_current_params",
                   inplace=False)
 
 
@@ -66,8 +69,9 @@ def _dense_current(node: DenseCurrent, ctx: EmitContext) -> None:
     x, w, b = node.inputs
     o, k = w.shape
     offset = 0 if x.dtype is DType.u1 else -int(np.asarray(x.quant.zp).reshape(-1)[0])
-    p = ctx.params(rows=x.size // k, inputs=k, outputs=o, input_offset=offset)
-    if x.dtype is DType.u1:
+    p = ctx.params(rows=x.size // x.shape[0] // k, inputs=k, outputs=o,  # rows per call
+                   input_offset=offset)
+    if x.dtype is DType.u1 and node.events:
         weights = ctx.array("w_t", np.ascontiguousarray(w.data.T), "int8_t",
                             f"{w.name} transposed: one row of {o} outputs per input")
     else:
@@ -87,11 +91,11 @@ def _conv_current_kernel(node: Conv2dCurrent) -> Kernel:
 @emit.register
 def _conv_current(node: Conv2dCurrent, ctx: EmitContext) -> None:
     x, w, b = node.inputs
-    n, ih, iw, c = x.shape
+    _, ih, iw, c = x.shape
     _, oh, ow, o = node.y.shape
     offset = 0 if x.dtype is DType.u1 else -int(np.asarray(x.quant.zp).reshape(-1)[0])
     p = ctx.params(
-        batches=n, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,
+        batches=1, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,  # one sample a call
         k_h=w.shape[1], k_w=w.shape[2], stride_h=node.stride[0], stride_w=node.stride[1],
         dilation_h=node.dilation[0], dilation_w=node.dilation[1],
         pad_top=node.padding.top, pad_left=node.padding.left, input_offset=offset)
