@@ -29,13 +29,15 @@ class SpikingOptions:
     ``decay`` ``DecayMode.Q15``/``SHIFT`` for every layer, a mapping from layer names to it, or
     None (per layer, the shift where it is as exact); ``reset`` a NIR graph's reset mode
     (``Reset``; NIR cannot state it); ``readout`` what the project returns (``Readout``);
-    ``spike_input`` whether the input is spikes (None: whether calibration is all 0/1)."""
+    ``spike_input`` whether the input is spikes (None: whether calibration is all 0/1);
+    ``encoder`` ``snn.convert.Encoder.RATE`` to rate-code a static input on device."""
 
     membrane: DType = DType.s16
     decay: object = None
     reset: object = None
     readout: object = None
     spike_input: bool | None = None
+    encoder: object = None
 
 
 class ConversionError(ValueError):

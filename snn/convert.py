@@ -7,19 +7,42 @@ it integer on the calibration sequences; the project runs it for T steps.
 
 from __future__ import annotations
 
+import enum
 import os
 from pathlib import Path
 
 import numpy as np
 
 from firmforge.converter.frontends.torch_context import layout_of
-from firmforge.converter.ir import DType, Graph, IRError
+from firmforge.converter.ir import DType, Graph, IRError, Value
 from firmforge.converter.layout import Layout
+from firmforge.converter.ops.encode import RateEncode
 from firmforge.converter.ops.spiking import DecayMode, Lif, Reset
 from firmforge.converter.passes import FLOAT_PIPELINE, run_passes
 
 from .project import Readout, SpikingProject
 from .quantize import SpikingQuantizationError, quantize_spiking
+
+
+class Encoder(enum.Enum):
+    """How a static input becomes the network's input at each step (None: it is presented as
+    it is, a spike train or a direct current)."""
+
+    RATE = "rate"
+
+
+def with_rate_encoder(g: Graph) -> Graph:
+    """``g`` with a RateEncode node between its input and its first layers."""
+    g = g.copy()
+    old = g.inputs[0]
+    x = Value(f"{old.name}.intensity", old.shape, DType.f32)
+    enc = RateEncode(name="rate_encode", inputs=[x], outputs=[old],
+                     state=[Value("rate_encode.state", (1, 1), DType.s32)])
+    enc.check()
+    g.nodes.insert(0, enc)
+    g.inputs[0] = x
+    g.validate()
+    return g
 
 
 def is_spiking(model: object) -> bool:
@@ -41,14 +64,16 @@ def convert_spiking(model: object, example_input: object = None, calibration: ob
                     steps: int | None = None, dt: float | None = None,
                     reset: Reset | None = None, name: str | None = None,
                     membrane: DType = DType.s16, decay: DecayMode | dict | None = None,
-                    readout: Readout | None = None, spike_input: bool | None = None
-                    ) -> SpikingProject:
+                    readout: Readout | None = None, spike_input: bool | None = None,
+                    encoder: Encoder | None = None) -> SpikingProject:
     """See ``converter.convert``: ``steps`` T (required); ``calibration`` time-major float
     sequences ``[T, N, ...]`` (read so when its first dimension is ``steps``) or static
     ``[N, ...]`` presented at every step (framework layout); ``membrane`` s16 or s32;
     ``decay`` Q15/SHIFT (per layer by name, or automatic); ``readout`` what the project
     returns; ``spike_input`` whether the input is spikes (default: whether calibration holds
-    only 0 and 1). NIR graphs also take ``dt`` (required) and ``reset`` (NIR cannot state
+    only 0 and 1); ``encoder`` ``Encoder.RATE`` puts the rate encoder (``ops/encode.py``) in
+    front: the input is then static intensities in [0, 1], coded into spikes at every step,
+    on device as in the reference. NIR graphs also take ``dt`` (required) and ``reset`` (NIR cannot state
     it)."""
     from firmforge.converter.convert import ConversionError
 
@@ -66,6 +91,10 @@ def convert_spiking(model: object, example_input: object = None, calibration: ob
     if readout is Readout.MEMBRANE and _last_fires(fgraph):
         raise ConversionError("Readout.MEMBRANE needs a last layer that does not fire (a "
                               "readout layer); this network's last layer spikes")
+    if encoder is Encoder.RATE:
+        fgraph = with_rate_encoder(fgraph)
+    elif encoder is not None and not isinstance(encoder, Encoder):
+        raise ConversionError(f"encoder must be an Encoder, got {encoder!r}")
     try:
         fgraph = run_passes(fgraph, FLOAT_PIPELINE)
         q = quantize_spiking(fgraph, cal, membrane=membrane, decay=decay,

@@ -34,6 +34,7 @@ import numpy as np
 from firmforge.converter.ir import DType, Graph, IRError, Node, QuantParams, Value, const
 from firmforge.converter.ops.conv import Conv2d
 from firmforge.converter.ops.dense import Dense
+from firmforge.converter.ops.encode import LEVELS, RateEncode
 from firmforge.converter.ops.pool import MaxPool2d
 from firmforge.converter.ops.shape import Reshape
 from firmforge.converter.ops.spiking import Q15_ONE, DecayMode, Lif
@@ -80,6 +81,11 @@ def quantize_spiking(fgraph: Graph, calibration: np.ndarray, *, membrane: DType 
             f", got {list(cal.shape)}")
     if spike_input is None:
         spike_input = bool(np.all((cal == 0) | (cal == 1)))
+    if fgraph.nodes and isinstance(fgraph.nodes[0], RateEncode):
+        if cal.min() < 0 or cal.max() > 1:
+            raise SpikingQuantizationError("rate coding reads intensities in [0, 1]; the "
+                                           f"calibration spans [{cal.min():g}, {cal.max():g}]")
+        spike_input = False
     g = _integer_graph(fgraph, cal, membrane, decay, spike_input)
     peaks = _check_membranes(g.graph, g.inputs(cal), membrane)
     g.result.membrane_peaks.update(peaks)
@@ -98,7 +104,11 @@ class _Built:
         return self.input_quant.quantize(cal, DType.s8)
 
 
-def _input_value(v: Value, cal: np.ndarray, spike_input: bool) -> tuple[Value, QuantParams | None]:
+def _input_value(v: Value, cal: np.ndarray, spike_input: bool, encoded: bool
+                 ) -> tuple[Value, QuantParams | None]:
+    if encoded:  # the rate encoder's levels: x_q + 128 = round(255 u)
+        q = QuantParams.per_tensor(np.float32(1 / LEVELS), -128)
+        return Value(v.name, v.shape, DType.s8, q), q
     if spike_input:
         if not np.all((cal == 0) | (cal == 1)):
             raise SpikingQuantizationError(f"input {v.name} is declared spikes, but calibration "
@@ -113,7 +123,8 @@ def _input_value(v: Value, cal: np.ndarray, spike_input: bool) -> tuple[Value, Q
 
 def _integer_graph(fg: Graph, cal: np.ndarray, membrane: DType, decay, spike_input: bool
                    ) -> _Built:
-    x, in_q = _input_value(fg.inputs[0], cal, spike_input)
+    encoded = bool(fg.nodes) and isinstance(fg.nodes[0], RateEncode)
+    x, in_q = _input_value(fg.inputs[0], cal, spike_input, encoded)
     vmap: dict[int, Value] = {id(fg.inputs[0]): x}
     scale_of: dict[int, np.ndarray] = {}  # float current value -> its per-channel scale
     g = Graph(fg.name, [], [x], [])
@@ -135,6 +146,11 @@ def _integer_graph(fg: Graph, cal: np.ndarray, membrane: DType, decay, spike_inp
             new = _rebuild(node, ins, ins[0].dtype)
             if id(node.x) in scale_of:
                 scale_of[id(node.y)] = scale_of[id(node.x)]
+        elif isinstance(node, RateEncode):
+            new = RateEncode(name=node.name, inputs=ins, outputs=[Value(node.y.name, node.y.shape,
+                                                                        DType.u1)],
+                             state=[Value(node.state[0].name, (1, 1), DType.s32)])
+            new.check()
         elif isinstance(node, Lif):
             new, choice = _neuron(node, ins[0], scale_of[id(node.current)], membrane,
                                   decay if not isinstance(decay, dict) else decay.get(node.name))

@@ -13,8 +13,9 @@ import zlib
 import numpy as np
 import pytest
 
-from firmforge.converter.ir import DType, Value, const
+from firmforge.converter.ir import DType, Graph, Value, const
 from firmforge.converter.ops.common import Padding
+from firmforge.converter.ops.encode import RateEncode
 from firmforge.converter.ops.pool import MaxPool2d
 from firmforge.converter.ops.spiking import Q15_ONE, DecayMode, Lif, Reset
 from firmforge.converter.ops.synapse import Conv2dCurrent, DenseCurrent
@@ -109,7 +110,6 @@ def _lif(membrane: DType):
                    decay_mode=DecayMode.SHIFT if shift else DecayMode.Q15)
         (shape, dt), = node.infer()
         node.outputs = [Value("y", shape, dt)]
-        from firmforge.converter.ir import Graph
         g = Graph("lif", [node], [ins[0]], [node.y])
         g.validate()
         return g
@@ -124,6 +124,22 @@ def _currents(rng, g, batch):
     return [np.clip(np.rint(i), -(1 << 30), 1 << 30).astype(np.int32)]
 
 
+def _rate_encode(rng):
+    h, w, c = (int(v) for v in rng.integers(1, 12, 3))
+    x = Value("x", (1, h, w, c), DType.s8, act_quant(rng))
+    node = RateEncode(name="enc", inputs=[x], outputs=[],
+                      state=[Value("r", (1, 1), DType.s32)])
+    (shape, dt), = node.infer()
+    node.outputs = [Value("y", shape, dt)]
+    g = Graph("enc", [node], [x], [node.y])
+    g.validate()
+    return g
+
+
+def _intensities(rng, g, batch):
+    return [rng.integers(-128, 128, (LIF_STEPS, *v.shape[1:])).astype(np.int8) for v in g.inputs]
+
+
 ROWS = [
     Row("dense_u1_s8_s32", _dense(True), 50, _spikes_or_s8),
     Row("dense_u1_s8_s32_scan", _dense(True, events=False), 50, _spikes_or_s8),
@@ -133,6 +149,7 @@ ROWS = [
     Row("maxpool2d_s32", _maxpool_s32, 50, _s32_inputs),
     Row("lif_s16", _lif(DType.s16), 60, _currents),
     Row("lif_s32", _lif(DType.s32), 60, _currents),
+    Row("rate_encode_s8_u1", _rate_encode, 50, _intensities),
 ]
 
 
@@ -143,7 +160,7 @@ def test_kernel_matches_reference(row):
 
 def test_lif_rows_cover_every_mode():
     seen = set()
-    for row in ROWS[-2:]:
+    for row in ROWS[-3:-1]:
         rng = np.random.default_rng(zlib.crc32(row.name.encode()))
         for _ in range(row.count):
             n = row.build(rng).nodes[0]

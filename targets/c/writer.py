@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...converter.ir import DType, Graph, reset_value
+from ...converter.ir import DType, Graph, IRError, Stateful, reset_value
 from ...converter.plan import MemoryPlan, Storage, plan_memory
 from .boundary import io_count, io_ctype
 from .context import ConstArray, EmitContext, c_identifier, c_literal
@@ -239,11 +239,18 @@ def _state_c(graph: Graph, prefix: str, plan: MemoryPlan) -> list[str]:
     out = ["/* State kept from one run to the next; never part of the arena. */",
            f"static union {{ int32_t align; int8_t bytes[{max(plan.state_size, 1)}]; }}"
            f" {prefix}_state;", "", f"void {prefix}_reset(void) {{"]
+    # what each op's reset restores (``Stateful.initial_state``: a zero point, 0, or a rate
+    # encoder's seed), one value per state buffer
+    fills = {id(v): a for n in graph.nodes if isinstance(n, Stateful)
+             for v, a in zip(n.state, n.initial_state(), strict=True)}
     for b in plan.buffers:
         if b.storage is not Storage.STATE:
             continue
         v = b.values[0]
-        fill = reset_value(v)
+        start = fills.get(id(v))
+        fill = reset_value(v) if start is None else int(np.asarray(start).flat[0])
+        if start is not None and np.any(np.asarray(start) != fill):
+            raise IRError(f"{v.name}: a reset that restores different values per element")
         ctype = v.dtype.ctype
         out += [f"    /* {_comment(v.name)}: {ctype} x {v.size} */",
                 "    {", f"        {ctype} *s = ({ctype} *)({prefix}_state.bytes + {b.offset});",
