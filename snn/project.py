@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmforge.converter import reference as reference_mod
-from firmforge.converter.ir import DType, IRError
+from firmforge.converter.ir import DType, Graph, IRError, Stateful
 from firmforge.converter.project import Project
 
 from .report import SpikingReport, spiking_report
@@ -104,7 +103,10 @@ class SpikingProject(Project):
         outs = []
         for b in range(q.shape[1]):
             outs.append(one(np.ascontiguousarray(q[:, b])))
-        y = np.stack(outs, axis=1)  # [T, B, ...] in the IR layout
+        return self._decode(np.stack(outs, axis=1))
+
+    def _decode(self, y: np.ndarray) -> np.ndarray:
+        """[T, B, ...] IR-layout outputs -> framework layout, decoded by the readout."""
         lay = self.output_layouts[0]
         t, bsz = y.shape[:2]
         y = lay.from_ir(y.reshape(t * bsz, *y.shape[2:]))
@@ -113,7 +115,9 @@ class SpikingProject(Project):
     def reference(self, x: object) -> np.ndarray:  # type: ignore[override]
         """The integer reference over all steps (module docstring)."""
         q = self.time_major_inputs(x)
-        return self._steps(q, lambda seq: reference_mod.run(self.graph, [seq])[0][0])
+        y = np.stack([t[self.graph.outputs[0].name] if not self.graph.outputs[0].is_const
+                      else self.graph.outputs[0].data for t in batched_steps(self.graph, q)])
+        return self._decode(y)
 
     def run_host(self, x: object) -> np.ndarray:  # type: ignore[override]
         """The generated C over all steps, each batch element from the reset state."""
@@ -126,18 +130,37 @@ class SpikingProject(Project):
 
         return self._steps(q, one)
 
-    def step_tensors(self, x: object, index: int = 0) -> list[dict[str, np.ndarray]]:
-        """Every value of every step for batch element ``index`` (IR layout), from reset."""
-        q = self.time_major_inputs(x)[:, index]
-        state = reference_mod.initial_state(self.graph)
-        return [reference_mod.run(self.graph, [q[t:t + 1]], keep_all=True, state=state)[1]
-                for t in range(q.shape[0])]
+    def step_tensors(self, x: object) -> list[dict[str, np.ndarray]]:
+        """Every value of every step (IR layout, [B, ...] each), every element from reset."""
+        return batched_steps(self.graph, self.time_major_inputs(x))
 
     def spiking_report(self, x: object) -> SpikingReport:
         """Spikes per layer and step, synaptic operations and the energy proxy, averaged over
         the batch elements of ``x`` (``snn/report.py``)."""
-        q = self.time_major_inputs(x)
-        per = [self.step_tensors(x, b) for b in range(q.shape[1])]
-        merged = [{k: np.concatenate([p[t][k] for p in per]) for k in per[0][t]}
-                  for t in range(q.shape[0])]
-        return spiking_report(self.graph, merged)
+        return spiking_report(self.graph, self.step_tensors(x))
+
+
+def batched_steps(graph: Graph, q: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """The reference of T steps for B independent sequences at once: each op's ``ref`` on the
+    whole batch, with one state row per sequence (every op of a spiking graph computes its
+    rows independently, so this is ``reference.run`` of each sequence alone, B times faster;
+    tests/test_spiking.py checks the two agree). Returns every value of every step."""
+    t_steps, b = q.shape[:2]
+    state = {}
+    for node in graph.nodes:
+        if isinstance(node, Stateful):
+            for v, a in zip(node.state, node.initial_state(), strict=True):
+                state[v.name] = np.repeat(a, b, axis=0)
+    steps = []
+    for t in range(t_steps):
+        env = {id(graph.inputs[0]): q[t]}
+        for node in graph.nodes:
+            args = [v.data if v.is_const else env[id(v)] for v in node.inputs]
+            if isinstance(node, Stateful):
+                outs, new = node.ref(args, [state[s.name] for s in node.state])
+                state.update((s.name, a) for s, a in zip(node.state, new, strict=True))
+            else:
+                outs = node.ref(args)
+            env.update((id(v), y) for v, y in zip(node.outputs, outs, strict=True))
+        steps.append({v.name: env[id(v)] for v in graph.values() if id(v) in env})
+    return steps

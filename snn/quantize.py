@@ -288,6 +288,8 @@ def _check_membranes(g: Graph, xs: np.ndarray, membrane: DType) -> dict[str, int
         for t in range(xs.shape[0]):
             run(g, [xs[t, i:i + 1]], state=state)
             for name, a in state.items():
+                if name not in owners:  # an encoder's generator state
+                    continue
                 layer = owners[name]
                 peaks[layer] = max(peaks[layer], int(np.abs(a.astype(np.int64)).max()))
     for layer, peak in peaks.items():

@@ -17,7 +17,7 @@ from firmforge.converter import ConversionError, SpikingOptions, convert
 from firmforge.converter.ir import DType, Graph, Value
 from firmforge.converter.ops.spiking import DecayMode, Lif, Reset
 from firmforge.converter.reference import run
-from firmforge.snn.project import Readout
+from firmforge.snn.project import Readout, batched_steps
 from firmforge.snn.snntorch_import import SnnTorchImportError, import_snntorch
 
 from spiking_nets import LoopNet, random_conv, random_mlp, run_snntorch
@@ -73,6 +73,20 @@ def test_host_c_equals_reference_on_random_mlps(seed):
     ref = proj.reference(xs)
     assert ref.shape[:2] == (STEPS, 4) and ref.sum() > 0
     np.testing.assert_array_equal(proj.run_host(xs), ref)
+
+
+def test_batched_steps_are_each_sequence_run_alone():
+    """SpikingProject.reference steps all sequences at once (one state row each); that must
+    be reference.run of each sequence from reset, as consecutive calls of the graph."""
+    net, n_in = random_mlp(4, depth=3)
+    cal = _rates((STEPS, 8, n_in), 9)
+    proj = convert(net, calibration=cal, steps=STEPS, spiking=SpikingOptions(membrane=DType.s32))
+    q = proj.time_major_inputs(_rates((STEPS, 3, n_in), 10))
+    steps = batched_steps(proj.graph, q)
+    for b in range(3):
+        _, tensors = run(proj.graph, [np.ascontiguousarray(q[:, b])], keep_all=True)
+        for name, values in tensors.items():
+            np.testing.assert_array_equal(np.stack([t[name][b] for t in steps]), values)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -96,13 +96,22 @@ class RateEncode(Stateful):
         return np.clip(x.astype(np.int64) - zp, 0, LEVELS)
 
     def ref(self, xs, state):
+        """One step. With a state of one row, consecutive samples are consecutive steps of
+        one stream (the reference runner's order); with one state row per sample (the spiking
+        project's batched steps), each sample draws from its own."""
         x = xs[0]
-        r = int(np.asarray(state[0]).view(np.uint32).reshape(-1)[0])
+        rows = np.asarray(state[0]).view(np.uint32).reshape(-1)
+        shared = rows.size == 1
         n = x.size // x.shape[0]
-        outs = []
-        for sample in range(x.shape[0]):  # consecutive samples are consecutive steps
+        outs, new = [], []
+        r = int(rows[0])
+        for sample in range(x.shape[0]):
+            if not shared:
+                r = int(rows[sample])
             nums, r = draw(r, n)
+            new.append(r)
             lv = self.levels(x[sample:sample + 1]).reshape(-1)
             outs.append(((nums >> 24).astype(np.int64) < lv).reshape(x.shape[1:]))
         y = np.stack(outs).astype(np.float32 if x.dtype == np.float32 else np.uint8)
-        return [y], [np.array([[r]], np.uint32).view(np.int32)]
+        kept = new[-1:] if shared else new
+        return [y], [np.array(kept, np.uint32).reshape(-1, 1).view(np.int32)]

@@ -1,0 +1,317 @@
+"""NIR import: a NIR graph (from any framework) becomes a float IR graph of one time step.
+
+NIR's neurons are continuous-time; ``dt`` (seconds) discretises them by forward Euler:
+
+    LIF      tau dv/dt = (v_leak - v) + r I    ->  v[t] = (1 - dt/tau) v + (dt r/tau) I + (dt/tau) v_leak
+    IF       dv/dt = r I                       ->  v[t] = v + dt r I
+    LI       as LIF, never firing              (a readout: its output is v)
+    CubaLIF  tau_syn dI/dt = -I + w_in S,  tau_mem dv/dt = (v_leak - v) + r I
+             ->  I[t] = (1 - dt/tau_syn) I + (dt/tau_syn) w_in S
+                 v[t] = (1 - dt/tau_mem) v + (dt r/tau_mem) I[t] + (dt/tau_mem) v_leak
+
+so beta = 1 - dt/tau (alpha = 1 - dt/tau_syn), and the input factors (dt r/tau, and for
+CubaLIF dt r/tau_mem * dt/tau_syn * w_in, a factor the synaptic current carries through
+linearly) and the leak term are folded, per neuron, into the rows and bias of the weighted
+layer (Affine, Linear, Conv2d) whose output the neuron reads. A neuron must read such a layer
+(and only that one, or that one plus its own recurrent edge); the leak of a CubaLIF must be 0.
+
+A spike is v > v_threshold. NIR resets v to v_reset (0 when absent) at the spike; the Lif op
+decides the reset from the previous step's membrane (snnTorch's delayed reset), which gives the
+same spikes for v_reset = 0: ``Reset.ZERO`` is the default, and ``reset=`` overrides it (NIR
+cannot state reset by subtraction). A nonzero v_reset is refused.
+
+Edges: several edges into a node sum their values; a neuron whose output comes back through a
+Linear/Affine into its own input is recurrent (``Lif.recurrent``, that layer's weights as
+``w_rec``, its bias joining the feed-forward bias); any other cycle is refused. Nested
+``NIRGraph`` nodes are flattened. Images are CHW in NIR and NHWC in the IR; a Flatten of an
+image flattens in CHW order (the IR transposes first, and the float passes fold that
+transpose into the next layer's weights).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from firmforge.converter.frontends import torch_lower as low
+from firmforge.converter.frontends.torch_context import Ctx, T, Unsupported
+from firmforge.converter.ir import DType, Graph, IRError, Value
+from firmforge.converter.ops.eltwise import Add
+from firmforge.converter.ops.spiking import Lif, Reset
+
+_NEURONS = ("IF", "LIF", "LI", "CubaLIF")
+_LAYERS = ("Affine", "Linear", "Conv2d")
+
+
+class NirImportError(ValueError):
+    """The NIR file or graph cannot be read or converted; the message names the node."""
+
+
+def import_nir(source, *, dt: float, reset: Reset | None = None) -> Graph:
+    """The float graph of one time step of ``source`` (a path or a ``nir.NIRGraph``); see the
+    module docstring. ``dt`` in seconds is required; ``reset`` defaults to ``Reset.ZERO``."""
+    import nir
+
+    if dt is None or not np.isfinite(dt) or dt <= 0:
+        raise NirImportError(f"dt must be a positive time step in seconds, got {dt!r}")
+    if isinstance(source, (str, Path)):
+        try:
+            graph = nir.read(str(source))
+        except Exception as e:  # whatever h5py or nir raise, the file is not a NIR graph
+            raise NirImportError(f"{source}: not a readable NIR file ({type(e).__name__}: "
+                                 f"{e})") from e
+    elif isinstance(source, nir.NIRGraph):
+        graph = source
+    else:
+        raise NirImportError(f"expected a NIR graph or the path of a .nir file, got "
+                             f"{type(source).__name__}")
+    nodes, edges = _flatten(graph, "")
+    try:
+        return _Builder(nodes, edges, float(dt), reset or Reset.ZERO).build()
+    except (Unsupported, IRError, KeyError, ValueError, TypeError) as e:
+        if isinstance(e, NirImportError):
+            raise
+        raise NirImportError(str(e)) from e
+
+
+def _flatten(g, prefix: str) -> tuple[dict[str, object], list[tuple[str, str]]]:
+    """Nested graphs inlined: their Input/Output nodes become pass-throughs."""
+    import nir
+
+    nodes, edges = {}, []
+    for name, node in g.nodes.items():
+        full = f"{prefix}{name}"
+        if isinstance(node, nir.NIRGraph):
+            inner, inner_edges = _flatten(node, f"{full}.")
+            nodes.update(inner)
+            edges += inner_edges
+            ins = [k for k, v in node.nodes.items() if isinstance(v, nir.Input)]
+            outs = [k for k, v in node.nodes.items() if isinstance(v, nir.Output)]
+            if len(ins) != 1 or len(outs) != 1:
+                raise NirImportError(f"{full}: a nested graph needs one Input and one Output")
+            nodes[full] = ("nested", f"{full}.{ins[0]}", f"{full}.{outs[0]}")
+        else:
+            nodes[full] = node
+    for a, b in g.edges:
+        edges.append((_endpoint(nodes, f"{prefix}{a}", 2), _endpoint(nodes, f"{prefix}{b}", 1)))
+    return nodes, edges
+
+
+def _endpoint(nodes, name: str, which: int) -> str:
+    """An edge to a nested graph enters its Input; one from it leaves its Output."""
+    n = nodes.get(name)
+    if n is None:
+        raise NirImportError(f"an edge names {name!r}, which is not a node of the graph")
+    return n[which] if isinstance(n, tuple) else name
+
+
+class _Builder:
+    def __init__(self, nodes, edges, dt: float, reset: Reset) -> None:
+        self.nodes = {k: v for k, v in nodes.items() if not isinstance(v, tuple)}
+        self.dt, self.reset = dt, reset
+        self.preds: dict[str, list[str]] = {k: [] for k in self.nodes}
+        for a, b in edges:
+            self.preds[b].append(a)
+        self.graph = Graph("nir")
+        self.cx = Ctx(self.graph)
+        self.done: dict[str, T] = {}
+        self.layer_of: dict[str, object] = {}  # neuron -> the IR node making its current
+
+    def kind(self, name: str) -> str:
+        return type(self.nodes[name]).__name__
+
+    def build(self) -> Graph:
+        ins = [k for k in self.nodes if self.kind(k) == "Input"]
+        outs = [k for k in self.nodes if self.kind(k) == "Output"]
+        if len(ins) != 1 or len(outs) != 1:
+            raise NirImportError(f"a graph needs one Input and one Output, found {len(ins)} "
+                                 f"and {len(outs)}")
+        for k in self.nodes:
+            if self.kind(k) not in ("Input", "Output", "Flatten", "AvgPool2d", *_NEURONS,
+                                    *_LAYERS):
+                raise NirImportError(f"node {k}: NIR {self.kind(k)} is not supported")
+        shape = tuple(int(d) for d in np.asarray(
+            next(iter(self.nodes[ins[0]].input_type.values()))).reshape(-1))
+        self.done[ins[0]] = self.cx.placeholder("input", (1, *shape))
+        self.graph.inputs.append(self.done[ins[0]].value)
+        out = self.value(outs[0], [])
+        self.graph.outputs.append(out.value)
+        self.graph.validate()
+        return self.graph
+
+    def value(self, name: str, stack: list[str]) -> T:
+        if name in self.done:
+            return self.done[name]
+        if name in stack:
+            raise NirImportError(f"a cycle through {' -> '.join([*stack, name])} that is not "
+                                 "a neuron's own recurrent weights")
+        node, kind = self.nodes[name], self.kind(name)
+        preds = self.preds[name]
+        if not preds:
+            raise NirImportError(f"node {name} ({kind}) has no input edge")
+        if kind in _NEURONS:
+            t = self.neuron(name, node, preds, [*stack, name])
+        else:
+            xs = [self.value(p, [*stack, name]) for p in preds]
+            x = xs[0] if len(xs) == 1 else self.sum(name, xs)
+            t = self.layer(name, node, kind, x)
+        self.done[name] = t
+        return t
+
+    def sum(self, name: str, xs: list[T]) -> T:
+        self.cx.begin(f"{name}.sum", xs[0].shape)
+        v = xs[0].value
+        for x in xs[1:]:
+            v = self.cx.emit(Add, [v, x.value])
+        return T(v, xs[0].shape)
+
+    def layer(self, name: str, node, kind: str, x: T) -> T:
+        if kind == "Output":
+            return x
+        out_shape = _out_shape(node, kind, x.shape)
+        self.cx.begin(name, out_shape)
+        if kind in ("Affine", "Linear"):
+            w = np.asarray(node.weight, np.float32)
+            b = np.asarray(node.bias, np.float32) if kind == "Affine" and node.bias is not None \
+                else None
+            if w.ndim != 2 or w.shape[1] != x.shape[-1]:
+                raise NirImportError(f"node {name}: weight {list(w.shape)} does not take an "
+                                     f"input of {x.shape[-1]} features")
+            return low.linear(self.cx, x, _t(w), _t(b))
+        if kind == "Conv2d":
+            w = np.asarray(node.weight, np.float32)
+            if w.ndim != 4 or x.rank != 4 or w.shape[1] * int(node.groups) != x.shape[1]:
+                raise NirImportError(f"node {name}: weight {list(w.shape)} does not take an "
+                                     f"input of shape {list(x.shape[1:])}")
+            pad = node.padding if not isinstance(node.padding, str) else _same(node, w)
+            b = np.asarray(node.bias, np.float32) if node.bias is not None else None
+            return low.conv(self.cx, x, _t(w), _t(b), tuple(np.ravel(node.stride)), tuple(np.ravel(pad)),
+                            tuple(np.ravel(node.dilation)), int(node.groups))
+        if kind == "AvgPool2d":
+            return low.pool(self.cx, x, "avg", tuple(np.ravel(node.kernel_size)),
+                            tuple(np.ravel(node.stride)), tuple(np.ravel(node.padding)), False,
+                            count_include_pad=True)
+        if kind == "Flatten":
+            return self.cx.reshape(x, out_shape)
+        raise NirImportError(f"node {name}: NIR {kind} is not supported")
+
+    def neuron(self, name: str, node, preds: list[str], stack: list[str]) -> T:
+        kind = type(node).__name__
+        rec = [p for p in preds if self.kind(p) in ("Linear", "Affine")
+               and self.preds[p] == [name]]
+        ff = [p for p in preds if p not in rec]
+        if len(ff) != 1 or self.kind(ff[0]) not in _LAYERS or len(rec) > 1:
+            raise NirImportError(f"neuron {name} ({kind}) must read one Affine, Linear or "
+                                 "Conv2d (plus, for a recurrent layer, its own output through "
+                                 f"one Linear/Affine); it reads {', '.join(preds)}")
+        x = self.value(ff[0], stack)
+        producer = self.graph.producer(x.value)
+        if producer is None or len(producer.inputs) < 3:
+            raise NirImportError(f"neuron {name}: its input layer {ff[0]} is not a weighted "
+                                 "layer of its own")
+        n = x.value.shape[-1]
+        dt = self.dt
+        p = {f: _per_neuron(node, f, n, name) for f in ("tau", "tau_mem", "tau_syn", "r",
+                                                        "v_leak", "v_threshold", "w_in")
+             if hasattr(node, f) and getattr(node, f) is not None}
+        v_reset = getattr(node, "v_reset", None)
+        if v_reset is not None and np.any(np.asarray(v_reset) != 0):
+            raise NirImportError(f"neuron {name}: v_reset != 0 is not supported (the Lif op "
+                                 "resets to zero or by subtraction)")
+        alpha = None
+        if kind == "IF":
+            beta, gain, leak = np.ones(n), dt * p["r"], np.zeros(n)
+        elif kind == "CubaLIF":
+            tau_mem, tau_syn = p["tau_mem"], p["tau_syn"]
+            beta, alpha = 1 - dt / tau_mem, 1 - dt / tau_syn
+            gain = dt * p["r"] / tau_mem * dt / tau_syn * p.get("w_in", np.ones(n))
+            leak = dt / tau_mem * p["v_leak"]
+            if np.any(leak != 0):
+                raise NirImportError(f"neuron {name}: a CubaLIF with v_leak != 0 is not "
+                                     "supported (its leak is not a current)")
+        else:
+            tau = p["tau"]
+            beta, gain, leak = 1 - dt / tau, dt * p["r"] / tau, dt / tau * p["v_leak"]
+        if np.any(beta < 0) or (alpha is not None and np.any(alpha < 0)):
+            raise NirImportError(f"neuron {name}: dt {dt:g} is longer than its time constant "
+                                 "(forward Euler would oscillate)")
+        _scale_rows(producer, gain, leak)
+        self.cx.begin(name, x.shape)
+        thr = p.get("v_threshold", np.zeros(n))  # an LI never compares it
+        ins = [x.value, self.cx.const("beta", beta), self.cx.const("threshold", thr)]
+        synaptic, recurrent = alpha is not None, bool(rec)
+        if synaptic:
+            ins.append(self.cx.const("alpha", alpha))
+        if recurrent:
+            r = self.nodes[rec[0]]
+            w = np.asarray(r.weight, np.float64) * gain[:, None]
+            ins.append(self.cx.const("w_rec", w))
+            if self.kind(rec[0]) == "Affine":
+                _scale_rows(producer, np.ones(n), np.asarray(r.bias, np.float64) * gain)
+            self.done[rec[0]] = x  # consumed inside the Lif
+        fires = kind != "LI"
+        states = [Value(self.cx.unique(f"{name}.syn"), x.value.shape, DType.f32)] \
+            if synaptic else []
+        states.append(Value(self.cx.unique(f"{name}.mem"), x.value.shape, DType.f32))
+        out = Value(self.cx.unique(name), x.value.shape, DType.f32)
+        lif = Lif(name=out.name, inputs=ins, outputs=[out], state=states,
+                  reset=self.reset if fires else Reset.NONE, synaptic=synaptic,
+                  recurrent=recurrent, fires=fires)
+        lif.check()
+        self.graph.nodes.append(lif)
+        return T(out, x.shape)
+
+
+def _t(a: np.ndarray | None):
+    """A constant as the torch tensor the shared lowering helpers take."""
+    import torch
+
+    return None if a is None else torch.from_numpy(np.ascontiguousarray(a, np.float32))
+
+
+def _per_neuron(node, field: str, n: int, name: str) -> np.ndarray:
+    a = np.asarray(getattr(node, field), np.float64).reshape(-1)
+    if a.size == 1:
+        return np.full(n, a[0])
+    if a.size != n:
+        raise NirImportError(f"neuron {name}: {field} has {a.size} entries for {n} neurons "
+                             "(one per neuron, or per channel of an image)")
+    return a
+
+
+def _scale_rows(layer, gain: np.ndarray, leak: np.ndarray) -> None:
+    """Multiply the layer's output rows (and bias) by ``gain`` and add ``leak`` to its bias."""
+    w, b = layer.inputs[1], layer.inputs[2]
+    shape = (-1,) + (1,) * (w.data.ndim - 1)
+    layer.inputs[1] = Value(w.name, w.shape, DType.f32,
+                            data=(w.data * gain.reshape(shape)).astype(np.float32))
+    layer.inputs[2] = Value(b.name, b.shape, DType.f32,
+                            data=(b.data * gain + leak).astype(np.float32))
+
+
+def _same(node, w: np.ndarray):
+    raise NirImportError(f"Conv2d padding {node.padding!r}: give explicit padding")
+
+
+def _out_shape(node, kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if kind in ("Affine", "Linear"):
+        return (*shape[:-1], np.asarray(node.weight).shape[0])
+    if kind == "Flatten":
+        start = int(node.start_dim) + 1 if node.start_dim >= 0 else len(shape) + node.start_dim
+        end = int(node.end_dim) + 1 if node.end_dim >= 0 else len(shape) + node.end_dim
+        return (*shape[:start], int(np.prod(shape[start:end + 1])), *shape[end + 1:])
+    if kind == "Conv2d":
+        w = np.asarray(node.weight)
+        k = w.shape[2:]
+        s, p, d = (np.broadcast_to(np.ravel(v), (2,)) for v in
+                   (node.stride, node.padding, node.dilation))
+        hw = [(shape[2 + i] + 2 * int(p[i]) - int(d[i]) * (k[i] - 1) - 1) // int(s[i]) + 1
+              for i in range(2)]
+        return (shape[0], w.shape[0], *hw)
+    if kind == "AvgPool2d":
+        k, s, p = (np.broadcast_to(np.ravel(v), (2,)) for v in
+                   (node.kernel_size, node.stride, node.padding))
+        hw = [(shape[2 + i] + 2 * int(p[i]) - int(k[i])) // int(s[i]) + 1 for i in range(2)]
+        return (shape[0], shape[1], *hw)
+    return shape
