@@ -109,6 +109,7 @@ def _endpoint(nodes, name: str, which: int) -> str:
 class _Builder:
     def __init__(self, nodes, edges, dt: float, reset: Reset) -> None:
         self.nodes = {k: v for k, v in nodes.items() if not isinstance(v, tuple)}
+        self.nested = {k for k, v in nodes.items() if isinstance(v, tuple)}
         self.dt, self.reset = dt, reset
         self.preds: dict[str, list[str]] = {k: [] for k in self.nodes}
         for a, b in edges:
@@ -122,8 +123,9 @@ class _Builder:
         return type(self.nodes[name]).__name__
 
     def build(self) -> Graph:
-        ins = [k for k in self.nodes if self.kind(k) == "Input"]
-        outs = [k for k in self.nodes if self.kind(k) == "Output"]
+        top = [k for k in self.nodes if "." not in k or k.rsplit(".", 1)[0] not in self.nested]
+        ins = [k for k in top if self.kind(k) == "Input"]
+        outs = [k for k in top if self.kind(k) == "Output"]
         if len(ins) != 1 or len(outs) != 1:
             raise NirImportError(f"a graph needs one Input and one Output, found {len(ins)} "
                                  f"and {len(outs)}")
@@ -159,6 +161,12 @@ class _Builder:
         self.done[name] = t
         return t
 
+    def through(self, name: str) -> str:
+        """The node behind a nested graph's Output/Input (which only pass values on)."""
+        while self.kind(name) in ("Output", "Input") and len(self.preds[name]) == 1:
+            name = self.preds[name][0]
+        return name
+
     def sum(self, name: str, xs: list[T]) -> T:
         self.cx.begin(f"{name}.sum", xs[0].shape)
         v = xs[0].value
@@ -167,7 +175,7 @@ class _Builder:
         return T(v, xs[0].shape)
 
     def layer(self, name: str, node, kind: str, x: T) -> T:
-        if kind == "Output":
+        if kind in ("Output", "Input"):  # the end, or a nested graph's way in
             return x
         out_shape = _out_shape(node, kind, x.shape)
         self.cx.begin(name, out_shape)
@@ -198,6 +206,7 @@ class _Builder:
 
     def neuron(self, name: str, node, preds: list[str], stack: list[str]) -> T:
         kind = type(node).__name__
+        preds = [self.through(p) for p in preds]
         rec = [p for p in preds if self.kind(p) in ("Linear", "Affine")
                and self.preds[p] == [name]]
         ff = [p for p in preds if p not in rec]
@@ -212,7 +221,7 @@ class _Builder:
                                  "layer of its own")
         n = x.value.shape[-1]
         dt = self.dt
-        p = {f: _per_neuron(node, f, n, name) for f in ("tau", "tau_mem", "tau_syn", "r",
+        p = {f: _per_neuron(node, f, x.shape, name) for f in ("tau", "tau_mem", "tau_syn", "r",
                                                         "v_leak", "v_threshold", "w_in")
              if hasattr(node, f) and getattr(node, f) is not None}
         v_reset = getattr(node, "v_reset", None)
@@ -270,14 +279,21 @@ def _t(a: np.ndarray | None):
     return None if a is None else torch.from_numpy(np.ascontiguousarray(a, np.float32))
 
 
-def _per_neuron(node, field: str, n: int, name: str) -> np.ndarray:
+def _per_neuron(node, field: str, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """One value per neuron of the IR's last axis: a scalar is broadcast; on an image (CHW)
+    NIR's full (C, H, W) arrays must be constant over each channel's pixels."""
     a = np.asarray(getattr(node, field), np.float64).reshape(-1)
+    n = shape[1] if len(shape) == 4 else shape[-1]
     if a.size == 1:
         return np.full(n, a[0])
-    if a.size != n:
-        raise NirImportError(f"neuron {name}: {field} has {a.size} entries for {n} neurons "
-                             "(one per neuron, or per channel of an image)")
-    return a
+    if a.size == n:
+        return a
+    if len(shape) == 4 and a.size == int(np.prod(shape[1:])):
+        per_pixel = a.reshape(shape[1], -1)
+        if np.all(per_pixel == per_pixel[:, :1]):
+            return per_pixel[:, 0]
+    raise NirImportError(f"neuron {name}: {field} has {a.size} entries for {n} neurons (one "
+                         "per neuron, or per channel of an image)")
 
 
 def _scale_rows(layer, gain: np.ndarray, leak: np.ndarray) -> None:
