@@ -30,7 +30,7 @@ class CLIError(click.ClickException):
 
 def _load_model(spec: str) -> object:
     path = Path(spec)
-    if path.suffix.lower() in (".pt", ".pth", ".tflite") or path.exists():
+    if path.suffix.lower() in (".pt", ".pth", ".tflite", ".nir") or path.exists():
         return path
     if ":" not in spec:
         raise CLIError(f"MODEL {spec!r} is neither a file nor 'package.module:name'")
@@ -150,6 +150,8 @@ def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits
     from .convert import CalibrationRequired, convert
 
     model = _load_model(model_spec)
+    spiking = _spiking_options(ptq)  # pops the spiking flags
+    ptq = {**ptq, **spiking}
     arrays = _load_arrays(calib_paths, "calibration")
     calib = None if not arrays else arrays[0] if len(arrays) == 1 else tuple(arrays)
     shape = _parse_shape(example_shape)
@@ -175,10 +177,33 @@ def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits
     return proj, note
 
 
+def _spiking_options(opts: dict) -> dict:
+    """``steps``/``dt``/``spiking`` for ``convert`` from the spiking flags (popped from
+    ``opts``); empty when none was given."""
+    from ..snn.convert import Encoder
+    from ..snn.project import Readout
+    from .convert import SpikingOptions
+    from .ir import DType
+    from .ops.spiking import Reset
+
+    steps, dt = opts.pop("steps", None), opts.pop("dt", None)
+    membrane, reset = opts.pop("membrane", "16"), opts.pop("reset", None)
+    encoder, readout = opts.pop("encoder", None), opts.pop("readout", None)
+    if steps is None and dt is None:
+        return {}
+    spiking = SpikingOptions(membrane=DType.s16 if membrane == "16" else DType.s32,
+                             reset=Reset(reset) if reset else None,
+                             encoder=Encoder(encoder) if encoder else None,
+                             readout=Readout(readout) if readout else None)
+    return {"steps": steps, "dt": dt, "spiking": spiking}
+
+
 def _ptq_options(opts: dict) -> dict:
     """The convert() keywords of the PTQ-quality and budget options that were given."""
     out = {k: v for k, v in opts.items()
            if k in ("bias_correction", "layerwise_calibration", "data_free") and v}
+    out.update((k, opts[k]) for k in ("steps", "dt", "membrane", "reset", "encoder", "readout")
+               if opts.get(k) is not None)
     if opts.get("flash_budget"):
         out["flash_budget"] = opts["flash_budget"]
     if opts.get("budget_board"):
@@ -213,6 +238,18 @@ _common = [
     click.option("--flash-budget", help="choose 8/4-bit weights per layer so that the C "
                  "constants fit, e.g. 20KB (x1000), 16KiB or 20000"),
     click.option("--budget-board", help="the flash budget is this board's flash size"),
+    click.option("--steps", type=click.IntRange(1), help="a spiking network (snnTorch module "
+                 "or .nir file): the time steps T of one inference; --calib then holds "
+                 "[T, N, ...] sequences or static [N, ...] inputs"),
+    click.option("--dt", type=float, help="a .nir file's time step in seconds (required there)"),
+    click.option("--membrane", type=click.Choice(["16", "32"]), default="16", show_default=True,
+                 help="spiking: membrane width in bits"),
+    click.option("--reset", type=click.Choice(["subtract", "zero", "none"]),
+                 help="spiking, .nir: the reset NIR cannot state (default zero)"),
+    click.option("--encoder", type=click.Choice(["rate"]),
+                 help="spiking: rate-code a static input on device"),
+    click.option("--readout", type=click.Choice(["spikes", "count", "first_spike", "membrane"]),
+                 help="spiking: what the model returns (default spikes per step)"),
     click.option("--mst", is_flag=True,
                  help="binary layers with similar output channels compute a channel from "
                       "another's by the weight words where they differ (MST channel reuse)"),

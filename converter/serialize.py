@@ -22,6 +22,7 @@ from .ir import Act, DType, Graph, IRError, Node, QuantParams, Value
 from .layout import Layout
 from .mst_tree import MSTRows
 from .ops.common import Padding
+from .ops.spiking import DecayMode, Reset
 from .project import Project
 
 FORMAT = "firmforge-project/1"
@@ -40,7 +41,7 @@ def _attr(v: object) -> object:
     raise TypeError(f"cannot save attribute of type {type(v).__name__}")
 
 
-_ENUMS = {"Act": Act, "DType": DType}
+_ENUMS = {"Act": Act, "DType": DType, "Reset": Reset, "DecayMode": DecayMode}
 
 
 def _unattr(v: object) -> object:

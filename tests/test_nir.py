@@ -195,3 +195,20 @@ def test_clear_errors(tmp_path):
         import_nir(_one_lif(tau=1e-5), dt=1e-4)
     assert Reset.ZERO is next(n for n in import_nir(_one_lif(), dt=1e-4).nodes
                               if isinstance(n, Lif)).reset
+
+
+def test_cli_converts_a_nir_file(tmp_path):
+    from click.testing import CliRunner
+
+    from firmforge.converter.cli import main
+
+    nir.write(str(tmp_path / "net.nir"), _one_lif())
+    cal = np.where(np.arange(40) >= 5, 0.15, 0.0).astype(np.float32)[:, None, None]
+    np.save(tmp_path / "cal.npy", cal)
+    args = ["convert", str(tmp_path / "net.nir"), "--steps", "40", "--calib",
+            str(tmp_path / "cal.npy"), "-o", str(tmp_path / "out")]
+    res = CliRunner().invoke(main, [*args, "--dt", "1e-4", "--membrane", "32"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "nir.c").is_file() and (tmp_path / "out" / "ff_lif.c").is_file()
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code != 0 and "needs dt" in res.output
