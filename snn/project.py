@@ -134,6 +134,14 @@ class SpikingProject(Project):
         """Every value of every step (IR layout, [B, ...] each), every element from reset."""
         return batched_steps(self.graph, self.time_major_inputs(x))
 
+    def to_nir(self, path, dt: float = 1e-4):
+        """The float network as a NIR graph written to ``path`` (``snn/nir_export.py``),
+        its time constants stated for ``dt`` seconds a step (default snnTorch's 1e-4). NIR
+        cannot state the reset: import it back with ``reset=`` this project's."""
+        from .nir_export import export_nir
+
+        return export_nir(self.float_graph, path, dt=dt)
+
     def spiking_report(self, x: object) -> SpikingReport:
         """Spikes per layer and step, synaptic operations and the energy proxy, averaged over
         the batch elements of ``x`` (``snn/report.py``)."""

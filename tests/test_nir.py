@@ -212,3 +212,35 @@ def test_cli_converts_a_nir_file(tmp_path):
     assert (tmp_path / "out" / "nir.c").is_file() and (tmp_path / "out" / "ff_lif.c").is_file()
     res = CliRunner().invoke(main, args)
     assert res.exit_code != 0 and "needs dt" in res.output
+
+
+@pytest.mark.parametrize("reset,kinds", [("subtract", ("Leaky", "Synaptic", "RLeaky")),
+                                         ("none", ("RLeaky", "Leaky")),
+                                         ("zero", ("Leaky", "Leaky"))])
+def test_export_import_round_trip_keeps_graph_and_quantized_behaviour(reset, kinds, tmp_path):
+    from spiking_nets import _neuron
+
+    rng = np.random.default_rng(len(kinds))
+    torch.manual_seed(len(kinds))
+    sizes = [int(s) for s in rng.integers(5, 30, len(kinds) + 1)]
+    layers = []
+    for k, kind in enumerate(kinds):
+        lin = torch.nn.Linear(sizes[k], sizes[k + 1])
+        with torch.no_grad():
+            lin.weight.mul_(2.5)
+        layers += [lin, _neuron(kind, sizes[k + 1], rng, reset, bool(k % 2))]
+    net = torch.nn.Sequential(*layers)
+    cal = (rng.random((50, 8, sizes[0])) < 0.35).astype(np.float32)
+    proj = convert(net, calibration=cal, steps=50, spiking=SpikingOptions(membrane=DType.s32))
+    path = tmp_path / "net.nir"
+    proj.to_nir(path)
+    back = import_nir(path, dt=1e-4, reset=Reset(reset))
+    assert [n.kind for n in back.nodes] == [n.kind for n in proj.float_graph.nodes]
+    xs = (rng.random((50, 3, sizes[0])) < 0.35).astype(np.float32)
+    for b in range(3):
+        want = run(proj.float_graph, [xs[:, b]])[0][0]
+        assert want.sum() > 0
+        np.testing.assert_array_equal(run(back, [xs[:, b]])[0][0], want)
+    again = convert(str(path), calibration=cal, steps=50, dt=1e-4,
+                    spiking=SpikingOptions(membrane=DType.s32, reset=Reset(reset)))
+    np.testing.assert_array_equal(again.reference(xs), proj.reference(xs))
