@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.firmforge-deps
 JOBS   ?= 2
 
-.PHONY: demo test test-boards test-sanitizers lint bench fuzz mutations venv toolchains clean
+.PHONY: demo test test-boards test-sanitizers test-snn lint bench fuzz mutations venv toolchains clean
 
 # Debian packages of the cross compilers and emulators (see ../shared/docs/TOOLCHAINS.md).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
@@ -50,6 +50,11 @@ test-boards: $(STAMP) toolchains
 # UndefinedBehaviorSanitizer on 8 random shapes each, over 1,000 in all. CI runs it.
 test-sanitizers: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests/test_sanitizers.py --full-tables
+
+# The spiking MNIST CNN: trained (about 10 minutes on two cores, cached), then its accuracy in
+# float snnTorch and in fixed point, and the C against the reference. CI runs it.
+test-snn: $(STAMP)
+	$(PY) -m pytest -q tests/test_mnist_snn.py --snn-mnist
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -149,17 +149,22 @@ class SpikingProject(Project):
 
 
 def batched_steps(graph: Graph, q: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """See ``batched_steps_with_state``: every value of every step."""
+    return [values for values, _ in batched_steps_with_state(graph, q)]
+
+
+def batched_steps_with_state(graph: Graph, q: np.ndarray):
     """The reference of T steps for B independent sequences at once: each op's ``ref`` on the
     whole batch, with one state row per sequence (every op of a spiking graph computes its
     rows independently, so this is ``reference.run`` of each sequence alone, B times faster;
-    tests/test_spiking.py checks the two agree). Returns every value of every step."""
+    tests/test_spiking.py checks the two agree). Yields, per step, every value and the state
+    after it."""
     t_steps, b = q.shape[:2]
     state = {}
     for node in graph.nodes:
         if isinstance(node, Stateful):
             for v, a in zip(node.state, node.initial_state(), strict=True):
                 state[v.name] = np.repeat(a, b, axis=0)
-    steps = []
     for t in range(t_steps):
         env = {id(graph.inputs[0]): q[t]}
         for node in graph.nodes:
@@ -170,5 +175,4 @@ def batched_steps(graph: Graph, q: np.ndarray) -> list[dict[str, np.ndarray]]:
             else:
                 outs = node.ref(args)
             env.update((id(v), y) for v, y in zip(node.outputs, outs, strict=True))
-        steps.append({v.name: env[id(v)] for v in graph.values() if id(v) in env})
-    return steps
+        yield {v.name: env[id(v)] for v in graph.values() if id(v) in env}, state

@@ -9,7 +9,9 @@ then already the current, never requantized (``ops/synapse.py``), and
     threshold_q[o] = round(thr[o] / s[o])        w_rec_q[o, j] = round(W_rec[o, j] / s[o])
     bias_q[o]      = round(b[o] / s[o])
 
-The weight scale is the smallest that fits every int8 weight of row o, feed-forward and
+The membrane's units are 2^k times finer than one weight step (``_fine_shift``: the current
+is the synaptic sum times 2^k), so that the threshold and the decay's rounding are fine; the
+weight scale is the smallest that fits every int8 weight of row o, feed-forward and
 recurrent, and keeps the threshold within a quarter of the membrane's range R:
 ``s_w[o] = max(max|w[o]| / 127, max|W_rec[o]| / (127 s_x), thr[o] / (s_x R / 4))``. Max pooling commutes
 with a positive per-channel scale, so it pools the s32 current exactly.
@@ -38,7 +40,7 @@ from firmforge.converter.ops.encode import LEVELS, RateEncode
 from firmforge.converter.ops.pool import MaxPool2d
 from firmforge.converter.ops.shape import Reshape
 from firmforge.converter.ops.spiking import Q15_ONE, DecayMode, Lif
-from firmforge.converter.ops.synapse import Conv2dCurrent, DenseCurrent
+from firmforge.converter.ops.synapse import MAX_SHIFT, Conv2dCurrent, DenseCurrent
 from firmforge.converter.reference import initial_state, run
 
 WEIGHT_MAX = 127
@@ -130,6 +132,7 @@ def _integer_graph(fg: Graph, cal: np.ndarray, membrane: DType, decay, spike_inp
     g = Graph(fg.name, [], [x], [])
     decays: list[DecayChoice] = []
     lif_of_current = _neuron_of_current(fg)
+    peaks = float_peaks(fg, cal)
     for node in fg.nodes:
         ins = [vmap.get(id(v), v) for v in node.inputs]
         if isinstance(node, (Dense, Conv2d)) and type(node) in (Dense, Conv2d):
@@ -137,7 +140,7 @@ def _integer_graph(fg: Graph, cal: np.ndarray, membrane: DType, decay, spike_inp
             if lif is None:
                 raise SpikingQuantizationError(f"{node.name}: a synaptic layer must feed a "
                                                "neuron layer (through pools and reshapes only)")
-            new, scales = _synapse(node, ins[0], lif, membrane)
+            new, scales = _synapse(node, ins[0], lif, membrane, peaks)
             scale_of[id(node.y)] = scales
         elif isinstance(node, MaxPool2d) and id(node.x) in scale_of:
             new = _rebuild(node, ins[:1], DType.s32)
@@ -197,7 +200,8 @@ def _param(v: Value, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(v.data, np.float64).reshape(-1), (n,))
 
 
-def _synapse(node: Node, x: Value, lif: Lif, membrane: DType) -> tuple[Node, np.ndarray]:
+def _synapse(node: Node, x: Value, lif: Lif, membrane: DType, peaks: dict[str, float]
+             ) -> tuple[Node, np.ndarray]:
     w = np.asarray(node.inputs[1].data, np.float64)
     b = np.asarray(node.inputs[2].data, np.float64)
     rows = w.reshape(w.shape[0], -1)
@@ -212,7 +216,9 @@ def _synapse(node: Node, x: Value, lif: Lif, membrane: DType) -> tuple[Node, np.
     s_w = np.where(need > 0, need, 1.0).astype(np.float32).astype(np.float64)
     shape = (-1,) + (1,) * (w.ndim - 1)
     wq = np.clip(np.rint(w / s_w.reshape(shape)), -WEIGHT_MAX, WEIGHT_MAX).astype(np.int8)
-    scale = s_x * s_w
+    shift = _fine_shift(lif, wq, s_x * s_w, 1 if x.dtype is DType.u1 else 255, membrane,
+                        peaks.get(lif.name, 0.0))
+    scale = s_x * s_w / (1 << shift)
     bq = np.rint(b / scale)
     if np.any(np.abs(bq) > (1 << 30)):
         raise SpikingQuantizationError(f"{node.name}: the bias is beyond 2^30 membrane units")
@@ -221,10 +227,44 @@ def _synapse(node: Node, x: Value, lif: Lif, membrane: DType) -> tuple[Node, np.
     bv = const(f"{node.inputs[2].name}.q", bq.astype(np.int32), DType.s32)
     cls = DenseCurrent if isinstance(node, Dense) else Conv2dCurrent
     attrs = {k: v for k, v in node.attrs.items() if k != "act"}
-    new = cls(name=node.name, inputs=[x, wv, bv], outputs=[], **attrs)
+    new = cls(name=node.name, inputs=[x, wv, bv], outputs=[], shift=shift, **attrs)
     (out_shape, dt), = new.infer()
     new.outputs = [Value(node.y.name, out_shape, dt)]
     return new, scale
+
+
+def float_peaks(fg: Graph, cal: np.ndarray) -> dict[str, float]:
+    """The largest |membrane| (or |synaptic current|) of each Lif of the float graph over the
+    calibration sequences [T, N, ...], every sequence from reset (one state row each)."""
+    from .project import batched_steps_with_state
+
+    peaks: dict[str, float] = {}
+    owners = {s.name: n.name for n in fg.nodes if isinstance(n, Lif) for s in n.state}
+    for _, state in batched_steps_with_state(fg, cal):
+        for name, a in state.items():
+            if name in owners:
+                peaks[owners[name]] = max(peaks.get(owners[name], 0.0), float(np.abs(a).max()))
+    return peaks
+
+
+def _fine_shift(lif: Lif, wq: np.ndarray, coarse: np.ndarray, span: int,
+                membrane: DType, peak: float) -> int:
+    """The k of membrane units 2^k times finer than one weight step: the most that keeps the
+    threshold within a quarter of the membrane's range and the largest current in int32. One
+    weight step per unit would leave a threshold of a few dozen units, and the decay's
+    rounding (half a unit a step) a visible error. Recurrent layers keep k = 0: their int8
+    recurrent weights are in membrane units."""
+    if lif.recurrent:
+        return 0
+    thr = float(np.max(_param(lif.threshold, len(coarse)) / coarse))
+    top = peak / float(np.min(coarse))  # the calibration's largest membrane, coarse units
+    worst = float(np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1).max()) * span
+    k = 0
+    while (k < MAX_SHIFT and thr * 2 ** (k + 1) <= membrane.qmax // 4
+           and top * 2 ** (k + 1) <= membrane.qmax // 2
+           and worst * 2 ** (k + 1) * 2 < 2 ** 31):
+        k += 1
+    return k
 
 
 def _decay_choice(name: str, factors: list[np.ndarray], want: DecayMode | None

@@ -25,6 +25,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "200 per fast path on the DSP boards and 50 drawn per row on AVR "
                           "(`make test-boards`), under ASan/UBSan 8 per row "
                           "(`make test-sanitizers`); CI runs both")
+    parser.addoption("--snn-mnist", action="store_true",
+                     help="train the spiking MNIST CNN (about 10 minutes on two cores) and "
+                          "check its accuracy in float and in C (`make test-snn`; CI runs it)")
+
+
+def pytest_ignore_collect(collection_path, config: pytest.Config) -> bool | None:
+    """The spiking MNIST training runs in its own CI step (`make test-snn`), not in `make
+    test`, which it would stretch past its time budget."""
+    if collection_path.name == "test_mnist_snn.py" and not config.getoption("--snn-mnist"):
+        return True
+    return None
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

@@ -52,7 +52,7 @@ def _dense(spikes: bool, events: bool = True):
     def build(rng):
         rows, k, o = int(rng.integers(1, 4)), int(rng.integers(1, 70)), int(rng.integers(1, 40))
         return single(DenseCurrent, "fc", [_x(rng, (1, rows, k), spikes), *_wb(rng, (o, k))],
-                      None, events=events)
+                      None, events=events, shift=int(rng.integers(0, 6)))
     return build
 
 
@@ -65,7 +65,7 @@ def _conv(spikes: bool):
         stride = tuple(int(s) for s in rng.integers(1, 3, 2))
         return single(Conv2dCurrent, "conv", [_x(rng, (1, h, w, c), spikes),
                                               *_wb(rng, (o, kh, kw, c))], None,
-                      stride=stride, padding=pad, dilation=(1, 1))
+                      stride=stride, padding=pad, dilation=(1, 1), shift=int(rng.integers(0, 6)))
     return build
 
 

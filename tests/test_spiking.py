@@ -179,5 +179,17 @@ def test_membrane_overflow_names_the_layer():
     with pytest.raises(ConversionError, match=r"leaky.lif: the membrane reaches .* s16"):
         convert(net, calibration=cal, steps=40)
     proj = convert(net, calibration=cal, steps=40, spiking=SpikingOptions(membrane=DType.s32))
-    assert proj.membrane_peaks["leaky.lif"] == 40 * 50 * 127
+    fc = proj.graph.nodes[0]
+    assert proj.membrane_peaks["leaky.lif"] == 40 * 50 * 127 * (1 << fc.shift)
     np.testing.assert_array_equal(proj.run_host(cal[:, :1]), proj.reference(cal[:, :1]))
+
+
+@pytest.mark.parametrize("board", ["qemu-mps2-an386", "qemu-riscv32-virt"])
+def test_emulated_boards_spike_like_the_reference(board, tmp_path):
+    net, n_in = random_mlp(2, depth=2)
+    cal = _rates((STEPS, 8, n_in), 20)
+    proj = convert(net, calibration=cal, steps=STEPS)
+    fw = proj.build(board, tmp_path / board, cal[:, :1])
+    run_ = fw.run()
+    assert run_.equal and np.asarray(run_.outputs).sum() > 0
+    assert len(run_.counts) == STEPS and min(run_.counts) > 0  # instructions per step

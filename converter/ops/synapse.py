@@ -1,11 +1,13 @@
 """Synaptic layers of an integer spiking network: the input current of a ``Lif`` layer.
 
 A spiking layer never requantizes its synaptic sum: the sum itself is the current, in units of
-the neuron layer's membrane scale ``s[o] = s_x * s_w[o]`` (``snn/quantize.py`` makes the
-threshold and the recurrent weights share those units), so the current is exact:
+the neuron layer's membrane scale ``s[o] = s_x * s_w[o] / 2^shift`` (``snn/quantize.py`` makes
+the threshold and the recurrent weights share those units; ``shift`` gives the membrane finer
+steps than one weight, so that thresholds and the decay's rounding are fine), so the current
+is exact:
 
-    DenseCurrent:   I[..., o]      = b[o] + sum_k (x[..., k] - z_x) * w[o, k]
-    Conv2dCurrent:  I[n, y, x, o]  = b[o] + sum_{ky, kx, i} (x[n, y*sy - pt + ky*dy,
+    DenseCurrent:   I[..., o]      = b[o] + 2^shift sum_k (x[..., k] - z_x) * w[o, k]
+    Conv2dCurrent:  I[n, y, x, o]  = b[o] + 2^shift sum_{ky, kx, i} (x[n, y*sy - pt + ky*dy,
                                             x*sx - pl + kx*dx, i] - z_x) * w[o, ky, kx, i]
 
 with int8 weights, an s32 bias and an s32 current. The input ``x`` is spikes (u1, 0/1, no zero
@@ -24,8 +26,7 @@ from ..ir import DType, IRError, Node, QuantRule
 from .conv import Conv2d
 from .dense import Dense
 
-# |sum| <= depth * 255 * 127 + |b| must stay inside int32 for every input
-SPIKE_DEPTH_LIMIT = ((1 << 31) - 1) // (2 * 255 * 127)
+MAX_SHIFT = 16
 
 
 def _check(node: Node, depth: int) -> None:
@@ -37,11 +38,14 @@ def _check(node: Node, depth: int) -> None:
         raise IRError(f"{node.name}: int8 input {x.name} needs quantization parameters")
     if w.dtype is not DType.s8 or not w.is_const or b.dtype is not DType.s32 or not b.is_const:
         raise IRError(f"{node.name}: a synaptic layer has constant s8 weights and an s32 bias")
-    if depth > SPIKE_DEPTH_LIMIT:
-        raise IRError(f"{node.name}: {depth} inputs per output could overflow the int32 "
-                      f"current (at most {SPIKE_DEPTH_LIMIT})")
-    if np.any(np.abs(b.data.astype(np.int64)) > (1 << 30)):
-        raise IRError(f"{node.name}: bias beyond 2^30 could overflow the int32 current")
+    if not 0 <= node.shift <= MAX_SHIFT:
+        raise IRError(f"{node.name}: shift {node.shift} is not in [0, {MAX_SHIFT}]")
+    span = 1 if x.dtype is DType.u1 else 255
+    worst = int(np.abs(w.data.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1).max()) \
+        * span * (1 << node.shift) + int(np.abs(b.data.astype(np.int64)).max(initial=0))
+    if worst >= 1 << 31:
+        raise IRError(f"{node.name}: the current could reach {worst}, beyond int32 (fewer "
+                      "inputs, smaller weights or a smaller shift)")
 
 
 def _zero_point(node: Node) -> int:
@@ -56,6 +60,7 @@ class DenseCurrent(Dense):
     that spiked are read); False scans every weight (the same sums; for comparison)."""
 
     events: bool = True
+    shift: int = 0
     quant_rule: ClassVar[QuantRule] = QuantRule.NONE
 
     def infer(self):
@@ -66,7 +71,7 @@ class DenseCurrent(Dense):
     def ref(self, xs):
         x, w, b = xs
         acc = (x.astype(np.int64) - _zero_point(self)) @ w.T.astype(np.int64)
-        return [(acc + b.astype(np.int64)).astype(np.int32)]
+        return [(acc * (1 << self.shift) + b.astype(np.int64)).astype(np.int32)]
 
 
 @dataclass(eq=False, kw_only=True, repr=False)
@@ -74,6 +79,7 @@ class Conv2dCurrent(Conv2d):
     """Inputs ``[x (N, H, W, C) u1 or s8, w (O, KH, KW, C) s8, b (O,) s32]``; output the s32
     current (N, OH, OW, O). One group."""
 
+    shift: int = 0
     quant_rule: ClassVar[QuantRule] = QuantRule.NONE
 
     def infer(self):
@@ -87,5 +93,5 @@ class Conv2dCurrent(Conv2d):
         x, w, b = xs
         zp = _zero_point(self)
         patches, wt = self._patches(x, w.astype(np.int64), zp)
-        acc = self._grouped_dot(patches.astype(np.int64) - zp, wt) + b.astype(np.int64)
-        return [acc.astype(np.int32)]
+        acc = self._grouped_dot(patches.astype(np.int64) - zp, wt)
+        return [(acc * (1 << self.shift) + b.astype(np.int64)).astype(np.int32)]

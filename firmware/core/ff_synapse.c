@@ -14,7 +14,7 @@ void ff_dense_u1_s8_s32(FF_CONST ff_dense_current_params *p, const uint8_t *x,
         int32_t *out = y + (ptrdiff_t)r * o_count;
         const ptrdiff_t first = (ptrdiff_t)r * k_count; /* bit index of the row's input 0 */
         for (int32_t o = 0; o < o_count; o++) {
-            out[o] = bias[o];
+            out[o] = 0;
         }
         int32_t k = 0;
         while (k < k_count) {
@@ -31,6 +31,9 @@ void ff_dense_u1_s8_s32(FF_CONST ff_dense_current_params *p, const uint8_t *x,
             }
             k++;
         }
+        for (int32_t o = 0; o < o_count; o++) {
+            out[o] = bias[o] + out[o] * p->scale;
+        }
     }
 }
 
@@ -41,11 +44,11 @@ void ff_dense_u1_s8_s32_scan(FF_CONST ff_dense_current_params *p, const uint8_t 
         const ptrdiff_t first = (ptrdiff_t)r * k_count;
         for (int32_t o = 0; o < o_count; o++) {
             FF_CONST int8_t *row = w + (ptrdiff_t)o * k_count;
-            int32_t acc = bias[o];
+            int32_t acc = 0;
             for (int32_t k = 0; k < k_count; k++) {
                 acc += spike_at(x, first + k) * row[k];
             }
-            y[(ptrdiff_t)r * o_count + o] = acc;
+            y[(ptrdiff_t)r * o_count + o] = bias[o] + acc * p->scale;
         }
     }
 }
@@ -57,11 +60,11 @@ void ff_dense_s8_s8_s32(FF_CONST ff_dense_current_params *p, const int8_t *x,
         const int8_t *in = x + (ptrdiff_t)r * k_count;
         for (int32_t o = 0; o < o_count; o++) {
             FF_CONST int8_t *row = w + (ptrdiff_t)o * k_count;
-            int32_t acc = bias[o];
+            int32_t acc = 0;
             for (int32_t k = 0; k < k_count; k++) {
                 acc += (in[k] + p->input_offset) * row[k];
             }
-            y[(ptrdiff_t)r * o_count + o] = acc;
+            y[(ptrdiff_t)r * o_count + o] = bias[o] + acc * p->scale;
         }
     }
 }
@@ -76,7 +79,7 @@ static FF_INLINE_BODY void conv(FF_CONST ff_conv_current_params *p, const void *
             for (int32_t ox = 0; ox < p->out_w; ox++) {
                 int32_t *out = y + (((ptrdiff_t)n * p->out_h + oy) * p->out_w + ox) * p->out_c;
                 for (int32_t o = 0; o < p->out_c; o++) {
-                    out[o] = bias[o];
+                    out[o] = 0;
                 }
                 for (int32_t ky = 0; ky < p->k_h; ky++) {
                     const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
@@ -106,6 +109,9 @@ static FF_INLINE_BODY void conv(FF_CONST ff_conv_current_params *p, const void *
                             }
                         }
                     }
+                }
+                for (int32_t o = 0; o < p->out_c; o++) {
+                    out[o] = bias[o] + out[o] * p->scale;
                 }
             }
         }

@@ -70,7 +70,7 @@ def _dense_current(node: DenseCurrent, ctx: EmitContext) -> None:
     o, k = w.shape
     offset = 0 if x.dtype is DType.u1 else -int(np.asarray(x.quant.zp).reshape(-1)[0])
     p = ctx.params(rows=x.size // x.shape[0] // k, inputs=k, outputs=o,  # rows per call
-                   input_offset=offset)
+                   input_offset=offset, scale=1 << node.shift)
     if x.dtype is DType.u1 and node.events:
         weights = ctx.array("w_t", np.ascontiguousarray(w.data.T), "int8_t",
                             f"{w.name} transposed: one row of {o} outputs per input")
@@ -98,5 +98,6 @@ def _conv_current(node: Conv2dCurrent, ctx: EmitContext) -> None:
         batches=1, in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, out_c=o,  # one sample a call
         k_h=w.shape[1], k_w=w.shape[2], stride_h=node.stride[0], stride_w=node.stride[1],
         dilation_h=node.dilation[0], dilation_w=node.dilation[1],
-        pad_top=node.padding.top, pad_left=node.padding.left, input_offset=offset)
+        pad_top=node.padding.top, pad_left=node.padding.left, input_offset=offset,
+        scale=1 << node.shift)
     ctx.call_kernel(p, ctx.ptr(x), ctx.const(w), ctx.const(b), ctx.ptr(node.y))
