@@ -41,7 +41,6 @@ from firmforge.converter.ops.pool import MaxPool2d
 from firmforge.converter.ops.shape import Reshape
 from firmforge.converter.ops.spiking import Q15_ONE, DecayMode, Lif
 from firmforge.converter.ops.synapse import MAX_SHIFT, Conv2dCurrent, DenseCurrent
-from firmforge.converter.reference import initial_state, run
 
 WEIGHT_MAX = 127
 
@@ -321,15 +320,13 @@ def _neuron(node: Lif, current: Value, scale: np.ndarray, membrane: DType,
 def _check_membranes(g: Graph, xs: np.ndarray, membrane: DType) -> dict[str, int]:
     """Run every calibration sequence through ``g`` from the reset state; the largest |state|
     of each layer, and an error where it reaches the chosen width (the kernels saturate)."""
+    from .project import batched_steps_with_state
+
     peaks = {n.name: 0 for n in g.nodes if isinstance(n, Lif)}
     owners = {s.name: n.name for n in g.nodes if isinstance(n, Lif) for s in n.state}
-    for i in range(xs.shape[1]):
-        state = initial_state(g)
-        for t in range(xs.shape[0]):
-            run(g, [xs[t, i:i + 1]], state=state)
-            for name, a in state.items():
-                if name not in owners:  # an encoder's generator state
-                    continue
+    for _, state in batched_steps_with_state(g, xs):
+        for name, a in state.items():
+            if name in owners:  # not an encoder's generator state
                 layer = owners[name]
                 peaks[layer] = max(peaks[layer], int(np.abs(a.astype(np.int64)).max()))
     for layer, peak in peaks.items():
