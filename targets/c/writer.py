@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ...converter.ir import DType, Graph, IRError, Stateful, reset_value
+from ...converter.ops.spiking import Lif
 from ...converter.plan import MemoryPlan, Storage, plan_memory
 from .boundary import io_count, io_ctype
 from .context import ConstArray, EmitContext, c_identifier, c_literal
@@ -123,6 +124,8 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False,
     protos = [proto + ";"]
     if graph.stateful:
         protos.append(f"void {prefix}_reset(void);")
+    if spiking(graph) and not trace:
+        protos.append(_steps_prototype(graph, prefix) + ";")
     weights = _weights_c(prefix, ctx.arrays)
     const_bytes = sum(a.data.size * _CTYPE_BYTES[a.ctype] for a in ctx.arrays)
     files = {
@@ -132,6 +135,34 @@ def generate(graph: Graph, name: str | None = None, *, trace: bool = False,
     }
     return CSources(prefix, files, protos, plan, const_bytes, sorted(ctx.headers),
                     layout if trace else None)
+
+
+def spiking(graph: Graph) -> bool:
+    """A time-stepped spiking model (any Lif layer): its C has ``<prefix>_run_steps``."""
+    return any(isinstance(n, Lif) for n in graph.nodes)
+
+
+def _steps_prototype(graph: Graph, prefix: str) -> str:
+    args = []
+    for kind, vals, const in (("in", graph.inputs, "const "), ("out", graph.outputs, "")):
+        for i, v in enumerate(vals):
+            args.append(f"{const}{io_ctype(v)} *{kind if len(vals) == 1 else f'{kind}{i}'}")
+    return f"void {prefix}_run_steps({', '.join(args)}, int32_t steps)"
+
+
+def _steps_c(graph: Graph, prefix: str) -> list[str]:
+    """``<prefix>_run_steps``: a new sequence (reset), then ``steps`` runs, time step t reading
+    the t-th sample of each input and writing the t-th of each output."""
+    up = prefix.upper()
+    calls = []
+    for kind, vals in (("in", graph.inputs), ("out", graph.outputs)):
+        for i in range(len(vals)):
+            nm, tag = (kind, kind.upper() + "PUT") if len(vals) == 1 else \
+                (f"{kind}{i}", f"{kind.upper()}PUT{i}")
+            calls.append(f"{nm} + (int32_t)t * {up}_{tag}_SIZE")
+    return [_steps_prototype(graph, prefix) + " {", f"    {prefix}_reset();",
+            "    for (int32_t t = 0; t < steps; ++t) {",
+            f"        {prefix}_run({', '.join(calls)});", "    }", "}", ""]
 
 
 def _arena_check(node, step: int, plan: MemoryPlan) -> list[str]:
@@ -182,6 +213,10 @@ def _header(graph: Graph, prefix: str, plan: MemoryPlan, proto: str) -> str:
                 lines.append(f"#define {up}_{tag}_SCALE {float(np.float32(v.quant.s))!r}f")
                 lines.append(f"#define {up}_{tag}_ZERO_POINT {v.quant.zp}")
     lines += [f"#define {up}_ARENA_SIZE {plan.arena_size}"]
+    if spiking(graph):
+        lines += ["", "/* A spiking model, one time step per run: runs `steps` time steps of a new",
+                  "   sequence (reset first); in and out hold `steps` samples each, time-major. */",
+                  _steps_prototype(graph, prefix) + ";"]
     if graph.stateful:
         lines += [f"#define {up}_STATE_SIZE {plan.state_size}", "",
                   "/* Restores the model's state (recurrent and variable tensors) to its initial",
@@ -230,6 +265,8 @@ def _model_c(graph: Graph, prefix: str, plan: MemoryPlan, ctx: EmitContext, prot
     if check_arena:  # the arena addressable again between runs
         out.append(f"    ASAN_UNPOISON_MEMORY_REGION(arena, {max(plan.arena_size, 1)});")
     out += ["}", ""]
+    if spiking(graph) and "_run_trace(" not in proto:
+        out += _steps_c(graph, prefix)
     return "\n".join(out)
 
 
