@@ -5,10 +5,10 @@ The input is rate-coded by firmforge's encoder (``converter/ops/encode.py``): ev
 pixel spikes when the next number of a xorshift32 stream (restarted for every image) is below
 its intensity, so P(spike) = pixel / 256. Training draws the same stream, so the network
 learns on exactly the spike trains the C code will produce. Network (snnTorch, one step per
-call): Conv2d(1, 12, 5) -> MaxPool2d(2) -> Leaky -> Conv2d(12, 32, 5) -> MaxPool2d(2) -> Leaky ->
-Flatten -> Linear(512, 10) -> Leaky, fast-sigmoid surrogate, rate (spike count) cross-entropy,
-Adam with a cosine schedule over 15 epochs, images shifted by up to 2 pixels; the class is the
-output neuron with the most spikes.
+call): Conv2d(1, 16, 5) -> MaxPool2d(2) -> Leaky -> Conv2d(16, 32, 5) -> MaxPool2d(2) ->
+Leaky -> Flatten -> Linear(512, 128) -> Leaky -> Linear(128, 10) -> Leaky, fast-sigmoid
+surrogate, rate (spike count) cross-entropy, Adam with a cosine schedule over 15 epochs,
+images shifted by up to 2 pixels; the class is the output neuron with the most spikes.
 
     .venv/bin/python examples/mnist_snn.py      # train (cached), convert, compare float/C
 """
@@ -45,11 +45,13 @@ CACHE = Path.home() / ".cache" / "firmforge"
 
 def make_net() -> nn.Sequential:
     grad = surrogate.fast_sigmoid(slope=25)
-    return nn.Sequential(nn.Conv2d(1, 12, 5), nn.MaxPool2d(2),
+    return nn.Sequential(nn.Conv2d(1, 16, 5), nn.MaxPool2d(2),
                          snn.Leaky(beta=BETA, spike_grad=grad, init_hidden=True),
-                         nn.Conv2d(12, 32, 5), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 5), nn.MaxPool2d(2),
                          snn.Leaky(beta=BETA, spike_grad=grad, init_hidden=True),
-                         nn.Flatten(), nn.Linear(32 * 4 * 4, 10),
+                         nn.Flatten(), nn.Linear(32 * 4 * 4, 128),
+                         snn.Leaky(beta=BETA, spike_grad=grad, init_hidden=True),
+                         nn.Linear(128, 10),
                          snn.Leaky(beta=BETA, spike_grad=grad, init_hidden=True))
 
 
@@ -93,8 +95,8 @@ def snn_accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray, steps: int = STEP
 def train_snn(x: np.ndarray, y: np.ndarray, epochs: int = EPOCHS, steps: int = STEPS,
               seed: int = SEED, progress: bool = True) -> nn.Sequential:
     """Train (or load from the cache, keyed by the settings and the data) the network."""
-    key = hashlib.sha256(f"{epochs} {steps} {seed} {BETA} v2 shift cosine".encode() + x[:64].tobytes()
-                         ).hexdigest()[:16]
+    tag = f"{epochs} {steps} {seed} {BETA} v3 16-32-128 shift cosine"
+    key = hashlib.sha256(tag.encode() + x[:64].tobytes()).hexdigest()[:16]
     path = CACHE / f"mnist_snn_{key}.pt"
     net = make_net()
     if path.exists():

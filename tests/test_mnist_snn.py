@@ -1,9 +1,7 @@
-"""MNIST with a spiking CNN (examples/mnist_snn.py), on the shared 8,000 / 2,000 split, rate
-coded with T = 25 steps: the fixed point (s16 membranes, the rate encoder on device) within
-0.5 points of float snnTorch on the held-back images, and the C equal to the reference.
-Measured: 97.05 % in float and 97.05 % in fixed point. The issue's bar is 97.5 % in float;
-this network does not reach it yet, so the test holds the measured level (96.5 %) and the
-0.5-point one. Runs under `make test-snn` (--snn-mnist): the training takes minutes."""
+"""MNIST with a spiking CNN (examples/mnist_snn.py), on the shared 8,000 / 2,000 split: rate
+coded with T = 25 steps, at least 97.5 % on the held-back images in float snnTorch, the fixed
+point (s16 membranes, the rate encoder on device) within 0.5 points of it, and the C equal to
+the reference. Runs under `make test-snn` (--snn-mnist): the training takes minutes."""
 
 import numpy as np
 import pytest
@@ -35,6 +33,6 @@ def test_spiking_cnn_accuracy_float_and_fixed_point(trained):
                                           readout=Readout.COUNT))
     counts = proj.reference(x_te)
     acc_fixed = float((counts.argmax(1) == y_te).mean())
-    assert acc_float >= 0.965, acc_float
+    assert acc_float >= 0.975, acc_float
     assert abs(acc_fixed - acc_float) <= 0.005, (acc_float, acc_fixed)
     np.testing.assert_array_equal(proj.run_host(x_te[:100]), counts[:100])
