@@ -266,14 +266,15 @@ def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
 
 
 def _checked(proj: Project, storage: StorageOption, mst: bool = False) -> Project:
-    try:  # the weights' storage, among what the project's backend runs
+    try:
+        # the weights' storage, among what the project's backend runs (asking a backend may
+        # compute a node's multipliers: a degenerate model fails here, before sources())
         proj.graph = choose_storage(proj.graph, proj.backend.runs, storage)
         if mst:
             proj.graph = mst_reuse(proj.graph, proj.backend.runs)
+        proj.sources()  # every op must have a C kernel before the user gets a project
     except StorageError as e:
         raise ConversionError(str(e)) from e
-    try:
-        proj.sources()  # every op must have a C kernel before the user gets a project
     except (NotImplementedError, IRError) as e:
         raise ConversionError(f"cannot generate C for this model: {e}") from e
     except MultiplierError as e:  # e.g. float weights near 1e38 calibrated to an int8 output

@@ -259,6 +259,30 @@ def test_float_weights_near_float_max_are_refused():
         convert(data, calibration=x, progress=False)
 
 
+def test_float_weight_near_float_max_in_a_sparse_candidate():
+    """make fuzz (CI): the same huge weight in a one-channel float CONV_2D rounds every other
+    weight of the channel to 0, so the storage pass asked the C backend about sparse formats;
+    the sparse kernel's multiplier check raised MultiplierError there, before the check that
+    turns it into a ConversionError."""
+    conv = next(c for c in tc.float_cases() if c.name == "float_conv0").model
+
+    def huge_weight(m):
+        sub = m.subgraphs[0]
+        op = sub.operators[0]
+        op.builtinOptions.fusedActivationFunction = 1  # RELU
+        w = sub.tensors[op.inputs[1]]
+        assert w.shape[0] == 1
+        data = np.frombuffer(bytes(m.buffers[w.buffer].data), np.float32).copy()
+        data[0] = -2.2e38
+        m.buffers[w.buffer].data = data.view(np.uint8)
+
+    data = tc.rewrite(conv, huge_weight)
+    shape = load_tflite(data).graph.inputs[0].shape
+    x = np.random.default_rng(0).uniform(0, 1, (8, *shape[1:])).astype(np.float32)
+    with pytest.raises(ConversionError, match="too large for a 32-bit shift"):
+        convert(data, calibration=x, progress=False)
+
+
 def test_convert_takes_bytes(shared):
     data = (shared / "models" / "mlperf-tiny" / "kws_ref_model.tflite").read_bytes()
     proj = convert(data)
