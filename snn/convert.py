@@ -19,6 +19,11 @@ from firmforge.converter.layout import Layout
 from firmforge.converter.ops.encode import RateEncode
 from firmforge.converter.ops.spiking import DecayMode, Lif, Reset
 from firmforge.converter.passes import FLOAT_PIPELINE, run_passes
+from firmforge.converter.passes.fold_linear import (
+    PoolFoldError,
+    fold_avg_pool_strict,
+    fold_dense_chain,
+)
 
 from .project import Readout, SpikingProject
 from .quantize import SpikingQuantizationError, quantize_spiking
@@ -96,10 +101,10 @@ def convert_spiking(model: object, example_input: object = None, calibration: ob
     elif encoder is not None and not isinstance(encoder, Encoder):
         raise ConversionError(f"encoder must be an Encoder, got {encoder!r}")
     try:
-        fgraph = run_passes(fgraph, FLOAT_PIPELINE)
+        fgraph = fold_dense_chain(fold_avg_pool_strict(run_passes(fgraph, FLOAT_PIPELINE)))
         q = quantize_spiking(fgraph, cal, membrane=membrane, decay=decay,
                              spike_input=spike_input)
-    except (SpikingQuantizationError, IRError) as e:
+    except (SpikingQuantizationError, PoolFoldError, IRError) as e:
         raise ConversionError(str(e)) from e
     out_layout = layout_of(len(q.graph.outputs[0].shape))
     return SpikingProject(fgraph.name, q.graph, fgraph, [layout], [out_layout], steps=steps,
