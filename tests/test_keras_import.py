@@ -301,3 +301,21 @@ def test_merging_functional_model_is_refused(tmp_path):
     config["config"]["layers"][2]["inbound_nodes"] = [[["inp", 0, 0, {}], ["dense_0", 0, 0, {}]]]
     with pytest.raises(UnsupportedKerasError, match=r"'dense_1' .* reads 2 tensors"):
         load_keras(_files(tmp_path, config, _weights()))
+
+
+def test_same_int8_model_as_the_torch_frontend(tmp_path):
+    """A PyTorch MLP and its Keras twin (kernel = weight.T) quantize to the same bytes: the
+    kernel transpose and the layer semantics agree across frontends."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
+                          nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 5),
+                          nn.Softmax(dim=1)).eval()
+    weights = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+               for m in model if isinstance(m, nn.Linear)]
+    x = _inputs(300, seed=9)
+    keras = convert(_files(tmp_path, _sequential(), weights), calibration=x, progress=False)
+    torch_proj = convert(model, calibration=x, progress=False)
+    np.testing.assert_array_equal(keras.reference(x), torch_proj.reference(x))
