@@ -184,6 +184,10 @@ def _load_path(path: Path) -> object:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e:  # any unpickling failure means a bad file
             raise ConversionError(f"{path} is not a model saved with torch.save(model): {e}") from e
+    if suffix == ".keras":
+        raise ConversionError(f"{path}: Keras 3 .keras archives are not read; give a model "
+                              "saved with model.save('model.h5'), or (model.to_json(), weights "
+                              "saved with save_weights to .h5)")
     raise ConversionError(f"{path}: unsupported model file type {suffix!r} "
                           "(expected .pt, .tflite or a Keras .h5)")
 

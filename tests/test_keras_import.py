@@ -319,3 +319,40 @@ def test_same_int8_model_as_the_torch_frontend(tmp_path):
     keras = convert(_files(tmp_path, _sequential(), weights), calibration=x, progress=False)
     torch_proj = convert(model, calibration=x, progress=False)
     np.testing.assert_array_equal(keras.reference(x), torch_proj.reference(x))
+
+
+def test_dense_without_bias(tmp_path):
+    weights = _weights(11)
+    config = _sequential()
+    config["config"]["layers"][2]["config"]["use_bias"] = False
+    js, h5 = _files(tmp_path, config, weights)
+    with h5py.File(h5, "a") as f:
+        del f["dense_1/dense_1/bias:0"]
+        f["dense_1"].attrs["weight_names"] = np.array([b"dense_1/kernel:0"])
+    weights[1] = (weights[1][0], np.zeros_like(weights[1][1]))
+    x = _inputs(30)
+    np.testing.assert_allclose(run(load_keras((js, h5)), [x])[0][0], _numpy_forward(weights, x),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_other_keras_formats_are_named(tmp_path):
+    archive = tmp_path / "model.keras"
+    archive.write_bytes(b"PK\x03\x04")
+    with pytest.raises(ValueError, match=r"\.keras archives are not read"):
+        convert(str(archive), calibration=_inputs(10))
+    js = tmp_path / "model.json"
+    js.write_text(json.dumps(_sequential()))
+    h5 = tmp_path / "model.weights.h5"
+    with h5py.File(h5, "w") as f:  # Keras 3's save_weights layout
+        f.create_dataset("layers/dense_0/vars/0", data=np.zeros((16, 64), np.float32))
+    with pytest.raises(KerasFormatError, match=r"Keras 3's \.weights\.h5 layout"):
+        load_keras((js, h5))
+
+
+def test_non_numeric_weights(tmp_path):
+    js, h5 = _files(tmp_path, _sequential(), _weights())
+    with h5py.File(h5, "a") as f:
+        del f["dense_0/dense_0/kernel:0"]
+        f["dense_0/dense_0"].create_dataset("kernel:0", data=np.array([b"a", b"b"]))
+    with pytest.raises(KerasFormatError, match=r"'dense_0' .*not numbers"):
+        load_keras((js, h5))

@@ -128,7 +128,7 @@ def import_keras(config: dict, weights: str | os.PathLike, name: str = "keras_mo
     layers = _chain(config)
     _check_support(layers, name)
     _read_weights(layers, _existing(weights, "Keras weights file"))
-    return _build(layers, name)
+    return _build(layers, name, config["config"])
 
 
 # -- reading the JSON --------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def _chain(config: dict) -> list[_Layer]:
                 or not isinstance(spec.get("config"), dict):
             raise KerasFormatError(f"model JSON: layer {i} is not an object with 'class_name' "
                                    "and 'config'")
-        lname = spec["config"].get("name", spec.get("name", f"layer{i}"))
+        lname = spec["config"].get("name") or spec.get("name") or f"layer{i}"
         layers.append(_Layer(spec["class_name"], str(lname), spec["config"]))
     if kind == "Sequential":
         return layers
@@ -343,6 +343,11 @@ def _read_weights(layers: list[_Layer], path: Path) -> None:
             if layer.cls not in ("Dense", "QDense"):
                 continue
             group = root.get(layer.name)
+            if not isinstance(group, h5py.Group) and "layer_names" not in root.attrs \
+                    and isinstance(root.get("layers"), h5py.Group):
+                raise KerasFormatError(
+                    f"{path} is in Keras 3's .weights.h5 layout (layers/<name>/vars/<i>), which "
+                    "is not read: save the model with model.save('model.h5') (legacy HDF5)")
             if not isinstance(group, h5py.Group):
                 held = ", ".join(sorted(root.keys())[:12]) or "nothing"
                 raise KerasFormatError(f"{path}: no weights group for {layer.label} (the file "
@@ -383,16 +388,15 @@ def _short(wname: str) -> str:
 
 # -- building the graph ------------------------------------------------------------------------
 
-def _input_shape(layers: list[_Layer]) -> tuple[int, ...]:
-    """Per-sample input shape: from the InputLayer or the first layer's declared batch shape,
-    else (for a model starting with a Dense) the first kernel's input size."""
+def _input_shape(layers: list[_Layer], model: object) -> tuple[int, ...]:
+    """Per-sample input shape: from the InputLayer or the first layer's declared batch shape
+    (Keras 2 ``batch_input_shape``, Keras 3 ``batch_shape``, or the build configs), else (for
+    a model starting with a Dense) the first kernel's input size."""
     first = layers[0].config
-    for key in ("batch_input_shape", "batch_shape"):
-        shape = first.get(key)
-        if shape is not None:
-            break
-    else:
-        shape = (first.get("build_config") or {}).get("input_shape")
+    candidates = [first.get("batch_input_shape"), first.get("batch_shape"),
+                  (first.get("build_config") or {}).get("input_shape"),
+                  model.get("build_input_shape") if isinstance(model, dict) else None]
+    shape = next((s for s in candidates if s is not None), None)
     if shape is None:
         dense = next((lay for lay in layers if lay.weights), None)
         if dense is None or layers.index(dense) != next(
@@ -400,15 +404,17 @@ def _input_shape(layers: list[_Layer]) -> tuple[int, ...]:
             raise KerasFormatError("model JSON: the input shape is not stated (no InputLayer "
                                    "or batch_input_shape)")
         return (int(dense.weights["kernel"].shape[0]),)
-    dims = list(shape)[1:]
+    if not isinstance(shape, list):
+        raise KerasFormatError(f"model JSON: input shape {shape!r} is not a list")
+    dims = shape[1:]
     if not dims or not all(isinstance(d, int) and d > 0 for d in dims):
         raise UnsupportedKerasError(f"input shape {shape!r}: every dimension but the batch "
                                     "must be a fixed positive size")
     return tuple(dims)
 
 
-def _build(layers: list[_Layer], name: str) -> tuple[Graph, list[str]]:
-    x = Value("input", (1, *_input_shape(layers)), DType.f32)
+def _build(layers: list[_Layer], name: str, model: object) -> tuple[Graph, list[str]]:
+    x = Value("input", (1, *_input_shape(layers, model)), DType.f32)
     b = _Builder(Names(["input"]), [], x, [])
     for layer in layers:
         try:
@@ -425,7 +431,11 @@ def _build(layers: list[_Layer], name: str) -> tuple[Graph, list[str]]:
 
 
 def _dense(b: _Builder, layer: _Layer) -> None:
-    kernel = np.asarray(layer.weights["kernel"], np.float64)
+    try:
+        kernel = np.asarray(layer.weights["kernel"], np.float64)
+        bias = np.asarray(layer.weights.get("bias", 0.0), np.float64)
+    except (TypeError, ValueError) as e:
+        raise KerasFormatError(f"{layer.label}: weights are not numbers: {e}") from None
     units = layer.config.get("units")
     k_in = b.h.shape[-1]
     if kernel.ndim != 2 or kernel.shape[0] != k_in or (units is not None and
@@ -434,7 +444,8 @@ def _dense(b: _Builder, layer: _Layer) -> None:
                                f"({k_in}, {units if units is not None else 'units'}) = (inputs, "
                                "units)")
     out = kernel.shape[1]
-    bias = np.asarray(layer.weights.get("bias", np.zeros(out)), np.float64)
+    if "bias" not in layer.weights:  # use_bias=False
+        bias = np.zeros(out)
     if bias.shape != (out,):
         raise KerasFormatError(f"{layer.label}: bias shape {bias.shape} does not match ({out},)")
     if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
