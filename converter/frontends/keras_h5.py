@@ -24,12 +24,11 @@ the same kind of graph the other float frontends produce.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,34 +38,22 @@ from ..ops.act import Relu
 from ..ops.dense import Dense
 from ..ops.nonlinear import Softmax
 from ..ops.shape import Reshape
+from .keras_config import (
+    KerasFormatError,
+    KerasLayer,
+    UnsupportedKerasError,
+    existing_file,
+    layer_chain,
+    model_name,
+    parse_json,
+    read_json,
+)
 
 __all__ = ["KerasFormatError", "KerasNote", "UnsupportedKerasError", "import_keras", "load_keras"]
 
 
-class KerasFormatError(ValueError):
-    """The JSON or the weights file cannot be read as a Keras model; the message says where."""
-
-
-class UnsupportedKerasError(ValueError):
-    """A well-formed Keras model uses layers or options firmforge cannot import (all listed)."""
-
-
 class KerasNote(UserWarning):
     """Something the import did differently from the Keras model (QKeras quantizers dropped)."""
-
-
-@dataclass(eq=False)
-class _Layer:
-    """One layer of the chain: its Keras class, name, config and weights (filled later)."""
-
-    cls: str
-    name: str
-    config: dict
-    weights: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"layer {self.name!r} ({self.cls})"
 
 
 @dataclass
@@ -100,19 +87,19 @@ def load_keras(source: str | os.PathLike | tuple, name: str | None = None) -> Gr
             raise KerasFormatError(f"a Keras model is (model JSON, weights .h5): got a tuple of "
                                    f"{len(source)} items")
         config_src, weights = source
-        config = _read_json(config_src)
+        config = read_json(config_src)
         default = Path(weights).stem if isinstance(weights, (str, os.PathLike)) else "keras_model"
-        graph, notes = import_keras(config, weights, name=name or _model_name(config, default))
+        graph, notes = import_keras(config, weights, name=name or model_name(config, default))
     elif isinstance(source, (str, os.PathLike)):
-        path = _existing(source, "Keras model file")
+        path = existing_file(source, "Keras model file")
         with _open_h5(path) as f:
             if "model_config" not in f.attrs:
                 raise KerasFormatError(
                     f"{path} has no 'model_config' attribute: it is not a full Keras model "
                     "saved with model.save(...h5) (for a save_weights file give "
                     "(model JSON, weights .h5))")
-            config = _parse_json(_text(f.attrs["model_config"]), f"{path}:model_config")
-        graph, notes = import_keras(config, path, name=name or _model_name(config, path.stem))
+            config = parse_json(_text(f.attrs["model_config"]), f"{path}:model_config")
+        graph, notes = import_keras(config, path, name=name or model_name(config, path.stem))
     else:
         raise KerasFormatError(f"a Keras model is a .h5 path or (model JSON, weights .h5), got "
                                f"{type(source).__name__}")
@@ -125,145 +112,10 @@ def import_keras(config: dict, weights: str | os.PathLike, name: str = "keras_mo
                  ) -> tuple[Graph, list[str]]:
     """The float graph of the model described by ``config`` (the parsed ``to_json()``) with
     the weights in the HDF5 file ``weights``, and the notes of what was read differently."""
-    layers = _chain(config)
+    layers = layer_chain(config)
     _check_support(layers, name)
-    _read_weights(layers, _existing(weights, "Keras weights file"))
+    _read_weights(layers, existing_file(weights, "Keras weights file"))
     return _build(layers, name, config["config"])
-
-
-# -- reading the JSON --------------------------------------------------------------------------
-
-def _read_json(src: object) -> dict:
-    if isinstance(src, dict):
-        return src
-    if isinstance(src, (bytes, bytearray)):
-        src = bytes(src).decode("utf-8", "replace")
-    if isinstance(src, str) and src.lstrip().startswith("{"):
-        return _parse_json(src, "the model JSON")
-    if isinstance(src, (str, os.PathLike)):
-        path = _existing(src, "Keras model JSON")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise KerasFormatError(f"cannot read {path}: {e}") from None
-        return _parse_json(text, str(path))
-    raise KerasFormatError(f"the model JSON must be a path, the JSON text or a dict, got "
-                           f"{type(src).__name__}")
-
-
-def _parse_json(text: str, where: str) -> dict:
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise KerasFormatError(f"{where} is not valid JSON: {e}") from None
-    if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
-        raise KerasFormatError(f"{where} is not a Keras model JSON: expected an object with "
-                               "'class_name' and 'config' (model.to_json())")
-    return config
-
-
-def _model_name(config: dict, default: str) -> str:
-    inner = config.get("config")
-    named = inner.get("name") if isinstance(inner, dict) else None
-    return named if isinstance(named, str) and named else default
-
-
-def _chain(config: dict) -> list[_Layer]:
-    """The model's layers in execution order (a Sequential list, or a functional chain)."""
-    kind = config["class_name"]
-    inner = config["config"]
-    # Keras 2.0 wrote a Sequential's config as the bare list of layers
-    raw = inner if isinstance(inner, list) else inner.get("layers") if isinstance(inner, dict) \
-        else None
-    if not isinstance(raw, list) or not raw:
-        raise KerasFormatError(f"model JSON: config of {kind!r} has no list of layers")
-    layers = []
-    for i, spec in enumerate(raw):
-        if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) \
-                or not isinstance(spec.get("config"), dict):
-            raise KerasFormatError(f"model JSON: layer {i} is not an object with 'class_name' "
-                                   "and 'config'")
-        lname = spec["config"].get("name") or spec.get("name") or f"layer{i}"
-        layers.append(_Layer(spec["class_name"], str(lname), spec["config"]))
-    if kind == "Sequential":
-        return layers
-    if kind in ("Model", "Functional"):
-        return _functional_order(inner, raw, layers)
-    raise KerasFormatError(f"model JSON: class_name {kind!r} is not a Keras model (expected "
-                           "Sequential, Model or Functional)")
-
-
-def _functional_order(inner: dict, raw: list[dict], layers: list[_Layer]) -> list[_Layer]:
-    """A functional model's layers from its input to its output; only single chains."""
-    by_name = {layer.name: layer for layer in layers}
-    inbound = {layer.name: _inbound(spec, layer) for spec, layer in zip(raw, layers, strict=True)}
-    outs = _endpoints(inner.get("output_layers"))
-    ins = _endpoints(inner.get("input_layers"))
-    if len(outs) != 1 or len(ins) != 1:
-        raise UnsupportedKerasError(f"functional model with {len(ins)} inputs and {len(outs)} "
-                                    "outputs: only single-input, single-output chains import")
-    order = []
-    at = outs[0]
-    while True:
-        if at not in by_name:
-            raise KerasFormatError(f"model JSON: the functional graph names layer {at!r}, "
-                                   "which is not among its layers")
-        layer = by_name[at]
-        if any(layer is seen for seen in order):
-            raise KerasFormatError(f"model JSON: the functional graph has a cycle at {at!r}")
-        order.append(layer)
-        if at == ins[0]:
-            break
-        prev = inbound[at]
-        if len(prev) != 1:
-            raise UnsupportedKerasError(
-                f"{layer.label} reads {len(prev)} tensors: only single chains of layers import "
-                "(no merges, no shared layers)")
-        at = prev[0]
-    return order[::-1]
-
-
-def _endpoints(spec: object) -> list[str]:
-    """Layer names of ``input_layers``/``output_layers``: ``[[name, 0, 0], ...]`` or, for one
-    tensor, Keras 3's bare ``[name, 0, 0]``."""
-    if not isinstance(spec, list):
-        raise KerasFormatError("model JSON: a functional model needs 'input_layers' and "
-                               "'output_layers'")
-    if len(spec) == 3 and isinstance(spec[0], str):
-        return [spec[0]]
-    try:
-        return [str(e[0]) for e in spec]
-    except (TypeError, IndexError, KeyError):
-        raise KerasFormatError(f"model JSON: cannot read the endpoints {spec!r}") from None
-
-
-def _inbound(spec: dict, layer: _Layer) -> list[str]:
-    """Names of the layers whose outputs ``layer`` reads, over all its calls. Keras 2 lists
-    calls as ``[[name, node, tensor, kwargs], ...]``; Keras 3 as ``{"args": [tensor]}`` with
-    ``keras_history`` [name, node, tensor] in each tensor's config."""
-    names: list[str] = []
-
-    def tensors(obj: object) -> None:
-        if isinstance(obj, dict):
-            history = obj.get("config", {}).get("keras_history") \
-                if isinstance(obj.get("config"), dict) else None
-            if isinstance(history, list) and history:
-                names.append(str(history[0]))
-                return
-            for v in obj.values():
-                tensors(v)
-        elif isinstance(obj, list):
-            if len(obj) >= 3 and isinstance(obj[0], str) and isinstance(obj[1], int):
-                names.append(obj[0])
-                return
-            for v in obj:
-                tensors(v)
-
-    calls = spec.get("inbound_nodes", [])
-    if not isinstance(calls, list):
-        raise KerasFormatError(f"model JSON: {layer.label} has malformed 'inbound_nodes'")
-    tensors(calls)
-    return names
 
 
 # -- what is supported -------------------------------------------------------------------------
@@ -285,7 +137,7 @@ def _activation_name(act: object) -> str | None:
     return act if act in _ACTIVATIONS else None
 
 
-def _problem(layer: _Layer) -> str | None:
+def _problem(layer: KerasLayer) -> str | None:
     """Why ``layer`` cannot be imported, or None."""
     c = layer.config
     if layer.cls not in _HANDLERS:
@@ -302,7 +154,7 @@ def _problem(layer: _Layer) -> str | None:
     return None
 
 
-def _check_support(layers: list[_Layer], name: str) -> None:
+def _check_support(layers: list[KerasLayer], name: str) -> None:
     """Name every layer firmforge cannot import, in one error, before reading any weights."""
     problems = [p for p in map(_problem, layers) if p]
     if problems:
@@ -312,12 +164,6 @@ def _check_support(layers: list[_Layer], name: str) -> None:
 
 
 # -- reading the weights -----------------------------------------------------------------------
-
-def _existing(p: str | os.PathLike, what: str) -> Path:
-    path = Path(p)
-    if not path.is_file():
-        raise KerasFormatError(f"{what} {path} does not exist")
-    return path
 
 
 def _open_h5(path: Path):
@@ -333,7 +179,7 @@ def _text(v: object) -> str:
     return v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else str(v)
 
 
-def _read_weights(layers: list[_Layer], path: Path) -> None:
+def _read_weights(layers: list[KerasLayer], path: Path) -> None:
     """Fill each Dense/QDense layer's ``kernel`` and ``bias`` from the HDF5 file."""
     import h5py
 
@@ -355,7 +201,7 @@ def _read_weights(layers: list[_Layer], path: Path) -> None:
             layer.weights = _datasets(group, path, layer)
 
 
-def _datasets(group, path: Path, layer: _Layer) -> dict[str, np.ndarray]:
+def _datasets(group, path: Path, layer: KerasLayer) -> dict[str, np.ndarray]:
     """A layer group's arrays by their short name (``kernel``, ``bias``): the datasets listed in
     ``weight_names`` if the attribute is there, else every dataset below the group."""
     import h5py
@@ -388,7 +234,7 @@ def _short(wname: str) -> str:
 
 # -- building the graph ------------------------------------------------------------------------
 
-def _input_shape(layers: list[_Layer], model: object) -> tuple[int, ...]:
+def _input_shape(layers: list[KerasLayer], model: object) -> tuple[int, ...]:
     """Per-sample input shape: from the InputLayer or the first layer's declared batch shape
     (Keras 2 ``batch_input_shape``, Keras 3 ``batch_shape``, or the build configs), else (for
     a model starting with a Dense) the first kernel's input size."""
@@ -413,7 +259,7 @@ def _input_shape(layers: list[_Layer], model: object) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def _build(layers: list[_Layer], name: str, model: object) -> tuple[Graph, list[str]]:
+def _build(layers: list[KerasLayer], name: str, model: object) -> tuple[Graph, list[str]]:
     x = Value("input", (1, *_input_shape(layers, model)), DType.f32)
     b = _Builder(Names(["input"]), [], x, [])
     for layer in layers:
@@ -430,7 +276,7 @@ def _build(layers: list[_Layer], name: str, model: object) -> tuple[Graph, list[
     return g, b.notes
 
 
-def _dense(b: _Builder, layer: _Layer) -> None:
+def _dense(b: _Builder, layer: KerasLayer) -> None:
     try:
         kernel = np.asarray(layer.weights["kernel"], np.float64)
         bias = np.asarray(layer.weights.get("bias", 0.0), np.float64)
@@ -459,7 +305,7 @@ def _dense(b: _Builder, layer: _Layer) -> None:
         b.emit(Softmax, [b.h], f"{base}.softmax")
 
 
-def _activation(b: _Builder, layer: _Layer) -> None:
+def _activation(b: _Builder, layer: KerasLayer) -> None:
     act = _activation_name(layer.config.get("activation", "linear"))
     if act == "relu":
         b.emit(Relu, [b.h], _safe(layer.name))
@@ -467,20 +313,20 @@ def _activation(b: _Builder, layer: _Layer) -> None:
         b.emit(Softmax, [b.h], _safe(layer.name))
 
 
-def _relu(b: _Builder, layer: _Layer) -> None:
+def _relu(b: _Builder, layer: KerasLayer) -> None:
     b.emit(Relu, [b.h], _safe(layer.name))
 
 
-def _softmax(b: _Builder, layer: _Layer) -> None:
+def _softmax(b: _Builder, layer: KerasLayer) -> None:
     b.emit(Softmax, [b.h], _safe(layer.name))
 
 
-def _flatten(b: _Builder, layer: _Layer) -> None:
+def _flatten(b: _Builder, layer: KerasLayer) -> None:
     if len(b.h.shape) > 2:  # Keras flattens row-major, as the IR's Reshape does
         b.emit(Reshape, [b.h], _safe(layer.name), shape=(1, math.prod(b.h.shape[1:])))
 
 
-def _identity(b: _Builder, layer: _Layer) -> None:
+def _identity(b: _Builder, layer: KerasLayer) -> None:
     """InputLayer (the graph input is made from its shape) and Dropout (inference)."""
 
 
@@ -491,7 +337,7 @@ def _safe(name: str) -> str:
 
 
 # The Keras layer class names (the format's own vocabulary) and the function that imports each.
-_HANDLERS: dict[str, Callable[[_Builder, _Layer], None]] = {
+_HANDLERS: dict[str, Callable[[_Builder, KerasLayer], None]] = {
     "InputLayer": _identity,
     "Dense": _dense,
     "QDense": _dense,
