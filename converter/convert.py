@@ -62,8 +62,9 @@ def convert(model: object, example_input: object = None, calibration: object = N
             mst: bool = False, steps: int | None = None, dt: float | None = None,
             spiking: SpikingOptions | None = None) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path, a ``.tflite`` path or the bytes of a
-    ``.tflite`` file, or a float IR ``Graph`` such as ``frontends.larq.import_binary_mlp``
-    builds, whose data is in the IR layout) into a Project.
+    ``.tflite`` file, a Keras MLP as a full-model ``.h5`` path or a pair ``(model JSON,
+    weights .h5)`` (``frontends/keras_h5.py``), or a float IR ``Graph`` such as
+    ``frontends.larq.import_binary_mlp`` builds, whose data is in the IR layout) into a Project.
 
     Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
     are quantized like PyTorch models.
@@ -138,6 +139,12 @@ def convert(model: object, example_input: object = None, calibration: object = N
     if isinstance(model, Graph):
         return _convert_graph(model, calibration, name, observer, progress, weight_dtype,
                               storage, ptq)
+    if isinstance(model, tuple) or (isinstance(model, (str, os.PathLike))
+                                    and Path(model).suffix.lower() in (".h5", ".hdf5")):
+        from .frontends.keras_h5 import load_keras  # Keras: (JSON, weights .h5) or a full .h5
+
+        return _convert_graph(load_keras(model, name=name), calibration, name, observer,
+                              progress, weight_dtype, storage, ptq)
     if isinstance(model, (bytes, bytearray, memoryview)):
         return _convert_tflite(bytes(model), calibration, name, observer, progress, weight_dtype,
                                storage, ptq)
@@ -177,8 +184,12 @@ def _load_path(path: Path) -> object:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e:  # any unpickling failure means a bad file
             raise ConversionError(f"{path} is not a model saved with torch.save(model): {e}") from e
+    if suffix == ".keras":
+        raise ConversionError(f"{path}: Keras 3 .keras archives are not read; give a model "
+                              "saved with model.save('model.h5'), or (model.to_json(), weights "
+                              "saved with save_weights to .h5)")
     raise ConversionError(f"{path}: unsupported model file type {suffix!r} "
-                          "(expected .pt or .tflite)")
+                          "(expected .pt, .tflite or a Keras .h5)")
 
 
 def _default_name(model: object) -> str:
