@@ -479,5 +479,7 @@ def flash_cmd(out_dir, board_name, dry_run, port):
     click.echo(shlex.join(cmd) if dry_run else f"flashed {board.name}")
 
 
+from . import cli_hls  # noqa: E402, F401  (registers `firmforge hls` on main)
+
 if __name__ == "__main__":
     main()
