@@ -71,7 +71,7 @@ class _BinaryMLP(nn.Module):
 
 def binary_mlp():
     """(project, float inputs): batch-norm statistics of a few batches, then eval mode."""
-    x = torch.rand(96, 1, 14, 14)
+    x = torch.rand(96, 1, 14, 14, generator=torch.Generator().manual_seed(0))
     model = _BinaryMLP().train()
     with torch.no_grad():
         for _ in range(3):

@@ -98,25 +98,40 @@ Rows:
 /* Binary dense (ops/binary.py): bit 1 stands for +1, bit 0 for -1, so per output
  *   dot[o] = sum_k x[k] * w[o][k] = K - 2 * popcount(x xor w[o])
  * and the output is  b1: y = dot >= t[o]   or   s8: clamp(mbqm(t[o] + dot, M[o], S[o]) + zp).
- * No multiplier at all: XOR gates and a popcount adder tree. */
+ * No multiplier at all: XOR gates and a popcount adder tree. Each output's weights are one
+ * K-bit word (row_t = ff_uint<K>, bit k = weight k), the natural shape for the XOR. */
 template <class CFG>
 inline typename CFG::dot_t ff_hls_xnor_dot(const ff_uint<1> x[CFG::n_in],
-                                           const ff_uint<1> w[CFG::n_out * CFG::n_in], int o) {
+                                           const typename CFG::row_t w[CFG::n_out], int o) {
 #pragma HLS INLINE
     typename CFG::pop_t pop = 0;
 Taps:
     for (int k = 0; k < CFG::n_in; k++) {
 #pragma HLS UNROLL
-        pop += x[k] ^ w[o * CFG::n_in + k];
+        bool xb = x[k] == 1;
+        bool wb = w[o][k];
+        pop += ff_uint<1>(xb != wb);
     }
     typename CFG::dot_t dot = typename CFG::dot_t(CFG::n_in) - (typename CFG::dot_t(pop) << 1);
     return dot;
 }
 
+/* A K-bit weight row from 32-bit chunks (lowest first): a few operations per row where one
+ * initializer per weight bit would make the C++ compiler's static initialization huge. */
+template <int K, int N>
+inline ff_uint<K> ff_hls_bit_row(const unsigned (&chunks)[N]) {
+    ff_uint<K> row = chunks[N - 1];
+    for (int i = N - 2; i >= 0; i--) {  /* N > 1 only when K > 32: never a shift by the width */
+        row <<= 32;
+        row |= ff_uint<K>(chunks[i]);
+    }
+    return row;
+}
+
 template <class CFG>
 void ff_hls_binary_dense_b1(const ff_uint<1> x[CFG::n_rows * CFG::n_in],
                             ff_uint<1> y[CFG::n_rows * CFG::n_out],
-                            const ff_uint<1> w[CFG::n_out * CFG::n_in],
+                            const typename CFG::row_t w[CFG::n_out],
                             const typename CFG::bias_t t[CFG::n_out]) {
 #pragma HLS ARRAY_PARTITION variable = w cyclic factor = CFG::w_banks
 Rows:
@@ -134,7 +149,7 @@ Rows:
 template <class CFG>
 void ff_hls_binary_dense_s8(const ff_uint<1> x[CFG::n_rows * CFG::n_in],
                             typename CFG::out_t y[CFG::n_rows * CFG::n_out],
-                            const ff_uint<1> w[CFG::n_out * CFG::n_in],
+                            const typename CFG::row_t w[CFG::n_out],
                             const typename CFG::bias_t b[CFG::n_out],
                             const ff_int<32> mult[CFG::n_out], const ff_int<6> shift[CFG::n_out]) {
 #pragma HLS ARRAY_PARTITION variable = w cyclic factor = CFG::w_banks

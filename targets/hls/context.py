@@ -116,6 +116,22 @@ class HlsContext:
         self.consts.append(const_array(s, ctype_, flat, comment))
         return s
 
+    def bit_rows(self, tag: str, bits: np.ndarray, comment: str = "") -> str:
+        """Rows of bits (O, K) as ``static const ff_uint<K>`` words, bit k of row o = bits[o, k],
+        built from a constant-initialized table of 32-bit chunks (ff_hls_bit_row)."""
+        s = self.sym(tag)
+        o, k = bits.shape
+        chunks = -(-k // 32)
+        padded = np.zeros((o, chunks * 32), np.uint64)
+        padded[:, :k] = bits != 0
+        words = (padded.reshape(o, chunks, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2)
+        raw = ",\n    ".join("{" + ", ".join(f"{int(w)}u" for w in row) + "}" for row in words)
+        rows = ",\n    ".join(f"ff_hls_bit_row<{k}>({s}_chunks[{i}])" for i in range(o))
+        note = f"// {comment_safe(comment)}\n" if comment else ""
+        self.consts.append(f"{note}static const unsigned {s}_chunks[{o}][{chunks}] = {{\n    {raw}\n}};\n"
+                           f"static const ff_uint<{k}> {s}[{o}] = {{\n    {rows}\n}};")
+        return s
+
     def config(self, ints: Mapping[str, int | bool], types: Mapping[str, str]) -> str:
         """The layer's configuration struct (the template's CFG); returns its name."""
         name = self.sym("cfg")

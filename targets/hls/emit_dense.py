@@ -121,7 +121,7 @@ def _binary_dense(node: BinaryDense, ctx: HlsContext) -> None:
     bound = k + int(np.abs(t.data.astype(np.int64)).max(initial=0))
     ints = {"n_rows": _rows(x, k), "n_in": k, "n_out": o, "reuse": r,
             "w_banks": max(1, math.ceil(o * k / r))}
-    types = {"pop_t": f"ff_uint<{max(k.bit_length(), 1)}>",
+    types = {"row_t": f"ff_uint<{k}>", "pop_t": f"ff_uint<{max(k.bit_length(), 1)}>",
              "dot_t": int_type(-k, k, f"{node.name}: dot"),
              "acc_t": int_type(-bound, bound, f"{node.name}: accumulator"),
              "bias_t": int_type(int(t.data.min()), int(t.data.max()), f"{node.name}: bias")}
@@ -131,7 +131,7 @@ def _binary_dense(node: BinaryDense, ctx: HlsContext) -> None:
         ints.update(out_zp=int(node.y.quant.zp), out_lo=lo, out_hi=hi)
         types["out_t"] = ctype(node.y)
     cfg = ctx.config(ints, types)
-    ws = ctx.const("w", "ff_uint<1>", bits, f"{w.name}: ({o}, {k}) bits, 1 = +1")
+    ws = ctx.bit_rows("w", bits, f"{w.name}: ({o}, {k}), one word per output, bit 1 = +1")
     ts = ctx.const("t", types["bias_t"], t.data, t.name)
     args = f"{ctx.buf(x)}, {ctx.buf(node.y)}, {ws}, {ts}"
     if out is DType.b1:

@@ -104,7 +104,8 @@ def weights_header(ctx: HlsContext) -> str:
     g = _guard(ctx.prefix, "WEIGHTS_H")
     return "\n".join([f"// {ctx.prefix}: weights and requantization tables, each typed with the "
                       "width its values need.", f"#ifndef {g}", f"#define {g}", "",
-                      '#include "ff_hls_types.h"', "", *(c + "\n" for c in ctx.consts),
+                      '#include "ff_hls_dense.h"  // ff_hls_bit_row', "",
+                      *(c + "\n" for c in ctx.consts),
                       "#endif"]) + "\n"
 
 
