@@ -479,7 +479,8 @@ def flash_cmd(out_dir, board_name, dry_run, port):
     click.echo(shlex.join(cmd) if dry_run else f"flashed {board.name}")
 
 
-from . import cli_hls  # noqa: E402, F401  (registers `firmforge hls` on main)
+main.add_command(__import__(f"{__package__}.cli_hls", fromlist=["hls_command"])
+                 .hls_command(sys.modules[__name__]))  # `firmforge hls` (cli_hls.py)
 
 if __name__ == "__main__":
     main()
