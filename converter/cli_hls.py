@@ -49,8 +49,6 @@ def hls_command(cli: ModuleType) -> click.Command:
                 sparsity_block, nm, clusters, part, clock, board_name, reuse, io, flavor, csim,
                 out_dir, **ptq):
         """Convert MODEL to a Vitis HLS C++ project in OUT."""
-        from ..targets.board.spec import BoardError
-
         if board_name is None and (part is None or clock is None):
             raise CLIError("an HLS project needs --part and --clock (or --board)")
         compression = {"sparsity": cli._per_layer(sparsity, "--sparsity", float),
@@ -64,7 +62,7 @@ def hls_command(cli: ModuleType) -> click.Command:
                                 clock_ns=parse_clock(clock) if clock is not None else None,
                                 reuse=cli._per_layer(reuse, "--reuse", int) or 1, io=io,
                                 flavor=flavor, board=board_name)
-        except (ValueError, BoardError, OSError) as e:
+        except (ValueError, OSError) as e:  # HlsError and BoardError are ValueErrors
             raise CLIError(str(e)) from e
         est = hp.estimates
         click.echo(f"wrote {len(hp.files)} files to {out_dir}: {est['multipliers']:,} multipliers, "

@@ -38,6 +38,15 @@ def cnn(seed: int = 0):
     return convert(model, calibration=cal, name="cnn", progress=False)
 
 
+def conv1d(seed: int = 0):
+    """Conv1d (Conv2d with height 1 in the IR), max pool, strided conv, dense."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv1d(3, 8, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2),
+                          nn.Conv1d(8, 4, 3, stride=2), nn.Flatten(), nn.Linear(4 * 7, 3))
+    cal = np.random.default_rng(seed).standard_normal((64, 3, 32)).astype(np.float32)
+    return convert(model, calibration=cal, name="conv1d", progress=False)
+
+
 class _Residual(nn.Module):
     def __init__(self) -> None:
         super().__init__()

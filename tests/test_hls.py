@@ -12,7 +12,17 @@ import pytest
 from firmforge.converter import convert
 from firmforge.targets.hls.csim import ac_types_dir, compile_csim
 
-from hls_models import PART, binary_mlp, cnn, images, mlp, residual, spike_trains, vectors
+from hls_models import (
+    PART,
+    binary_mlp,
+    cnn,
+    conv1d,
+    images,
+    mlp,
+    residual,
+    spike_trains,
+    vectors,
+)
 from spiking_nets import random_conv, random_mlp
 
 
@@ -41,6 +51,13 @@ def test_cnn_csim_equals_reference(cnn_proj, tmp_path, io):
     x = images(40)
     np.testing.assert_array_equal(hp.csim(x), cnn_proj.reference(x))
     assert hp.verify(x) is None
+
+
+def test_conv1d_equals_reference(tmp_path):
+    proj = conv1d()
+    hp = proj.write_hls(tmp_path / "c1d", part=PART, clock_ns=5, reuse=3, io="stream")
+    x = np.random.default_rng(2).standard_normal((30, 3, 32)).astype(np.float32)
+    np.testing.assert_array_equal(hp.csim(x), proj.reference(x))
 
 
 def test_two_reuse_factors_same_outputs_other_estimates(mlp_proj, tmp_path):
