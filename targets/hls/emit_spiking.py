@@ -59,4 +59,6 @@ def _lif(node: Lif, ctx: HlsContext) -> None:
                      f"{syn}, {bs}, {ts}, {als}, {ws})")
     ctx.estimate(simple_layer(ctx.layer, node.kind, ctx.reuse, -(-n // ints["unroll"]),
                               depth=6 + (ch if node.recurrent else 0), adders=3 * n,
-                              table_bits=pars.size * par_bits + w_rec.size * 8))
+                              table_bits=pars.size * par_bits + w_rec.size * 8,
+                              # Q15 decays multiply the membrane (and current) by beta (alpha)
+                              multipliers=0 if ints["decay_shift"] else n * (1 + node.synaptic)))

@@ -74,11 +74,12 @@ def mac_layer(layer: str, op: str, reuse: int, w2: np.ndarray, iterations: int,
 
 
 def simple_layer(layer: str, op: str, reuse: int, iterations: int, depth: int = 2,
-                 adders: int = 0, table_bits: int = 0) -> LayerEstimate:
-    """A layer without weights (pools, elementwise, neurons)."""
+                 adders: int = 0, table_bits: int = 0, multipliers: int = 0) -> LayerEstimate:
+    """A layer without a weight matrix (pools, elementwise, neurons)."""
     where, bram = storage(table_bits, reuse)
-    return LayerEstimate(layer, op, reuse, 0, math.ceil(adders / reuse), 0, table_bits, where,
-                         bram, reuse * iterations + depth)
+    return LayerEstimate(layer, op, reuse, math.ceil(multipliers / reuse),
+                         math.ceil(adders / reuse), 0, table_bits, where, bram,
+                         reuse * iterations + depth)
 
 
 def totals(rows: list[LayerEstimate]) -> dict[str, object]:
