@@ -21,8 +21,8 @@ from kernel_harness import merge_graphs
 CASES = 6  # random cases per row
 FAMILIES = {
     "dense": ["dense_s8", "dense_s8_s4"],
-    "s2": ["dense_s8_s2", "conv2d_s8_s2"],
-    "conv": ["conv2d_s8", "conv2d_s8_s4"],
+    "s2": ["dense_s8_s2", "conv2d_s8_s2", "dwconv2d_s8_s2"],
+    "conv": ["conv2d_s8", "conv2d_s8_s4", "dwconv2d_s8", "dwconv2d_s8_s4"],
     "pointwise": ["conv2d_s8_1x1"],
     "act": ["relu_s8", "relu6_s8"],
     "eltwise": ["add_s8", "sub_s8"],

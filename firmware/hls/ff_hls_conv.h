@@ -89,4 +89,41 @@ Pixels:
     }
 }
 
+/* Depthwise convolution (TFLite's DEPTHWISE_CONV_2D, 1HWC weights): output channel
+ * oc = c * M + m filters input channel c alone (M the depth multiplier):
+ *   acc[oc] = b[oc] + sum_{ky,kx} (x[iy, ix, c] - zp_x) * w[ky][kx][oc]     (padding adds 0)
+ *   y[oc]   = clamp(mbqm(acc[oc], M[oc], S[oc]) + zp_y, lo, hi)
+ * CFG as for conv2d with n_out = in_c * mult, n_in = k_h * k_w (taps per output). */
+template <class CFG>
+void ff_hls_dwconv2d(const typename CFG::in_t x[CFG::in_h * CFG::in_w * CFG::in_c],
+                     typename CFG::out_t y[CFG::out_h * CFG::out_w * CFG::n_out],
+                     const typename CFG::w_t w[CFG::n_in * CFG::n_out],
+                     const typename CFG::bias_t b[CFG::n_out], const ff_int<32> mult[CFG::n_out],
+                     const ff_int<6> shift[CFG::n_out]) {
+#pragma HLS ARRAY_PARTITION variable = w cyclic factor = CFG::w_banks
+#pragma HLS ALLOCATION operation instances = mul limit = CFG::mult_limit
+Pixels:
+    for (int p = 0; p < CFG::out_h * CFG::out_w; p++) {
+#pragma HLS PIPELINE II = CFG::reuse
+        int oy = p / CFG::out_w, ox = p % CFG::out_w;
+    Out:
+        for (int oc = 0; oc < CFG::n_out; oc++) {
+            int c = oc / CFG::mult;
+            typename CFG::dot_t dot = 0;
+        Taps:
+            for (int t = 0; t < CFG::n_in; t++) {
+                int iy = oy * CFG::stride_h - CFG::pad_t + (t / CFG::k_w) * CFG::dil_h;
+                int ix = ox * CFG::stride_w - CFG::pad_l + (t % CFG::k_w) * CFG::dil_w;
+                if (iy >= 0 && iy < CFG::in_h && ix >= 0 && ix < CFG::in_w) {
+                    typename CFG::xd_t xd = x[(iy * CFG::in_w + ix) * CFG::in_c + c] -
+                                            typename CFG::xd_t(CFG::in_zp);
+                    dot += xd * w[t * CFG::n_out + oc];
+                }
+            }
+            typename CFG::acc_t acc = dot + b[oc];
+            y[p * CFG::n_out + oc] = ff_hls_requant_out<CFG>(acc, mult[oc], ff_hls_ll(shift[oc]));
+        }
+    }
+}
+
 #endif

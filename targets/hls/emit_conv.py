@@ -4,7 +4,9 @@ fused requantization, and the s32 current of a spiking layer. Template:
 
 from __future__ import annotations
 
-from ...converter.ops.conv import Conv2d
+import numpy as np
+
+from ...converter.ops.conv import Conv2d, DepthwiseConv2d
 from ...converter.ops.synapse import Conv2dCurrent
 from .context import HlsContext, unsupported
 from .emit import emit
@@ -15,8 +17,8 @@ from .widths import ctype
 HEADER = "ff_hls_conv.h"
 
 
-def _geometry(node: Conv2d) -> dict[str, int]:
-    if node.groups != 1:
+def _geometry(node: Conv2d | DepthwiseConv2d) -> dict[str, int]:
+    if getattr(node, "groups", 1) != 1:
         raise unsupported(node, f"with {node.groups} groups (the HLS template has one group)")
     _, h, w, c = node.x.shape
     _, oh, ow, _ = node.y.shape
@@ -65,3 +67,26 @@ def _conv2d_current(node: Conv2dCurrent, ctx: HlsContext) -> None:
                      f"{bs})")
     ctx.estimate(mac_layer(ctx.layer, node.kind, ctx.reuse, w2, geo["out_h"] * geo["out_w"],
                            table_bits(types, o, requant=False), weight_bits(w2)))
+
+
+@emit.register
+def _dwconv2d(node: DepthwiseConv2d, ctx: HlsContext) -> None:
+    check_int8(node)
+    geo = _geometry(node)
+    x, w, b = node.inputs
+    _, kh, kw, oc = w.shape
+    taps = w.data.reshape(kh * kw, oc)  # [tap, oc], the layout the template reads
+    w2 = np.ascontiguousarray(taps.T)  # (O, K): each output's own taps, for widths/estimates
+    ints, types = mac_fields(ctx, node, w2, b.data)
+    lo, hi = node.act_range()
+    ints.update(geo, mult=node.depth_multiplier, out_zp=int(node.y.quant.zp), out_lo=lo,
+                out_hi=hi)
+    types["out_t"] = ctype(node.y)
+    cfg = ctx.config(ints, types)
+    ws = ctx.const("w", types["w_t"], taps, f"{w.name}: 1HWC {list(w.shape)}")
+    bs = ctx.const("b", types["bias_t"], b.data, b.name)
+    ms, ss = requant_tables(ctx, node, oc)
+    ctx.call(HEADER, f"ff_hls_dwconv2d<{cfg}>({ctx.buf(x)}, {ctx.buf(node.y)}, {ws}, {bs}, "
+                     f"{ms}, {ss})")
+    ctx.estimate(mac_layer(ctx.layer, node.kind, ctx.reuse, w2, geo["out_h"] * geo["out_w"],
+                           table_bits(types, oc), weight_bits(w2)))
