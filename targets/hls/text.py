@@ -81,7 +81,12 @@ def top_source(ctx: HlsContext, ins: list[Port], outs: list[Port]) -> str:
             lines += [f"    {p.ctype} {p.name}[{p.size}];",
                       f"    for (int i = 0; i < {p.size}; i++) {p.name}[i] = {p.name}_s.read();"]
         lines += [f"    {p.ctype} {p.name}[{p.size}];" for p in outs]
-    lines += ["#pragma HLS DATAFLOW", *ctx.locals, "", *ctx.body, ""]
+    if stateful:
+        lines += ["    // no DATAFLOW region: the reset branch and the state updates must run in order"]
+    else:
+        lines += ["    // the layers form a chain of processes: DATAFLOW overlaps consecutive inferences",
+                  "#pragma HLS DATAFLOW"]
+    lines += [*ctx.locals, "", *ctx.body, ""]
     for p in outs:
         src = ctx.buf(p.value) if not p.value.is_const else None
         lines.append(f"    ff_hls_copy<{p.ctype}, {p.size}>({src}, {p.name});")

@@ -70,6 +70,9 @@ def generate(graph: Graph, name: str, options: HlsOptions) -> HlsSources:
     ctx = HlsContext(graph, prefix, options)
     problems = []
     for v in [*graph.inputs, *graph.outputs]:
+        if v.is_const:
+            problems.append(f"{v.name}: a constant graph output (fold it away or drop it)")
+            continue
         try:
             ctype(v)
         except HlsError as e:
