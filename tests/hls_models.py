@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from firmforge.converter import convert
-from firmforge.converter.nn import BinaryLinear
+from firmforge.converter.nn import BinaryConv2d, BinaryLinear
 
 PART = "xc7z020clg400-1"
 
@@ -86,6 +86,25 @@ def binary_mlp():
         for _ in range(3):
             model(x)
     proj = convert(model.eval(), calibration=x.numpy(), name="bmlp", progress=False)
+    return proj, x.numpy()
+
+
+def binary_cnn(pad_value: float = 1.0):
+    """int8 conv, then two XNOR convolutions and an XNOR dense (tests/test_binary_models.py's
+    shape, smaller): (project, float inputs)."""
+    torch.manual_seed(2)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.MaxPool2d(2),
+        BinaryConv2d(8, 16, 3, padding=1, pad_value=pad_value), nn.BatchNorm2d(16),
+        nn.MaxPool2d(2),
+        BinaryConv2d(16, 16, 3, padding=1, pad_value=pad_value), nn.BatchNorm2d(16),
+        nn.Flatten(), BinaryLinear(16 * 3 * 3, 24), nn.BatchNorm1d(24), nn.Linear(24, 10))
+    x = torch.rand(64, 1, 12, 12, generator=torch.Generator().manual_seed(3))
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+    proj = convert(model.eval(), calibration=x.numpy(), name="bcnn", progress=False)
     return proj, x.numpy()
 
 

@@ -14,6 +14,7 @@ from firmforge.targets.hls.csim import ac_types_dir, compile_csim
 
 from hls_models import (
     PART,
+    binary_cnn,
     binary_mlp,
     cnn,
     conv1d,
@@ -110,6 +111,14 @@ def test_binary_mlp_equals_reference(tmp_path):
         hp = proj.write_hls(tmp_path / io, part=PART, clock_ns=5, io=io, reuse=reuse)
         assert hp.estimates["layers"][2]["multipliers"] == 0  # XNOR-popcount
         np.testing.assert_array_equal(hp.csim(x[:40]), proj.reference(x[:40]))
+
+
+def test_binary_cnn_equals_reference(tmp_path):
+    proj, x = binary_cnn()
+    kinds = [n.kind for n in proj.graph.nodes]
+    assert kinds.count("binaryconv2d") == 2 and "binarydense" in kinds, kinds
+    hp = proj.write_hls(tmp_path / "bcnn", part=PART, clock_ns=5, reuse=2)
+    np.testing.assert_array_equal(hp.csim(x[:24]), proj.reference(x[:24]))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 3, 5])

@@ -28,7 +28,8 @@ FAMILIES = {
     "eltwise": ["add_s8", "sub_s8"],
     "pool": ["avgpool2d_s8", "maxpool2d_s8", "avgpool2d_s16", "maxpool2d_s16"],
     "quant": ["quantize_s8_s8", "quantize_s8_s16", "quantize_s16_s8", "quantize_s8_s32"],
-    "binary": ["binarize_s8_b1", "dense_b1", "dense_b1_s8", "maxpool2d_b1"],
+    "binary": ["binarize_s8_b1", "dense_b1", "dense_b1_s8", "maxpool2d_b1", "conv2d_b1",
+               "conv2d_b1_s8"],
     "spiking": ["dense_u1_s8_s32", "dense_s8_s8_s32", "conv2d_u1_s8_s32", "conv2d_s8_s8_s32",
                 "maxpool2d_s32"],
     "lif": ["lif_s16", "lif_s32"],  # their own inputs: one sequence of steps each

@@ -126,4 +126,54 @@ Pixels:
     }
 }
 
+/* Binary convolution (ops/binary.py, XNOR-popcount; bit 1 = +1, bit 0 = -1, OHWI weights as
+ * one K-bit word per output, K = k_h * k_w * in_c): per output pixel and channel
+ *   dot[o] = sum over taps inside the input of (x == w ? +1 : -1)
+ *          + sum over taps in the padding of pad_value * w        (pad_value -1, 0 or +1)
+ *   b1: y = dot >= t[o]      s8: y = clamp(mbqm(t[o] + dot, M[o], S[o]) + zp_y, lo, hi)
+ * CFG: the conv2d geometry, n_in = K, n_out, reuse, pad_value, binary_out, row_t, dot_t,
+ * acc_t, bias_t, out_t (and out_zp, out_lo, out_hi for s8). */
+template <class CFG>
+void ff_hls_binary_conv2d(const ff_uint<1> x[CFG::in_h * CFG::in_w * CFG::in_c],
+                          typename CFG::out_t y[CFG::out_h * CFG::out_w * CFG::n_out],
+                          const typename CFG::row_t w[CFG::n_out],
+                          const typename CFG::bias_t t[CFG::n_out],
+                          const ff_int<32> mult[CFG::n_out], const ff_int<6> shift[CFG::n_out]) {
+#pragma HLS ARRAY_PARTITION variable = w cyclic factor = CFG::w_banks
+Pixels:
+    for (int p = 0; p < CFG::out_h * CFG::out_w; p++) {
+#pragma HLS PIPELINE II = CFG::reuse
+        int oy = p / CFG::out_w, ox = p % CFG::out_w;
+    Out:
+        for (int o = 0; o < CFG::n_out; o++) {
+            typename CFG::dot_t dot = 0;
+        Ky:
+            for (int ky = 0; ky < CFG::k_h; ky++) {
+            Kx:
+                for (int kx = 0; kx < CFG::k_w; kx++) {
+                    int iy = oy * CFG::stride_h - CFG::pad_t + ky * CFG::dil_h;
+                    int ix = ox * CFG::stride_w - CFG::pad_l + kx * CFG::dil_w;
+                    bool inside = iy >= 0 && iy < CFG::in_h && ix >= 0 && ix < CFG::in_w;
+                C:
+                    for (int c = 0; c < CFG::in_c; c++) {
+                        bool wb = w[o][(ky * CFG::k_w + kx) * CFG::in_c + c];
+                        if (inside) {
+                            bool xb = x[(iy * CFG::in_w + ix) * CFG::in_c + c] == 1;
+                            dot += typename CFG::dot_t(xb == wb ? 1 : -1);
+                        } else {
+                            dot += typename CFG::dot_t(wb ? CFG::pad_value : -CFG::pad_value);
+                        }
+                    }
+                }
+            }
+            if (CFG::binary_out) {
+                y[p * CFG::n_out + o] = dot >= t[o] ? 1 : 0;
+            } else {
+                typename CFG::acc_t acc = dot + t[o];
+                y[p * CFG::n_out + o] = ff_hls_requant_out<CFG>(acc, mult[o], ff_hls_ll(shift[o]));
+            }
+        }
+    }
+}
+
 #endif
