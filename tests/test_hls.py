@@ -5,11 +5,13 @@ networks, in both I/O styles and at two reuse factors; the generated project is 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from firmforge.converter import convert
+from firmforge.targets.c.context import c_identifier
 from firmforge.targets.hls.csim import ac_types_dir, compile_csim
 
 from hls_models import (
@@ -52,6 +54,30 @@ def test_cnn_csim_equals_reference(cnn_proj, tmp_path, io):
     x = images(40)
     np.testing.assert_array_equal(hp.csim(x), cnn_proj.reference(x))
     assert hp.verify(x) is None
+
+
+def test_trace_names_the_first_differing_layer(cnn_proj, tmp_path):
+    """A trace build writes every layer's output; against the reference's tensors it names
+    the first layer whose bytes differ (here after the second conv's first requantization
+    multiplier is halved in the generated C++)."""
+    hp = cnn_proj.write_hls(tmp_path / "t", part=PART, clock_ns=5)
+    x = images(4, seed=6)
+    assert hp.first_difference(x) is None
+    traced = hp.trace(x)
+    want = cnn_proj.tensors(x)
+    assert set(traced) == {v.name for n in cnn_proj.graph.nodes for v in n.outputs}
+    for name, got in traced.items():
+        np.testing.assert_array_equal(got, want[name])
+    conv2 = cnn_proj.graph.nodes[2]
+    src = hp.project.sources()
+    weights = src.files["src/cnn_weights.h"]
+    at = weights.index("{", weights.index(f"cnn_{c_identifier(conv2.name)}_mult[")) + 1
+    first = weights[at:].split(",")[0].strip()
+    broken = weights[:at] + weights[at:].replace(first, str(int(first) // 2), 1)
+    hp.project._sources = replace(src, files={**src.files, "src/cnn_weights.h": broken})
+    hp.project._host = None
+    msg = hp.first_difference(x)
+    assert msg is not None and msg.startswith(f"layer {conv2.name} (conv2d)"), msg
 
 
 def test_conv1d_equals_reference(tmp_path):

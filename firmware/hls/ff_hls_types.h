@@ -37,4 +37,27 @@ inline long long ff_hls_clamp(long long v, long long lo, long long hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* C simulation only: FF_HLS_TRACE(id, array, n) appends "id v0 v1 ..." to the file named by
+ * $FF_HLS_TRACE when the testbench is compiled with -DFF_HLS_TRACE_ON (never in synthesis),
+ * so a mismatch can be traced to the first layer whose output differs. */
+#ifdef FF_HLS_TRACE_ON
+#include <cstdio>
+#include <cstdlib>
+inline std::FILE *ff_hls_trace_file() { /* one file for every element type */
+    static std::FILE *f = std::getenv("FF_HLS_TRACE") ? std::fopen(std::getenv("FF_HLS_TRACE"), "w") : 0;
+    return f;
+}
+template <class T> void ff_hls_trace(int id, const T *v, int n) {
+    std::FILE *f = ff_hls_trace_file();
+    if (!f) return;
+    std::fprintf(f, "%d", id);
+    for (int i = 0; i < n; i++) std::fprintf(f, " %lld", ff_hls_ll(v[i]));
+    std::fprintf(f, "\n");
+    std::fflush(f);
+}
+#define FF_HLS_TRACE(id, v, n) ff_hls_trace(id, v, n)
+#else
+#define FF_HLS_TRACE(id, v, n)
+#endif
+
 #endif

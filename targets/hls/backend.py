@@ -47,6 +47,14 @@ class CsimRunner:
     def reset(self) -> None:
         self._history = None
 
+    def trace(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Every layer's output for ``inputs`` from the reset state (a trace build), by value
+        name, IR layout."""
+        traced: dict[str, np.ndarray] = {}
+        run_csim(compile_csim(self.src, trace=True), self.src, [np.asarray(x) for x in inputs],
+                 trace=traced)
+        return traced
+
 
 class HlsBackend(Backend):
     name = "hls"

@@ -55,8 +55,9 @@ def ac_types_dir() -> Path | None:
     return d if (d / "ac_int.h").is_file() else None
 
 
-def compile_csim(src: HlsSources) -> Path:
-    """The testbench binary of ``src`` (compiled, or from the cache)."""
+def compile_csim(src: HlsSources, trace: bool = False) -> Path:
+    """The testbench binary of ``src`` (compiled, or from the cache); ``trace``: a build that
+    also writes every layer's output (FF_HLS_TRACE)."""
     if src.options.flavor is Flavor.AC:
         inc = ac_types_dir()
         if inc is None:
@@ -66,8 +67,9 @@ def compile_csim(src: HlsSources) -> Path:
     cxx = shutil.which(os.environ.get("CXX", "g++"))
     if cxx is None:
         raise HlsError("the HLS C simulation needs g++ (or $CXX)")
+    flags = [*FLAGS, "-DFF_HLS_TRACE_ON"] if trace else FLAGS
     h = hashlib.sha256()
-    for k in [cxx, *FLAGS, str(inc), *sorted(src.files)]:
+    for k in [cxx, *flags, str(inc), *sorted(src.files)]:
         h.update(k.encode() + b"\0")
     for k in sorted(src.files):
         h.update(src.files[k].encode() + b"\0")
@@ -81,7 +83,7 @@ def compile_csim(src: HlsSources) -> Path:
         for rel, body in src.files.items():
             (t / rel).parent.mkdir(parents=True, exist_ok=True)
             (t / rel).write_text(body)
-        cmd = [cxx, *FLAGS, f"-I{t / 'src'}", f"-I{inc}", str(t / "src" / f"{src.prefix}.cpp"),
+        cmd = [cxx, *flags, f"-I{t / 'src'}", f"-I{inc}", str(t / "src" / f"{src.prefix}.cpp"),
                str(t / "tb" / "tb.cpp"), "-o", str(t / "csim")]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
         if r.returncode:
@@ -125,14 +127,18 @@ def output_lines(ports: list[Port], batches: list[np.ndarray]) -> str:
     return "".join(" ".join(map(str, row)) + "\n" for row in cols.tolist())
 
 
-def run_csim(binary: Path, src: HlsSources, batches: list[np.ndarray], timeout: float = 600
-             ) -> list[np.ndarray]:
-    """Run the testbench on ``batches`` (one per input, IR layout) from the reset state."""
+def run_csim(binary: Path, src: HlsSources, batches: list[np.ndarray], timeout: float = 600,
+             trace: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+    """Run the testbench on ``batches`` (one per input, IR layout) from the reset state; a
+    trace build fills ``trace`` with every layer output by value name (IR layout)."""
     with tempfile.TemporaryDirectory() as tmp:
         fin, fout = Path(tmp) / "in.txt", Path(tmp) / "out.txt"
         fin.write_text(vector_lines(src.inputs, batches, True))
+        env = {**os.environ, "FF_HLS_TRACE": str(Path(tmp) / "trace.txt")}
         r = subprocess.run([str(binary), str(fin), str(fout), str(Path(tmp) / "none")],
-                           capture_output=True, text=True, timeout=timeout)
+                           capture_output=True, text=True, timeout=timeout, env=env)
+        if trace is not None:
+            trace.update(_parse_trace(src, Path(tmp) / "trace.txt", len(batches[0])))
         if r.returncode:
             raise HlsError(f"the C simulation of {src.prefix} failed ({r.returncode}): "
                            f"{r.stderr.strip()[-500:]}")
@@ -143,3 +149,18 @@ def run_csim(binary: Path, src: HlsSources, batches: list[np.ndarray], timeout: 
         outs.append(from_file_values(p, data[:, at:at + p.size]))
         at += p.size
     return outs
+
+
+def _parse_trace(src: HlsSources, path: Path, samples: int) -> dict[str, np.ndarray]:
+    """Trace lines ("id values...", every traced value once per inference) -> arrays."""
+    rows: dict[int, list[list[int]]] = {i: [] for i in range(len(src.traced))}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            head, *vals = line.split()
+            rows[int(head)].append([int(v) for v in vals])
+    out = {}
+    for i, p in enumerate(src.traced):
+        if len(rows[i]) == samples:
+            out[p.value.name] = from_file_values(p, np.array(rows[i], np.int64).reshape(samples,
+                                                                                         -1))
+    return out

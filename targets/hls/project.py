@@ -52,3 +52,27 @@ class HlsProject:
 
     def reset(self) -> None:
         self.project.reset()
+
+    def trace(self, *xs: object) -> dict[str, np.ndarray]:
+        """Every layer's output in the C simulation of ``xs`` from the reset state, by value
+        name (IR layout, as ``Project.tensors``)."""
+        q, _ = self.project.prepare_inputs(xs)
+        return self.project.host().trace(*q)
+
+    def first_difference(self, *xs: object) -> str | None:
+        """None when every layer's output of the C simulation equals the reference's (from
+        the reset state), else a sentence naming the first layer whose bytes differ."""
+        self.project.reset()
+        want = self.project.tensors(*xs)
+        got = self.trace(*xs)
+        for node in self.project.graph.nodes:
+            for v in node.outputs:
+                g, w = got.get(v.name), want[v.name]
+                if g is None:
+                    return f"layer {node.name} ({node.kind}): no trace of {v.name}"
+                bad = np.argwhere(g != w)
+                if len(bad):
+                    i = tuple(int(t) for t in bad[0])
+                    return (f"layer {node.name} ({node.kind}): {v.name} differs at {len(bad)} "
+                            f"of {w.size} elements, first {i}: csim {g[i]} != reference {w[i]}")
+        return None

@@ -49,6 +49,7 @@ class HlsSources:
     outputs: list[Port]
     stateful: bool
     estimates: dict[str, object] = field(default_factory=dict)
+    traced: list[Port] = field(default_factory=list)  # every layer output, FF_HLS_TRACE order
 
 
 def check_options(options: HlsOptions) -> None:
@@ -78,12 +79,17 @@ def generate(graph: Graph, name: str, options: HlsOptions) -> HlsSources:
         except HlsError as e:
             problems.append(f"{v.name}: graph {'input' if v in graph.inputs else 'output'} "
                             f"({e})")
+    traced: list[Port] = []
     for node in graph.nodes:
         ctx.begin(node)
         try:
             emit(node, ctx)
         except UnsupportedOp as e:
             problems.append(str(e))
+            continue
+        for v in node.outputs:  # csim trace builds only (ff_hls_types.h)
+            ctx.body.append(f"    FF_HLS_TRACE({len(traced)}, {ctx.buf(v)}, {v.size});")
+            traced.append(Port(f"t{len(traced)}", ctype(v), v))
     if problems:
         raise UnsupportedOpsError(problems)
     ins = [Port(io_name("in", i, len(graph.inputs)), f"{prefix}_{io_name('in', i, len(graph.inputs))}_t", v)
@@ -104,7 +110,7 @@ def generate(graph: Graph, name: str, options: HlsOptions) -> HlsSources:
     for h in sorted((firmware_dir() / "hls").glob("ff_hls_*.h")):
         files[f"src/{h.name}"] = h.read_text()
     est = totals(ctx.estimates)
-    return HlsSources(prefix, options, files, ins, outs, stateful, est)
+    return HlsSources(prefix, options, files, ins, outs, stateful, est, traced)
 
 
 __all__ = ["Flavor", "HlsOptions", "HlsSources", "IoStyle", "Port", "generate"]
