@@ -138,3 +138,5 @@ def test_cli_hls(tmp_path):
     r = _cli([*common, "--board", "pynq-z2", "-o", "out3"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "set clock_ns 10" in (tmp_path / "out3/build_prj.tcl").read_text()
+    r = _cli(["boards"], tmp_path)
+    assert r.returncode == 0 and "xczu7ev-ffvc1156-2-e" in r.stdout and "asic" in r.stdout
