@@ -34,6 +34,7 @@ FAMILIES = {
                 "maxpool2d_s32"],
     "lif": ["lif_s16", "lif_s32"],  # their own inputs: one sequence of steps each
     "shape": ["reshape_copy"],
+    "reduce": ["mean_s8_global"],
 }
 
 

@@ -11,7 +11,7 @@
 #ifndef FF_HLS_POOL_H
 #define FF_HLS_POOL_H
 
-#include "ff_hls_types.h"
+#include "ff_hls_fixed.h"
 
 template <class CFG>
 void ff_hls_maxpool2d(const typename CFG::in_t x[CFG::in_h * CFG::in_w * CFG::c],
@@ -67,6 +67,26 @@ Pixels:
             long long num = sv > 0 ? sv + n / 2 : sv - n / 2;
             y[p * CFG::c + c] = ff_hls_clamp(num / n, CFG::out_lo, CFG::out_hi);
         }
+    }
+}
+
+/* Global average (TFLite MEAN over H and W, TFLM's QuantizedMeanOrSum), per channel:
+ *   acc = wrap32(sum of the n = H * W values - zp_x * n)
+ *   y   = clamp(mbqm(acc, M', S') + zp_y, qmin, qmax)      1/n folded into M', S' in Python
+ * CFG: n (= H * W), c, reuse, in_zp, out_zp, mult, shift, out_lo, out_hi, in_t, sum_t, out_t. */
+template <class CFG>
+void ff_hls_global_mean(const typename CFG::in_t x[CFG::n * CFG::c],
+                        typename CFG::out_t y[CFG::c]) {
+Channels:
+    for (int c = 0; c < CFG::c; c++) {
+#pragma HLS PIPELINE II = CFG::reuse
+        typename CFG::sum_t s = 0;
+    Pixels:
+        for (int i = 0; i < CFG::n; i++) s += x[i * CFG::c + c];
+        ff_int<64> centred = ff_int<64>(s) - ff_int<64>((long long)CFG::in_zp * CFG::n);
+        ff_int<32> acc = centred; /* wrap32, as TFLM's int32 sum */
+        long long v = ff_hls_ll(ff_hls_mbqm(acc, ff_int<32>(CFG::mult), CFG::shift)) + CFG::out_zp;
+        y[c] = ff_hls_clamp(v, CFG::out_lo, CFG::out_hi);
     }
 }
 

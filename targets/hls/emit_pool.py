@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ...converter.ir import DType
 from ...converter.ops.pool import AvgPool2d, MaxPool2d, Pool2d
+from ...converter.ops.reduce import Mean
 from .context import HlsContext, unsupported
 from .emit import emit
 from .estimate import simple_layer
@@ -49,3 +50,24 @@ def _avgpool(node: AvgPool2d, ctx: HlsContext) -> None:
     ctx.call(HEADER, f"ff_hls_avgpool2d<{cfg}>({ctx.buf(node.x)}, {ctx.buf(node.y)})")
     ctx.estimate(simple_layer(ctx.layer, node.kind, ctx.reuse, ints["out_h"] * ints["out_w"],
                               depth=20, adders=node.y.size))
+
+
+@emit.register
+def _mean(node: Mean, ctx: HlsContext) -> None:
+    x = node.x
+    if x.dtype not in (DType.s8, DType.s16) or len(x.shape) != 4 or \
+            node.reduced_axes() != (1, 2):
+        raise unsupported(node, f"over axes {node.axes} of {x.dtype.value}{list(x.shape)} (the "
+                          "HLS template is the global average of an NHWC tensor)")
+    _, h, w, c = x.shape
+    n = h * w
+    mult, shift = node.requant()
+    bound = n * (1 << (x.dtype.bits - 1))
+    ints = {"n": n, "c": c, "reuse": ctx.reuse, "in_zp": int(x.quant.zp),
+            "out_zp": int(node.y.quant.zp), "mult": mult, "shift": shift,
+            "out_lo": node.y.dtype.qmin, "out_hi": node.y.dtype.qmax}
+    cfg = ctx.config(ints, {"in_t": ctype(x), "out_t": ctype(node.y),
+                            "sum_t": int_type(-bound, bound, f"{node.name}: sum")})
+    ctx.call(HEADER, f"ff_hls_global_mean<{cfg}>({ctx.buf(x)}, {ctx.buf(node.y)})")
+    ctx.estimate(simple_layer(ctx.layer, node.kind, ctx.reuse, c, depth=n // 2 + 6,
+                              adders=n * c, multipliers=c))
