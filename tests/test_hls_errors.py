@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,19 @@ def test_per_layer_reuse(small, tmp_path):
     hp = small.write_hls(tmp_path / "o", part=PART, clock_ns=5, reuse={names[0]: 8})
     assert [r["reuse"] for r in hp.estimates["layers"]] == [8, 1, 1, 1]
     x = np.random.default_rng(5).standard_normal((10, 16)).astype(np.float32)
+    np.testing.assert_array_equal(hp.csim(x), small.reference(x))
+
+
+def test_hostile_layer_names_never_reach_the_cpp_unsanitised(small, tmp_path):
+    """Names from a model file become identifiers and comments: a trailing backslash, a line
+    break or a comment end must not change the generated code."""
+    proj = replace(small, graph=small.graph.copy(), _sources=None, _host=None)
+    for i, (n, bad) in enumerate(zip(proj.graph.nodes, ["fc\\", "a\nb", "x*/y", "1 2"],
+                                     strict=True)):
+        n.name = bad
+        n.outputs[0].name = f"{bad}_{i}"
+    hp = proj.write_hls(tmp_path / "o", part=PART, clock_ns=5)
+    x = np.random.default_rng(9).standard_normal((8, 16)).astype(np.float32)
     np.testing.assert_array_equal(hp.csim(x), small.reference(x))
 
 

@@ -174,4 +174,6 @@ def const_array(sym: str, ctype_: str, flat: np.ndarray, comment: str = "") -> s
 
 
 def comment_safe(s: str) -> str:
-    return re.sub(r"[\r\n]", " ", s).replace("*/", "* /")
+    """A model's name inside a // comment: no line break, and no backslash (one at the end of
+    a line would continue the comment over the next line of code)."""
+    return re.sub(r"[\r\n\\]", " ", s).replace("*/", "* /")
