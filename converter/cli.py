@@ -365,10 +365,11 @@ _board_option = click.option("--board", "-b", "board_name", required=True,
 @main.command("boards")
 def boards_cmd():
     """List the boards with flash, RAM, clock and what this machine can do with each."""
-    from ..targets.board.spec import all_boards
+    from ..targets.board.spec import all_boards, hls_board_names, load_hls_board
 
     try:
         boards = all_boards()
+        hls = [load_hls_board(n) for n in hls_board_names()]
     except ValueError as e:
         raise CLIError(str(e)) from e
     click.echo(f"{'board':<20} {'core':<12} {'flash':>9} {'RAM':>9} {'clock':>8}  build  emulate")
@@ -376,6 +377,9 @@ def boards_cmd():
         emu = ("yes" if b.can_emulate else "no") if b.emulator else "-"
         click.echo(f"{b.name:<20} {b.core:<12} {b.flash.size // 1024:>6} KB {b.ram.size // 1024:>6} KB "
                    f"{b.clock_hz / 1e6:>5.0f} MHz  {'yes' if b.can_build else 'no':<5}  {emu}")
+    click.echo(f"\n{'HLS target':<20} {'kind':<5} {'part':<24} clock  (firmforge hls --board)")
+    for h in hls:
+        click.echo(f"{h.name:<20} {h.kind:<5} {h.part or '-':<24} {h.clock_ns:g} ns")
 
 
 def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray], profile: bool = False,
@@ -478,6 +482,9 @@ def flash_cmd(out_dir, board_name, dry_run, port):
         raise CLIError(str(e)) from e
     click.echo(shlex.join(cmd) if dry_run else f"flashed {board.name}")
 
+
+main.add_command(__import__(f"{__package__}.cli_hls", fromlist=["hls_command"])
+                 .hls_command(sys.modules[__name__]))  # `firmforge hls` (cli_hls.py)
 
 if __name__ == "__main__":
     main()

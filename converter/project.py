@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +214,47 @@ class Project:
         written = self.backend.write(src, out_dir)
         # the quantized graph beside the sources, for `firmforge build/run OUT`
         return [*written, save_project(self, Path(out_dir) / f"{src.prefix}{SUFFIX}")]
+
+    def write_hls(self, out_dir: str | os.PathLike[str], part: str | None = None,
+                  clock_ns: float | None = None, reuse: int | dict[str, int] = 1,
+                  io: str = "parallel", flavor: str = "ap", board: str | None = None,
+                  vectors: Sequence[np.ndarray] | None = None):
+        """Write a Vitis HLS C++ project of the model into ``out_dir`` and return its
+        ``targets.hls.project.HlsProject`` (``hp.csim(x)``, ``hp.estimates``).
+
+        ``part`` and ``clock_ns`` (or a ``board`` from ``boards/`` of kind fpga or asic, which
+        gives both); ``reuse``: the reuse factor, one for every layer or one per layer name;
+        ``io``: "parallel" (arrays) or "stream" (streams at the top); ``flavor``: "ap" (ap_int,
+        Vitis HLS) or "ac" (ac_int, Catapult). ``vectors`` (IR-layout batches, default a few
+        random inputs) go into ``tb_data/`` with the reference's outputs, so the project's own
+        C simulation compares against them. Unsupported ops are all listed (an
+        ``HlsError``) before anything is written."""
+        from ..targets.hls.backend import HlsBackend
+        from ..targets.hls.context import Flavor, HlsOptions, IoStyle
+        from ..targets.hls.csim import output_lines, vector_lines
+        from ..targets.hls.errors import HlsError
+        from ..targets.hls.project import HlsProject
+
+        if board is not None:
+            from ..targets.board.spec import load_hls_board
+
+            b = load_hls_board(board)
+            part = part or b.part or "asic"
+            clock_ns = clock_ns if clock_ns is not None else b.clock_ns
+        try:
+            options = HlsOptions(part, clock_ns, reuse, IoStyle(io), Flavor(flavor))
+        except ValueError:
+            raise HlsError(f"io is 'parallel' or 'stream' and flavor 'ap' or 'ac', got {io!r} "
+                           f"and {flavor!r}") from None
+        backend = HlsBackend(options)
+        hls = replace(self, backend=backend, _sources=None, _host=None, _state=None)
+        src = hls.sources()  # raises before anything is written
+        q = list(vectors) if vectors is not None else self.random_inputs()
+        want, _ = reference_mod.run(self.graph, q)
+        extra = {"tb_data/tb_input.txt": vector_lines(src.inputs, q, True),
+                 "tb_data/tb_expected.txt": output_lines(src.outputs, want)}
+        files = backend.write(src, out_dir, extra)
+        return HlsProject(Path(out_dir), src, files, hls)
 
 
 @dataclass

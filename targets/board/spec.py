@@ -111,7 +111,17 @@ def boards_dir() -> Path:
 
 
 def board_names() -> list[str]:
-    return sorted(p.stem for p in boards_dir().glob("*.toml"))
+    """The microcontroller boards (FPGA and ASIC targets are ``hls_board_names``)."""
+    return sorted(p.stem for p in boards_dir().glob("*.toml") if _kind(p) == "mcu")
+
+
+def _kind(path: Path) -> str:
+    """A board file's ``kind``: "mcu" (the default), "fpga" or "asic"."""
+    try:
+        kind = tomllib.loads(path.read_text()).get("kind", "mcu")
+    except tomllib.TOMLDecodeError:
+        return "mcu"  # load_board reports the syntax error
+    return kind if isinstance(kind, str) else "mcu"
 
 
 def load_board(name: str | Path) -> Board:
@@ -129,6 +139,9 @@ def load_board(name: str | Path) -> Board:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise BoardError(f"{path}: not valid TOML: {e}") from None
+    if data.get("kind", "mcu") != "mcu":
+        raise BoardError(f"{path.stem} is an {data.get('kind')} target, not a microcontroller "
+                         "board: use it for HLS projects (`firmforge hls --board`)")
     return _parse(path, data)
 
 
@@ -245,3 +258,46 @@ def _parse(path: Path, data: dict) -> Board:
     if stack <= 0 or stack >= board.ram.size:
         raise BoardError(f"{path}: memory.stack must be positive and smaller than the RAM")
     return replace(board, stack=stack)
+
+
+# -- FPGA and ASIC targets of the HLS backend --------------------------------------------------
+#
+# A board file with ``kind = "fpga"`` or ``kind = "asic"`` carries only what an HLS project
+# needs: a description, the FPGA part (fpga only) and the clock period in ns.
+
+HLS_KINDS = ("fpga", "asic")
+
+
+@dataclass(frozen=True)
+class HlsBoard:
+    name: str
+    path: Path
+    description: str
+    kind: str  # fpga | asic
+    part: str | None  # the FPGA part (None for an ASIC: a clock target only)
+    clock_ns: float
+
+
+def hls_board_names() -> list[str]:
+    return sorted(p.stem for p in boards_dir().glob("*.toml") if _kind(p) in HLS_KINDS)
+
+
+def load_hls_board(name: str | Path) -> HlsBoard:
+    """An FPGA or ASIC target by name (``pynq-z2``) or by the path of its board file."""
+    path = Path(name)
+    if path.suffix != ".toml":
+        path = boards_dir() / f"{name}.toml"
+    if not path.exists() or _kind(path) not in HLS_KINDS:
+        close = difflib.get_close_matches(str(name), hls_board_names(), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise BoardError(f"unknown FPGA/ASIC board {name!r}{hint} (known: "
+                         f"{', '.join(hls_board_names())})")
+    top = _Table(path, "", tomllib.loads(path.read_text()))
+    kind = top.choice("kind", HLS_KINDS)
+    part = top.get("part", str) if kind == "fpga" else None
+    clock = top.get("clock_ns", (int, float))
+    board = HlsBoard(path.stem, path, top.get("description", str), kind, part, float(clock))
+    top.done()
+    if board.clock_ns <= 0:
+        raise BoardError(f"{path}: clock_ns must be positive")
+    return board
