@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	# NIR exporters of other frameworks, for tests/test_nir_exporters.py; without their hardware
+	# and dataset dependencies (samna, torchvision), which exporting does not touch
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps norse==1.1.0 sinabs==3.1.3
 	touch $@
 
 toolchains:
