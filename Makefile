@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.firmforge-deps
 JOBS   ?= 2
 
-.PHONY: demo test test-boards test-sanitizers test-snn lint bench fuzz mutations venv toolchains clean
+.PHONY: demo test test-hls test-boards test-sanitizers test-snn lint bench fuzz mutations venv toolchains clean
 
 # Debian packages of the cross compilers and emulators (see ../shared/docs/TOOLCHAINS.md).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
@@ -40,7 +40,12 @@ demo: $(STAMP) toolchains
 
 test: $(STAMP) toolchains
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -n $(JOBS) tests
+	$(PY) -m pytest -q -n $(JOBS) tests --ignore=tests/test_hls_kernels.py
+
+# The C-kernel tables' rows that HLS templates cover, each C-simulated against the reference
+# (g++ with the ap_types headers of the hls4ml wheel; about 80 s of compiles). CI runs it.
+test-hls: $(STAMP)
+	$(PY) -m pytest -q -n $(JOBS) tests/test_hls_kernels.py
 
 # The emulated kernel tables at full size: every DSP fast path on 200 random cases on Cortex-M4
 # and M33, 50 on Cortex-M3 and RISC-V, every other row 50 on Cortex-M4 and RISC-V, and every row
