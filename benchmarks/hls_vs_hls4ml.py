@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.jet_tagger import SIZES, float_predictions, train_jet_tagger  # noqa: E402
 from firmforge.converter import convert  # noqa: E402
+from firmforge.converter.quantize import LogitObserver  # noqa: E402
 
 BUILD = ROOT / "build" / "hls_vs_hls4ml"
 CALIBRATION = 1_000
@@ -79,6 +80,16 @@ def firmforge_rows(model, x_train, x_test, y_test, float_cls) -> list[Row]:
                 f"- (MCU C, {macs:,} MACs)", t_convert + t_host,
                 f"convert {t_convert:.2f} s + host C build {t_host:.2f} s; {host_note}; "
                 f"{_ties(ref, float_cls)}")]
+    # the logits calibrated for their argmax: clipped 8 below each sample's largest (what the
+    # softmax and the argmax read), a finer int8 step and fewer ties between the top classes
+    last = str(len(model) - 2)  # the last Linear's name in the Sequential (before the softmax)
+    logit = convert(model, calibration=x_train[:CALIBRATION], name="jet_tagger_logit",
+                    observer={last: LogitObserver}, progress=False)
+    out = logit.reference(x_test)
+    cls_l = out.argmax(axis=1)
+    rows.append(Row("firmforge int8, LogitObserver", "int8, TFLite scheme",
+                    float((cls_l == float_cls).mean()), float((cls_l == y_test).mean()),
+                    "-", None, f"reference; {_ties(out, float_cls)}"))
     if not hasattr(proj, "write_hls"):
         rows.append(Row("firmforge HLS csim", "int8", None, None, "-", None,
                         "HLS backend not available"))

@@ -11,6 +11,7 @@ from firmforge.converter.ops.dense import Dense
 from firmforge.converter.ops.shape import Reshape
 from firmforge.converter.quantize import (
     CalibrationError,
+    LogitObserver,
     MinMaxObserver,
     MSEObserver,
     Observer,
@@ -48,13 +49,28 @@ def test_minmax_is_exact_running_extremes():
     assert isinstance(obs, Observer)
 
 
-@pytest.mark.parametrize("make", [MinMaxObserver, PercentileObserver, MSEObserver])
+@pytest.mark.parametrize("make", [MinMaxObserver, PercentileObserver, MSEObserver, LogitObserver])
 def test_observer_without_data_or_with_nan_raises(make):
     with pytest.raises(CalibrationError, match="no data"):
         make().range()
     for bad in (np.nan, np.inf, -np.inf):
         with pytest.raises(CalibrationError, match="NaN or Inf"):
             make().observe(np.array([0.0, bad, 1.0], np.float32))
+
+
+def test_logit_observer_clips_span_below_each_rows_largest():
+    """Lower end: the smallest logit of any row that is within ``span`` of its row's largest
+    (rows wholly within the span keep their minimum); upper end: the largest logit."""
+    rows = np.array([[10.0, 9.0, -30.0], [2.0, 1.5, 0.5], [4.0, -9.0, 3.0]], np.float32)
+    obs = LogitObserver(span=8.0)
+    obs.observe(rows[:2])
+    obs.observe(rows[2:])
+    assert obs.range() == (-4.0, 10.0)  # row 3: 4 - 8; row 1 clips at 2, row 2 keeps 0.5
+    wide = LogitObserver(span=100.0)
+    wide.observe(rows)
+    assert wide.range() == (-30.0, 10.0)  # a span past every row is min/max
+    with pytest.raises(ValueError, match="span must be positive"):
+        LogitObserver(span=0)
 
 
 def test_percentile_clips_outliers_of_each_tail():

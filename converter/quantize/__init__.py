@@ -5,9 +5,17 @@
     qgraph = quantize(graph, ranges, weight_dtype=DType.s4)       # int4 weights, packed
 """
 
-from .calibrate import CalibrationError, MinMaxObserver, MSEObserver, Observer, PercentileObserver, calibrate
+from .calibrate import (
+    CalibrationError,
+    LogitObserver,
+    MinMaxObserver,
+    MSEObserver,
+    Observer,
+    PercentileObserver,
+    calibrate,
+)
 from .params import QuantizationError
 from .ptq import quantize
 
-__all__ = ["CalibrationError", "MSEObserver", "MinMaxObserver", "Observer", "PercentileObserver",
-           "QuantizationError", "calibrate", "quantize"]
+__all__ = ["CalibrationError", "LogitObserver", "MSEObserver", "MinMaxObserver", "Observer",
+           "PercentileObserver", "QuantizationError", "calibrate", "quantize"]
