@@ -78,7 +78,7 @@ class SpikingReport:
                  for r in (head, tuple("-" * w for w in widths), *rows)]
         lines.append(f"{self.steps} steps: {self.sops:,.0f} SOPs against {self.ann_macs:,} "
                      f"ANN MACs; energy proxy {self.energy_ratio:.3f}x the ANN's "
-                     f"({ACCUMULATE_PJ} pJ per SOP, {MAC_PJ} pJ per MAC)")
+                     f"({ACCUMULATE_PJ:g} pJ per SOP, {MAC_PJ:g} pJ per MAC)")
         return "\n".join(lines)
 
 
