@@ -9,11 +9,14 @@ JOBS   ?= 2
 
 .PHONY: demo test test-hls test-boards test-sanitizers test-snn lint bench fuzz mutations venv toolchains clean
 
-# Debian packages of the cross compilers and emulators (see ../shared/docs/TOOLCHAINS.md).
+# Debian packages of the cross compilers, emulators and a browser (see ../shared/docs/TOOLCHAINS.md).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
                 gcc-riscv64-unknown-elf qemu-system-misc \
-                gcc-avr avr-libc binutils-avr simavr libsimavr-dev
-TOOLS := arm-none-eabi-gcc riscv64-unknown-elf-gcc avr-gcc qemu-system-arm qemu-system-riscv32 simavr
+                gcc-avr avr-libc binutils-avr simavr libsimavr-dev \
+                chromium
+# (chromium: the browser tests/test_report_html.py opens the HTML report in, through Playwright)
+TOOLS := arm-none-eabi-gcc riscv64-unknown-elf-gcc avr-gcc qemu-system-arm qemu-system-riscv32 simavr \
+         chromium
 
 venv: $(STAMP)
 

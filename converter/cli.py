@@ -485,6 +485,8 @@ def flash_cmd(out_dir, board_name, dry_run, port):
 
 main.add_command(__import__(f"{__package__}.cli_hls", fromlist=["hls_command"])
                  .hls_command(sys.modules[__name__]))  # `firmforge hls` (cli_hls.py)
+main.add_command(__import__(f"{__package__}.cli_report", fromlist=["report_command"])
+                 .report_command(sys.modules[__name__]))  # `firmforge report` (cli_report.py)
 
 if __name__ == "__main__":
     main()

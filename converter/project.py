@@ -179,6 +179,16 @@ class Project:
     def report(self) -> dict[str, object]:
         return build_report(self)
 
+    def report_html(self, out_dir: str | os.PathLike[str], calibration: object = None,
+                    firmware: Firmware | None = None, run: RunResult | None = None) -> Path:
+        """Write the HTML report (``index.html``, ``report.json``, the figures) into
+        ``out_dir`` and return the page's path (``report_page.py``). ``calibration``: float
+        inputs for the per-layer output error (and a spiking net's spike counts); a profile
+        build's ``firmware`` and its ``run`` add flash, RAM and the instruction profile."""
+        from .report_page import write_report
+
+        return write_report(self, out_dir, calibration=calibration, firmware=firmware, run=run)
+
     def build(self, board: str, out_dir: str | os.PathLike[str], *xs: object,
               profile: bool = False, timeout: float = 120) -> Firmware:
         """Write and compile the firmware project for ``board`` (a name from ``boards/`` or a

@@ -1,7 +1,7 @@
 """`make demo`: train a small CNN on MNIST, convert it to int8 C, run the C on the host.
 
 Prints float and int8 accuracy on the 2,000 held-back images, weight and arena bytes, and the
-time each stage took.
+time each stage took; ends by writing the HTML report (``OUT/report/index.html``).
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ def main() -> int:
     with stage(f"firmware for {BOARD}: build, run {n_fw} embedded test images in QEMU"):
         fw = proj.build(BOARD, out_dir / BOARD, x_test[:n_fw])
         run = fw.run(x_test[:n_fw])
+    with stage(f"report: profile build on {BOARD}, one image; HTML with figures"):
+        pfw = proj.build(BOARD, out_dir / f"{BOARD}-profile", x_test[:1], profile=True)
+        page = proj.report_html(out_dir / "report", calibration=x_train[:500], firmware=pfw,
+                                run=pfw.run())
     rep = proj.report()
     acc_int8 = float((host.argmax(1) == y_test).mean())
     acc_fw = float((run.outputs.argmax(1) == y_test[:n_fw]).mean())
@@ -73,6 +77,7 @@ def main() -> int:
           f" + input {rep['input_bytes']} B + output {rep['output_bytes']} B")
     print(f"MACs per inference  {rep['macs']:,}")
     print(f"C sources           {out_dir}/")
+    print(f"report              {page} (figures beside it, numbers in report.json)")
     print()
     print(f"on {BOARD} (Cortex-M4F, QEMU), {n_fw} embedded test images:")
     print(f"  accuracy          {100 * acc_fw:6.2f} %   (outputs == reference: {run.equal})")
