@@ -149,6 +149,7 @@ def _convert(model_spec, calib_paths, example_shape, name, observer, weight_bits
     ``compression`` the keyword arguments of ``convert``'s compression options."""
     from .convert import CalibrationRequired, convert
 
+    progress = progress and not quiet()
     model = _load_model(model_spec)
     spiking = _spiking_options(ptq)  # pops the spiking flags
     ptq = {**ptq, **spiking}
@@ -264,8 +265,15 @@ def _with_common(fn):
 
 @click.group()
 @click.version_option(package_name="firmforge")
-def main() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="no progress bars (results and errors only)")
+def main(quiet: bool) -> None:
     """firmforge: trained networks to bit-exact microcontroller C."""
+
+
+def quiet() -> bool:
+    """``firmforge --quiet``: every command leaves its progress bars out."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("quiet"))
 
 
 @main.command("convert")

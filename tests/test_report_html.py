@@ -166,3 +166,16 @@ def test_cli_report_refuses_a_real_board_before_writing(model_and_data, tmp_path
                                     "-o", str(tmp_path / "r"), "--no-progress"])
     assert res.exit_code != 0 and "emulated" in res.output
     assert not (tmp_path / "r").exists()
+
+
+def test_quiet_leaves_the_progress_bars_out(model_and_data, tmp_path):
+    net, x = model_and_data
+    torch.save(net, tmp_path / "net.pt")
+    np.save(tmp_path / "cal.npy", x)
+    args = ["report", str(tmp_path / "net.pt"), "--calib", str(tmp_path / "cal.npy"),
+            "-o", str(tmp_path / "r")]
+    loud = CliRunner().invoke(main, args)
+    hushed = CliRunner().invoke(main, ["--quiet", *args])
+    assert loud.exit_code == 0 and hushed.exit_code == 0, loud.output + hushed.output
+    assert "calibrate" in loud.output and "calibrate" not in hushed.output
+    assert hushed.output.strip() == f"wrote {tmp_path / 'r' / 'index.html'}"
