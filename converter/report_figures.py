@@ -130,7 +130,8 @@ def memory_timeline(blocks: Sequence[ArenaBlock], steps: Sequence[str], arena: i
 
 def instruction_profile(layers: Sequence[str], counts: Sequence[int], unit: str,
                         board: str) -> bytes:
-    """Instructions (or cycles) per layer of one inference, largest first in reading order."""
+    """Instructions (or cycles) per layer of one inference, in the order the layers run, each
+    with its share of the whole."""
     plt = _pyplot()
     y = np.arange(len(layers))
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(layers) + 1.2))
