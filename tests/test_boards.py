@@ -40,7 +40,8 @@ REAL = {
     "rpi-pico": (0x20000000, 192 * KB, 0x20030000, 72 * KB, 6_500_000),  # ROSC
     "hifive1-revb": (0x20010000, 4 * MB - 64 * KB, 0x80000000, 16 * KB, 16_000_000),
 }
-EMULATED = ["qemu-mps2-an385", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505",
+EMULATED = ["qemu-mps2-an385", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-microbit",
+            "qemu-netduinoplus2",
             "qemu-riscv32-virt", "qemu-sifive-e", "simavr-atmega328p"]
 # Arm build attributes (readelf -A): CPU architecture, FP architecture, FP precision.
 ARM_ATTRS = {
@@ -72,7 +73,9 @@ def test_all_board_files_parse():
             assert f"-mcpu={b.core}" in b.cflags and "-mthumb" in b.cflags, b.name
             hard = any(a in b.cflags for a in ("-mfloat-abi=hard", "-mfloat-abi=softfp"))
             assert ("FF_FPU" in b.defines) == hard, b.name
-            assert "FF_CONSOLE_SEMIHOSTING" in b.defines and "FF_EXIT_SEMIHOSTING" in b.defines
+            consoles = {"FF_CONSOLE_SEMIHOSTING", "FF_CONSOLE_USART_STM32", "FF_CONSOLE_UART_NRF"}
+            assert len(consoles & set(b.defines)) == 1, b.name
+            assert len({"FF_EXIT_SEMIHOSTING", "FF_EXIT_SPIN"} & set(b.defines)) == 1, b.name
             # DWT: on real parts that have one; QEMU does not model it
             assert ("FF_CYCLES_DWT" in b.defines) == (b.flasher is not None
                                                       and b.core in DWT_CORES), b.name

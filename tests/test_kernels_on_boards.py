@@ -7,6 +7,9 @@ in its emulator, many cases per firmware image, every output byte equal to the r
   (qemu-mps2-an385) and RISC-V (qemu-riscv32-virt), which run the portable paths.
 - Every other row runs 50 cases on Cortex-M4 and on RISC-V (qemu-riscv32-virt: another compiler,
   ABI and word order of arguments), so no kernel is only ever tested on the host.
+- Every row also draws 50 cases for the Cortex-M0 of qemu-microbit (ARMv6-M, rpi-pico's
+  architecture: no DSP extension, no divide instruction; output through the nRF51 UART), packed
+  into images as for the AVR below.
 - Every row also draws 50 cases for the ATmega328P (simavr-atmega328p: an 8-bit core whose
   ``int`` has 16 bits, so every integer promotion in the C core is tested where it differs);
   the cases that fit its 2 KB of RAM run, packed into as few firmware images as their memory
@@ -47,6 +50,8 @@ PORTABLE_BOARDS = ["qemu-mps2-an386", "qemu-riscv32-virt"]
 # row, the cases of its own draws that fit 2 KB of RAM (see check_row_packed).
 AVR_BOARD = "simavr-atmega328p"
 AVR_CASES = 50
+M0_BOARD = "qemu-microbit"  # Cortex-M0 (ARMv6-M: no DSP, no divide), 16 KB of RAM
+M0_CASES = 50
 
 
 def _rows():
@@ -95,3 +100,12 @@ def test_row_on_avr(row, tmp_path, request):
     request.node.user_properties.append(("avr_cases", (row.name, p.ran, p.too_big, p.images)))
     assert p.ran, (f"{row.name}: none of its {count} cases fits {AVR_BOARD}: draw smaller "
                    "shapes for it, or leave it out of the AVR tables with a reason")
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{r.name}-{M0_BOARD}" for r in ROWS])
+def test_row_on_cortex_m0(row, tmp_path, request):
+    """The ARMv6-M build (rpi-pico's core) on the micro:bit's nRF51822, output read from its
+    UART: the cases that fit its 16 KB, packed as on the AVR."""
+    count = M0_CASES if request.config.getoption("--full-tables") else M0_CASES // 4
+    p = check_row_packed(row, M0_BOARD, tmp_path, count)
+    assert p.ran, f"{row.name}: none of its {count} cases fits {M0_BOARD}"

@@ -1,7 +1,9 @@
 /* Cortex-M platform services for main.c, selected by the board's -D macros:
- *   FF_CONSOLE_SEMIHOSTING  characters through semihosting SYS_WRITEC (BKPT 0xAB)
+ *   the console             ff_console.h: semihosting, an STM32 USART or the nRF UART
  *   FF_EXIT_SEMIHOSTING     SYS_EXIT_EXTENDED {ADP_Stopped_ApplicationExit, status}: under QEMU
- *                           the status becomes QEMU's exit code
+ *                           the status becomes QEMU's exit code (needs a debugger on silicon)
+ *   FF_EXIT_SPIN            real boards without a debugger: print "ff:exit <status>" and sleep
+ *                           forever (the serial monitor reads the line)
  *   FF_CYCLES_DWT           real boards: DWT->CYCCNT around each inference, printed as
  *                           "ff:cycles <index> <n>" after that inference's output line (QEMU
  *                           does not model the counter, so emulated boards leave it out)
@@ -12,13 +14,11 @@
  * and exits with FF_EXIT_STACK_OVERFLOW; any other prints "ff:fault <name>" and exits with 3. */
 #include <stdint.h>
 
+#include "ff_console.h"
 #include "ff_platform.h"
 
-#if !defined(FF_CONSOLE_SEMIHOSTING)
-#error "cortex-m: the board defines no console (FF_CONSOLE_SEMIHOSTING)"
-#endif
-#if !defined(FF_EXIT_SEMIHOSTING)
-#error "cortex-m: the board defines no exit (FF_EXIT_SEMIHOSTING)"
+#if !defined(FF_EXIT_SEMIHOSTING) && !defined(FF_EXIT_SPIN)
+#error "cortex-m: the board defines no exit (FF_EXIT_SEMIHOSTING or FF_EXIT_SPIN)"
 #endif
 
 void ff_cortexm_fault(const char *name);
@@ -26,20 +26,28 @@ void ff_cortexm_fault(const char *name);
 extern uint32_t __ff_stack_guard[], __ff_stack_bottom[], __ff_stack_top[]; /* link.ld */
 extern uint32_t __ff_trap_lo[];
 
-#define FF_SYS_WRITEC 0x03
-#define FF_SYS_WRITE0 0x04
 #define FF_SYS_EXIT_EXTENDED 0x20
 #define FF_ADP_STOPPED_APPLICATION_EXIT 0x20026
 
-/* One semihosting call: operation in r0, argument block in r1, result in r0. */
-static int32_t semihost(int32_t op, const void *arg) {
-    register int32_t r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
+static void raw_putc(char c) { ff_console_putc(c); }
+
+static void put_str(const char *s) {
+    while (*s) {
+        raw_putc(*s++);
+    }
 }
 
-static void raw_putc(char c) { (void)semihost(FF_SYS_WRITEC, &c); }
+static void put_u32(uint32_t v) {
+    char buf[10];
+    int n = 0;
+    do {
+        buf[n++] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    while (n > 0) {
+        raw_putc(buf[--n]);
+    }
+}
 
 #if defined(FF_CYCLES_DWT)
 #define FF_DEMCR (*(volatile uint32_t *)0xE000EDFCu)
@@ -56,26 +64,10 @@ static struct {
     int pending;
 } dwt;
 
-static void put_u32(uint32_t v) {
-    char buf[10];
-    int n = 0;
-    do {
-        buf[n++] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v != 0u);
-    while (n > 0) {
-        raw_putc(buf[--n]);
-    }
-}
-
-static void put_str(const char *s) {
-    while (*s) {
-        raw_putc(*s++);
-    }
-}
 #endif
 
 void ff_platform_init(void) {
+    ff_console_init();
 #if defined(FF_CYCLES_DWT)
     FF_DEMCR |= 1u << 24;      /* TRCENA: power the DWT */
     FF_DWT_LAR = 0xC5ACCE55u;  /* unlock (Cortex-M7; ignored where there is no lock) */
@@ -99,9 +91,16 @@ void ff_platform_putc(char c) {
 }
 
 void ff_platform_exit(int status) {
+#if defined(FF_EXIT_SEMIHOSTING)
     const uint32_t block[2] = {FF_ADP_STOPPED_APPLICATION_EXIT, (uint32_t)status};
-    (void)semihost(FF_SYS_EXIT_EXTENDED, block);
+    (void)ff_semihost(FF_SYS_EXIT_EXTENDED, block);
+#else
+    put_str("ff:exit ");
+    put_u32((uint32_t)status);
+    raw_putc('\n');
+#endif
     for (;;) {
+        __asm__ volatile("wfi");
     }
 }
 
@@ -139,23 +138,10 @@ void ff_platform_stack(ff_stack_region *r) {
 #define FF_CFSR_STKOF (1u << 20)    /* ARMv8-M: SP moved below PSPLIM */
 
 static void put_hex(uint32_t v) {
-    char s[11] = "0x";
+    put_str("0x");
     for (int i = 0; i < 8; i++) {
-        s[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 0xFu];
+        raw_putc("0123456789abcdef"[(v >> (28 - 4 * i)) & 0xFu]);
     }
-    s[10] = '\0';
-    (void)semihost(FF_SYS_WRITE0, s);
-}
-
-static void put_dec(uint32_t v) {
-    char s[11];
-    int n = 10;
-    s[n] = '\0';
-    do {
-        s[--n] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v != 0u);
-    (void)semihost(FF_SYS_WRITE0, s + n);
 }
 
 /* Whether the fault came from the process stack running past its bottom: the stack pointer
@@ -187,17 +173,17 @@ void ff_cortexm_fault(const char *name) {
     uint32_t psp;
     __asm__ volatile("mrs %0, psp" : "=r"(psp));
     if (stack_overflowed(psp)) {
-        (void)semihost(FF_SYS_WRITE0, "\nff:stack-overflow ");
-        (void)semihost(FF_SYS_WRITE0, name);
-        (void)semihost(FF_SYS_WRITE0, " sp=");
+        put_str("\nff:stack-overflow ");
+        put_str(name);
+        put_str(" sp=");
         put_hex(psp);
-        (void)semihost(FF_SYS_WRITE0, " reserved=");
-        put_dec((uint32_t)((uintptr_t)__ff_stack_top - (uintptr_t)__ff_stack_bottom));
-        (void)semihost(FF_SYS_WRITE0, "\n");
+        put_str(" reserved=");
+        put_u32((uint32_t)((uintptr_t)__ff_stack_top - (uintptr_t)__ff_stack_bottom));
+        put_str("\n");
         ff_platform_exit(FF_EXIT_STACK_OVERFLOW);
     }
-    (void)semihost(FF_SYS_WRITE0, "\nff:fault ");
-    (void)semihost(FF_SYS_WRITE0, name);
-    (void)semihost(FF_SYS_WRITE0, "\n");
+    put_str("\nff:fault ");
+    put_str(name);
+    put_str("\n");
     ff_platform_exit(3);
 }
