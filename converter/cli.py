@@ -390,12 +390,20 @@ def boards_cmd():
         click.echo(f"{h.name:<20} {h.kind:<5} {h.part or '-':<24} {h.clock_ns:g} ns")
 
 
+_console_option = click.option(
+    "--console", type=click.Choice(["board", "semihosting"]), default="board", show_default=True,
+    help="board: the board file's console (a real board's UART); semihosting: output and exit "
+         "through an attached debugger (Cortex-M)")
+
+
 def _build(proj, out_dir: str, board_name: str, xs: list[np.ndarray], profile: bool = False,
-           timeout: float = 120):
+           timeout: float = 120, console: str = "board"):
     from ..targets.board.build import BuildError
 
     board = _board(board_name)
     try:
+        if console == "semihosting":
+            board = board.with_semihosting_console()
         return proj.build(board, Path(out_dir) / board.name, *xs, profile=profile, timeout=timeout)
     except (BuildError, RuntimeError, ValueError, OSError) as e:
         raise CLIError(str(e)) from e
@@ -416,9 +424,10 @@ def _sizes(fw) -> list[str]:
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
 @_board_option
 @click.option("--profile", is_flag=True, help="a profile build: a mark after each layer")
-def build_cmd(out_dir, board_name, profile):
+@_console_option
+def build_cmd(out_dir, board_name, profile, console):
     """Write OUT's firmware project for a board into OUT/BOARD and build it."""
-    fw = _build(_load_out(out_dir), out_dir, board_name, [], profile)
+    fw = _build(_load_out(out_dir), out_dir, board_name, [], profile, console=console)
     click.echo(f"built {fw.elf}")
     for line in _sizes(fw):
         click.echo(line)

@@ -317,6 +317,27 @@ def test_arm_build_attributes_match_the_part(name, built):
         assert "Tag_ABI_VFP_args: VFP registers" in attrs and "hard-float ABI" in header
 
 
+UART_BOARDS = ["nucleo-f446re", "nucleo-l4r5zi", "stm32f746g-disco", "nrf52840-dk"]
+
+
+@pytest.mark.parametrize("name", UART_BOARDS)
+def test_real_boards_print_through_their_uart_without_semihosting(name, built, tmp_path):
+    """Flashed without a debugger, a semihosting BKPT would be a HardFault: the default build
+    has none (console on the UART, "ff:exit" then sleep), ``--console semihosting`` has them."""
+    b = built(name)
+
+    def bkpts(elf: Path) -> int:
+        text = subprocess.run([b.board.tool("objdump"), "-d", str(elf)], capture_output=True,
+                              text=True, check=True).stdout
+        return text.count("bkpt\t0x00ab")
+
+    assert bkpts(b.elf) == 0
+    semi = Built(b.board.with_semihosting_console(), tmp_path)
+    assert bkpts(semi.elf) >= 2  # the console's SYS_WRITEC and the exit
+    with pytest.raises(BoardError, match="Cortex-M"):
+        load_board("hifive1-revb").with_semihosting_console()
+
+
 def test_hifive1_and_uno_elf_headers(built):
     hifive = built("hifive1-revb")
     header = _readelf(hifive.board, "-h", str(hifive.elf))

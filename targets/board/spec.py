@@ -30,6 +30,10 @@ class BoardError(ValueError):
     """An unknown board or a malformed board file; the message names the file and the key."""
 
 
+# The defines that choose and configure a console and an exit (templates/cortex-m/ff_console.h)
+CONSOLE_DEFINES = ("FF_CONSOLE_", "FF_USART_", "FF_UART_", "FF_GPIO_", "FF_EXIT_")
+
+
 @dataclass(frozen=True)
 class Region:
     origin: int
@@ -80,6 +84,17 @@ class Board:
     def tool(self, name: str) -> str:
         """A binutils program of this board's toolchain (``size``, ``nm``, ``objcopy``)."""
         return f"{self.prefix}{name}"
+
+    def with_semihosting_console(self) -> Board:
+        """This board with its console and exit through semihosting (``--console
+        semihosting``): output and exit status through a debugger attached to the part (openocd
+        with semihosting enabled), instead of its UART. Cortex-M boards only."""
+        if self.family != "cortex-m":
+            raise BoardError(f"{self.name}: semihosting is a console of the Cortex-M boards; "
+                             f"this is a {self.family} board")
+        kept = {k: v for k, v in self.defines.items() if not k.startswith(CONSOLE_DEFINES)}
+        return replace(self, defines={**kept, "FF_CONSOLE_SEMIHOSTING": "1",
+                                      "FF_EXIT_SEMIHOSTING": "1"})
 
     @property
     def can_build(self) -> bool:

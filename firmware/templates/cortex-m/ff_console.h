@@ -11,6 +11,10 @@
  *       FF_USART_RCC_EN, FF_USART_RCC_BIT     the RCC enable register and bit of the USART
  *       FF_GPIO_BASE, FF_GPIO_RCC_EN, FF_GPIO_RCC_BIT, FF_UART_TX_PIN, FF_UART_AF
  *                            the TX pin's port, its clock enable, pin number and alternate function
+ *       FF_USART_PWR_EN, FF_USART_PWR_EN_BIT, FF_USART_IOSV, FF_USART_IOSV_BIT   (optional)
+ *                            a TX pin on the VDDIO2 supply (STM32L4+ port G): the PWR clock's
+ *                            enable, then PWR_CR2.IOSV, which declares VDDIO2 valid
+ *                            (LPUART1 has the v2 layout; its FF_USART_BRR is 256 * clock / baud)
  *   FF_CONSOLE_UART_NRF      the nRF51/nRF52 UART0 (legacy, non-DMA), 8N1, polled:
  *       FF_UART_BASE         0x40002000
  *       FF_UART_PSELTXD      the TX pin select value (nRF52: pin | port << 5)
@@ -61,6 +65,11 @@ static void ff_console_putc(char c) { (void)ff_semihost(FF_SYS_WRITEC, &c); }
 #define FF_USART_TXE (1u << 7) /* the same bit of SR (F2/F4) and ISR (F7/L4) */
 
 static void ff_console_init(void) {
+#if defined(FF_USART_PWR_EN)
+    FF_REG(FF_USART_PWR_EN) |= 1u << FF_USART_PWR_EN_BIT;
+    (void)FF_REG(FF_USART_PWR_EN);
+    FF_REG(FF_USART_IOSV) |= 1u << FF_USART_IOSV_BIT;
+#endif
     FF_REG(FF_GPIO_RCC_EN) |= 1u << FF_GPIO_RCC_BIT;
     FF_REG(FF_USART_RCC_EN) |= 1u << FF_USART_RCC_BIT;
     (void)FF_REG(FF_USART_RCC_EN); /* the enable takes effect before the peripheral is used */
