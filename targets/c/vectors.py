@@ -10,6 +10,8 @@ signed 32-bit integers, and the parser unpacks them.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import numpy as np
@@ -75,7 +77,23 @@ def vector_files(src: CSources, graph: Graph, inputs: np.ndarray | list[np.ndarr
         *("    " + r for r in rows), "};", "",
         f"void ff_vectors_run(const {in_t} *in, {out_t} *out) {{",
         f"    {src.prefix}_run({', '.join(args)});", "}", ""])
-    return {"ff_vectors.h": header, "ff_vectors.c": body}
+    return {"ff_vectors.h": header, "ff_vectors.c": body, VECTORS_JSON: vectors_json(xs)}
+
+
+VECTORS_JSON = "ff_vectors.json"  # the same vectors, for a host reading a board's serial port
+
+
+def vectors_json(xs: list[np.ndarray]) -> str:
+    """The vectors (IR layout) as JSON: per input its dtype, shape and raw bytes in base64."""
+    return json.dumps([{"dtype": x.dtype.str, "shape": list(x.shape),
+                        "data": base64.b64encode(np.ascontiguousarray(x).tobytes()).decode()}
+                       for x in xs])
+
+
+def read_vectors_json(text: str) -> list[np.ndarray]:
+    """The arrays ``vectors_json`` wrote."""
+    return [np.frombuffer(base64.b64decode(v["data"]), np.dtype(v["dtype"]))
+            .reshape(v["shape"]).copy() for v in json.loads(text)]
 
 
 _OUT = re.compile(r"^ff:out (\d+)((?: -?\d+)*)$")
