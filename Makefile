@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.firmforge-deps
 JOBS   ?= 2
 
-.PHONY: demo test test-hls test-boards test-sanitizers test-snn lint bench fuzz mutations venv toolchains clean
+.PHONY: demo test test-hls test-sweep test-boards test-sanitizers test-snn lint bench fuzz mutations venv toolchains clean
 
 # Debian packages of the cross compilers, emulators and a browser (see ../shared/docs/TOOLCHAINS.md).
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
@@ -43,7 +43,12 @@ demo: $(STAMP) toolchains
 
 test: $(STAMP) toolchains
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -n $(JOBS) tests --ignore=tests/test_hls_kernels.py
+	$(PY) -m pytest -q -n $(JOBS) tests --ignore=tests/test_hls_kernels.py --ignore=tests/test_sweep.py
+
+# Design-space sweeps on Ray: a local Ray instance and a separate `ray start --head` (about two
+# minutes of worker start-ups). CI runs it.
+test-sweep: $(STAMP)
+	$(PY) -m pytest -q tests/test_sweep.py
 
 # The C-kernel tables' rows that HLS templates cover, each C-simulated against the reference
 # (g++ with the ap_types headers of the hls4ml wheel; about 80 s of compiles). CI runs it.

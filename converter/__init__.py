@@ -9,6 +9,8 @@ Public entry point::
 from .compare import Comparison, compare_tflm
 from .convert import ConversionError, SpikingOptions, convert
 from .project import Project
+from .sweeps import SweepError, pareto, sweep, write_results
 
-__all__ = ["Comparison", "ConversionError", "Project", "SpikingOptions", "compare_tflm", "convert"]
+__all__ = ["Comparison", "ConversionError", "Project", "SpikingOptions", "SweepError",
+           "compare_tflm", "convert", "pareto", "sweep", "write_results"]
 __version__ = "0.1.0"

@@ -521,6 +521,8 @@ main.add_command(__import__(f"{__package__}.cli_hls", fromlist=["hls_command"])
                  .hls_command(sys.modules[__name__]))  # `firmforge hls` (cli_hls.py)
 main.add_command(__import__(f"{__package__}.cli_monitor", fromlist=["monitor_command"])
                  .monitor_command(sys.modules[__name__]))  # `firmforge monitor` (cli_monitor.py)
+main.add_command(__import__(f"{__package__}.cli_sweep", fromlist=["sweep_command"])
+                 .sweep_command(sys.modules[__name__]))  # `firmforge sweep` (cli_sweep.py)
 main.add_command(__import__(f"{__package__}.cli_report", fromlist=["report_command"])
                  .report_command(sys.modules[__name__]))  # `firmforge report` (cli_report.py)
 
