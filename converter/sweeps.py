@@ -235,8 +235,9 @@ def pareto(records: Sequence[Mapping[str, object]], cost: str = "weight_bytes"
 
 def write_results(records: Sequence[Mapping[str, object]], out_dir: str | os.PathLike[str]
                   ) -> list[Path]:
-    """``results.json``, ``results.csv`` and ``pareto.png`` (accuracy against weight bytes, and
-    against instructions when measured) in ``out_dir``."""
+    """``results.json``, ``results.csv``, ``pareto.png`` (accuracy against weight bytes, and
+    against instructions when measured) and ``index.html`` (the plot and every configuration,
+    the Pareto front in bold) in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in records for k in r["config"]})
@@ -246,11 +247,29 @@ def write_results(records: Sequence[Mapping[str, object]], out_dir: str | os.Pat
     for r in records:
         w.writerow([*(r["config"].get(k, "") for k in keys), r["accuracy"], r["weight_bytes"],
                     r["arena_bytes"], r["instructions"], r["error"] or ""])
+    png = _pareto_png(records)
     files = {"results.json": json.dumps(list(records), indent=2, default=str).encode(),
-             "results.csv": buf.getvalue().encode(), "pareto.png": _pareto_png(records)}
+             "results.csv": buf.getvalue().encode(), "pareto.png": png,
+             "index.html": _page(records, keys, png).encode()}
     for name, content in files.items():
         (out / name).write_bytes(content)
     return [out / n for n in files]
+
+
+def _page(records, keys: list[str], png: bytes) -> str:
+    import base64
+
+    import jinja2
+
+    from ..targets.paths import templates_dir
+
+    front = {id(r) for r in pareto(records)}
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir() / "report"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    rows = [{**r, "front": id(r) in front} for r in records]
+    return env.get_template("sweep.html.j2").render(
+        records=rows, keys=keys, failed=sum(r["error"] is not None for r in records),
+        plot="data:image/png;base64," + base64.b64encode(png).decode("ascii"))
 
 
 def _pareto_png(records) -> bytes:

@@ -130,10 +130,13 @@ def test_bad_grids_and_addresses_are_clear_errors(problem, tmp_path):
 def test_results_files_and_cli_errors(local_records, problem, tmp_path):
     _, more, _, _ = local_records
     files = write_results(more, tmp_path / "out")
-    assert [f.name for f in files] == ["results.json", "results.csv", "pareto.png"]
+    assert [f.name for f in files] == ["results.json", "results.csv", "pareto.png", "index.html"]
     assert json.loads(files[0].read_text()) == more
     assert files[1].read_text().count("\n") == 1 + len(more)
     assert files[2].read_bytes()[:4] == b"\x89PNG"
+    page = files[3].read_text()
+    error_type = next(r["error"] for r in more if r["error"]).split(":")[0]
+    assert page.count('<tr class="front">') == len(pareto(more)) and error_type in page
     net, x, _ = problem
     torch.save(net, tmp_path / "net.pt")
     np.save(tmp_path / "x.npy", x)
