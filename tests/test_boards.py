@@ -73,7 +73,8 @@ def test_all_board_files_parse():
             assert f"-mcpu={b.core}" in b.cflags and "-mthumb" in b.cflags, b.name
             hard = any(a in b.cflags for a in ("-mfloat-abi=hard", "-mfloat-abi=softfp"))
             assert ("FF_FPU" in b.defines) == hard, b.name
-            consoles = {"FF_CONSOLE_SEMIHOSTING", "FF_CONSOLE_USART_STM32", "FF_CONSOLE_UART_NRF"}
+            consoles = {"FF_CONSOLE_SEMIHOSTING", "FF_CONSOLE_USART_STM32", "FF_CONSOLE_UART_NRF",
+                        "FF_CONSOLE_UART_RP2040"}
             assert len(consoles & set(b.defines)) == 1, b.name
             assert len({"FF_EXIT_SEMIHOSTING", "FF_EXIT_SPIN"} & set(b.defines)) == 1, b.name
             # DWT: on real parts that have one; QEMU does not model it
@@ -317,7 +318,7 @@ def test_arm_build_attributes_match_the_part(name, built):
         assert "Tag_ABI_VFP_args: VFP registers" in attrs and "hard-float ABI" in header
 
 
-UART_BOARDS = ["nucleo-f446re", "nucleo-l4r5zi", "stm32f746g-disco", "nrf52840-dk"]
+UART_BOARDS = ["nucleo-f446re", "nucleo-l4r5zi", "stm32f746g-disco", "nrf52840-dk", "rpi-pico"]
 
 
 @pytest.mark.parametrize("name", UART_BOARDS)

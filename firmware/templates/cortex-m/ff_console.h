@@ -15,6 +15,11 @@
  *                            a TX pin on the VDDIO2 supply (STM32L4+ port G): the PWR clock's
  *                            enable, then PWR_CR2.IOSV, which declares VDDIO2 valid
  *                            (LPUART1 has the v2 layout; its FF_USART_BRR is 256 * clock / baud)
+ *   FF_CONSOLE_UART_RP2040   the RP2040's UART0 (an Arm PL011) on GP0, 115200 8N1, polled. Its
+ *                            clock must not be the uncalibrated ring oscillator the part runs
+ *                            on (1.8-12 MHz), so clk_peri is switched to the 12 MHz crystal
+ *                            (XOSC, started here, its wait bounded); at 12 MHz the divisor
+ *                            12e6 / (16 * 115200) = 6.5104 is IBRD 6, FBRD round(0.5104 * 64) = 33.
  *   FF_CONSOLE_UART_NRF      the nRF51/nRF52 UART0 (legacy, non-DMA), 8N1, polled:
  *       FF_UART_BASE         0x40002000
  *       FF_UART_PSELTXD      the TX pin select value (nRF52: pin | port << 5)
@@ -108,6 +113,40 @@ static void ff_console_putc(char c) {
     FF_UART_TXD = (uint32_t)(uint8_t)c;
     for (uint32_t i = 0; i < FF_CONSOLE_SPINS && FF_UART_TXDRDY == 0u; i++) {
     }
+}
+
+#elif defined(FF_CONSOLE_UART_RP2040)
+#define FF_RP_RESETS 0x4000C000u
+#define FF_RP_CLEAR 0x3000u /* the atomic bit-clear alias of a register block */
+#define FF_RP_RESET_BITS ((1u << 5) | (1u << 8) | (1u << 22)) /* io_bank0, pads_bank0, uart0 */
+#define FF_RP_XOSC 0x40024000u
+#define FF_RP_CLK_PERI_CTRL FF_REG(0x40008048u)
+#define FF_RP_GPIO0_CTRL FF_REG(0x40014004u)
+#define FF_RP_UART 0x40034000u
+#define FF_RP_UART_FR FF_REG(FF_RP_UART + 0x018u)
+
+static void ff_console_init(void) {
+    FF_REG(FF_RP_XOSC + 0x0Cu) = 47u;                       /* STARTUP: (12 MHz / 1000 + 128) / 256 */
+    FF_REG(FF_RP_XOSC + 0x00u) = (0xFABu << 12) | 0xAA0u;  /* CTRL: enable, 1-15 MHz range */
+    for (uint32_t i = 0; i < FF_CONSOLE_SPINS && !(FF_REG(FF_RP_XOSC + 0x04u) & (1u << 31)); i++) {
+    }
+    FF_RP_CLK_PERI_CTRL = (1u << 11) | (4u << 5);          /* ENABLE, AUXSRC = xosc_clksrc */
+    FF_REG(FF_RP_RESETS + FF_RP_CLEAR) = FF_RP_RESET_BITS;  /* take them out of reset */
+    for (uint32_t i = 0; i < FF_CONSOLE_SPINS &&
+                         (FF_REG(FF_RP_RESETS + 0x08u) & FF_RP_RESET_BITS) != FF_RP_RESET_BITS;
+         i++) {
+    }
+    FF_REG(FF_RP_UART + 0x024u) = 6u;                       /* IBRD */
+    FF_REG(FF_RP_UART + 0x028u) = 33u;                      /* FBRD */
+    FF_REG(FF_RP_UART + 0x02Cu) = (3u << 5) | (1u << 4);    /* LCR_H: 8 bits, FIFOs on */
+    FF_REG(FF_RP_UART + 0x030u) = (1u << 0) | (1u << 8);    /* CR: UARTEN, TXE */
+    FF_RP_GPIO0_CTRL = 2u;                                  /* FUNCSEL: UART0 TX */
+}
+
+static void ff_console_putc(char c) {
+    for (uint32_t i = 0; i < FF_CONSOLE_SPINS && (FF_RP_UART_FR & (1u << 5)); i++) { /* TXFF */
+    }
+    FF_REG(FF_RP_UART + 0x000u) = (uint32_t)(uint8_t)c;
 }
 
 #else
