@@ -9,6 +9,10 @@ runnable model (conversion plus compilation):
   integer reference (``proj.reference``), which the host C reproduces bit for bit (checked on
   every held-out input). With firmforge's HLS backend (``proj.write_hls``), its C simulation
   is checked against the reference too and its multiplier estimate is shown.
+* firmforge int8 with ``range_search=True`` (converter/quantize/search.py: each activation
+  range shrunk to the one whose int8 softmax input is closest, in KL divergence, to the float
+  model's on the calibration samples), alone and with ``bias_correction=True``; the host C is
+  checked against the reference on every held-out input here too.
 * hls4ml 1.3 at ``ap_fixed<16,6>`` and ``ap_fixed<8,3>`` (whole model at that precision,
   reuse factor 1, io_parallel): ``compile()`` (g++ with the ap_types headers of its wheel, no
   Vivado needed) and ``predict()``, its own C simulation. Without Vivado there is no synthesis
@@ -16,11 +20,16 @@ runnable model (conversion plus compilation):
   32*5 = 4,256), an upper bound: Vivado would turn some constant products into shifts and
   adds and drop zero weights.
 
-    .venv/bin/python benchmarks/hls_vs_hls4ml.py
+    .venv/bin/python benchmarks/hls_vs_hls4ml.py             # the table, seed 0
+    .venv/bin/python benchmarks/hls_vs_hls4ml.py --seeds 0 1 2  # firmforge's agreement per seed
+
+"Agreement" is strict: the argmax of the int8 softmax output, where equal top outputs count
+as a miss unless the float class comes first; the notes give the tie-aware figure too.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import itertools
@@ -43,6 +52,10 @@ from firmforge.converter.quantize import LogitObserver  # noqa: E402
 BUILD = ROOT / "build" / "hls_vs_hls4ml"
 CALIBRATION = 1_000
 HLS4ML_PRECISIONS = ("ap_fixed<16,6>", "ap_fixed<8,3>")
+# firmforge's rows with the output-aware range search: label -> convert() options
+SEARCHED = {"firmforge int8, range_search": {"range_search": True},
+            "firmforge int8, range_search + bias_corr.": {"range_search": True,
+                                                          "bias_correction": True}}
 DENSE_PRODUCTS = sum(a * b for a, b in itertools.pairwise(SIZES))  # 4,256 at reuse factor 1
 
 
@@ -90,6 +103,8 @@ def firmforge_rows(model, x_train, x_test, y_test, float_cls) -> list[Row]:
     rows.append(Row("firmforge int8, LogitObserver", "int8, TFLite scheme",
                     float((cls_l == float_cls).mean()), float((cls_l == y_test).mean()),
                     "-", None, f"reference; {_ties(out, float_cls)}"))
+    for label, options in SEARCHED.items():
+        rows.append(_searched_row(model, x_train, x_test, y_test, float_cls, label, options))
     if not hasattr(proj, "write_hls"):
         rows.append(Row("firmforge HLS csim", "int8", None, None, "-", None,
                         "HLS backend not available"))
@@ -99,6 +114,23 @@ def firmforge_rows(model, x_train, x_test, y_test, float_cls) -> list[Row]:
                      progress=False)
     rows.append(_firmforge_hls(logits, x_test, y_test, float_cls, logits.reference(x_test)))
     return rows
+
+
+def _searched_row(model, x_train, x_test, y_test, float_cls, label: str,
+                  options: dict[str, bool]) -> Row:
+    """firmforge int8 with the output-aware range search (and ``options``' other PTQ options)."""
+    t0 = time.perf_counter()
+    proj = convert(model, calibration=x_train[:CALIBRATION], name="jet_tagger_search",
+                   progress=False, **options)
+    seconds = time.perf_counter() - t0
+    out = proj.reference(x_test)
+    cls = out.argmax(axis=1)
+    mismatch = proj.verify(x_test)
+    host = "host C == reference on all inputs" if mismatch is None else f"host C differs: " \
+        f"{mismatch}"
+    return Row(label, "int8, TFLite scheme", float((cls == float_cls).mean()),
+               float((cls == y_test).mean()), "-", seconds,
+               f"convert (with the search) {seconds:.2f} s; {host}; {_ties(out, float_cls)}")
 
 
 def _firmforge_hls(proj, x_test, y_test, float_cls, ref) -> Row:
@@ -177,9 +209,45 @@ def print_table(rows: list[Row], float_acc: float, n: int) -> None:
             print(f"  {r.name} [{r.precision}]: {r.note}")
 
 
+def _agreement(out: np.ndarray, float_cls: np.ndarray) -> tuple[float, float]:
+    """(strict, tie-aware) agreement of ``out``'s argmax with the float classes."""
+    strict = float((out.argmax(axis=1) == float_cls).mean())
+    tie_aware = float((out[np.arange(len(out)), float_cls] == out.max(axis=1)).mean())
+    return strict, tie_aware
+
+
+def seeds_table(seeds: list[int]) -> None:
+    """firmforge's int8 agreement with the float argmax for several training seeds: min/max
+    (the default), LogitObserver on the logits, and the range search rows (no hls4ml)."""
+    configs = {"min/max (default)": {}, "LogitObserver": None, **SEARCHED}
+    print(f"\nstrict / tie-aware argmax agreement with float, {len(seeds)} seeds, "
+          f"{CALIBRATION:,} calibration samples\n")
+    for seed in seeds:
+        model, x_train, x_test, _ = train_jet_tagger(seed=seed)
+        float_cls = float_predictions(model, x_test).argmax(axis=1)
+        cells = []
+        for label, options in configs.items():
+            if options is None:  # the last Linear's name in the Sequential (before the softmax)
+                options = {"observer": {str(len(model) - 2): LogitObserver}}
+            proj = convert(model, calibration=x_train[:CALIBRATION], name="jet_tagger",
+                           progress=False, **options)
+            strict, tie = _agreement(proj.reference(x_test), float_cls)
+            cells.append(f"{label.removeprefix('firmforge int8, ')} {100 * strict:.2f} / "
+                         f"{100 * tie:.2f} %")
+        print(f"seed {seed}: " + "; ".join(cells))
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=0, help="training seed of the table")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="only firmforge's agreement per training seed (no hls4ml)")
+    args = parser.parse_args()
+    if args.seeds:
+        seeds_table(args.seeds)
+        return
     t0 = time.perf_counter()
-    model, x_train, x_test, y_test = train_jet_tagger(seed=0)
+    model, x_train, x_test, y_test = train_jet_tagger(seed=args.seed)
     probs = float_predictions(model, x_test)
     float_cls = probs.argmax(axis=1)
     print(f"trained the float model in {time.perf_counter() - t0:.1f} s")

@@ -202,7 +202,8 @@ def _spiking_options(opts: dict) -> dict:
 def _ptq_options(opts: dict) -> dict:
     """The convert() keywords of the PTQ-quality and budget options that were given."""
     out = {k: v for k, v in opts.items()
-           if k in ("bias_correction", "layerwise_calibration", "data_free") and v}
+           if k in ("bias_correction", "layerwise_calibration", "range_search", "data_free")
+           and v}
     out.update((k, opts[k]) for k in ("steps", "dt", "membrane", "reset", "encoder", "readout")
                if opts.get(k) is not None)
     if opts.get("flash_budget"):
@@ -233,6 +234,10 @@ _common = [
                  help="subtract each layer's mean output error from quantized weights from its bias"),
     click.option("--layerwise-calibration", is_flag=True,
                  help="learn the rounding of conv/dense weights per layer (AdaRound)"),
+    click.option("--range-search", is_flag=True,
+                 help="shrink each activation range to the one whose int8 output is closest "
+                      "to the float model's on the calibration data (softmax KL for a "
+                      "classifier)"),
     click.option("--data-free", is_flag=True,
                  help="no --calib: calibrate on inputs synthesized from the model's BatchNorm "
                       "statistics (needs --example-shape)"),

@@ -57,8 +57,8 @@ def convert(model: object, example_input: object = None, calibration: object = N
             sparsity_block: int | Mapping[str, int] | None = None,
             nm: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
             clusters: int | Mapping[str, int] | None = None, bias_correction: bool = False,
-            layerwise_calibration: bool = False, data_free: bool = False,
-            flash_budget: int | str | None = None, board: str | None = None,
+            layerwise_calibration: bool = False, range_search: bool = False,
+            data_free: bool = False, flash_budget: int | str | None = None, board: str | None = None,
             mst: bool = False, steps: int | None = None, dt: float | None = None,
             spiking: SpikingOptions | None = None) -> Project:
     """Convert ``model`` (an ``nn.Module``, a ``.pt`` path, a ``.tflite`` path or the bytes of a
@@ -101,7 +101,11 @@ def convert(model: object, example_input: object = None, calibration: object = N
     value) names to observers, the others min/max; ``bias_correction`` subtracts each layer's
     expected output error from quantized weights from its bias; ``layerwise_calibration``
     learns the rounding of every Conv2d/Dense weight against the float layer output
-    (AdaRound); both measured on the calibration data. ``data_free=True`` (with
+    (AdaRound); both measured on the calibration data. ``range_search`` then shrinks each
+    activation range, tensor by tensor, to the one whose int8 network output is closest to the
+    float one on the calibration data (KL divergence of the softmax for a classifier, else the
+    MSE; ``converter/quantize/search.py``): input and activation tails are clipped where the
+    finer step helps the output more than the clipping hurts it. ``data_free=True`` (with
     ``calibration=None`` and an ``example_input`` for the shape) calibrates on inputs
     synthesized from the model's BatchNorm statistics (ZeroQ). ``flash_budget`` (bytes, or
     ``"20KB"``; or ``board=``, a board name or file, for its flash size) chooses each layer's
@@ -135,7 +139,7 @@ def convert(model: object, example_input: object = None, calibration: object = N
                       _budget_bytes(flash_budget, board),
                       {"weight_bits": weight_bits, "sparsity": sparsity,
                        "sparsity_block": sparsity_block, "nm": nm, "clusters": clusters},
-                      mst)
+                      mst, range_search)
     if isinstance(model, Graph):
         return _convert_graph(model, calibration, name, observer, progress, weight_dtype,
                               storage, ptq)
@@ -261,7 +265,8 @@ def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
     if imp.quantized:
         if ptq.active:
             raise ConversionError(f"{what} is already quantized: bias correction, layer-wise "
-                                  "or data-free calibration and flash budgets apply to float models")
+                                  "or data-free calibration, range search and flash budgets "
+                                  "apply to float models")
         if weight_dtype is not DType.s8 or ptq.compresses:
             raise ConversionError(f"{what} is already quantized: its weights keep the "
                                   "dtypes the file stores, weight_dtype, weight_bits, sparsity, "
@@ -350,6 +355,14 @@ def _quantize(fgraph, calibration, in_layouts, out_layouts, observer, progress,
                           layerwise=ptq.layerwise_calibration, bias_correction=ptq.bias_correction)
     else:
         fgraph_q = fgraph
+    if ptq.range_search:
+        from .quantize.search import search_ranges
+
+        def make(r):
+            return compress.cluster_graph(quantize(fgraph_q, r, weight_dtype=weight_dtype),
+                                          fgraph_q, plans)
+
+        ranges = search_ranges(fgraph_q, ranges, ir, make, target=fgraph, progress=progress)
     proj = project(fgraph_q, weight_dtype)
     proj.budget_plan = plan
     return proj
@@ -383,13 +396,14 @@ class _PtqOptions:
     compression: Mapping[str, object] = field(default_factory=lambda: dict.fromkeys(
         ("weight_bits", "sparsity", "sparsity_block", "nm", "clusters")))
     mst: bool = False  # MST channel reuse of binary layers (passes/mst_reuse.py)
+    range_search: bool = False  # output-aware activation ranges (quantize/search.py)
 
     @property
     def active(self) -> bool:
         """Whether an option of the PTQ itself is set (bias correction, layer-wise or data-free
-        calibration, a budget)."""
+        calibration, range search, a budget)."""
         return (self.bias_correction or self.layerwise_calibration or self.data_free
-                or self.budget is not None)
+                or self.range_search or self.budget is not None)
 
     @property
     def compresses(self) -> bool:

@@ -90,6 +90,32 @@ def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]], *,
     _check_graph(graph)
     wdtypes = weight_dtypes(graph, weight_dtype)
     operands = _operands(graph)
+    groups, requant = _sharing(graph, operands)
+    params = _group_params(graph, operands, groups, ranges)
+    return _Rewriter(graph, lambda v: params[groups.find(id(v))], requant, wdtypes).run()
+
+
+def activation_groups(graph: Graph) -> list[list[str]]:
+    """The names of the values that share one set of int8 parameters set from calibrated
+    ranges, group by group in graph order (the graph inputs' groups first).
+
+    ``quantize`` gives every member of a group the parameters of the union of the members'
+    ranges, so a range meant for a group must be given to all its members (what
+    ``search.search_ranges`` does). Groups holding a FIXED op's output (softmax, sigmoid, tanh:
+    parameters whatever was observed) and constants read as activations are left out."""
+    operands = _operands(graph)
+    groups, _ = _sharing(graph, operands)
+    fixed = {id(n.y) for n in graph.nodes if n.quant_rule is QuantRule.FIXED}
+    members: dict[int, list[Value]] = {}
+    for v in operands:
+        members.setdefault(groups.find(id(v)), []).append(v)
+    return [[v.name for v in vs if not v.is_const] for vs in members.values()
+            if not any(id(v) in fixed for v in vs) and not all(v.is_const for v in vs)]
+
+
+def _sharing(graph: Graph, operands: list[Value]) -> tuple[_UnionFind, set[tuple[int, int]]]:
+    """The union-find of values sharing parameters (SHARED and JOINED ops), and the JOINED
+    inputs ``(id(node), input index)`` to requantize instead (module docstring)."""
     groups = _UnionFind()
     for v in operands:
         groups.find(id(v))
@@ -108,8 +134,7 @@ def quantize(graph: Graph, ranges: Mapping[str, tuple[float, float]], *,
                     requant.add((id(node), i))
                 else:
                     groups.union(id(v), id(node.y))
-    params = _group_params(graph, operands, groups, ranges)
-    return _Rewriter(graph, lambda v: params[groups.find(id(v))], requant, wdtypes).run()
+    return groups, requant
 
 
 def weight_dtypes(graph: Graph, weight_dtype: WeightDtype) -> dict[str, DType]:
