@@ -40,6 +40,9 @@ GRID_KEYS = ("weight_bits", "sparsity", "sparsity_block", "nm", "clusters", "fla
              "bias_correction", "layerwise_calibration", "board")
 CACHE_FORMAT = 1  # bump when a record's meaning changes
 CONNECT_TIMEOUT = 5.0  # seconds to reach a cluster's address before giving up
+# One task, one core: numpy's BLAS and torch would otherwise each start a thread per core in
+# every worker, and the tasks would fight over the cores.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class SweepError(ValueError):
@@ -136,7 +139,7 @@ def _run_on_ray(model, configs, index, data, calibration, example_input, board, 
     if not ray.is_initialized():
         if address is not None:
             _check_reachable(address)
-        env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
+        env = {"env_vars": WORKER_ENV | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
         try:
             ray.init(address=address, num_cpus=None if address else num_cpus,
                      runtime_env=env, include_dashboard=False, log_to_driver=False,
