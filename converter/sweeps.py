@@ -187,7 +187,7 @@ def _check_reachable(address: str) -> None:
     if not host or not port.isdigit():
         raise SweepError(f"a Ray address is host:port or ray://host:port, got {address!r}")
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
     except OSError as e:
         raise SweepError(f"cannot reach the Ray cluster at {address}: {e} (is `ray start "
                          f"--head` running there, and the port open?)") from None

@@ -198,3 +198,10 @@ def test_results_files_and_cli_errors(local_records, problem, tmp_path):
                                     str(tmp_path / "grid.toml"), "--calib", str(tmp_path / "x.npy"),
                                     "-o", str(tmp_path / "o")])
     assert res.exit_code != 0 and "did you mean 'weight_bits'" in res.output
+    (tmp_path / "grid.toml").write_text("weight_bits = [8, 4]\n")
+    port = _free_port()
+    res = CliRunner().invoke(main, ["sweep", str(tmp_path / "net.pt"), "--grid",
+                                    str(tmp_path / "grid.toml"), "--calib", str(tmp_path / "x.npy"),
+                                    "--address", f"127.0.0.1:{port}", "-o", str(tmp_path / "o")])
+    assert res.exit_code != 0 and f"cannot reach the Ray cluster at 127.0.0.1:{port}" in res.output
+    assert not ray.is_initialized()
