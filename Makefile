@@ -44,9 +44,11 @@ demo: $(STAMP) toolchains
 test: $(STAMP) toolchains
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n $(JOBS) tests --ignore=tests/test_hls_kernels.py --ignore=tests/test_sweep.py
+	$(MAKE) --no-print-directory test-sweep
 
-# Design-space sweeps on Ray: a local Ray instance and a separate `ray start --head` (about two
-# minutes of worker start-ups). CI runs it.
+# Design-space sweeps on Ray: a local Ray instance and a separate `ray start --head` (about a
+# minute, mostly worker start-ups). `make test` runs it after the rest, on its own: under xdist
+# two workers would each start a Ray on the same two cores.
 test-sweep: $(STAMP)
 	$(PY) -m pytest -q tests/test_sweep.py
 

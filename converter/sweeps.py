@@ -13,7 +13,8 @@ firmforge's version), so a re-run computes only what changed.
 
 Each record: ``config`` (the grid's values), ``accuracy`` (argmax of the integer reference
 against ``y``), ``weight_bytes`` and ``arena_bytes`` (``proj.report()``), ``instructions`` (one
-inference on ``board``, None without), ``error`` (None, or the failure's type and message).
+inference on ``board``, None without; ``cycles`` instead on a board that counts cycles, as
+simavr does), ``error`` (None, or the failure's type and message).
 ``pareto(records)`` keeps the configurations no other beats in both accuracy and size;
 ``write_results`` saves CSV, JSON and the Pareto plot.
 """
@@ -38,7 +39,7 @@ import numpy as np
 # The grid's keys: convert()'s compression options, and the board to count instructions on.
 GRID_KEYS = ("weight_bits", "sparsity", "sparsity_block", "nm", "clusters", "flash_budget",
              "bias_correction", "layerwise_calibration", "board")
-CACHE_FORMAT = 1  # bump when a record's meaning changes
+CACHE_FORMAT = 2  # bump when a record's meaning changes
 CONNECT_TIMEOUT = 5.0  # seconds to reach a cluster's address before giving up
 # One task, one core: numpy's BLAS and torch would otherwise each start a thread per core in
 # every worker, and the tasks would fight over the cores.
@@ -98,7 +99,8 @@ def measure(model: object, config: Mapping[str, object], data: tuple | None, cal
     from .convert import convert
 
     rec: dict[str, object] = {"config": dict(config), "accuracy": None, "weight_bytes": None,
-                              "arena_bytes": None, "instructions": None, "error": None}
+                              "arena_bytes": None, "instructions": None, "cycles": None,
+                              "error": None}
     opts = {k: v for k, v in config.items() if k != "board"}
     if isinstance(opts.get("nm"), list):
         opts["nm"] = tuple(opts["nm"])
@@ -116,7 +118,8 @@ def measure(model: object, config: Mapping[str, object], data: tuple | None, cal
             x0 = data[0][:1] if data is not None else None
             with tempfile.TemporaryDirectory(prefix="ff-sweep-") as d:
                 fw = proj.build(board, d, *([x0] if x0 is not None else []))
-                rec["instructions"] = int(fw.run().counts[0])
+                res = fw.run()
+                rec["instructions"], rec["cycles"] = res.instructions, res.cycles
     except Exception as e:  # a failed configuration is a result, not a crash
         rec["error"] = f"{type(e).__name__}: {e}"
     return rec
@@ -137,37 +140,42 @@ def _run_on_ray(model, configs, index, data, calibration, example_input, board, 
     from tqdm import tqdm
 
     if not ray.is_initialized():
-        if address is not None:
+        # No address: a Ray of our own on this machine ("local"), not whichever cluster
+        # `ray start` last recorded in /tmp/ray, which ray.init() would otherwise join;
+        # RAY_ADDRESS, when set, still chooses the cluster.
+        address = address or os.environ.get("RAY_ADDRESS") or "local"
+        if address != "local":
             _check_reachable(address)
         env = {"env_vars": WORKER_ENV | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
         try:
-            ray.init(address=address, num_cpus=None if address else num_cpus,
+            ray.init(address=address, num_cpus=num_cpus if address == "local" else None,
                      runtime_env=env, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         except (ConnectionError, RuntimeError) as e:
-            raise SweepError(f"cannot start or join Ray at {address or 'this machine'}: "
+            raise SweepError(f"cannot start or join Ray at {address}: "
                              f"{e}") from None
     task = ray.remote(num_cpus=1)(_measure_task)
     refs = {}
     shared = [ray.put(v) for v in (model, data, calibration, example_input)]
     for i, c in zip(index, configs, strict=True):
         refs[task.remote(shared[0], c, shared[1], shared[2], shared[3], board)] = i
-    failed = 0
+    failed, cpus = 0, _cpus()
     with tqdm(total=len(refs), desc="sweep", unit="config", disable=not progress) as bar:
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             rec = ray.get(done[0])
             failed += rec["error"] is not None
-            bar.set_postfix(failed=failed, running=min(len(pending), _cpus()), refresh=False)
+            bar.set_postfix(failed=failed, running=min(len(pending), cpus), refresh=False)
             bar.update(1)
             yield refs[done[0]], rec
 
 
 def _cpus() -> int:
+    """The cluster's CPUs, so the tasks that can run at once (one CPU each)."""
     import ray
 
-    return int(ray.available_resources().get("CPU", 0) + 0.5) or 1
+    return int(ray.cluster_resources().get("CPU", 0) + 0.5) or 1
 
 
 def _check_reachable(address: str) -> None:
@@ -179,7 +187,7 @@ def _check_reachable(address: str) -> None:
     if not host or not port.isdigit():
         raise SweepError(f"a Ray address is host:port or ray://host:port, got {address!r}")
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
     except OSError as e:
         raise SweepError(f"cannot reach the Ray cluster at {address}: {e} (is `ray start "
                          f"--head` running there, and the port open?)") from None
@@ -224,7 +232,7 @@ def _cached(path: Path) -> dict[str, object] | None:
 def pareto(records: Sequence[Mapping[str, object]], cost: str = "weight_bytes"
            ) -> list[Mapping[str, object]]:
     """The records no other beats: none at most as costly (``cost``: ``weight_bytes`` or
-    ``instructions``) with at least the accuracy, one of the two strictly; cheapest first."""
+    ``instructions`` or ``cycles``) with at least the accuracy, one of the two strictly; cheapest first."""
     ok = [r for r in records if r["error"] is None and r.get(cost) is not None
           and r.get("accuracy") is not None]
     ok.sort(key=lambda r: (r[cost], -r["accuracy"]))
@@ -239,17 +247,17 @@ def pareto(records: Sequence[Mapping[str, object]], cost: str = "weight_bytes"
 def write_results(records: Sequence[Mapping[str, object]], out_dir: str | os.PathLike[str]
                   ) -> list[Path]:
     """``results.json``, ``results.csv``, ``pareto.png`` (accuracy against weight bytes, and
-    against instructions when measured) and ``index.html`` (the plot and every configuration,
+    against instructions or cycles when measured) and ``index.html`` (the plot and every configuration,
     the Pareto front in bold) in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in records for k in r["config"]})
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow([*keys, "accuracy", "weight_bytes", "arena_bytes", "instructions", "error"])
+    w.writerow([*keys, "accuracy", "weight_bytes", "arena_bytes", "instructions", "cycles", "error"])
     for r in records:
         w.writerow([*(r["config"].get(k, "") for k in keys), r["accuracy"], r["weight_bytes"],
-                    r["arena_bytes"], r["instructions"], r["error"] or ""])
+                    r["arena_bytes"], r["instructions"], r.get("cycles"), r["error"] or ""])
     png = _pareto_png(records)
     files = {"results.json": json.dumps(list(records), indent=2, default=str).encode(),
              "results.csv": buf.getvalue().encode(), "pareto.png": png,
@@ -279,7 +287,7 @@ def _pareto_png(records) -> bytes:
     from .report_figures import _png, _pyplot
 
     plt = _pyplot()
-    costs = [c for c in ("weight_bytes", "instructions")
+    costs = [c for c in ("weight_bytes", "instructions", "cycles")
              if any(r.get(c) is not None and r["error"] is None for r in records)]
     fig, axes = plt.subplots(1, len(costs), figsize=(5.5 * len(costs), 4), squeeze=False)
     for ax, cost in zip(axes[0], costs, strict=True):

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +29,7 @@ from firmforge.converter.cli import main
 ray = pytest.importorskip("ray", reason="ray is a dependency: `make venv` installs it")
 
 GRID = {"weight_bits": [8, 4], "sparsity": [0.0, 0.5], "clusters": [300]}  # 300: too many
+BOARD = "qemu-mps2-an386"
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +56,8 @@ def _grid_without_clusters():
 @pytest.fixture(scope="module")
 def local_records(problem, tmp_path_factory):
     net, x, y = problem
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # "local": a Ray of the test's own, even when another `ray start` runs on the machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         cache = tmp_path_factory.mktemp("cache")
         good = sweep(net, _grid_without_clusters(), (x, y), calibration=x[:40], cache=cache,
@@ -59,14 +66,17 @@ def local_records(problem, tmp_path_factory):
         more = sweep(net, GRID | {"clusters": [None, 300]}, (x, y), calibration=x[:40],
                      cache=cache, progress=False)
         after = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
+        on_boards = sweep(net, {"board": [BOARD, "qemu-nowhere"]}, (x[:8], y[:8]),
+                          calibration=x[:40], cache=tmp_path_factory.mktemp("cache"),
+                          progress=False)
     finally:
         ray.shutdown()
-    return good, more, files, after
+    return good, more, files, after, on_boards
 
 
 def test_local_sweep_measures_like_convert(problem, local_records):
     net, x, y = problem
-    good, _, _, _ = local_records
+    good, *_ = local_records
     assert [r["config"] for r in good] == [{"weight_bits": b, "sparsity": s}
                                            for b in (8, 4) for s in (0.0, 0.5)]
     for r in good:
@@ -84,7 +94,7 @@ def test_local_sweep_measures_like_convert(problem, local_records):
 
 
 def test_failed_configuration_is_recorded_and_cache_reused(local_records):
-    good, more, before, after = local_records
+    good, more, before, after, _ = local_records
     assert len(more) == 8
     failed = [r for r in more if r["error"] is not None]
     assert [r["config"]["clusters"] for r in failed] == [300] * 4
@@ -95,22 +105,65 @@ def test_failed_configuration_is_recorded_and_cache_reused(local_records):
     assert all(after[name] == t for name, t in before.items()) and len(after) == 4 + 8
 
 
+def test_board_instructions_and_a_failing_board(problem, local_records, tmp_path):
+    net, x, _ = problem
+    *_, on_boards = local_records
+    ok, bad = on_boards
+    assert ok["error"] is None and bad["error"] is not None and "qemu-nowhere" in bad["error"]
+    fw = convert(net, calibration=x[:40], progress=False).build(BOARD, tmp_path, x[:1])
+    assert ok["instructions"] == fw.run().instructions > 0 and ok["cycles"] is None
+    assert pareto(on_boards, "instructions") == [ok]
+
+
+def _head_processes(temp_dir: str) -> list[int]:
+    """The pids of the processes of the Ray head whose session lives in ``temp_dir``."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and temp_dir.encode() in (d / "cmdline").read_bytes():
+                pids.append(int(d.name))
+        except OSError:
+            pass
+    return pids
+
+
 def test_sweep_through_a_separate_ray_head(problem, local_records, tmp_path):
+    """A head of its own (its own port and temp dir, `ray start --block` in a new session),
+    stopped by signalling that `ray start`: `ray stop` would stop every Ray on the machine."""
     net, x, y = problem
-    good, _, _, _ = local_records
+    good, *_ = local_records
     port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="ray-sweep-")  # short: Ray's unix sockets live there
     ray_cli = str(Path(sys.executable).parent / "ray")
-    start = subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2",
-                            "--include-dashboard=false", "--disable-usage-stats"],
-                           capture_output=True, text=True, timeout=120)
-    assert start.returncode == 0, start.stdout + start.stderr
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", f"--port={port}",
+                             "--num-cpus=2", f"--temp-dir={temp_dir}", "--include-dashboard=false",
+                             "--disable-usage-stats"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "ray start failed"
+                time.sleep(0.5)
         got = sweep(net, _grid_without_clusters(), (x, y), calibration=x[:40],
                     address=f"127.0.0.1:{port}", cache=tmp_path, progress=False)
     finally:
         ray.shutdown()
-        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+        os.kill(head.pid, signal.SIGTERM)  # `ray start --block` then stops what it started
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
     assert got == good
+    deadline = time.monotonic() + 20
+    while _head_processes(temp_dir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _head_processes(temp_dir) == []
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_bad_grids_and_addresses_are_clear_errors(problem, tmp_path):
@@ -128,7 +181,7 @@ def test_bad_grids_and_addresses_are_clear_errors(problem, tmp_path):
 
 
 def test_results_files_and_cli_errors(local_records, problem, tmp_path):
-    _, more, _, _ = local_records
+    _, more, *_ = local_records
     files = write_results(more, tmp_path / "out")
     assert [f.name for f in files] == ["results.json", "results.csv", "pareto.png", "index.html"]
     assert json.loads(files[0].read_text()) == more
@@ -145,3 +198,10 @@ def test_results_files_and_cli_errors(local_records, problem, tmp_path):
                                     str(tmp_path / "grid.toml"), "--calib", str(tmp_path / "x.npy"),
                                     "-o", str(tmp_path / "o")])
     assert res.exit_code != 0 and "did you mean 'weight_bits'" in res.output
+    (tmp_path / "grid.toml").write_text("weight_bits = [8, 4]\n")
+    port = _free_port()
+    res = CliRunner().invoke(main, ["sweep", str(tmp_path / "net.pt"), "--grid",
+                                    str(tmp_path / "grid.toml"), "--calib", str(tmp_path / "x.npy"),
+                                    "--address", f"127.0.0.1:{port}", "-o", str(tmp_path / "o")])
+    assert res.exit_code != 0 and f"cannot reach the Ray cluster at 127.0.0.1:{port}" in res.output
+    assert not ray.is_initialized()
