@@ -486,46 +486,11 @@ def run_cmd(out_dir, board_name, input_paths, count, timeout, profile):
         sys.exit(1)
 
 
-@main.command("flash")
-@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
-@_board_option
-@click.option("--dry-run", is_flag=True, help="print the flasher command instead of running it")
-@click.option("--port", help="serial port for flashers that need one (e.g. /dev/ttyACM0)")
-@click.option("--monitor", "monitor_port", help="then read the results from this serial port "
-              "(opened before flashing) and compare them with the reference")
-@click.option("--timeout", default=30.0, show_default=True, help="seconds for --monitor")
-def flash_cmd(out_dir, board_name, dry_run, port, monitor_port, timeout):
-    """Flash OUT's built firmware for a real board with the board's flasher."""
-    import contextlib
-    import shlex
-
-    from ..targets.board.flash import flash
-    from ..targets.board.monitor import MonitorError, SerialPort
-    from .cli_monitor import expected, report_serial
-
-    board = _board(board_name)
-    with contextlib.ExitStack() as stack:
-        serial_port = None
-        if monitor_port and not dry_run:
-            proj, xs = expected(sys.modules[__name__], out_dir, board)
-            try:
-                serial_port = stack.enter_context(SerialPort(monitor_port))
-            except MonitorError as e:
-                raise CLIError(str(e)) from e
-        try:
-            cmd = flash(board, Path(out_dir) / board.name, dry_run=dry_run, port=port)
-        except (RuntimeError, ValueError, OSError) as e:
-            raise CLIError(str(e)) from e
-        click.echo(shlex.join(cmd) if dry_run else f"flashed {board.name}")
-        if serial_port is not None and not report_serial(sys.modules[__name__], proj, xs, board,
-                                                         serial_port, timeout):
-            sys.exit(1)
-
-
 main.add_command(__import__(f"{__package__}.cli_hls", fromlist=["hls_command"])
                  .hls_command(sys.modules[__name__]))  # `firmforge hls` (cli_hls.py)
-main.add_command(__import__(f"{__package__}.cli_monitor", fromlist=["monitor_command"])
-                 .monitor_command(sys.modules[__name__]))  # `firmforge monitor` (cli_monitor.py)
+_devices = __import__(f"{__package__}.cli_monitor", fromlist=["monitor_command"])
+main.add_command(_devices.flash_command(sys.modules[__name__]))  # `firmforge flash` (cli_monitor.py)
+main.add_command(_devices.monitor_command(sys.modules[__name__]))  # `firmforge monitor`
 main.add_command(__import__(f"{__package__}.cli_sweep", fromlist=["sweep_command"])
                  .sweep_command(sys.modules[__name__]))  # `firmforge sweep` (cli_sweep.py)
 main.add_command(__import__(f"{__package__}.cli_report", fromlist=["report_command"])

@@ -1,12 +1,13 @@
-"""``firmforge monitor OUT --board B --port /dev/ttyACM0``: read a flashed board's results.
+"""``firmforge flash OUT --board B [--monitor PORT]`` and ``firmforge monitor OUT --board B
+--port /dev/ttyACM0``: put the firmware on a real board, and read its results back.
 
 The board's firmware (``firmforge build OUT --board B``, then ``flash``) prints its outputs on
 the serial port (``targets/board/monitor.py``); this reads them, compares them with the
 reference of the same test vectors (``OUT/B/ff_vectors.json``, written by the build) and prints
 what ``fw.run()`` reports for an emulator: whether the outputs are equal, and with a cycle
 counter the cycles and milliseconds (at the board file's clock) of each inference.
-``cli.py`` adds the command (``monitor_command(cli)``), and ``flash --monitor`` calls
-``report_serial`` with the port opened before the flasher resets the board.
+``cli.py`` adds both commands (``flash_command(cli)``, ``monitor_command(cli)``); ``flash
+--monitor`` opens the port before the flasher resets the board, then reads it the same way.
 """
 
 from __future__ import annotations
@@ -80,3 +81,41 @@ def monitor_command(cli: ModuleType) -> click.Command:
             raise SystemExit(1)
 
     return monitor_cmd
+
+
+def flash_command(cli: ModuleType) -> click.Command:
+    @click.command("flash")
+    @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+    @cli._board_option
+    @click.option("--dry-run", is_flag=True, help="print the flasher command instead of running it")
+    @click.option("--port", help="serial port for flashers that need one (e.g. /dev/ttyACM0)")
+    @click.option("--monitor", "monitor_port", help="then read the results from this serial port "
+                  "(opened before flashing) and compare them with the reference")
+    @click.option("--timeout", default=30.0, show_default=True, help="seconds for --monitor")
+    def flash_cmd(out_dir, board_name, dry_run, port, monitor_port, timeout):
+        """Flash OUT's built firmware for a real board with the board's flasher."""
+        import contextlib
+        import shlex
+
+        from ..targets.board.flash import flash
+        from ..targets.board.monitor import MonitorError, SerialPort
+
+        board = cli._board(board_name)
+        with contextlib.ExitStack() as stack:
+            serial_port = None
+            if monitor_port and not dry_run:
+                proj, xs = expected(cli, out_dir, board)
+                try:
+                    serial_port = stack.enter_context(SerialPort(monitor_port))
+                except MonitorError as e:
+                    raise cli.CLIError(str(e)) from e
+            try:
+                cmd = flash(board, Path(out_dir) / board.name, dry_run=dry_run, port=port)
+            except (RuntimeError, ValueError, OSError) as e:
+                raise cli.CLIError(str(e)) from e
+            click.echo(shlex.join(cmd) if dry_run else f"flashed {board.name}")
+            if serial_port is not None and not report_serial(cli, proj, xs, board, serial_port,
+                                                             timeout):
+                raise SystemExit(1)
+
+    return flash_cmd
