@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (shared with the sweep's Pareto plot)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never a window, also without a display
@@ -23,10 +24,11 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """``fig`` as PNG bytes (100 dpi, tight), the figure closed."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 
@@ -44,7 +46,7 @@ class WeightSeries:
 def weight_histograms(series: Sequence[WeightSeries]) -> bytes:
     """A panel per layer: the float weights' histogram and the dequantized weights' (whose
     bars sit on the quantization levels, zero included: pruning shows as a tall middle bar)."""
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(3, max(1, len(series)))
     rows = (len(series) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
@@ -66,14 +68,14 @@ def weight_histograms(series: Sequence[WeightSeries]) -> bytes:
     axes.flat[0].legend(fontsize=7)
     fig.suptitle("weights before and after quantization", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def sqnr_bars(layers: Sequence[str], weights_db: Sequence[float | None],
               outputs_db: Sequence[float | None]) -> bytes:
     """Per layer: the SQNR (dB) of its weights and of its output, both against float; higher
     is better, 6 dB a bit. A missing value (no float model, no calibration) draws no bar."""
-    plt = _pyplot()
+    plt = pyplot()
     y = np.arange(len(layers))
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(layers) + 1.2))
     for off, vals, color, label in ((-0.2, weights_db, "#8fb3d9", "weights"),
@@ -85,7 +87,7 @@ def sqnr_bars(layers: Sequence[str], weights_db: Sequence[float | None],
     ax.set_xlabel("SQNR against float (dB)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def memory_timeline(blocks: Sequence[ArenaBlock], steps: Sequence[str], arena: i
                     lower_bound: int) -> bytes:
     """Arena bytes (y) against steps (x): a rectangle per buffer over the steps it is live,
     the arena's size and the lower bound (the most bytes live at once) as lines."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.patches import Rectangle
 
     fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(steps) + 2), 4))
@@ -125,14 +127,14 @@ def memory_timeline(blocks: Sequence[ArenaBlock], steps: Sequence[str], arena: i
     ax.set_title("memory timeline: which tensor holds which arena bytes at each step",
                  fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def instruction_profile(layers: Sequence[str], counts: Sequence[int], unit: str,
                         board: str) -> bytes:
     """Instructions (or cycles) per layer of one inference, in the order the layers run, each
     with its share of the whole."""
-    plt = _pyplot()
+    plt = pyplot()
     y = np.arange(len(layers))
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(layers) + 1.2))
     ax.barh(y, counts, color="#16a085")
@@ -143,12 +145,12 @@ def instruction_profile(layers: Sequence[str], counts: Sequence[int], unit: str,
     for yi, c in zip(y, counts, strict=True):
         ax.text(c, yi, f" {100 * c / total:.0f}%", va="center", fontsize=6)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def spikes_per_step(layers: Sequence[str], spikes: Sequence[np.ndarray]) -> bytes:
     """A line per spiking layer: spikes emitted at each time step (mean over the inputs)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for name, s in zip(layers, spikes, strict=True):
         ax.plot(np.arange(len(s)), s, marker=".", label=name)
@@ -156,4 +158,4 @@ def spikes_per_step(layers: Sequence[str], spikes: Sequence[np.ndarray]) -> byte
     ax.set_ylabel("spikes per step")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)

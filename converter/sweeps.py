@@ -284,9 +284,9 @@ def _page(records, keys: list[str], png: bytes) -> str:
 
 
 def _pareto_png(records) -> bytes:
-    from .report_figures import _png, _pyplot
+    from .report_figures import png_bytes, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     costs = [c for c in ("weight_bytes", "instructions", "cycles")
              if any(r.get(c) is not None and r["error"] is None for r in records)]
     fig, axes = plt.subplots(1, len(costs), figsize=(5.5 * len(costs), 4), squeeze=False)
@@ -303,5 +303,5 @@ def _pareto_png(records) -> bytes:
         ax.set_xscale("log")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
