@@ -226,9 +226,9 @@ _common = [
     click.option("--observer", type=click.Choice(OBSERVERS), default="minmax", show_default=True,
                  help="how calibration chooses activation ranges"),
     click.option("--weight-bits", type=click.Choice(WEIGHT_BITS), default="8", show_default=True,
-                 help="conv/dense weights of a float model: int8, int4 packed two per byte "
-                      "(per-channel symmetric in [-7, 7]) or int2 packed four per byte (in "
-                      "[-1, 1]); a quantized .tflite keeps its own"),
+                 help="conv/dense weights: int8, int4 packed two per byte (per-channel "
+                      "symmetric in [-7, 7]) or int2 packed four per byte (in [-1, 1]); a "
+                      "quantized .tflite's int8 weights are requantized (GPTQ with --calib)"),
     click.option("--progress/--no-progress", default=True, help="progress bar on calibration"),
     click.option("--bias-correction", is_flag=True,
                  help="subtract each layer's mean output error from quantized weights from its bias"),

@@ -66,8 +66,11 @@ def convert(model: object, example_input: object = None, calibration: object = N
     weights .h5)`` (``frontends/keras_h5.py``), or a float IR ``Graph`` such as
     ``frontends.larq.import_binary_mlp`` builds, whose data is in the IR layout) into a Project.
 
-    Quantized ``.tflite`` files keep their parameters exactly (no calibration needed); float ones
-    are quantized like PyTorch models.
+    Quantized ``.tflite`` files keep their parameters exactly (no calibration needed), unless
+    ``weight_bits`` or ``weight_dtype`` ask for fewer bits: those layers' int8 weights are then
+    requantized (``compress/requantize.py``; with ``calibration``, float or integer inputs of
+    the file, by GPTQ towards the int8 model's outputs), everything else kept as stored. Float
+    files are quantized like PyTorch models.
 
     ``example_input`` is one batch in the framework's layout (a tuple of batches for a model
     with several inputs; default: the first calibration sample); ``calibration`` the float
@@ -267,11 +270,15 @@ def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
             raise ConversionError(f"{what} is already quantized: bias correction, layer-wise "
                                   "or data-free calibration, range search and flash budgets "
                                   "apply to float models")
-        if weight_dtype is not DType.s8 or ptq.compresses:
-            raise ConversionError(f"{what} is already quantized: its weights keep the "
-                                  "dtypes the file stores, weight_dtype, weight_bits, sparsity, "
-                                  "sparsity_block, nm and clusters apply to float models")
-        return _checked(Project(imp.graph.name, imp.graph), storage, ptq.mst)
+        others = sorted(k for k, v in ptq.compression.items()
+                        if v is not None and k != "weight_bits")
+        if others:
+            raise ConversionError(f"{what} is already quantized; {', '.join(others)}: only "
+                                  "for float models (its weights can only be requantized to "
+                                  "fewer bits, with weight_bits or weight_dtype)")
+        graph = _requantized(imp.graph, weight_dtype, ptq.compression["weight_bits"],
+                             calibration, what)
+        return _checked(Project(graph.name, graph), storage, ptq.mst)
     if ptq.data_free:
         raise ConversionError(f"data_free=True synthesizes inputs from a PyTorch model's "
                               f"BatchNorm statistics, which {what} does not keep")
@@ -279,6 +286,45 @@ def _convert_tflite(source: Path | bytes, calibration, name, observer, progress,
     return _quantize(fgraph, calibration, [Layout.FLAT] * len(fgraph.inputs),
                      [Layout.FLAT] * len(fgraph.outputs),
                      observer, progress, weight_dtype, storage, ptq)
+
+
+def _requantized(graph: Graph, weight_dtype: DType | Mapping[str, DType],
+                 weight_bits: int | Mapping[str, int] | None, calibration: object,
+                 what: str) -> Graph:
+    """An imported int8 graph with the layers asked for requantized to fewer bits
+    (``compress/requantize.py``): data-aware (GPTQ) when calibration inputs are given."""
+    from .compress.prune import CompressionError
+    from .compress.requantize import requantize_weights
+
+    if weight_bits is not None:
+        by_bits = {8: DType.s8, 4: DType.s4, 2: DType.s2}
+        bits = weight_bits if isinstance(weight_bits, Mapping) else {None: weight_bits}
+        if any(b not in by_bits for b in bits.values()):
+            raise ConversionError(f"weight_bits must be 8, 4 or 2, got {weight_bits!r}")
+        weight_dtype = ({k: by_bits[b] for k, b in bits.items()} if None not in bits
+                        else by_bits[bits[None]])
+    wanted = weight_dtype if isinstance(weight_dtype, Mapping) else {None: weight_dtype}
+    groups: dict[DType, list[str] | None] = {}
+    for layer, dtype in wanted.items():
+        if dtype is not DType.s8:
+            groups[dtype] = None if layer is None else [*groups.get(dtype, []), layer]
+    if not groups:
+        return graph
+    x = None
+    if calibration is not None:
+        if len(graph.inputs) != 1:
+            raise ConversionError(f"{what} has {len(graph.inputs)} inputs: requantizing its "
+                                  "weights with calibration data takes a single-input model")
+        try:
+            x = Project(graph.name, graph).prepare_inputs([calibration])[0][0]
+        except IRError as e:
+            raise ConversionError(f"calibration data: {e}") from e
+    try:
+        for dtype, layers in groups.items():
+            graph = requantize_weights(graph, dtype, layers, calibration=x)
+    except CompressionError as e:
+        raise ConversionError(f"{what}: {e}") from e
+    return graph
 
 
 def _checked(proj: Project, storage: StorageOption, mst: bool = False) -> Project:

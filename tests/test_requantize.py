@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_compress import small_model
 
-from firmforge.converter import convert
+from firmforge.converter import ConversionError, convert
 from firmforge.converter.compress import CompressionError, gptq
 from firmforge.converter.compress.requantize import requantize_weights
 from firmforge.converter.encoding import Packed
@@ -168,3 +168,38 @@ def test_calibrated_int4_tracks_the_int8_model_better(int8):
     assert e_aware < e_plain
     p = _project(proj, aware)
     np.testing.assert_array_equal(p.run_host(x[250:]), p.reference(x[250:]))
+
+
+def test_convert_requantizes_an_int8_tflite_file_to_fewer_bits(shared):
+    path = shared / "models" / "mlperf-tiny" / "kws_ref_model.tflite"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent on this machine")
+    p8 = convert(path, progress=False)
+    x = p8.random_inputs(8, seed=3)[0]  # integer inputs of the file
+    p = convert(path, weight_bits={"conv_2d_2": 4, "fully_connected_11": 2}, calibration=x,
+                progress=False)
+    before, after = _layers(p8.graph), _layers(p.graph)
+    assert {k: n.inputs[1].dtype for k, n in after.items() if n.inputs[1].dtype is not DType.s8} \
+        == {"conv_2d_2": DType.s4, "fully_connected_11": DType.s2}
+    for name in set(after) - {"conv_2d_2", "fully_connected_11"}:  # the rest as stored
+        np.testing.assert_array_equal(after[name].inputs[1].data, before[name].inputs[1].data)
+        np.testing.assert_array_equal(after[name].inputs[2].data, before[name].inputs[2].data)
+    assert p.report()["weight_bytes"] < p8.report()["weight_bytes"]
+    np.testing.assert_array_equal(p.run_host(x), p.reference(x))
+    # every layer, without data: nearest rounding; int8 everywhere is the file itself
+    assert convert(path, weight_bits=4, progress=False).report()["weight_bytes"] == 13_360
+    same = convert(path, weight_bits=8, progress=False)
+    np.testing.assert_array_equal(same.reference(x), p8.reference(x))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"weight_bits": 3}, "weight_bits must be 8, 4 or 2"),
+    ({"sparsity": 0.5}, "already quantized; sparsity: only for float models"),
+    ({"weight_bits": {"conv_2d_9": 4}}, "no layer with int8 constant weights named conv_2d_9"),
+])
+def test_requantizing_a_tflite_file_refuses_bad_requests(shared, options, message):
+    path = shared / "models" / "mlperf-tiny" / "kws_ref_model.tflite"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent on this machine")
+    with pytest.raises(ConversionError, match=message):
+        convert(path, progress=False, **options)
