@@ -293,11 +293,11 @@ def _requantized(graph: Graph, weight_dtype: DType | Mapping[str, DType],
                  what: str) -> Graph:
     """An imported int8 graph with the layers asked for requantized to fewer bits
     (``compress/requantize.py``): data-aware (GPTQ) when calibration inputs are given."""
+    from .compress.graph import WEIGHT_BITS as by_bits
     from .compress.prune import CompressionError
     from .compress.requantize import requantize_weights
 
     if weight_bits is not None:
-        by_bits = {8: DType.s8, 4: DType.s4, 2: DType.s2}
         bits = weight_bits if isinstance(weight_bits, Mapping) else {None: weight_bits}
         if any(b not in by_bits for b in bits.values()):
             raise ConversionError(f"weight_bits must be 8, 4 or 2, got {weight_bits!r}")
